@@ -1,0 +1,258 @@
+// CUDA kernels of cuops.add (a three-step ladder) and cuops.sum_to.
+//
+// add is memory-bound: 3 accesses per element (read a, read b, write out), no
+// arithmetic worth counting. The ceiling is copy bandwidth (~3.0 TB/s on the
+// H100), so each step of the ladder is about moving bytes more efficiently:
+//   grid_stride  one element per thread per iteration, any strides
+//   vec16        16-byte loads/stores (8 halves, 4 floats, 2 doubles)
+//   vec16x4      4 independent 16-byte loads per operand in flight per thread
+// The vector steps take the flat fast path (same-shape dense inputs, 16-byte
+// aligned); anything else (broadcast, strided, misaligned) goes to grid_stride.
+#include <torch/library.h>
+
+#include <cub/block/block_reduce.cuh>
+
+#include "add.h"
+#include "cuda/cuda_utils.cuh"
+
+namespace cuops::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename T>
+__device__ __forceinline__ T add_one(T a, T b, acc_t<T> alpha) {
+  return static_cast<T>(static_cast<acc_t<T>>(a) + alpha * static_cast<acc_t<T>>(b));
+}
+
+// Step 1: any strides. The offset calculator turns each linear index into
+// three offsets (64-bit: tensors over 2^31 elements are fine).
+template <typename T>
+__global__ void add_grid_stride_kernel(OffsetCalculator<3> oc, int64_t n, T* __restrict__ out,
+                                       const T* __restrict__ a, const T* __restrict__ b,
+                                       acc_t<T> alpha) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+    int64_t off[3];
+    oc.get(i, off);
+    out[off[0]] = add_one(a[off[1]], b[off[2]], alpha);
+  }
+}
+
+// Steps 2 and 3: flat arrays as 16-byte vectors. UNROLL vectors per operand
+// are loaded before any is used, so each thread keeps UNROLL*2 loads in flight
+// (memory-level parallelism is what hides DRAM latency). The n % VEC tail is
+// done element-wise by the first threads.
+template <typename T, int UNROLL>
+__global__ void add_vec16_kernel(int64_t n, T* __restrict__ out, const T* __restrict__ a,
+                                 const T* __restrict__ b, acc_t<T> alpha) {
+  constexpr int VEC = kVec16<T>;
+  using V = Vec<T, VEC>;
+  const int64_t nvec = n / VEC;
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t nthreads = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const V* va = reinterpret_cast<const V*>(a);
+  const V* vb = reinterpret_cast<const V*>(b);
+  V* vo = reinterpret_cast<V*>(out);
+  for (int64_t base = tid; base < nvec; base += nthreads * UNROLL) {
+    V ra[UNROLL], rb[UNROLL];
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      const int64_t i = base + u * nthreads;  // consecutive threads -> consecutive vectors
+      if (i < nvec) {
+        ra[u] = va[i];
+        rb[u] = vb[i];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      const int64_t i = base + u * nthreads;
+      if (i < nvec) {
+        V r;
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) r.v[k] = add_one(ra[u].v[k], rb[u].v[k], alpha);
+        vo[i] = r;
+      }
+    }
+  }
+  const int64_t t = nvec * VEC + tid;
+  if (t < n) out[t] = add_one(a[t], b[t], alpha);
+}
+
+template <typename T>
+void launch_grid_stride(const AddPlan& p, acc_t<T> alpha) {
+  const int64_t n = p.out.numel();
+  add_grid_stride_kernel<T><<<grid_for(n, kThreads), kThreads, 0,
+                              at::cuda::getCurrentCUDAStream()>>>(
+      p.oc, n, p.out.data_ptr<T>(), p.a.const_data_ptr<T>(), p.b.const_data_ptr<T>(), alpha);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename T, int UNROLL>
+void launch_vec16(const AddPlan& p, acc_t<T> alpha) {
+  T* out = p.out.data_ptr<T>();
+  const T* a = p.a.const_data_ptr<T>();
+  const T* b = p.b.const_data_ptr<T>();
+  if (!p.flat || !aligned16(out) || !aligned16(a) || !aligned16(b)) {
+    launch_grid_stride<T>(p, alpha);
+    return;
+  }
+  const int64_t n = p.out.numel();
+  const int64_t nvec = n / kVec16<T>;
+  // Enough threads for the tail (< VEC elements) even when nvec is tiny.
+  const int64_t work = std::max<int64_t>(ceil_div<int64_t>(nvec, UNROLL), kVec16<T>);
+  add_vec16_kernel<T, UNROLL><<<grid_for(work, kThreads, 16), kThreads, 0,
+                                at::cuda::getCurrentCUDAStream()>>>(n, out, a, b, alpha);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+using AddFn = void (*)(const AddPlan&, const c10::Scalar&);
+
+template <template <typename> class Launch>
+AddFn for_all_dtypes() {
+  return [](const AddPlan& p, const c10::Scalar& alpha) {
+    CUOPS_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "cuops.add(cuda)", [&] {
+      Launch<scalar_t>::run(p, alpha.to<acc_t<scalar_t>>());
+    });
+  };
+}
+template <typename T>
+struct GridStride {
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_grid_stride<T>(p, alpha); }
+};
+template <typename T>
+struct Vec16 {
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 1>(p, alpha); }
+};
+template <typename T>
+struct Vec16x4 {
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 4>(p, alpha); }
+};
+
+const Ladder<AddFn> kAddCuda(
+    "add", "cuda",
+    {{"grid_stride", kAllFloat, for_all_dtypes<GridStride>(),
+      "one element per thread per iteration; any strides and broadcasting"},
+     {"vec16", kAllFloat, for_all_dtypes<Vec16>(),
+      "16-byte vector loads/stores on the flat fast path"},
+     {"vec16x4", kAllFloat, for_all_dtypes<Vec16x4>(),
+      "16-byte vectors, 4 per operand in flight per thread"}},
+    // Measured order (docs/add-worklog.md).
+    {"vec16x4", "vec16", "grid_stride"});
+
+at::Tensor add_cuda(const at::Tensor& a, const at::Tensor& b, const c10::Scalar& alpha,
+                    std::optional<c10::string_view> variant) {
+  AddPlan p = plan_add(a, b, alpha);
+  TORCH_CHECK(p.out.is_cuda(), "cuops.add: the CUDA kernel got tensors on ", p.out.device());
+  const auto& step = kAddCuda.select(variant, p.out.scalar_type());
+  const c10::cuda::CUDAGuard guard(p.out.device());
+  if (p.out.numel() > 0) step.fn(p, alpha);
+  return p.out;
+}
+
+// ---------------------------------------------------------------------------
+// sum_to: out[o] = scale * sum_r x[kept(o) + red(r)].
+// Few long reductions (a bias gradient: n_out small, n_red huge) need many
+// blocks per output, so the reduction is split `splits` ways into fp32/fp64
+// partials and finished by a second small kernel: deterministic, no atomics.
+// Many short reductions use one thread per output.
+// ---------------------------------------------------------------------------
+
+template <typename T>
+__global__ void sum_to_thread_kernel(OffsetCalculator<1> kept, OffsetCalculator<1> red,
+                                     int64_t n_out, int64_t n_red, const T* __restrict__ x,
+                                     T* __restrict__ out, acc_t<T> scale) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < n_out;
+       o += step) {
+    int64_t base[1];
+    kept.get(o, base);
+    acc_t<T> s = 0;
+    for (int64_t r = 0; r < n_red; ++r) {
+      int64_t off[1];
+      red.get(r, off);
+      s += static_cast<acc_t<T>>(x[base[0] + off[0]]);
+    }
+    out[o] = static_cast<T>(scale * s);
+  }
+}
+
+template <typename T>
+__global__ void sum_to_block_kernel(OffsetCalculator<1> kept, OffsetCalculator<1> red,
+                                    int64_t n_out, int64_t n_red, int splits,
+                                    const T* __restrict__ x, acc_t<T>* __restrict__ partial) {
+  using BlockReduce = cub::BlockReduce<acc_t<T>, kThreads>;
+  __shared__ typename BlockReduce::TempStorage tmp;
+  const int64_t chunk = ceil_div<int64_t>(n_red, splits);
+  const int64_t r0 = blockIdx.y * chunk, r1 = std::min(n_red, r0 + chunk);
+  for (int64_t o = blockIdx.x; o < n_out; o += gridDim.x) {
+    int64_t base[1];
+    kept.get(o, base);
+    acc_t<T> s = 0;
+    for (int64_t r = r0 + threadIdx.x; r < r1; r += kThreads) {
+      int64_t off[1];
+      red.get(r, off);
+      s += static_cast<acc_t<T>>(x[base[0] + off[0]]);
+    }
+    s = BlockReduce(tmp).Sum(s);
+    if (threadIdx.x == 0) partial[o * splits + blockIdx.y] = s;
+    __syncthreads();  // tmp is reused by the next output
+  }
+}
+
+template <typename T>
+__global__ void sum_to_finish_kernel(int64_t n_out, int splits, const acc_t<T>* __restrict__ partial,
+                                     T* __restrict__ out, acc_t<T> scale) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < n_out;
+       o += step) {
+    acc_t<T> s = 0;
+    for (int k = 0; k < splits; ++k) s += partial[o * splits + k];
+    out[o] = static_cast<T>(scale * s);
+  }
+}
+
+template <typename T>
+void sum_to_launch(const SumToPlan& p, acc_t<T> scale) {
+  auto stream = at::cuda::getCurrentCUDAStream();
+  const T* x = p.x.const_data_ptr<T>();
+  T* out = p.out.data_ptr<T>();
+  if (p.n_red <= 64) {
+    sum_to_thread_kernel<T><<<grid_for(p.n_out, kThreads), kThreads, 0, stream>>>(
+        p.kept, p.red, p.n_out, p.n_red, x, out, scale);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+  // Aim for ~4 blocks per SM in total, each summing at least 8K elements.
+  const int64_t want = ceil_div<int64_t>(4 * num_sms(), p.n_out);
+  const int splits = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>({want, ceil_div<int64_t>(p.n_red, 8192), 65535})));
+  auto partial = at::empty({p.n_out * splits}, p.x.options().dtype(c10::CppTypeToScalarType<acc_t<T>>::value));
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(p.n_out, 1 << 30)), splits);
+  sum_to_block_kernel<T><<<grid, kThreads, 0, stream>>>(p.kept, p.red, p.n_out, p.n_red, splits, x,
+                                                        partial.template data_ptr<acc_t<T>>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  sum_to_finish_kernel<T><<<grid_for(p.n_out, kThreads), kThreads, 0, stream>>>(
+      p.n_out, splits, partial.template const_data_ptr<acc_t<T>>(), out, scale);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+at::Tensor sum_to_cuda(const at::Tensor& x, c10::SymIntArrayRef size, const c10::Scalar& scale) {
+  SumToPlan p = plan_sum_to(x, size, scale);
+  const c10::cuda::CUDAGuard guard(x.device());
+  if (p.n_out > 0) {
+    CUOPS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuops.sum_to(cuda)", [&] {
+      sum_to_launch<scalar_t>(p, scale.to<acc_t<scalar_t>>());
+    });
+  }
+  return p.out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(cuops, CUDA, m) {
+  m.impl("add", &add_cuda);
+  m.impl("sum_to", &sum_to_cuda);
+}
+
+}  // namespace cuops::cuda

@@ -1,0 +1,30 @@
+// cuops.matmul: the problem every matmul kernel (CPU and each CUDA variant)
+// solves, built once by the device-independent frontend (csrc/matmul.cpp).
+#pragma once
+
+#include "cuops.h"
+#include "indexing.h"
+
+namespace cuops {
+
+// One strided, batched GEMM: for every batch index z,
+//   C[z] (M x N) = A[z] (M x K) . B[z] (K x N)  (+ bias[n] added to every row)
+// Operands are addressed through element strides, so transposed and sliced
+// views need no copy. Batch offsets come from an OffsetCalculator over the
+// broadcast batch shape (stride 0 where an operand is broadcast).
+// K == 0 gives C = 0 (+ bias). Accumulation is fp32 for fp16/bf16/fp32 and
+// fp64 for fp64.
+struct GemmProblem {
+  int64_t M = 0, N = 0, K = 0, batch = 1;
+  const void* a = nullptr;  // A[z][m][k] at a + off_a(z) + m*a_sm + k*a_sk
+  int64_t a_sm = 0, a_sk = 0;
+  const void* b = nullptr;  // B[z][k][n] at b + off_b(z) + k*b_sk + n*b_sn
+  int64_t b_sk = 0, b_sn = 0;
+  void* c = nullptr;  // C[z][m][n] at c + off_c(z) + m*c_sm + n*c_sn
+  int64_t c_sm = 0, c_sn = 0;
+  const void* bias = nullptr;  // [N], contiguous, same dtype; or null
+  OffsetCalculator<3> batch_oc;  // z -> element offsets of {C, A, B}
+  at::ScalarType dtype = at::kFloat;  // of A, B, C and bias
+};
+
+}  // namespace cuops

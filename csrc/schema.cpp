@@ -1,0 +1,25 @@
+// Every cuops operator's signature, declared once. Kernels are registered per
+// backend next to the kernel code (TORCH_LIBRARY_IMPL(cuops, CPU/CUDA, m));
+// fake (meta) kernels and autograd formulas live in Python, cuops/ops/<op>.py.
+//
+// `variant` picks a step of the op's kernel ladder by name (None = the
+// fastest correct one for the dtype); list them with cuops.variants(op).
+#include <torch/library.h>
+
+TORCH_LIBRARY(cuops, m) {
+  // ---- add ---------------------------------------------------------------
+  // out = a + alpha * b, broadcasting, torch type promotion.
+  m.def("add(Tensor a, Tensor b, Scalar alpha=1, str? variant=None) -> Tensor");
+  // Sum `x` down to the broadcast-compatible shape `size`, times `scale`:
+  // the backward of any broadcasting op (a gradient reduced over the
+  // dimensions that were broadcast). Always returns a new tensor.
+  m.def("sum_to(Tensor x, SymInt[] size, Scalar scale=1) -> Tensor");
+
+  // ---- matmul ------------------------------------------------------------
+  // (cuops/ops/matmul.py and csrc/*/matmul* own this section)
+  // ---- end matmul --------------------------------------------------------
+
+  // ---- conv2d ------------------------------------------------------------
+  // (cuops/ops/conv2d.py and csrc/*/conv2d* own this section)
+  // ---- end conv2d --------------------------------------------------------
+}

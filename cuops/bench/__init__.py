@@ -1,0 +1,133 @@
+"""Benchmarks: every variant of an op against PyTorch, measured in one run.
+
+Each op module (cuops/bench/<op>.py) defines `cases(device, quick)` returning
+Case objects; `run()` times them all and returns Result rows; `format_table`
+prints them. CLI: `python -m cuops bench add|matmul|conv2d|all`.
+
+Timing follows docs/benchmarking.md: CUDA events around each call, warm-up
+first, the median of many repetitions, fresh random inputs (never zeros), and
+several input sets rotated so that the working set exceeds the L2 cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+OPS = ("add", "matmul", "conv2d")
+
+
+@dataclasses.dataclass
+class Case:
+    op: str  # "add"
+    label: str  # "fp32 n=256M"
+    unit: str  # "GB/s" or "TFLOP/s"
+    work: float  # bytes moved or floating-point operations per call
+    make: Callable[[], tuple]  # one fresh random input set
+    impls: dict  # name -> fn(*inputs); includes the baseline
+    baseline: str = "torch"
+    bytes_per_set: int = 0  # to size the rotation (0 = one set)
+
+
+@dataclasses.dataclass
+class Result:
+    op: str
+    label: str
+    impl: str
+    ms: float
+    rate: float  # work / time in `unit`
+    unit: str
+    vs_baseline: float  # baseline time / this time (>1 = faster than the baseline)
+    error: str = ""
+
+
+def _rotation(case: Case, device: torch.device) -> list:
+    """Enough input sets that rotating through them overflows the L2 cache."""
+    if device.type != "cuda" or case.bytes_per_set <= 0:
+        return [case.make()]
+    l2 = torch.cuda.get_device_properties(device).L2_cache_size
+    n = max(1, min(16, -(-3 * l2 // case.bytes_per_set)))
+    return [case.make() for _ in range(n)]
+
+
+def time_fn(fn, sets: list, device: torch.device, warmup: int = 5, reps: int = 30,
+            max_seconds: float = 2.0) -> float:
+    """Median milliseconds of fn(*inputs) over `reps` calls, rotating input sets."""
+    for i in range(warmup):
+        fn(*sets[i % len(sets)])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        times = []
+        t_end = time.perf_counter() + max_seconds
+        for i in range(reps):
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn(*sets[i % len(sets)])
+            e.record()
+            e.synchronize()
+            times.append(s.elapsed_time(e))
+            if time.perf_counter() > t_end and len(times) >= 5:
+                break
+        return statistics.median(times)
+    times = []
+    t_end = time.perf_counter() + max_seconds
+    for i in range(reps):
+        t0 = time.perf_counter()
+        fn(*sets[i % len(sets)])
+        times.append((time.perf_counter() - t0) * 1e3)
+        if time.perf_counter() > t_end and len(times) >= 3:
+            break
+    return statistics.median(times)
+
+
+def _scale(unit: str) -> float:
+    return {"GB/s": 1e9, "TFLOP/s": 1e12}[unit]
+
+
+def run(ops=OPS, device="cuda", quick=False, progress=None) -> list:
+    """Time every case of `ops`; `progress(done, total, text)` is called per case."""
+    device = torch.device(device)
+    cases = []
+    for op in ops:
+        mod = importlib.import_module(f"cuops.bench.{op}")
+        cases += mod.cases(device, quick)
+    results = []
+    for i, case in enumerate(cases):
+        if progress:
+            progress(i, len(cases), f"{case.op} {case.label}")
+        sets = _rotation(case, device)
+        ms = {}
+        for name, fn in case.impls.items():
+            try:
+                ms[name] = time_fn(fn, sets, device)
+                err = ""
+            except Exception as e:  # a variant that cannot run this case is reported, not fatal
+                ms[name], err = float("nan"), f"{type(e).__name__}: {e}"[:120]
+            results.append(Result(case.op, case.label, name, ms[name], 0.0, case.unit, 0.0, err))
+        base = ms.get(case.baseline, float("nan"))
+        for r in results[-len(case.impls):]:
+            r.rate = case.work / (r.ms * 1e-3) / _scale(case.unit) if r.ms == r.ms else float("nan")
+            r.vs_baseline = base / r.ms if r.ms == r.ms else float("nan")
+        del sets
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    if progress:
+        progress(len(cases), len(cases), "done")
+    return results
+
+
+def format_table(results: list) -> str:
+    rows = [("op", "case", "impl", "ms", "rate", "vs torch")]
+    for r in results:
+        rate = f"{r.rate:.1f} {r.unit}" if r.rate == r.rate else "n/a"
+        rows.append((r.op, r.label, r.impl, f"{r.ms:.4f}" if r.ms == r.ms else "n/a", rate,
+                     f"{r.vs_baseline:.2f}x" if r.vs_baseline == r.vs_baseline else r.error[:40]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,6 @@
+"""Python side of each op: the public function, its fake (meta) kernel for
+torch.compile/export, and its autograd formula. One module per op."""
+
+from .add import add, sum_to
+
+__all__ = ["add", "sum_to"]

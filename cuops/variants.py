@@ -1,0 +1,78 @@
+"""The kernel ladder of each op: list the variants, pick one.
+
+Variants are registered by the C++ library (csrc/cuops.h, `Ladder`), in
+teaching order (naive first). The default for a dtype is the fastest correct
+variant, as measured in docs/*-worklog.md.
+"""
+
+import contextlib
+import contextvars
+
+import torch
+
+from . import _C
+
+_DTYPES = {
+    "Half": torch.float16,
+    "BFloat16": torch.bfloat16,
+    "Float": torch.float32,
+    "Double": torch.float64,
+}
+
+# (op, device type) -> variant name chosen by use_variant(), for this context.
+_override: contextvars.ContextVar = contextvars.ContextVar("cuops_variant", default={})
+
+
+def cuda_built() -> bool:
+    """True when the extension was compiled with its CUDA kernels."""
+    return bool(_C.cuda_built())
+
+
+def variants(op: str, device: str = "cuda") -> list:
+    """The variants of `op` on `device` ("cuda" or "cpu"), in ladder order.
+
+    Each is a dict: name, summary, dtypes (torch dtypes it supports) and
+    default_for (the dtypes for which it is the default)."""
+    out = []
+    for v in _C.variants():
+        if v["op"] == op and v["device"] == device:
+            out.append(
+                {
+                    "name": v["name"],
+                    "summary": v["summary"],
+                    "dtypes": [_DTYPES[d] for d in v["dtypes"]],
+                    "default_for": [_DTYPES[d] for d in v["default_for"]],
+                }
+            )
+    if not out and op not in {v["op"] for v in _C.variants()}:
+        known = sorted({v["op"] for v in _C.variants()})
+        raise ValueError(f"cuops.variants: unknown op {op!r}; known ops: {known}")
+    return out
+
+
+@contextlib.contextmanager
+def use_variant(op: str, name: str, device: str = "cuda"):
+    """Run calls of cuops.<op> on `device` with the variant `name`:
+
+        with cuops.use_variant("matmul", "warptile"):
+            y = cuops.matmul(a, b)
+
+    Applies to the Python API (cuops.add, cuops.nn modules, ...); a direct
+    torch.ops.cuops call takes its `variant` argument instead."""
+    names = [v["name"] for v in variants(op, device)]
+    if name not in names:
+        raise ValueError(f"cuops.use_variant: unknown {device} variant {name!r} of {op}; "
+                         f"available: {names}")
+    token = _override.set({**_override.get(), (op, device): name})
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+
+def pick(op: str, tensor: torch.Tensor, variant):
+    """The variant to pass to torch.ops.cuops.<op>: the explicit one, else the
+    use_variant() override for the tensor's device, else None (the default)."""
+    if variant is not None:
+        return variant
+    return _override.get().get((op, tensor.device.type))
