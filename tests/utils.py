@@ -1,0 +1,55 @@
+"""Shared test helpers: devices, tolerances by dtype, poisoned outputs."""
+
+import pytest
+import torch
+
+FLOAT_DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+# Relative-norm error bounds ||out - ref|| / ||ref|| by dtype of the inputs.
+REL_TOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-5, torch.float64: 1e-12}
+
+# Devices as pytest params: the CUDA one carries the `gpu` marker (skipped without CUDA).
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    out, ref = out.detach().double().cpu(), ref.detach().double().cpu()
+    denom = ref.norm().item()
+    diff = (out - ref).norm().item()
+    return diff / denom if denom > 0 else diff
+
+
+def assert_rel_close(out: torch.Tensor, ref: torch.Tensor, dtype=None, tol=None, what=""):
+    """Shape, dtype and values by relative-norm error; NaN never passes."""
+    assert out.shape == ref.shape, f"{what} shape {tuple(out.shape)} != {tuple(ref.shape)}"
+    assert not torch.isnan(out).any(), f"{what} has NaN (an element was not written?)"
+    tol = tol if tol is not None else REL_TOL[dtype or out.dtype]
+    err = rel_err(out, ref)
+    assert err <= tol, f"{what} relative error {err:.3e} > {tol:.1e}"
+
+
+def poison_allocator(device, nbytes: int) -> None:
+    """Leave NaN-filled memory in the allocator's cache so a kernel that forgets
+    to write an element of its (freshly allocated) output is caught by a NaN
+    check. Our ops allocate their outputs, so this poisons them before the run."""
+    if nbytes <= 0:
+        return
+    t = torch.empty(nbytes // 4 + 64, dtype=torch.float32, device=device)
+    t.fill_(float("nan"))
+    del t
+
+
+def make(shape, dtype, device, layout="contiguous"):
+    """Random input (never zeros) in a given layout: contiguous, channels_last,
+    transposed (last two dims swapped in memory), or sliced (a strided view)."""
+    if layout == "contiguous":
+        return torch.randn(shape, dtype=dtype, device=device)
+    if layout == "channels_last":
+        return torch.randn(shape, dtype=dtype, device=device).to(memory_format=torch.channels_last)
+    if layout == "transposed":
+        t = torch.randn(*shape[:-2], shape[-1], shape[-2], dtype=dtype, device=device)
+        return t.transpose(-1, -2)
+    if layout == "sliced":
+        big = torch.randn(*shape[:-1], 2 * shape[-1] + 1, dtype=dtype, device=device)
+        return big[..., 1::2]
+    raise ValueError(layout)
