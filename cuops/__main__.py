@@ -19,6 +19,8 @@ def _cmd_bench(args) -> int:
     results = bench.run(ops, device=device, quick=args.quick, progress=progress)
     print(_header(device))
     print(bench.format_table(results))
+    if args.csv:
+        bench.write_csv(results, args.csv, _header(device))
     return 0
 
 
@@ -67,6 +69,7 @@ def main(argv=None) -> int:
     b.add_argument("op", nargs="?", default="all", choices=["add", "matmul", "conv2d", "all"])
     b.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     b.add_argument("--quick", action="store_true", help="fewer sizes")
+    b.add_argument("--csv", default=None, help="also write the results to this CSV file")
     b.set_defaults(fn=_cmd_bench)
     i = sub.add_parser("info", help="build and variant information")
     i.set_defaults(fn=_cmd_info)

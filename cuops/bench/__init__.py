@@ -11,6 +11,7 @@ several input sets rotated so that the working set exceeds the L2 cache.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import importlib
 import statistics
@@ -131,3 +132,15 @@ def format_table(results: list) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def write_csv(results: list, path: str, header: str = "") -> None:
+    """One row per (case, impl); `header` (device, torch version) as a comment line."""
+    with open(path, "w", newline="") as f:
+        if header:
+            f.write(header.rstrip() + "\n")
+        w = csv.writer(f)
+        fields = [fl.name for fl in dataclasses.fields(Result)]
+        w.writerow(fields)
+        for r in results:
+            w.writerow([getattr(r, k) for k in fields])

@@ -25,5 +25,12 @@ def check_tensor(x, op: str, arg: str) -> None:
         raise TypeError(f"{op}: argument '{arg}' must be a Tensor, but got {type(x).__name__}")
 
 
+# torch renamed this helper across versions (2.11 vs 2.14); both return False
+# when symbolic shapes leave it undecided.
+_dense = getattr(torch._prims_common, "is_non_overlapping_and_dense_or_false", None) or getattr(
+    torch._prims_common, "is_non_overlapping_and_dense")
+
+
 def is_dense(t: torch.Tensor) -> bool:
-    return torch._prims_common.is_non_overlapping_and_dense(t)
+    """Tensor.is_non_overlapping_and_dense(), usable on fake tensors."""
+    return bool(_dense(t))

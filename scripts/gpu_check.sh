@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Everything the GPU machine is needed for, in one call (see docs/gpu.md):
+# build the extension there, run the GPU tests, run the benchmarks, print a
+# short table last. Logs and the benchmark CSV go to $OUT (default out/).
+#   TESTS="tests/test_add.py"  which tests (default: all GPU-marked tests)
+#   PYTEST_ARGS="-k vec16"     extra pytest arguments
+#   BENCH="add matmul"         which benchmarks (default: all; "none" skips)
+#   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+PY=${CUOPS_PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
+"$PY" -c "import torch; print('torch', torch.__version__, '| CUDA', torch.version.cuda, '|', torch.cuda.get_device_name())"
+
+start=$(date +%s)
+MAX_JOBS=${MAX_JOBS:-16} "$PY" -m pip install --no-build-isolation --no-deps -v -e . >"$OUT/build.log" 2>&1
+rc=$?
+echo "build: rc=$rc in $(( $(date +%s) - start )) s (log: $OUT/build.log)"
+grep -E "spill|error" "$OUT/build.log" | grep -v " 0 bytes spill" | head -20
+[ $rc -ne 0 ] && { tail -40 "$OUT/build.log"; exit $rc; }
+"$PY" -m cuops info
+
+start=$(date +%s)
+"$PY" -m pytest -q -m gpu -p no:cacheprovider ${TESTS:-tests} ${PYTEST_ARGS:-} >"$OUT/tests.log" 2>&1
+trc=$?
+grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -30
+echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests.log")"
+
+if [ "${BENCH:-all}" != "none" ]; then
+  for op in ${BENCH:-all}; do
+    "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} --csv "$OUT/bench_$op.csv" 2>"$OUT/bench_$op.progress" | tee "$OUT/bench_$op.txt"
+  done
+fi
+echo "== summary: build rc=$rc, gpu tests rc=$trc: $(tail -n 1 "$OUT/tests.log")"
