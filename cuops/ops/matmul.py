@@ -134,7 +134,8 @@ def _gemm_backward(ctx, grad):
             gb = gemm_op(a.reshape(-1, k).mT, grad.reshape(-1, n), None, v)
         else:
             gb = _reduce_to(gemm_op(a.mT, grad, None, v), b.shape)
-    if ctx.needs_input_grad[2]:
+    needs = ctx.needs_input_grad  # (shorter when bias is None)
+    if len(needs) > 2 and needs[2]:
         gbias = torch.ops.cuops.sum_to(grad, [grad.shape[-1]], 1)
     return ga, gb, gbias, None
 

@@ -58,7 +58,7 @@ struct TileLoader {
   static constexpr int SV = 16 / sizeof(S);  // S elements per 16-byte shared store
   static_assert(V % SV == 0, "");
 
-  T reg[PER_THREAD];
+  alignas(16) T reg[PER_THREAD];  // 16-byte aligned: vectors are moved in and out whole
 
   // x: the operand's batch item; R, K: its extents; (r0, k0): the tile origin.
   __device__ __forceinline__ void load(const T* __restrict__ x, int64_t sr, int64_t sk, int64_t R,
@@ -220,7 +220,8 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_tiled_kernel(const TiledArg
       const S* bs = Bs[buf];
 #pragma unroll
       for (int kk = 0; kk < BK; ++kk) {
-        S af[WMITER * TM], bf[WNITER * TN];
+        alignas(16) S af[WMITER * TM];
+        alignas(16) S bf[WNITER * TN];
 #pragma unroll
         for (int wi = 0; wi < WMITER; ++wi)
 #pragma unroll
