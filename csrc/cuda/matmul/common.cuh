@@ -39,6 +39,18 @@ __device__ __forceinline__ void tile_coords(int64_t bid, int64_t tiles_m, int64_
   tn = in / rows;
 }
 
+// Element offsets {C, A, B} of batch item z. One (merged) batch dim is the
+// common case: a multiply, not the calculator's 64-bit divisions.
+__device__ __forceinline__ void batch_offsets(const OffsetCalculator<3>& oc, int64_t z,
+                                              int64_t (&off)[3]) {
+  if (oc.ndim <= 1) {
+#pragma unroll
+    for (int a = 0; a < 3; ++a) off[a] = oc.ndim == 0 ? 0 : z * oc.strides[a][0];
+  } else {
+    oc.get(z, off);
+  }
+}
+
 // C = acc (+ bias[n]), rounded to T once.
 template <typename T>
 __device__ __forceinline__ T epilogue(acc_t<T> acc, const T* __restrict__ bias, int64_t n) {

@@ -14,7 +14,7 @@ namespace {
 constexpr int kTile = 16;
 
 template <typename T>
-__global__ void __launch_bounds__(kTile* kTile) gemm_naive_kernel(const GemmProblem p) {
+__global__ void __launch_bounds__(kTile* kTile) gemm_naive_kernel(const __grid_constant__ GemmProblem p) {
   using S = acc_t<T>;
   int64_t tm, tn;
   mm::tile_coords(blockIdx.x, ceil_div<int64_t>(p.M, kTile), ceil_div<int64_t>(p.N, kTile), tm, tn);
@@ -22,7 +22,7 @@ __global__ void __launch_bounds__(kTile* kTile) gemm_naive_kernel(const GemmProb
   if (m >= p.M || n >= p.N) return;  // no barrier in this kernel: early exit is safe
   for (int64_t z = blockIdx.z; z < p.batch; z += gridDim.z) {
     int64_t off[3];
-    p.batch_oc.get(z, off);
+    mm::batch_offsets(p.batch_oc, z, off);
     const T* a = static_cast<const T*>(p.a) + off[1] + m * p.a_sm;
     const T* b = static_cast<const T*>(p.b) + off[2] + n * p.b_sn;
     S acc = 0;

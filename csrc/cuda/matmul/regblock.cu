@@ -16,13 +16,13 @@
 namespace cuops::cuda {
 namespace {
 
-//                          BM   BN  BK  WM  WN WMITER WNITER TM TN  DB
-using RegBlock32 = mm::TileConfig<128, 128, 8, 16, 128, 1, 1, 8, 8, false>;
+//                                BM   BN  BK  WM  WN WMITER WNITER TM TN  DB  MINB
+using RegBlock32 = mm::TileConfig<128, 128, 8, 16, 128, 1, 1, 8, 8, false, 1>;
 // 2-byte types: a 16-byte vector holds 8 elements, so the K slice is 16 wide
 // (every thread then moves whole vectors).
-using RegBlock16 = mm::TileConfig<128, 128, 16, 16, 128, 1, 1, 8, 8, false>;
+using RegBlock16 = mm::TileConfig<128, 128, 16, 16, 128, 1, 1, 8, 8, false, 1>;
 // fp64: 4 x 4 per thread keeps the 64-bit accumulators within the register file.
-using RegBlock64 = mm::TileConfig<64, 64, 8, 8, 64, 1, 1, 4, 4, false>;
+using RegBlock64 = mm::TileConfig<64, 64, 8, 8, 64, 1, 1, 4, 4, false, 1>;
 
 }  // namespace
 

@@ -20,7 +20,7 @@ namespace {
 constexpr int kTile = 32;
 
 template <typename T>
-__global__ void __launch_bounds__(kTile* kTile) gemm_smem_tiled_kernel(const GemmProblem p) {
+__global__ void __launch_bounds__(kTile* kTile) gemm_smem_tiled_kernel(const __grid_constant__ GemmProblem p) {
   using S = acc_t<T>;
   __shared__ S As[kTile][kTile + 1];  // As[m][k]
   __shared__ S Bs[kTile][kTile + 1];  // Bs[k][n]
@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(kTile* kTile) gemm_smem_tiled_kernel(const Gem
 
   for (int64_t z = blockIdx.z; z < p.batch; z += gridDim.z) {
     int64_t off[3];
-    p.batch_oc.get(z, off);
+    mm::batch_offsets(p.batch_oc, z, off);
     const T* a = static_cast<const T*>(p.a) + off[1];
     const T* b = static_cast<const T*>(p.b) + off[2];
     S acc = 0;

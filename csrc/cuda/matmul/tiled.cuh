@@ -6,6 +6,7 @@
 //   WMITER x WNITER sub-tiles per warp  each of (WM/WMITER) x (WN/WNITER)
 //   thread tile TM x TN per sub-tile    outputs kept in registers
 //   DB                                  double-buffered shared memory
+//   MINB                                blocks per SM the register budget must allow
 //
 // Per K step a thread loads WMITER*TM values of A and WNITER*TN of B from
 // shared memory (16-byte loads) and does WMITER*TM*WNITER*TN FMAs: register
@@ -33,11 +34,15 @@
 namespace cuops::cuda::mm {
 
 template <int BM_, int BN_, int BK_, int WM_, int WN_, int WMITER_, int WNITER_, int TM_, int TN_,
-          bool DB_>
+          bool DB_, int MINB_>
 struct TileConfig {
   static constexpr int BM = BM_, BN = BN_, BK = BK_, WM = WM_, WN = WN_;
   static constexpr int WMITER = WMITER_, WNITER = WNITER_, TM = TM_, TN = TN_;
   static constexpr bool DB = DB_;
+  // __launch_bounds__ minimum blocks per SM: caps registers per thread at
+  // 64K / (THREADS * MINB). Without it ptxas hoists the shared loads of all
+  // BK steps and takes every register the block size allows (1 block/SM).
+  static constexpr int MINB = MINB_;
   static constexpr int WSUBM = WM / WMITER, WSUBN = WN / WNITER;
   static constexpr int THREADS = (BM / WM) * (BN / WN) * 32;
   static_assert(BM % WM == 0 && BN % WN == 0, "warp tiles must cover the block tile");
@@ -48,104 +53,102 @@ constexpr int kPad = 4;  // elements of row padding in the shared tiles
 
 // Moves one BK x BR tile of operand X[r][k] from global memory to shared
 // memory Xs[k][r] (row length BR + kPad), through registers.
+//
+// Every mode gives a thread a fixed starting point (r_t, k_t) in the tile and
+// a fixed step (dr, dk) between its loads (along r or along k, never both),
+// so a load is one 64-bit base address plus i * step: few live registers,
+// whatever the mode (the mode is a runtime value; one kernel serves them all).
 template <typename T, int BR, int BK, int THREADS>
 struct TileLoader {
   using S = acc_t<T>;
-  static constexpr int V = kVec16<T>;                 // elements per 16-byte vector
+  static constexpr int V = kVec16<T>;                   // elements per 16-byte vector
   static constexpr int PER_THREAD = BR * BK / THREADS;  // elements each thread moves
   static constexpr int NV = PER_THREAD / V;
   static_assert(PER_THREAD % V == 0 && BR % V == 0 && BK % V == 0, "tile must split in vectors");
+  static_assert(THREADS % BR == 0 && THREADS % BK == 0 && THREADS % (BR / V) == 0 &&
+                    THREADS % (BK / V) == 0,
+                "each thread must keep one position along the non-stepped dimension");
   static constexpr int SV = 16 / sizeof(S);  // S elements per 16-byte shared store
   static_assert(V % SV == 0, "");
 
   alignas(16) T reg[PER_THREAD];  // 16-byte aligned: vectors are moved in and out whole
+  int mode, r_t, k_t, dr, dk;
+
+  __device__ __forceinline__ TileLoader(int mode_, int tid) : mode(mode_) {
+    dr = dk = 0;
+    switch (mode) {
+      case kVecR:  // consecutive threads: consecutive vectors along r
+        r_t = tid % (BR / V) * V, k_t = tid / (BR / V), dk = THREADS / (BR / V);
+        break;
+      case kVecK:  // consecutive threads: consecutive vectors along k
+        k_t = tid % (BK / V) * V, r_t = tid / (BK / V), dr = THREADS / (BK / V);
+        break;
+      case kGenericKFast:
+        k_t = tid % BK, r_t = tid / BK, dr = THREADS / BK;
+        break;
+      default:  // kGeneric
+        r_t = tid % BR, k_t = tid / BR, dk = THREADS / BR;
+    }
+  }
 
   // x: the operand's batch item; R, K: its extents; (r0, k0): the tile origin.
   __device__ __forceinline__ void load(const T* __restrict__ x, int64_t sr, int64_t sk, int64_t R,
-                                       int64_t K, int64_t r0, int64_t k0, int mode, int tid) {
+                                       int64_t K, int64_t r0, int64_t k0) {
+    const int64_t rb = r0 + r_t, kb = k0 + k_t;
+    const T* base = x + rb * sr + kb * sk;
+    const int64_t step = dr * sr + dk * sk;
     if (mode == kVecR || mode == kVecK) {
       using VT = Vec<T, V>;
+      const bool along_r = mode == kVecR;
 #pragma unroll
       for (int i = 0; i < NV; ++i) {
-        const int v = tid + i * THREADS;
-        int r, k;
-        vec_coords(mode, v, r, k);
-        const int64_t rg = r0 + r, kg = k0 + k;
-        const bool full = mode == kVecR ? (kg < K && rg + V <= R) : (rg < R && kg + V <= K);
-        if (full) {
-          *reinterpret_cast<VT*>(&reg[i * V]) =
-              *reinterpret_cast<const VT*>(x + rg * sr + kg * sk);
+        const int64_t rg = rb + i * dr, kg = kb + i * dk;
+        const T* src = base + i * step;
+        if (along_r ? (kg < K && rg + V <= R) : (rg < R && kg + V <= K)) {
+          *reinterpret_cast<VT*>(&reg[i * V]) = *reinterpret_cast<const VT*>(src);
         } else {  // a tail vector: element by element, zero outside
 #pragma unroll
           for (int j = 0; j < V; ++j) {
-            const int64_t rr = mode == kVecR ? rg + j : rg, kk = mode == kVecR ? kg : kg + j;
-            reg[i * V + j] = rr < R && kk < K ? x[rr * sr + kk * sk] : T(0);
+            const bool in = along_r ? (kg < K && rg + j < R) : (rg < R && kg + j < K);
+            reg[i * V + j] = in ? src[along_r ? j * sr : j * sk] : T(0);
           }
         }
       }
     } else {
 #pragma unroll
       for (int i = 0; i < PER_THREAD; ++i) {
-        int r, k;
-        elem_coords(mode, tid + i * THREADS, r, k);
-        const int64_t rg = r0 + r, kg = k0 + k;
-        reg[i] = rg < R && kg < K ? x[rg * sr + kg * sk] : T(0);
+        const bool in = rb + i * dr < R && kb + i * dk < K;
+        reg[i] = in ? base[i * step] : T(0);
       }
     }
   }
 
-  __device__ __forceinline__ void store(S* __restrict__ xs, int mode, int tid) const {
+  __device__ __forceinline__ void store(S* __restrict__ xs) const {
     constexpr int LD = BR + kPad;
     if (mode == kVecR) {  // a run along r: 16-byte shared stores
       using SVT = Vec<S, SV>;
 #pragma unroll
       for (int i = 0; i < NV; ++i) {
-        int r, k;
-        vec_coords(mode, tid + i * THREADS, r, k);
+        S* dst = &xs[(k_t + i * dk) * LD + r_t];
 #pragma unroll
         for (int j = 0; j < V; j += SV) {
-          SVT s;
+          SVT v;
 #pragma unroll
-          for (int e = 0; e < SV; ++e) s.v[e] = static_cast<S>(reg[i * V + j + e]);
-          *reinterpret_cast<SVT*>(&xs[k * LD + r + j]) = s;
+          for (int e = 0; e < SV; ++e) v.v[e] = static_cast<S>(reg[i * V + j + e]);
+          *reinterpret_cast<SVT*>(dst + j) = v;
         }
       }
     } else if (mode == kVecK) {  // a run along k: transposed, one store per element
 #pragma unroll
       for (int i = 0; i < NV; ++i) {
-        int r, k;
-        vec_coords(mode, tid + i * THREADS, r, k);
+        S* dst = &xs[k_t * LD + r_t + i * dr];
 #pragma unroll
-        for (int j = 0; j < V; ++j) xs[(k + j) * LD + r] = static_cast<S>(reg[i * V + j]);
+        for (int j = 0; j < V; ++j) dst[j * LD] = static_cast<S>(reg[i * V + j]);
       }
     } else {
 #pragma unroll
-      for (int i = 0; i < PER_THREAD; ++i) {
-        int r, k;
-        elem_coords(mode, tid + i * THREADS, r, k);
-        xs[k * LD + r] = static_cast<S>(reg[i]);
-      }
-    }
-  }
-
- private:
-  // Vector v of the tile: consecutive v walk the unit-stride dimension.
-  __device__ __forceinline__ static void vec_coords(int mode, int v, int& r, int& k) {
-    if (mode == kVecR) {
-      k = v / (BR / V);
-      r = v % (BR / V) * V;
-    } else {
-      r = v / (BK / V);
-      k = v % (BK / V) * V;
-    }
-  }
-  __device__ __forceinline__ static void elem_coords(int mode, int e, int& r, int& k) {
-    if (mode == kGenericKFast) {
-      r = e / BK;
-      k = e % BK;
-    } else {
-      k = e / BR;
-      r = e % BR;
+      for (int i = 0; i < PER_THREAD; ++i)
+        xs[(k_t + i * dk) * LD + r_t + i * dr] = static_cast<S>(reg[i]);
     }
   }
 };
@@ -157,7 +160,7 @@ struct TiledArgs {
 };
 
 template <typename T, typename Cfg>
-__global__ void __launch_bounds__(Cfg::THREADS) gemm_tiled_kernel(const TiledArgs args) {
+__global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) gemm_tiled_kernel(const __grid_constant__ TiledArgs args) {
   using S = acc_t<T>;
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
   constexpr int WMITER = Cfg::WMITER, WNITER = Cfg::WNITER, THREADS = Cfg::THREADS;
@@ -181,12 +184,12 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_tiled_kernel(const TiledArg
   const int64_t m0 = tm * BM, n0 = tn * BN;
   const int64_t nk = ceil_div<int64_t>(p.K, BK);
 
-  TileLoader<T, BM, BK, THREADS> la;
-  TileLoader<T, BN, BK, THREADS> lb;
+  TileLoader<T, BM, BK, THREADS> la(args.a_mode, tid);
+  TileLoader<T, BN, BK, THREADS> lb(args.b_mode, tid);
 
   for (int64_t z = blockIdx.z; z < p.batch; z += gridDim.z) {
     int64_t off[3];
-    p.batch_oc.get(z, off);
+    batch_offsets(p.batch_oc, z, off);
     const T* a = static_cast<const T*>(p.a) + off[1];
     const T* b = static_cast<const T*>(p.b) + off[2];
 
@@ -197,23 +200,23 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_tiled_kernel(const TiledArg
       for (int j = 0; j < WNITER * TN; ++j) acc[i][j] = 0;
 
     if (Cfg::DB) {  // prologue: slice 0 into buffer 0
-      la.load(a, p.a_sm, p.a_sk, p.M, p.K, m0, 0, args.a_mode, tid);
-      lb.load(b, p.b_sn, p.b_sk, p.N, p.K, n0, 0, args.b_mode, tid);
-      la.store(As[0], args.a_mode, tid);
-      lb.store(Bs[0], args.b_mode, tid);
+      la.load(a, p.a_sm, p.a_sk, p.M, p.K, m0, 0);
+      lb.load(b, p.b_sn, p.b_sk, p.N, p.K, n0, 0);
+      la.store(As[0]);
+      lb.store(Bs[0]);
       __syncthreads();
     }
     for (int64_t t = 0; t < nk; ++t) {
       const int buf = Cfg::DB ? static_cast<int>(t & 1) : 0;
       if (!Cfg::DB) {
-        la.load(a, p.a_sm, p.a_sk, p.M, p.K, m0, t * BK, args.a_mode, tid);
-        lb.load(b, p.b_sn, p.b_sk, p.N, p.K, n0, t * BK, args.b_mode, tid);
-        la.store(As[0], args.a_mode, tid);
-        lb.store(Bs[0], args.b_mode, tid);
+        la.load(a, p.a_sm, p.a_sk, p.M, p.K, m0, t * BK);
+        lb.load(b, p.b_sn, p.b_sk, p.N, p.K, n0, t * BK);
+        la.store(As[0]);
+        lb.store(Bs[0]);
         __syncthreads();
       } else if (t + 1 < nk) {  // fetch slice t+1 now; its latency hides behind the FMAs
-        la.load(a, p.a_sm, p.a_sk, p.M, p.K, m0, (t + 1) * BK, args.a_mode, tid);
-        lb.load(b, p.b_sn, p.b_sk, p.N, p.K, n0, (t + 1) * BK, args.b_mode, tid);
+        la.load(a, p.a_sm, p.a_sk, p.M, p.K, m0, (t + 1) * BK);
+        lb.load(b, p.b_sn, p.b_sk, p.N, p.K, n0, (t + 1) * BK);
       }
 
       const S* as = As[buf];
@@ -242,8 +245,8 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_tiled_kernel(const TiledArg
 
       if (Cfg::DB) {
         if (t + 1 < nk) {  // the other buffer: nobody reads it since the last barrier
-          la.store(As[buf ^ 1], args.a_mode, tid);
-          lb.store(Bs[buf ^ 1], args.b_mode, tid);
+          la.store(As[buf ^ 1]);
+          lb.store(Bs[buf ^ 1]);
         }
       }
       __syncthreads();  // DB: slice t+1 visible; single: buffer free for the next load
