@@ -17,6 +17,17 @@ TORCH_LIBRARY(cuops, m) {
 
   // ---- matmul ------------------------------------------------------------
   // (cuops/ops/matmul.py and csrc/*/matmul* own this section)
+  // The one kernel-backed op: a [..., M, K] @ b [..., K, N] (both at least
+  // 2-D, batch dims broadcast) + bias [N] fused in the epilogue. CPU and CUDA
+  // kernels; fake kernel and autograd (through gemm itself) in Python.
+  m.def("gemm(Tensor a, Tensor b, Tensor? bias=None, str? variant=None) -> Tensor");
+  // torch.matmul semantics (1-D and 2-D mixes, batched with broadcast).
+  // CompositeImplicitAutograd: views around gemm, so autograd, compile and
+  // export see gemm.
+  m.def("matmul(Tensor self, Tensor other, str? variant=None) -> Tensor");
+  // torch.nn.functional.linear: input [..., K] @ weight[N, K]^T + bias, the
+  // bias fused (CompositeImplicitAutograd over gemm(input, weight.mT, bias)).
+  m.def("linear(Tensor input, Tensor weight, Tensor? bias=None, str? variant=None) -> Tensor");
   // ---- end matmul --------------------------------------------------------
 
   // ---- conv2d ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     import cuops
     y = cuops.add(a, b, alpha=2)          # also torch.ops.cuops.add
+    y = cuops.matmul(a, b)                # torch.matmul semantics
     cuops.variants("add")                 # the kernel ladder of an op
 
 Every op is a real PyTorch custom op (torch.ops.cuops.*): it works with
@@ -11,8 +12,8 @@ autograd, torch.compile(fullgraph=True), torch.export and opcheck.
 import torch  # noqa: F401  (load torch's libraries before ours)
 
 from . import _C  # noqa: F401  (loads the kernels; runs the TORCH_LIBRARY registrations)
-from .ops import add, sum_to
+from .ops import add, linear, matmul, sum_to
 from .variants import cuda_built, use_variant, variants
 
-__all__ = ["add", "sum_to", "variants", "use_variant", "cuda_built"]
+__all__ = ["add", "sum_to", "matmul", "linear", "variants", "use_variant", "cuda_built"]
 __version__ = "0.1.0"
