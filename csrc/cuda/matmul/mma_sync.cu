@@ -204,31 +204,79 @@ struct Params {
   bool b_n_inner;     // general path: consecutive threads walk n in B (else k)
 };
 
-// Fast path: copy one operand tile with 16-byte cp.async. The tile is the
-// operand region rows [r0, r0+R) x cols [c0, c0+8L) of a matrix whose
-// element (r, c) lives at g[r * ld + c] (c = the contiguous dim); out-of-range
-// parts are zero-filled.
-template <int R, int L, int THREADS>
-__device__ __forceinline__ void load_tile_async(uint32_t s_tile, const uint16_t* g, int64_t ld,
-                                                int64_t r0, int64_t r_lim, int64_t c0,
-                                                int64_t c_lim, int tid) {
-  constexpr int kChunks = R * L;
-  static_assert(kChunks % THREADS == 0, "tile chunks must divide evenly among threads");
-  CUOPS_UNROLL
-  for (int i = 0; i < kChunks / THREADS; ++i) {
-    // Consecutive threads take consecutive chunks of a row: coalesced reads.
-    const int idx = tid + i * THREADS;
-    const int r = idx / L, ch = idx % L;
-    const int64_t gr = r0 + r, gc = c0 + ch * 8;
-    int bytes = 0;
-    const uint16_t* src = g;  // a valid address even when nothing is read
-    if (gr < r_lim && gc < c_lim) {
-      bytes = static_cast<int>(c_lim - gc < 8 ? c_lim - gc : 8) * 2;
-      src = g + gr * ld + gc;
+// Fast path: one thread's share of an operand tile, copied with 16-byte
+// cp.async. The tile is R rows x L chunks (rows along M/N for a K-major
+// operand, along K otherwise). Thread `tid` owns chunk column tid % L of rows
+// row0 + i * kRowStep: consecutive threads take consecutive chunks of a row
+// (coalesced), the column -- hence the byte count at a tail -- is the same for
+// all of a thread's chunks, and the addresses are one pointer plus multiples
+// of one stride. That keeps the loader to a handful of registers next to the
+// 128 accumulators; chunks past M/N/K are zero-filled (src_bytes = 0).
+template <int R, int L, int THREADS, int BK, bool K_MAJOR>
+struct AsyncTileLoader {
+  static constexpr int kRowStep = THREADS / L, kPer = R / kRowStep;
+  static_assert(THREADS % L == 0 && R % kRowStep == 0, "chunks must divide among threads");
+  // Then swizzle(row0 + i*kRowStep, ch) == swizzle(row0, ch) + i*kRowStep*L.
+  static_assert(kRowStep % 8 == 0, "the swizzle pattern must repeat every kRowStep rows");
+
+  const uint16_t* g;    // operand origin: a valid address for the zero-size copies
+  const uint16_t* ptr;  // chunk 0 of the next k tile (only dereferenced when in range)
+  int64_t row_step;     // kRowStep rows, in elements
+  int64_t k_step;       // one k tile, in elements
+  int64_t rows_left;    // K_MAJOR: M/N rows from row0 on; else K - row0 - k0
+  int64_t cols_left;    // K_MAJOR: K - col - k0; else M/N columns from col on
+  int64_t k_left;       // K - k0 of the next tile (the same for the whole block)
+  bool outer_full;      // the block's M/N extent is entirely inside the operand
+  uint32_t s_off;       // byte offset of chunk 0 in the smem tile
+
+  // outer_*: the M (for A) or N (for B) block origin and extent; ld: the
+  // operand's stride between tile rows.
+  __device__ __forceinline__ AsyncTileLoader(const uint16_t* g_, int64_t ld, int64_t outer_block,
+                                             int64_t outer_size, int64_t K, int tid) {
+    const int row0 = tid / L, ch = tid % L, col = ch * 8;
+    g = g_;
+    row_step = kRowStep * ld;
+    s_off = swizzle<L>(row0, ch) * 16;
+    k_left = K;
+    if constexpr (K_MAJOR) {
+      ptr = g + (outer_block + row0) * ld + col;
+      k_step = BK;
+      rows_left = outer_size - outer_block - row0;
+      cols_left = K - col;
+      outer_full = outer_size - outer_block >= R;
+    } else {
+      ptr = g + row0 * ld + outer_block + col;
+      k_step = BK * ld;
+      rows_left = K - row0;
+      cols_left = outer_size - outer_block - col;
+      outer_full = outer_size - outer_block >= 8 * L;
     }
-    cp_async_16(s_tile + swizzle<L>(r, ch) * 16, src, bytes);
   }
-}
+
+  // Copies the next k tile (tiles are loaded in order 0, 1, 2, ...): the
+  // loader steps its pointer and remaining extents along K after each call,
+  // so the main loop does no 64-bit multiplies. Interior tiles (all but the
+  // M/N/K edges; a block-uniform branch) skip every bounds test.
+  __device__ __forceinline__ void load_next(uint32_t s_tile) {
+    if (outer_full && k_left >= BK) {
+      CUOPS_UNROLL
+      for (int i = 0; i < kPer; ++i)
+        cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ptr + i * row_step, 16);
+    } else {
+      const int64_t cl = cols_left;
+      const int bytes = cl <= 0 ? 0 : (cl >= 8 ? 16 : static_cast<int>(cl) * 2);
+      CUOPS_UNROLL
+      for (int i = 0; i < kPer; ++i) {
+        const bool ok = bytes > 0 && i * kRowStep < rows_left;
+        cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ok ? ptr + i * row_step : g,
+                    ok ? bytes : 0);
+      }
+    }
+    ptr += k_step;
+    k_left -= BK;
+    if constexpr (K_MAJOR) cols_left -= BK; else rows_left -= BK;
+  }
+};
 
 // General path: the same tile, element by element, for any strides. Element
 // (r, c) of the tile (tile coordinates as above: r outer, c contiguous-in-smem)
@@ -321,22 +369,22 @@ __global__ void __launch_bounds__(C::kThreads) gemm_mma_kernel(const Params p) {
     p.oc.get(z, off);
     const uint16_t* A = p.a + off[1];
     const uint16_t* B = p.b + off[2];
+    // Fast-path loaders (unused by the general path): A's outer dim is M,
+    // B's is N; the stride between tile rows is the non-contiguous one.
+    AsyncTileLoader<TA::R, TA::L, C::kThreads, C::BK, AM == Major::kK> a_async(
+        A, AM == Major::kK ? p.a_sm : p.a_sk, m_block, p.M, p.K, tid);
+    AsyncTileLoader<TB::R, TB::L, C::kThreads, C::BK, BMJ == Major::kK> b_async(
+        B, BMJ == Major::kK ? p.b_sn : p.b_sk, n_block, p.N, p.K, tid);
 
     // Copy k tile `kt` into ring slot `slot` (both operands).
     auto load_stage = [&](int64_t kt, int slot) {
       const uint32_t sA = s_base + slot * C::kStageBytes;
       const uint32_t sB = sA + C::kABytes;
-      const int64_t k0 = kt * C::BK;
       if constexpr (!GENERAL) {
-        if constexpr (AM == Major::kK)
-          load_tile_async<TA::R, TA::L, C::kThreads>(sA, A, p.a_sm, m_block, p.M, k0, p.K, tid);
-        else
-          load_tile_async<TA::R, TA::L, C::kThreads>(sA, A, p.a_sk, k0, p.K, m_block, p.M, tid);
-        if constexpr (BMJ == Major::kK)
-          load_tile_async<TB::R, TB::L, C::kThreads>(sB, B, p.b_sn, n_block, p.N, k0, p.K, tid);
-        else
-          load_tile_async<TB::R, TB::L, C::kThreads>(sB, B, p.b_sk, k0, p.K, n_block, p.N, tid);
+        a_async.load_next(sA);  // tiles are requested in order: the loaders
+        b_async.load_next(sB);  // keep their own k position
       } else {
+        const int64_t k0 = kt * C::BK;
         uint16_t* gA = reinterpret_cast<uint16_t*>(smem + slot * C::kStageBytes);
         uint16_t* gB = gA + C::kABytes / 2;
         if constexpr (AM == Major::kK)
