@@ -11,8 +11,8 @@ autograd, torch.compile(fullgraph=True), torch.export and opcheck.
 import torch  # noqa: F401  (load torch's libraries before ours)
 
 from . import _C  # noqa: F401  (loads the kernels; runs the TORCH_LIBRARY registrations)
-from .ops import add, sum_to
+from .ops import add, conv2d, sum_to
 from .variants import cuda_built, use_variant, variants
 
-__all__ = ["add", "sum_to", "variants", "use_variant", "cuda_built"]
+__all__ = ["add", "sum_to", "conv2d", "variants", "use_variant", "cuda_built"]
 __version__ = "0.1.0"

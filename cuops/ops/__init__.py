@@ -2,5 +2,6 @@
 torch.compile/export, and its autograd formula. One module per op."""
 
 from .add import add, sum_to
+from .conv2d import conv2d
 
-__all__ = ["add", "sum_to"]
+__all__ = ["add", "sum_to", "conv2d"]
