@@ -132,9 +132,11 @@ Conv2dPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight,
   set_w(p, weight);
   p.P = P, p.Q = Q;
   // torch (cuDNN, oneDNN and the native kernels alike) returns channels_last
-  // when either the input or the weight suggests channels_last.
-  const auto fmt = channels_last(x) || channels_last(weight) ? at::MemoryFormat::ChannelsLast
-                                                              : at::MemoryFormat::Contiguous;
+  // when either the input or the weight suggests channels_last; an empty
+  // batch takes torch's "Empty" path, whose result is contiguous.
+  const auto fmt = p.N > 0 && (channels_last(x) || channels_last(weight))
+                       ? at::MemoryFormat::ChannelsLast
+                       : at::MemoryFormat::Contiguous;
   plan.out = at::empty({p.N, p.K, P, Q}, x.options().memory_format(fmt));
   set_y(p, plan.out);
   p.x = x.const_data_ptr();

@@ -179,7 +179,8 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0),
     x = input.unsqueeze(0) if input.dim() == 3 else input
     P, Q = _check_shapes(_OP, "input", x.shape, weight.shape, stride, padding, dilation, groups)
     out = torch.empty((x.shape[0], weight.shape[0], P, Q), dtype=input.dtype,
-                      device=input.device, memory_format=_cl(x, weight))
+                      device=input.device,
+                      memory_format=_cl(x, weight) if x.shape[0] != 0 else torch.contiguous_format)
     return out.squeeze(0) if input.dim() == 3 else out
 
 
