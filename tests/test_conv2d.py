@@ -334,7 +334,8 @@ def test_bad_inputs_fake(case):
 def test_bad_backward_inputs():
     g = torch.randn(2, 6, 4, 4)
     w = torch.randn(6, 4, 3, 3)
-    with pytest.raises(ValueError, match=r"expected 'grad_output' of shape \[2, 6, 4, 4\]"):
+    with pytest.raises(ValueError,
+                       match=r"expected 'grad_output' of shape \[2, 6, 5, 4\], but got \[2, 6, 4"):
         torch.ops.cuops.conv2d_backward_input(g, w, [2, 4, 7, 6], [1, 1], [0] * 4, [1, 1], 1)
     with pytest.raises(ValueError, match=r"'input_size' to have 4 elements"):
         torch.ops.cuops.conv2d_backward_input(g, w, [4, 6, 6], [1, 1], [0] * 4, [1, 1], 1)

@@ -21,8 +21,8 @@ struct DgradGemm {
   int64_t M, Ncols, Kdim, k_chunk, HW, Cg, Kg;
   igemm::TapOrder taps;  // (k, r, s) of the reduction index; "c" here is k
 
-  struct Row {
-    int64_t base, th, tw, n, h, w;
+  struct Row {  // kept small: 4 live per thread across the whole k loop
+    int64_t base, th, tw;
     bool valid;
   };
   struct Col {
@@ -34,11 +34,9 @@ struct DgradGemm {
     Row r;
     r.valid = m < M;
     if (!r.valid) m = 0;
-    r.n = m / HW;
-    const int64_t hw = m - r.n * HW;
-    r.h = hw / p.W, r.w = hw - r.h * p.W;
-    r.base = r.n * p.y_sn + g * Kg * p.y_sk;
-    r.th = r.h + p.pad_h, r.tw = r.w + p.pad_w;
+    const int64_t n = m / HW, hw = m - n * HW, h = hw / p.W, w = hw - h * p.W;
+    r.base = n * p.y_sn + g * Kg * p.y_sk;
+    r.th = h + p.pad_h, r.tw = w + p.pad_w;
     return r;
   }
   __device__ A a(const Row& row, int64_t kk) const {
@@ -80,7 +78,7 @@ struct WgradGemm {
     bool valid;
   };
   struct Col {
-    int64_t base, roff, soff, c, r, s;
+    int64_t base, roff, soff;
     bool valid;
   };
 
@@ -93,13 +91,14 @@ struct WgradGemm {
     return conv::ld(static_cast<const T*>(p.dy), row.base + n * p.y_sn + pp * p.y_sp + q * p.y_sq);
   }
   __device__ Col col(int64_t g, int64_t n) const {
-    Col c;
-    c.valid = n < Ncols;
-    taps.split(c.valid ? n : 0, c.c, c.r, c.s);
-    c.base = (g * Cg + c.c) * p.x_sc;
-    c.roff = c.r * p.dil_h - p.pad_h;
-    c.soff = c.s * p.dil_w - p.pad_w;
-    return c;
+    Col col;
+    col.valid = n < Ncols;
+    int64_t c, r, s;
+    taps.split(col.valid ? n : 0, c, r, s);
+    col.base = (g * Cg + c) * p.x_sc;
+    col.roff = r * p.dil_h - p.pad_h;
+    col.soff = s * p.dil_w - p.pad_w;
+    return col;
   }
   __device__ A b(const Col& col, int64_t kk) const {
     if (!col.valid) return 0;
