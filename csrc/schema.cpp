@@ -32,5 +32,20 @@ TORCH_LIBRARY(cuops, m) {
 
   // ---- conv2d ------------------------------------------------------------
   // (cuops/ops/conv2d.py and csrc/*/conv2d* own this section)
+  // F.conv2d with explicit padding (top, bottom, left, right): the Python
+  // wrapper cuops.conv2d turns ints, pairs, "same" and "valid" into it
+  // ("same" with an even dilated kernel pads one more at the bottom/right, as
+  // torch does). input is (N, C, H, W) or unbatched (C, H, W).
+  m.def("conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, "
+        "int[4] padding=0, int[2] dilation=1, int groups=1, str? variant=None) -> Tensor");
+  // Gradient of conv2d w.r.t. its input (dgrad), for a 4-D input of
+  // `input_size`; the bias gradient is sum_to(grad_output).
+  m.def("conv2d_backward_input(Tensor grad_output, Tensor weight, SymInt[4] input_size, "
+        "int[2] stride, int[4] padding, int[2] dilation, int groups, str? variant=None) "
+        "-> Tensor");
+  // Gradient of conv2d w.r.t. its weight (wgrad), for a weight of `weight_size`.
+  m.def("conv2d_backward_weight(Tensor grad_output, Tensor input, SymInt[4] weight_size, "
+        "int[2] stride, int[4] padding, int[2] dilation, int groups, str? variant=None) "
+        "-> Tensor");
   // ---- end conv2d --------------------------------------------------------
 }

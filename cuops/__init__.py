@@ -12,8 +12,12 @@ autograd, torch.compile(fullgraph=True), torch.export and opcheck.
 import torch  # noqa: F401  (load torch's libraries before ours)
 
 from . import _C  # noqa: F401  (loads the kernels; runs the TORCH_LIBRARY registrations)
-from .ops import add, linear, matmul, sum_to
+from .ops import add, conv2d, gemm, linear, matmul, sum_to
 from .variants import cuda_built, use_variant, variants
 
-__all__ = ["add", "sum_to", "matmul", "linear", "variants", "use_variant", "cuda_built"]
+from . import nn  # noqa: E402,I001  (cuops.nn.Linear, cuops.nn.Conv2d; after the ops they use)
+from .nn import convert  # noqa: E402
+
+__all__ = ["add", "sum_to", "matmul", "linear", "gemm", "conv2d", "nn", "convert", "variants",
+           "use_variant", "cuda_built"]
 __version__ = "0.1.0"
