@@ -13,9 +13,9 @@
 //
 // Block tile BM x BN x BK (BK = 32), 4-stage cp.async pipeline, XOR-swizzled
 // shared memory read by ldmatrix, mma.sync m16n8k16 with fp32 accumulators.
-// Two configurations: 128x128 (8 warps, 64x32 warp tiles) for big problems,
-// 64x64 (4 warps, 32x32 warp tiles) when 128x128 would leave SMs idle
-// (the 14x14 and 7x7 ResNet layers). See docs/conv2d-mma.md.
+// Three configurations (see launch_typed): 128x128 (8 warps, 64x32 warp
+// tiles), 128x64 (4 warps, 64x32) for Kg <= 64, and 64x64 (4 warps, 32x32)
+// when bigger tiles would leave SMs idle. See docs/conv2d-mma.md.
 //
 // Operand paths (all write the same shared-memory layout, so the MMA loop is
 // shared):
@@ -180,8 +180,16 @@ __device__ __forceinline__ uint32_t swz_off(int row, int chunk) {
   return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ ((row >> 1) & 3)) << 4));
 }
 
+// Blocks per SM the register budget must allow (65536 / (threads * blocks)
+// registers per thread): 128 regs for every fast path. The general 128x64
+// path stages 2 rows of A in registers (16 more) and gets 168 (3 blocks).
+constexpr int kMinBlocks(int bm, int bn, int threads, bool fast_a) {
+  return threads >= 256 ? 2 : (!fast_a && bm * kBK > threads * 16) ? 3 : 4;
+}
+
 template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA>
-__global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (BM * BN >= 128 * 128) ? 2 : 4)
+__global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
+                                  kMinBlocks(BM, BN, WARPS_M * WARPS_N * 32, kFastA))
     conv2d_mma_kernel(const MmaParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   constexpr int THREADS = WARPS_M * WARPS_N * 32;
@@ -195,8 +203,9 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (BM * BN >= 128 * 128) 
   constexpr int A_ITERS = BM / ROW_STEP, B_ITERS = BN / ROW_STEP;
   static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile must be a multiple of 16x16");
   static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "loader shape");
-  // General A loader: each thread fills 16 consecutive kk of one row.
-  static_assert(BM * kBK == THREADS * 16, "general A loader: 16 elements per thread");
+  // General A loader: each thread fills 16 consecutive kk of GA_ROWS rows.
+  constexpr int GA_ROWS = BM * kBK / (THREADS * 16);
+  static_assert(GA_ROWS >= 1 && BM * kBK == THREADS * 16 * GA_ROWS, "general A loader shape");
 
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t smem_base = smem_u32(smem);
@@ -246,13 +255,13 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (BM * BN >= 128 * 128) 
   // input coordinates. Rows past M get ih0 = -2^30, so their taps are never
   // inside (the launcher bounds every extent by 2^30).
   // Fast: rows (tid>>2) + it*ROW_STEP, chunk column tid&3.
-  // General: row tid>>1, kk columns (tid&1)*16 .. +15.
-  constexpr int A_ROWS = kFastA ? A_ITERS : 1;
+  // General: rows (tid>>1) + it*THREADS/2, kk columns (tid&1)*16 .. +15.
+  constexpr int A_ROWS = kFastA ? A_ITERS : GA_ROWS;
   const uint16_t* a_ptr[A_ROWS];
   int a_ih0[A_ROWS], a_iw0[A_ROWS];
 #pragma unroll
   for (int it = 0; it < A_ROWS; ++it) {
-    const int row = kFastA ? (tid >> 2) + it * ROW_STEP : (tid >> 1);
+    const int row = kFastA ? (tid >> 2) + it * ROW_STEP : (tid >> 1) + it * (THREADS / 2);
     const int64_t m = m0 + row;
     int64_t n = 0;
     int pp = 0, q = 0;
@@ -307,26 +316,32 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (BM * BN >= 128 * 128) 
     }
   };
 
-  // General A: 16 predicated scalar loads into 8 packed registers.
-  auto load_A_regs = [&](int kt, uint32_t (&v)[8]) {
-    int kk = kt * kBK + (tid & 1) * 16;
-    int rs = kk / p.Cg;
+  // General A: per row, 16 predicated scalar loads packed into 8 registers.
+  // The tap (r, s, c) of the first column is decoded once per tile (the
+  // general path may divide); the 16 columns then step c with carries.
+  auto load_A_regs = [&](int kt, uint32_t (&v)[A_ROWS][8]) {
+    const int kk = kt * kBK + (tid & 1) * 16;
+    const int rs = kk / p.Cg;
     int c = kk - rs * p.Cg;
     int r = rs / p.S;
     int s = rs - r * p.S;
 #pragma unroll
     for (int e = 0; e < 16; ++e) {
-      uint32_t val = 0;  // bit pattern of +0.0 in fp16 and bf16
-      const int ih = a_ih0[0] + r * p.dh, iw = a_iw0[0] + s * p.dw;
-      if (r < p.R && static_cast<unsigned>(ih) < static_cast<unsigned>(p.H) &&
-          static_cast<unsigned>(iw) < static_cast<unsigned>(p.W)) {
-        val = a_ptr[0][c * p.x_sc + static_cast<int64_t>(r * p.dh) * p.x_sh +
-                       static_cast<int64_t>(s * p.dw) * p.x_sw];
-      }
-      if (e % 2 == 0) {
-        v[e / 2] = val;
-      } else {
-        v[e / 2] |= val << 16;
+      const bool k_ok = r < p.R;
+      const int dih = r * p.dh, diw = s * p.dw;
+#pragma unroll
+      for (int it = 0; it < A_ROWS; ++it) {
+        uint32_t val = 0;  // bit pattern of +0.0 in fp16 and bf16
+        if (k_ok && static_cast<unsigned>(a_ih0[it] + dih) < static_cast<unsigned>(p.H) &&
+            static_cast<unsigned>(a_iw0[it] + diw) < static_cast<unsigned>(p.W)) {
+          val = a_ptr[it][c * p.x_sc + static_cast<int64_t>(dih) * p.x_sh +
+                          static_cast<int64_t>(diw) * p.x_sw];
+        }
+        if (e % 2 == 0) {
+          v[it][e / 2] = val;
+        } else {
+          v[it][e / 2] |= val << 16;
+        }
       }
       if (++c == p.Cg) {
         c = 0;
@@ -337,11 +352,15 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (BM * BN >= 128 * 128) 
       }
     }
   };
-  auto store_A_regs = [&](int stage, const uint32_t (&v)[8]) {
+  auto store_A_regs = [&](int stage, const uint32_t (&v)[A_ROWS][8]) {
     const uint32_t base = smem_base + stage * STAGE_BYTES;
-    const int row = tid >> 1, ch = (tid & 1) * 2;
-    st_shared_v4(base + swz_off(row, ch), v[0], v[1], v[2], v[3]);
-    st_shared_v4(base + swz_off(row, ch + 1), v[4], v[5], v[6], v[7]);
+    const int ch = (tid & 1) * 2;
+#pragma unroll
+    for (int it = 0; it < A_ROWS; ++it) {
+      const int row = (tid >> 1) + it * (THREADS / 2);
+      st_shared_v4(base + swz_off(row, ch), v[it][0], v[it][1], v[it][2], v[it][3]);
+      st_shared_v4(base + swz_off(row, ch + 1), v[it][4], v[it][5], v[it][6], v[it][7]);
+    }
   };
 
   // ---- ldmatrix addresses (see ldmatrix_x4) --------------------------------
@@ -375,7 +394,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (BM * BN >= 128 * 128) 
       if constexpr (kFastA) {
         load_A_fast(st);
       } else {
-        uint32_t v[8];
+        uint32_t v[A_ROWS][8];
         load_A_regs(st, v);
         store_A_regs(st, v);
       }
@@ -394,7 +413,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, (BM * BN >= 128 * 128) 
 
     const int kn = kt + kStages - 1;  // tile to prefetch
     const int sn = kn % kStages;
-    uint32_t av[8];
+    uint32_t av[A_ROWS][8];
     if (kn < p.KT) {
       if constexpr (kFastA) {
         load_A_fast(sn);
@@ -506,7 +525,7 @@ __global__ void pack_weight_kernel(const uint16_t* __restrict__ w, uint16_t* __r
 // ---------------------------------------------------------------------------
 
 template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA>
-void launch_config(MmaParams prm, int64_t groups) {
+void launch_config(MmaParams prm, int64_t groups) {  // by value: sets tiles_n, g0
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
   constexpr int kSmem = kStages * (BM + BN) * kRowBytes;
   auto kernel = conv2d_mma_kernel<T, BM, BN, WARPS_M, WARPS_N, kFastA>;
@@ -526,26 +545,32 @@ void launch_config(MmaParams prm, int64_t groups) {
   }
 }
 
-template <typename T>
-void launch_typed(MmaParams prm, bool fast_a, int64_t groups) {
-  // 128x128 tiles have twice the math per byte of 64x64 ones, but when they
-  // would not give every SM a block (the 14x14 / 7x7 layers) the smaller tile
-  // wins by filling the machine.
-  const int64_t big_blocks =
-      ceil_div<int64_t>(prm.M, 128) * ceil_div<int64_t>(prm.Kg, 128) * groups;
-  const bool big = big_blocks >= num_sms();
-  if (big) {
-    if (fast_a) {
-      launch_config<T, 128, 128, 2, 4, true>(prm, groups);
-    } else {
-      launch_config<T, 128, 128, 2, 4, false>(prm, groups);
-    }
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N>
+void launch_path(const MmaParams& prm, bool fast_a, int64_t groups) {
+  if (fast_a) {
+    launch_config<T, BM, BN, WARPS_M, WARPS_N, true>(prm, groups);
   } else {
-    if (fast_a) {
-      launch_config<T, 64, 64, 2, 2, true>(prm, groups);
-    } else {
-      launch_config<T, 64, 64, 2, 2, false>(prm, groups);
-    }
+    launch_config<T, BM, BN, WARPS_M, WARPS_N, false>(prm, groups);
+  }
+}
+
+// Tile choice (three configurations, all with 64x32 or 32x32 warp tiles):
+//   Kg <= 64        128x64  (4 warps): a 128-wide N tile would be half zeros
+//                   (ResNet's 64-channel layers, the stem, 1x1 256->64).
+//   else            128x128 (8 warps): most math per byte loaded.
+//   too few blocks  64x64   (4 warps): when the big tile cannot give every SM
+//                   a block (ResNet's 14x14 and 7x7 layers at batch 32),
+//                   filling the machine beats per-block efficiency.
+template <typename T>
+void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups) {
+  const int64_t sms = num_sms();
+  const int64_t m128 = ceil_div<int64_t>(prm.M, 128);
+  if (prm.Kg <= 64 && m128 * groups >= sms) {
+    launch_path<T, 128, 64, 2, 2>(prm, fast_a, groups);
+  } else if (prm.Kg > 64 && m128 * ceil_div<int64_t>(prm.Kg, 128) * groups >= sms) {
+    launch_path<T, 128, 128, 2, 4>(prm, fast_a, groups);
+  } else {
+    launch_path<T, 64, 64, 2, 2>(prm, fast_a, groups);
   }
 }
 
