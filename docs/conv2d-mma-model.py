@@ -1,9 +1,10 @@
 """Python model of csrc/cuda/conv2d/implicit_gemm_mma.cu (no GPU needed).
 
-Mirrors the kernel's loader state machines, the XOR swizzle, the ldmatrix and
+Part 1 mirrors the forward kernel's loader state machines, the XOR swizzle, the ldmatrix and
 mma.m16n8k16 fragment layouts (PTX ISA) and the epilogue, block by block, and
 compares with F.conv2d in float64. Then checks every ldmatrix / cp.async /
-st.shared phase for bank conflicts. Keep it in sync with the kernel when the
+st.shared phase for bank conflicts. Part 2 does the same for the
+weight gradient (csrc/cuda/conv2d/wgrad_mma.cu). Keep it in sync with the kernel when the
 index math changes.  Run:  python docs/conv2d-mma-model.py
 """
 import math, random, sys
@@ -227,4 +228,143 @@ for tid0 in range(0,256,8):
     for h in range(2):
         bad+=conflicts([swz_off(t>>1,(t&1)*2+h) for t in range(tid0,tid0+8)])
 print("conflict count",bad)
-print("ALL OK" if all(res) and bad == 0 else "SOME FAILED")
+fwd_ok = all(res) and bad == 0
+
+# ===========================================================================
+# Weight gradient: model of csrc/cuda/conv2d/wgrad_mma.cu (ldmatrix.trans
+# fragments, split-K workspace + reduce) vs autograd of F.conv2d.
+# ===========================================================================
+WBM=WBN=64; WBK=32; ST=4; THR=128; WROWB=128; TILEB=WBK*WROWB; STAGEB=2*TILEB
+def swz(row,chunk): return row*WROWB+((chunk^(row&7))<<4)
+def flat_of(t):
+    n=t.untyped_storage().nbytes()//t.element_size()
+    return t.as_strided((n,),(1,),0).double().numpy()
+def wrun(x,dy,w_shape,stride,pad,dil,groups,splits_req,force_general=False):
+    N,C,H,W=x.shape; K,Cg,R,S=w_shape; _,_,P,Q=dy.shape
+    Kg=K//groups; Ktot=R*S*Cg; M=N*P*Q; KT=-(-M//WBK)
+    xs=flat_of(x); ys=flat_of(dy)
+    x_sn,x_sc,x_sh,x_sw=x.stride(); y_sn,y_sk,y_sp,y_sq=dy.stride()
+    sh,sw=stride; ph,pw=pad; dh,dw=dil
+    tps=max(1,-(-KT//splits_req)); splits=max(1,-(-KT//tps))
+    tiles_j=-(-Ktot//WBN); tiles=-(-Kg//WBM)*tiles_j
+    fast=(not force_general) and x_sc==1 and Cg%8==0 and y_sk==1 and Kg%8==0 and (N==1 or x_sn%8==0) and (H==1 or x_sh%8==0) and (W==1 or x_sw%8==0) and (N==1 or y_sn%8==0) and (P==1 or y_sp%8==0) and (Q==1 or y_sq%8==0)
+    ws=np.full((splits,K,Ktot),np.nan)
+    for g in range(groups):
+     for bx in range(tiles):
+      for by in range(splits):
+        k0=(bx//tiles_j)*WBM; j0=(bx%tiles_j)*WBN
+        kb=by*tps; ke=min(KT,kb+tps); nt=max(0,ke-kb)
+        smem=np.full(ST*STAGEB//2,np.nan)
+        th=[]
+        for tid in range(THR):
+            col=(tid&7)*8; ka=k0+col; jb=j0+col; br=bs=bc=0
+            if jb<Ktot: rs,bc=divmod(jb,Cg); br,bs=divmod(rs,S)
+            rows=[]
+            for it in range(2):
+                m=kb*WBK+(tid>>3)+it*16; n,rem=divmod(m,P*Q); p_,q_=divmod(rem,Q); rows.append([n,p_,q_])
+            th.append(dict(ka=ka,jb=jb,br=br,bs=bs,bc=bc,rows=rows))
+        dyo=g*Kg*y_sk; xo=g*Cg*x_sc
+        def load(stage):
+            for tid,t in enumerate(th):
+                for it in range(2):
+                    n,p_,q_=t['rows'][it]; row_ok=n<N
+                    d=stage*STAGEB+swz((tid>>3)+it*16,tid&7)
+                    av=[];bv=[]
+                    for e in range(8):
+                        a=0.;b=0.
+                        if row_ok and t['ka']+e<Kg: a=ys[dyo+n*y_sn+p_*y_sp+q_*y_sq+(t['ka']+e)*y_sk]
+                        av.append(a)
+                    r,s,c=t['br'],t['bs'],t['bc']
+                    for e in range(8):
+                        b=0.; ih=p_*sh-ph+r*dh; iw=q_*sw-pw+s*dw
+                        if row_ok and t['jb']+e<Ktot and 0<=ih<H and 0<=iw<W: b=xs[xo+n*x_sn+c*x_sc+ih*x_sh+iw*x_sw]
+                        bv.append(b); c+=1
+                        if c==Cg:
+                            c=0; s+=1
+                            if s==S: s=0; r+=1
+                    if fast:  # chunk-level predicate must agree with per-element one
+                        ok_a=row_ok and t['ka']<Kg
+                        assert ok_a==(any(row_ok and t['ka']+e<Kg for e in range(8)))
+                    smem[d//2:d//2+8]=av; smem[(d+TILEB)//2:(d+TILEB)//2+8]=bv
+                for it in range(2):
+                    rw=t['rows'][it]; rw[2]+=WBK
+                    while rw[2]>=Q:
+                        rw[2]-=Q; rw[1]+=1
+                        if rw[1]==P: rw[1]=0; rw[0]+=1
+        def ldsm_t(addrs):
+            out=np.zeros((32,4,2))
+            for q_ in range(4):
+                Mq=np.array([smem[addrs[8*q_+i]//2:addrs[8*q_+i]//2+8] for i in range(8)])
+                for L in range(32): out[L,q_]=[Mq[2*(L%4),L//4],Mq[2*(L%4)+1,L//4]]
+            return out
+        acc=np.zeros((4,2,4,32,4))
+        for kt in range(nt):
+            stg=kt%ST; load(stg); base=stg*STAGEB
+            for warp in range(4):
+                wm=warp&1; wn=warp>>1
+                for ks in range(2):
+                    af=[ldsm_t([base+swz((L&7)+((L>>4)<<3),(wm*32+i*16)//8+((L>>3)&1))+ks*16*WROWB for L in range(32)]) for i in range(2)]
+                    bf=[None]*4
+                    for j in range(2):
+                        t4=ldsm_t([base+TILEB+swz((L&7)+(((L>>3)&1)<<3),(wn*32+j*16)//8+(L>>4))+ks*16*WROWB for L in range(32)])
+                        bf[2*j]=t4[:,0:2]; bf[2*j+1]=t4[:,2:4]
+                    for i in range(2):
+                        Am=np.zeros((16,16))
+                        for L in range(32):
+                            gg,tt=L>>2,L&3
+                            Am[gg,2*tt:2*tt+2]=af[i][L,0]; Am[gg+8,2*tt:2*tt+2]=af[i][L,1]
+                            Am[gg,2*tt+8:2*tt+10]=af[i][L,2]; Am[gg+8,2*tt+8:2*tt+10]=af[i][L,3]
+                        for j in range(4):
+                            Bm=np.zeros((16,8))
+                            for L in range(32):
+                                gg,tt=L>>2,L&3
+                                Bm[2*tt:2*tt+2,gg]=bf[j][L,0]; Bm[2*tt+8:2*tt+10,gg]=bf[j][L,1]
+                            assert not np.isnan(Am).any() and not np.isnan(Bm).any()
+                            D=Am@Bm
+                            for L in range(32):
+                                gg,tt=L>>2,L&3
+                                acc[warp,i,j,L]+=[D[gg,2*tt],D[gg,2*tt+1],D[gg+8,2*tt],D[gg+8,2*tt+1]]
+        for warp in range(4):
+            wm=warp&1; wn=warp>>1
+            for L in range(32):
+                for i in range(2):
+                    for h in range(2):
+                        k=k0+wm*32+i*16+h*8+(L>>2)
+                        if k>=Kg: continue
+                        for j in range(4):
+                            jj=j0+wn*32+j*8+2*(L&3)
+                            for e in range(2):
+                                if jj+e<Ktot: ws[by,g*Kg+k,jj+e]=acc[warp,i,j,L,2*h+e]
+    assert not np.isnan(ws).any()
+    tot=ws.sum(0); dwo=np.zeros((K,Cg,R,S))
+    for k in range(K):
+        for j in range(Ktot):
+            rs,c=divmod(j,Cg); r,s=divmod(rs,S); dwo[k,c,r,s]=tot[k,j]
+    return dwo,fast,splits
+def wcase(N,C,H,W,K,R,S,stride,pad,dil,groups,splits,cl=True,force_general=False):
+    x=torch.randn(N,C,H,W,dtype=torch.float64); w=torch.randn(K,C//groups,R,S,dtype=torch.float64,requires_grad=True)
+    y=F.conv2d(x,w,None,stride,pad,dil,groups); dy=torch.randn_like(y)
+    y.backward(dy); ref=w.grad.numpy()
+    if cl: x=x.contiguous(memory_format=torch.channels_last); dy=dy.contiguous(memory_format=torch.channels_last)
+    out,fast,sp=wrun(x,dy,tuple(w.shape),stride,pad,dil,groups,splits,force_general)
+    err=np.abs(out-ref).max(); ok=err<1e-9
+    print(f"wgrad N{N} C{C} {H}x{W} K{K} {R}x{S} s{stride} p{pad} d{dil} g{groups} splits={sp} fast={fast} err={err:.1e} {'OK' if ok else 'FAIL'}",flush=True)
+    return ok
+wres=[]
+wres.append(wcase(2,16,6,6,16,3,3,(1,1),(1,1),(1,1),1,2))
+wres.append(wcase(1,8,7,5,72,3,2,(2,1),(1,0),(1,2),1,3))
+wres.append(wcase(2,16,5,5,24,3,3,(1,1),(1,1),(1,1),1,1,cl=False))
+wres.append(wcase(1,12,6,6,9,2,2,(1,1),(0,1),(2,1),3,2))
+wres.append(wcase(2,16,6,6,16,3,3,(1,1),(1,1),(1,1),2,2,force_general=True))
+wres.append(wcase(1,3,9,9,8,3,3,(2,2),(1,1),(1,1),1,2,cl=False))
+wbad=0
+for ks in range(2):
+    for wm in range(2):
+        for i in range(2):
+            a=[swz((L&7)+((L>>4)<<3),(wm*32+i*16)//8+((L>>3)&1))+ks*16*WROWB for L in range(32)]
+            b=[TILEB+swz((L&7)+(((L>>3)&1)<<3),(wm*32+i*16)//8+(L>>4))+ks*16*WROWB for L in range(32)]
+            for ph_ in range(4): wbad+=conflicts(a[8*ph_:8*ph_+8])+conflicts(b[8*ph_:8*ph_+8])
+for tid0 in range(0,128,8):
+    for it in range(2): wbad+=conflicts([swz((t>>3)+it*16,t&7) for t in range(tid0,tid0+8)])
+print("wgrad conflict count",wbad)
+print("ALL OK" if fwd_ok and all(wres) and wbad == 0 else "SOME FAILED")
