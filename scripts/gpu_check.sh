@@ -32,7 +32,7 @@ echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/test
 
 if [ "${BENCH:-all}" != "none" ]; then
   for op in ${BENCH:-all}; do
-    "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} --csv "$OUT/bench_$op.csv" 2>"$OUT/bench_$op.progress" | tee "$OUT/bench_$op.txt"
+    "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} --csv "$OUT/bench_$op.csv" 2>>"$OUT/bench.log" | tee -a "$OUT/bench.txt"
   done
 fi
 echo "== summary: build rc=$rc, gpu tests rc=$trc: $(tail -n 1 "$OUT/tests.log")"
