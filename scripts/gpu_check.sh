@@ -31,7 +31,7 @@ fi
 trc=skipped
 if [ -z "${SKIP_TESTS:-}" ]; then
   start=$(date +%s)
-  "$PY" -m pytest -q -m gpu -p no:cacheprovider ${TESTS:-tests} ${PYTEST_ARGS:-} >"$OUT/tests.log" 2>&1
+  "$PY" -m pytest -m gpu -p no:cacheprovider ${TESTS:-tests} ${PYTEST_ARGS:-} >"$OUT/tests.log" 2>&1
   trc=$?
   grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -40
   echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests.log")"
