@@ -4,9 +4,11 @@ Each op module (cuops/bench/<op>.py) defines `cases(device, quick)` returning
 Case objects; `run()` times them all and returns Result rows; `format_table`
 prints them. CLI: `python -m cuops bench add|matmul|conv2d|all`.
 
-Timing follows docs/benchmarking.md: CUDA events around each call, warm-up
-first, the median of many repetitions, fresh random inputs (never zeros), and
-several input sets rotated so that the working set exceeds the L2 cache.
+Timing (docs/benchmarking.md): CUDA events around each call with an L2 flush
+queued before it (cold cache; the flush also hides host overhead, as
+triton's do_bench does), warm-up first, the median of many repetitions, fresh
+random inputs (never zeros), input sets rotated when they fit in L2, and the
+PyTorch baseline in the same run.
 """
 
 from __future__ import annotations
@@ -56,27 +58,45 @@ def _rotation(case: Case, device: torch.device) -> list:
     return [case.make() for _ in range(n)]
 
 
+_flush_buf = {}
+
+
+def _flush_l2(device: torch.device) -> None:
+    """Overwrite a buffer larger than L2. Queued before each timed call, it
+    also keeps the GPU busy while the host prepares the call, so the events
+    measure the kernels and not the Python/launch overhead (as do_bench does)."""
+    buf = _flush_buf.get(device)
+    if buf is None:
+        l2 = torch.cuda.get_device_properties(device).L2_cache_size
+        buf = _flush_buf[device] = torch.empty(max(4 * l2, 256 << 20) // 4, dtype=torch.int32,
+                                               device=device)
+    buf.fill_(1)
+
+
 def time_fn(fn, sets: list, device: torch.device, warmup: int = 5, reps: int = 30,
             max_seconds: float = 2.0) -> float:
-    """Median milliseconds of fn(*inputs) over `reps` calls, rotating input sets."""
+    """Median milliseconds of fn(*inputs) over `reps` calls, rotating input sets.
+
+    CUDA: device time from events around each call, with an L2 flush queued
+    before it (a cold cache, and host overhead hidden). CPU: wall time."""
     for i in range(warmup):
         fn(*sets[i % len(sets)])
+    times = []
+    t_end = time.perf_counter() + max_seconds
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        times = []
-        t_end = time.perf_counter() + max_seconds
-        for i in range(reps):
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                  for _ in range(reps)]
+        for i, (s, e) in enumerate(events):
+            _flush_l2(device)
             s.record()
             fn(*sets[i % len(sets)])
             e.record()
-            e.synchronize()
-            times.append(s.elapsed_time(e))
-            if time.perf_counter() > t_end and len(times) >= 5:
+            if time.perf_counter() > t_end and i >= 5:
+                events = events[: i + 1]
                 break
-        return statistics.median(times)
-    times = []
-    t_end = time.perf_counter() + max_seconds
+        torch.cuda.synchronize(device)
+        return statistics.median(s.elapsed_time(e) for s, e in events)
     for i in range(reps):
         t0 = time.perf_counter()
         fn(*sets[i % len(sets)])
@@ -84,6 +104,21 @@ def time_fn(fn, sets: list, device: torch.device, warmup: int = 5, reps: int = 3
         if time.perf_counter() > t_end and len(times) >= 3:
             break
     return statistics.median(times)
+
+
+def time_call_overhead(fn, args, device: torch.device, reps: int = 200) -> float:
+    """Microseconds per call when calls are issued back to back (host-bound for
+    small inputs): what a user sees in eager mode, launch overhead included."""
+    for _ in range(5):
+        fn(*args)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn(*args)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / reps * 1e6
 
 
 def _scale(unit: str) -> float:
