@@ -16,3 +16,9 @@ from .variants import cuda_built, use_variant, variants
 
 __all__ = ["add", "sum_to", "variants", "use_variant", "cuda_built"]
 __version__ = "0.1.0"
+
+# Drop-in layers and the model converter (after the ops they run on).
+from . import nn  # noqa: E402
+from .nn import convert  # noqa: E402
+
+__all__ += ["nn", "convert"]
