@@ -6,7 +6,6 @@ variant, as measured in docs/*-worklog.md.
 """
 
 import contextlib
-import contextvars
 
 import torch
 
@@ -19,8 +18,9 @@ _DTYPES = {
     "Double": torch.float64,
 }
 
-# (op, device type) -> variant name chosen by use_variant(), for this context.
-_override: contextvars.ContextVar = contextvars.ContextVar("cuops_variant", default={})
+# (op, device type) -> variant name chosen by use_variant(). A plain dict, not
+# a ContextVar: torch.compile traces (and guards on) dict reads, not ContextVars.
+_override: dict = {}
 
 
 def cuda_built() -> bool:
@@ -63,16 +63,21 @@ def use_variant(op: str, name: str, device: str = "cuda"):
     if name not in names:
         raise ValueError(f"cuops.use_variant: unknown {device} variant {name!r} of {op}; "
                          f"available: {names}")
-    token = _override.set({**_override.get(), (op, device): name})
+    key = (op, device)
+    previous = _override.get(key)
+    _override[key] = name
     try:
         yield
     finally:
-        _override.reset(token)
+        if previous is None:
+            _override.pop(key, None)
+        else:
+            _override[key] = previous
 
 
 def pick(op: str, tensor: torch.Tensor, variant):
     """The variant to pass to torch.ops.cuops.<op>: the explicit one, else the
     use_variant() override for the tensor's device, else None (the default)."""
-    if variant is not None:
+    if variant is not None or not _override:
         return variant
-    return _override.get().get((op, tensor.device.type))
+    return _override.get((op, tensor.device.type))

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cuops
-from tests.utils import DEVICES, FLOAT_DTYPES, make, poison_allocator
+from tests.utils import DEVICES, FLOAT_DTYPES, assert_rel_close, make, poison_allocator
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("add", "cuda")]
 
@@ -188,8 +188,9 @@ def test_sum_to(device, dtype, shape, size):
     poison_allocator(device, max(1, ref.numel()) * 8)
     out = cuops.sum_to(x, size, 0.5)
     assert out.shape == ref.shape and out.dtype == dtype
-    tol = {torch.float16: 5e-3, torch.bfloat16: 2e-2}.get(dtype, 1e-5)
-    torch.testing.assert_close(out.double(), ref, rtol=tol, atol=tol * max(1, shape[0]) ** 0.5)
+    # Long fp32 sums (70000 terms) carry ~sqrt(n)*eps relative error.
+    tol = {torch.float16: 3e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-4, torch.float64: 1e-12}
+    assert_rel_close(out, ref, tol=tol[dtype], what="sum_to")
 
 
 @pytest.mark.parametrize("device", DEVICES)

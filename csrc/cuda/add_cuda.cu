@@ -5,7 +5,8 @@
 // H100), so each step of the ladder is about moving bytes more efficiently:
 //   grid_stride  one element per thread per iteration, any strides
 //   vec16        16-byte loads/stores (8 halves, 4 floats, 2 doubles)
-//   vec16x4      4 independent 16-byte loads per operand in flight per thread
+//   vec16x4      4 independent 16-byte loads per operand in flight per thread,
+//                one chunk per block (no grid-stride loop)
 // The vector steps take the flat fast path (same-shape dense inputs, 16-byte
 // aligned); anything else (broadcast, strided, misaligned) goes to grid_stride.
 #include <torch/library.h>
@@ -39,26 +40,27 @@ __global__ void add_grid_stride_kernel(OffsetCalculator<3> oc, int64_t n, T* __r
   }
 }
 
-// Steps 2 and 3: flat arrays as 16-byte vectors. UNROLL vectors per operand
-// are loaded before any is used, so each thread keeps UNROLL*2 loads in flight
-// (memory-level parallelism is what hides DRAM latency). The n % VEC tail is
-// done element-wise by the first threads.
+// Steps 2 and 3: flat arrays as 16-byte vectors. Each block owns a chunk of
+// blockDim*UNROLL consecutive vectors (consecutive threads -> consecutive
+// vectors: coalesced); each thread loads its UNROLL vectors of a and b before
+// using any, keeping 2*UNROLL loads in flight (memory-level parallelism is
+// what hides DRAM latency). With a capped grid the loop strides over chunks.
+// The n % VEC tail is done element-wise by the first threads.
 template <typename T, int UNROLL>
 __global__ void add_vec16_kernel(int64_t n, T* __restrict__ out, const T* __restrict__ a,
                                  const T* __restrict__ b, acc_t<T> alpha) {
   constexpr int VEC = kVec16<T>;
   using V = Vec<T, VEC>;
   const int64_t nvec = n / VEC;
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t nthreads = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const V* va = reinterpret_cast<const V*>(a);
   const V* vb = reinterpret_cast<const V*>(b);
   V* vo = reinterpret_cast<V*>(out);
-  for (int64_t base = tid; base < nvec; base += nthreads * UNROLL) {
+  const int64_t chunk = static_cast<int64_t>(blockDim.x) * UNROLL;
+  for (int64_t base = blockIdx.x * chunk + threadIdx.x; base < nvec; base += gridDim.x * chunk) {
     V ra[UNROLL], rb[UNROLL];
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
-      const int64_t i = base + u * nthreads;  // consecutive threads -> consecutive vectors
+      const int64_t i = base + u * blockDim.x;
       if (i < nvec) {
         ra[u] = va[i];
         rb[u] = vb[i];
@@ -66,7 +68,7 @@ __global__ void add_vec16_kernel(int64_t n, T* __restrict__ out, const T* __rest
     }
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
-      const int64_t i = base + u * nthreads;
+      const int64_t i = base + u * blockDim.x;
       if (i < nvec) {
         V r;
 #pragma unroll
@@ -75,7 +77,7 @@ __global__ void add_vec16_kernel(int64_t n, T* __restrict__ out, const T* __rest
       }
     }
   }
-  const int64_t t = nvec * VEC + tid;
+  const int64_t t = nvec * VEC + static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t < n) out[t] = add_one(a[t], b[t], alpha);
 }
 
@@ -88,7 +90,10 @@ void launch_grid_stride(const AddPlan& p, acc_t<T> alpha) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <typename T, int UNROLL>
+// kCapGrid: a grid-stride loop over at most 16 blocks per SM (vec16), or one
+// chunk per block with as many blocks as chunks (vec16x4, like torch's own
+// elementwise kernels: no loop overhead, the hardware balances the tail).
+template <typename T, int UNROLL, bool kCapGrid>
 void launch_vec16(const AddPlan& p, acc_t<T> alpha) {
   T* out = p.out.data_ptr<T>();
   const T* a = p.a.const_data_ptr<T>();
@@ -99,10 +104,12 @@ void launch_vec16(const AddPlan& p, acc_t<T> alpha) {
   }
   const int64_t n = p.out.numel();
   const int64_t nvec = n / kVec16<T>;
-  // Enough threads for the tail (< VEC elements) even when nvec is tiny.
-  const int64_t work = std::max<int64_t>(ceil_div<int64_t>(nvec, UNROLL), kVec16<T>);
-  add_vec16_kernel<T, UNROLL><<<grid_for(work, kThreads, 16), kThreads, 0,
-                                at::cuda::getCurrentCUDAStream()>>>(n, out, a, b, alpha);
+  // At least one block, so the tail (< VEC elements) is done even if nvec == 0.
+  const int64_t chunks = std::max<int64_t>(1, ceil_div<int64_t>(nvec, int64_t{kThreads} * UNROLL));
+  const unsigned grid = kCapGrid ? std::min<unsigned>(grid_for(nvec, kThreads, 16), chunks)
+                                 : static_cast<unsigned>(std::min<int64_t>(chunks, INT32_MAX));
+  add_vec16_kernel<T, UNROLL><<<grid, kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+      n, out, a, b, alpha);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -122,11 +129,11 @@ struct GridStride {
 };
 template <typename T>
 struct Vec16 {
-  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 1>(p, alpha); }
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 1, true>(p, alpha); }
 };
 template <typename T>
 struct Vec16x4 {
-  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 4>(p, alpha); }
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 4, false>(p, alpha); }
 };
 
 const Ladder<AddFn> kAddCuda(
@@ -136,7 +143,7 @@ const Ladder<AddFn> kAddCuda(
      {"vec16", kAllFloat, for_all_dtypes<Vec16>(),
       "16-byte vector loads/stores on the flat fast path"},
      {"vec16x4", kAllFloat, for_all_dtypes<Vec16x4>(),
-      "16-byte vectors, 4 per operand in flight per thread"}},
+      "16-byte vectors, 4 per operand in flight per thread, one chunk per block"}},
     // Measured order (docs/add-worklog.md).
     {"vec16x4", "vec16", "grid_stride"});
 

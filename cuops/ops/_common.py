@@ -15,6 +15,8 @@ def check_float(t: torch.Tensor, op: str, arg: str) -> None:
 
 
 def check_real_number(x, op: str, arg: str) -> None:
+    if type(x) in (int, float):  # the common case, without the slow ABC check
+        return
     if isinstance(x, bool) or not isinstance(x, (numbers.Real, torch.SymInt, torch.SymFloat)):
         raise TypeError(f"{op}: argument '{arg}' must be a real number (int or float), "
                         f"but got {type(x).__name__}")
@@ -34,3 +36,23 @@ _dense = getattr(torch._prims_common, "is_non_overlapping_and_dense_or_false", N
 def is_dense(t: torch.Tensor) -> bool:
     """Tensor.is_non_overlapping_and_dense(), usable on fake tensors."""
     return bool(_dense(t))
+
+
+_below_autograd = torch._C._AutoDispatchBelowAutograd
+_is_compiling = torch.compiler.is_compiling
+
+
+def call(op, tensors, *args):
+    """op(*args), skipping the Python autograd kernel when no gradient can flow.
+
+    torch.library.register_autograd installs a Python kernel at the Autograd
+    key that runs on every call (~12 us), even when it only re-dispatches.
+    When grad mode is off or no input requires grad, calling below autograd
+    gives the same result (it is exactly what that kernel would do) at the
+    cost of a C++ op call. Under torch.compile the op is called normally."""
+    if not _is_compiling() and not (
+        torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    ):
+        with _below_autograd():
+            return op(*args)
+    return op(*args)

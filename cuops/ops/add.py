@@ -10,7 +10,7 @@ import numbers
 import torch
 
 from ..variants import pick
-from ._common import check_float, check_real_number, check_tensor, is_dense
+from ._common import call, check_float, check_real_number, check_tensor, is_dense
 
 _OP = "cuops.add"
 
@@ -23,14 +23,14 @@ def add(a, b, alpha=1, *, variant=None):
     refused). Either of `a` and `b` may be a Python number. `variant` picks a
     CUDA kernel by name (see cuops.variants("add")); None picks the fastest.
     """
-    if isinstance(a, numbers.Number) and isinstance(b, torch.Tensor):
+    if not isinstance(a, torch.Tensor) and isinstance(a, numbers.Number) and isinstance(b, torch.Tensor):
         a = torch.tensor(a, dtype=b.dtype)
-    if isinstance(b, numbers.Number) and isinstance(a, torch.Tensor):
+    if not isinstance(b, torch.Tensor) and isinstance(b, numbers.Number) and isinstance(a, torch.Tensor):
         b = torch.tensor(b, dtype=a.dtype)
     check_tensor(a, _OP, "a")
     check_tensor(b, _OP, "b")
     check_real_number(alpha, _OP, "alpha")
-    return torch.ops.cuops.add(a, b, alpha, pick("add", a, variant))
+    return call(torch.ops.cuops.add.default, (a, b), a, b, alpha, pick("add", a, variant))
 
 
 def sum_to(x, size, scale=1):
@@ -38,7 +38,7 @@ def sum_to(x, size, scale=1):
     the gradient of a broadcast (torch's `sum_to_size`, scaled)."""
     check_tensor(x, "cuops.sum_to", "x")
     check_real_number(scale, "cuops.sum_to", "scale")
-    return torch.ops.cuops.sum_to(x, list(size), scale)
+    return call(torch.ops.cuops.sum_to.default, (x,), x, list(size), scale)
 
 
 # ---------------------------------------------------------------------------
