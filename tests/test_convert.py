@@ -222,3 +222,58 @@ def test_subclasses_are_left_alone():
 def test_not_a_module():
     with pytest.raises(TypeError, match="torch.nn.Module"):
         cuops.convert(torch.randn(3))
+
+
+# ------------------------------------------------- torchvision's ResNet-18 (GPU machine)
+
+def _rn18_pair():
+    tv = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    ref = tv.models.resnet18(num_classes=10).cuda()
+    model = cuops.convert(copy.deepcopy(ref))
+    assert model.cuops_report.counts == {"Conv2d": 20, "Linear": 1}
+    return ref, model
+
+
+def _fwd_bwd(net, x, autocast):
+    net.zero_grad(set_to_none=True)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        y = net(x)
+    y.float().square().mean().backward()
+    return y.float(), {n: p.grad for n, p in net.named_parameters()}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16-autocast"])
+def test_resnet18_forward_backward(autocast, no_tf32):
+    ref, model = _rn18_pair()
+    x = torch.randn(8, 3, 64, 64, device="cuda")
+    y_ref, g_ref = _fwd_bwd(ref, x, autocast)
+    y, g = _fwd_bwd(model, x, autocast)
+    # bf16: both sides round every layer to bf16, differently; 18 layers deep.
+    tol = 5e-2 if autocast else 1e-3
+    assert_rel_close(y, y_ref, tol=tol, what="output")
+    for name in g_ref:
+        assert_rel_close(g[name], g_ref[name], tol=tol * 2, what=f"grad of {name}")
+
+
+@pytest.mark.gpu
+def test_resnet18_training_tracks_torch(no_tf32):
+    ref, model = _rn18_pair()
+    torch.manual_seed(1)
+    x = torch.randn(16, 3, 64, 64, device="cuda")
+    t = torch.randint(0, 10, (16,), device="cuda")
+    losses = {}
+    for name, net in (("torch", ref), ("cuops", model)):
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        losses[name] = []
+        for _ in range(5):
+            loss = nn.functional.cross_entropy(net(x), t)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses[name].append(loss.item())
+    for a, b in zip(losses["torch"], losses["cuops"]):
+        assert abs(a - b) <= 1e-3 * max(1.0, abs(a)), losses
+    for (n, p_ref), p in zip(ref.named_parameters(), model.parameters()):
+        assert_rel_close(p, p_ref, tol=1e-3, what=n)
