@@ -165,15 +165,30 @@ def _table(rows: list) -> str:
 def main(args) -> int:
     dist = _Dist(getattr(args, "device", None))
     threads = torch.get_num_threads()
+    flags = _backend_flags()
     if dist.device.type == "cpu":
         # Layers this small gain nothing from intra-op threads and lose a lot
         # to their synchronization (10x on a busy 2-core machine): one thread.
         torch.set_num_threads(1)
     try:
         return _run(args, dist)
-    finally:
+    finally:  # leave the process as we found it (tests call main() in-process)
         torch.set_num_threads(threads)
+        _set_backend_flags(flags)
         dist.close()
+
+
+_FLAGS = ((torch.backends.cuda.matmul, "allow_tf32"), (torch.backends.cudnn, "allow_tf32"),
+          (torch.backends.cudnn, "deterministic"), (torch.backends.cudnn, "benchmark"))
+
+
+def _backend_flags() -> list:
+    return [getattr(mod, name) for mod, name in _FLAGS]
+
+
+def _set_backend_flags(values) -> None:
+    for (mod, name), v in zip(_FLAGS, values):
+        setattr(mod, name, v)
 
 
 def _run(args, dist: _Dist) -> int:
@@ -188,10 +203,7 @@ def _run(args, dist: _Dist) -> int:
         return 1
     # Compare true fp32 with true fp32: no TF32 in torch's run, and cuDNN's
     # deterministic algorithms so that reruns repeat.
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    _set_backend_flags([False, False, True, False])
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     procs = f" | {dist.world} processes (DDP, {dist.backend})" if dist.enabled else ""

@@ -40,10 +40,11 @@ def _args(**kw):
 
 
 def test_demo_cpu(capsys):
-    threads = torch.get_num_threads()
+    threads, tf32 = torch.get_num_threads(), torch.backends.cudnn.allow_tf32
     assert demo.main(_args()) == 0
     _check_output(capsys.readouterr().out)
     assert torch.get_num_threads() == threads  # restored
+    assert torch.backends.cudnn.allow_tf32 == tf32
 
 
 def _free_port() -> int:
