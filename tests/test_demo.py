@@ -30,7 +30,8 @@ def _check_output(out: str, epochs: int = 1):
         loss, acc = float(row[1]), float(row[2])
         assert 0 < loss < 2.5 and 0 <= acc <= 100
     # Same initialization, same batches: the two runs differ by rounding only.
-    m = re.search(r"largest parameter difference between the runs: (\S+) .* after (\d+) epochs", out)
+    m = re.search(r"largest parameter difference between the runs: (\S+) .* after (\d+) epochs",
+                  out)
     assert m, out
     assert float(m.group(1)) < 1e-3 and int(m.group(2)) == epochs
 

@@ -185,12 +185,15 @@ def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True) -> lis
         base = ms.get(case.baseline, float("nan"))
         rate = {n: case.work / (t * 1e-3) / _scale(case.unit) if t == t else float("nan")
                 for n, t in ms.items()}
-        ceiling = case.ceiling if case.ceiling is not None else rate.get(case.baseline, float("nan"))
+        ceiling = case.ceiling
+        if ceiling is None:  # the baseline's own rate (cuBLAS, cuDNN)
+            ceiling = rate.get(case.baseline, float("nan"))
         for r in results[-len(impls):]:
             r.rate = rate[r.impl]
             r.vs_baseline = base / r.ms if r.ms == r.ms else float("nan")
             r.ceiling = ceiling
-            r.pct_ceiling = 100 * r.rate / ceiling if ceiling == ceiling and ceiling > 0 else float("nan")
+            r.pct_ceiling = (100 * r.rate / ceiling if ceiling == ceiling and ceiling > 0
+                             else float("nan"))
         del sets, impls
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -96,8 +96,8 @@ def plot(results: list, path: str, title: str = "") -> None:
                 ax.hlines(c, left, left + 0.8, colors="#c0392b", linestyles="--", linewidth=1.2)
                 top, has_ceiling = max(top, c), True
             if best is not None:
-                ax.annotate(f"{best.vs_baseline:.2f}×\n{best.impl}",
-                            (left + 0.4, max(best.rate, base_rate if base_rate == base_rate else 0)),
+                y = max(best.rate, base_rate if base_rate == base_rate else 0)
+                ax.annotate(f"{best.vs_baseline:.2f}×\n{best.impl}", (left + 0.4, y),
                             xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
                             fontsize=7.5, fontweight="bold",
                             color="#14532d" if best_ratio >= 0.95 else "#7f1d1d")
@@ -121,7 +121,8 @@ def plot(results: list, path: str, title: str = "") -> None:
         if has_ceiling:
             from matplotlib.lines import Line2D
 
-            handles.append(Line2D([], [], color="#c0392b", linestyle="--", label="measured ceiling"))
+            handles.append(Line2D([], [], color="#c0392b", linestyle="--",
+                                  label="measured ceiling"))
         ax.legend(handles=handles, fontsize=7.5, ncol=min(len(handles), 4), loc="upper left",
                   frameon=False)
     if title:

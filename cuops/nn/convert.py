@@ -110,7 +110,8 @@ def convert(model: torch.nn.Module, *, verbose: bool = False) -> torch.nn.Module
     (an object cannot change its own type): use `m = cuops.convert(m)`.
     """
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"cuops.convert: expected a torch.nn.Module, but got {type(model).__name__}")
+        raise TypeError("cuops.convert: expected a torch.nn.Module, but got "
+                        f"{type(model).__name__}")
     targets = _targets()
     report = ConvertReport()
     # id(old) -> (old, new or None): shared modules are converted once (old is
