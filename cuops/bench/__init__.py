@@ -209,7 +209,7 @@ def format_table(results: list) -> str:
     rows = [("op", "case", "impl", "ms", "rate", "% ceil", "vs base")]
     for r in results:
         ok = r.rate == r.rate
-        rate = f"{r.rate:.1f} {r.unit}" if ok else "n/a"
+        rate = f"{r.rate:.4g} {r.unit}" if ok else "n/a"
         pct = f"{r.pct_ceiling:.0f}%" if r.pct_ceiling == r.pct_ceiling else ""
         impl = f"{r.impl} *" if r.impl == r.baseline else r.impl
         rows.append((r.op, r.label, impl, f"{r.ms:.4f}" if ok else "n/a", rate, pct,
