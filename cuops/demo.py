@@ -76,6 +76,9 @@ class _Dist:
         else:
             self.device = torch.device(kind)
         if self.device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise RuntimeError("cuops demo: --device cuda, but torch sees no CUDA device; "
+                                   "use --device cpu")
             torch.cuda.set_device(self.device)
         if self.enabled:
             import torch.distributed as dist

@@ -79,3 +79,10 @@ def test_demo_torchrun_two_processes():
 def test_bad_epochs():
     with pytest.raises(ValueError, match="--epochs"):
         demo.main(_args(epochs=0))
+
+
+def test_cuda_without_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        demo.main(_args(device="cuda"))
