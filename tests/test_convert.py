@@ -277,3 +277,13 @@ def test_resnet18_training_tracks_torch(no_tf32):
         assert abs(a - b) <= 1e-3 * max(1.0, abs(a)), losses
     for (n, p_ref), p in zip(ref.named_parameters(), model.parameters()):
         assert_rel_close(p, p_ref, tol=1e-3, what=n)
+
+
+def test_bf16_autocast_cpu():
+    ref, model = _pair("cpu")
+    cuops.convert(model)
+    x = torch.randn(4, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y_ref, y = ref(x), model(x)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    assert_rel_close(y.float(), y_ref.float(), tol=5e-2, what="output under autocast")
