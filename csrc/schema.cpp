@@ -17,9 +17,35 @@ TORCH_LIBRARY(cuops, m) {
 
   // ---- matmul ------------------------------------------------------------
   // (cuops/ops/matmul.py and csrc/*/matmul* own this section)
+  // The one kernel-backed op: a [..., M, K] @ b [..., K, N] (both at least
+  // 2-D, batch dims broadcast) + bias [N] fused in the epilogue. CPU and CUDA
+  // kernels; fake kernel and autograd (through gemm itself) in Python.
+  m.def("gemm(Tensor a, Tensor b, Tensor? bias=None, str? variant=None) -> Tensor");
+  // torch.matmul semantics (1-D and 2-D mixes, batched with broadcast).
+  // CompositeImplicitAutograd: views around gemm, so autograd, compile and
+  // export see gemm.
+  m.def("matmul(Tensor self, Tensor other, str? variant=None) -> Tensor");
+  // torch.nn.functional.linear: input [..., K] @ weight[N, K]^T + bias, the
+  // bias fused (CompositeImplicitAutograd over gemm(input, weight.mT, bias)).
+  m.def("linear(Tensor input, Tensor weight, Tensor? bias=None, str? variant=None) -> Tensor");
   // ---- end matmul --------------------------------------------------------
 
   // ---- conv2d ------------------------------------------------------------
   // (cuops/ops/conv2d.py and csrc/*/conv2d* own this section)
+  // F.conv2d with explicit padding (top, bottom, left, right): the Python
+  // wrapper cuops.conv2d turns ints, pairs, "same" and "valid" into it
+  // ("same" with an even dilated kernel pads one more at the bottom/right, as
+  // torch does). input is (N, C, H, W) or unbatched (C, H, W).
+  m.def("conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, "
+        "int[4] padding=0, int[2] dilation=1, int groups=1, str? variant=None) -> Tensor");
+  // Gradient of conv2d w.r.t. its input (dgrad), for a 4-D input of
+  // `input_size`; the bias gradient is sum_to(grad_output).
+  m.def("conv2d_backward_input(Tensor grad_output, Tensor weight, SymInt[4] input_size, "
+        "int[2] stride, int[4] padding, int[2] dilation, int groups, str? variant=None) "
+        "-> Tensor");
+  // Gradient of conv2d w.r.t. its weight (wgrad), for a weight of `weight_size`.
+  m.def("conv2d_backward_weight(Tensor grad_output, Tensor input, SymInt[4] weight_size, "
+        "int[2] stride, int[4] padding, int[2] dilation, int groups, str? variant=None) "
+        "-> Tensor");
   // ---- end conv2d --------------------------------------------------------
 }

@@ -1,0 +1,688 @@
+// conv2d ladder step 3: implicit GEMM on tensor cores (fp16/bf16, sm_80+).
+//
+// The convolution is a GEMM whose operands are never materialized:
+//   C[m][k]  = sum_kk A[m][kk] * B[kk][k]           (one GEMM per group g)
+//   m  = (n, p, q)  output pixel,         GEMM-M = N*P*Q
+//   k  = output channel within the group, GEMM-N = Kg = K/groups
+//   kk = (r, s, c)  with c fastest,       GEMM-K = R*S*Cg
+//   A[m][kk] = x[n][g*Cg + c][p*sh - ph + r*dh][q*sw - pw + s*dw]   (0 outside the image)
+//   B[kk][k] = w[g*Kg + k][c][r][s]
+// With c fastest, 8 consecutive kk of one row of A are 8 consecutive channels
+// of one input pixel: for channels_last (NHWC) input that is one 16-byte load,
+// so the "im2col" gather costs nothing beyond an address computation.
+//
+// Block tile BM x BN x BK (BK = 32), 4-stage cp.async pipeline, XOR-swizzled
+// shared memory read by ldmatrix, mma.sync m16n8k16 with fp32 accumulators.
+// Three configurations (see launch_typed): 128x128 (8 warps, 64x32 warp
+// tiles), 128x64 (4 warps, 64x32) for Kg <= 64, and 64x64 (4 warps, 32x32)
+// when bigger tiles would leave SMs idle. See docs/conv2d-mma.md.
+//
+// Operand paths (all write the same shared-memory layout, so the MMA loop is
+// shared):
+//   A fast:    channels-contiguous input (x_sc == 1), Cg % 8 == 0, 16-byte
+//              aligned pixels: 16-byte cp.async per (pixel, 8 channels), with
+//              src-size 0 to zero-fill padding pixels and the GEMM-K tail.
+//   A general: any strides / Cg / alignment: predicated 2-byte loads into
+//              registers, issued before the tile's MMAs and stored to shared
+//              memory after them, so their latency hides behind the math.
+//   B:         always 16-byte cp.async from a [K][Kb] matrix with kk
+//              contiguous: the weight itself when it already is that
+//              (channels_last weight, R*S*Cg % 8 == 0, aligned), else a packed
+//              copy made by a tiny pre-pass (weights are small and each one is
+//              re-read by every M-tile, so a fast B path pays for the copy).
+#include "cuda/conv2d/kernels.h"
+#include "cuda/cuda_utils.cuh"
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <type_traits>
+
+namespace cuops::cuda {
+namespace {
+
+// ---------------------------------------------------------------------------
+// PTX wrappers (sm_80+). Kept local: the matmul mma step may grow the same
+// ones; fold them into cuda_utils.cuh when both exist.
+// ---------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte global->shared copy that bypasses L1 (.cg) and the register file.
+// src_bytes = 0 reads nothing and writes 16 zero bytes: that is how padding
+// pixels and tails become zeros without a branch around the store.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
+  const int src_bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// Wait until at most N committed groups are still in flight (this thread's).
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t b, uint32_t c,
+                                             uint32_t d) {
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(a), "r"(b), "r"(c),
+               "r"(d));
+}
+
+// Four 8x8 b16 matrices; lanes 8i..8i+7 give the row addresses of matrix i,
+// and register i of every lane receives its slice of matrix i: lane L holds
+// row L/4, columns 2*(L%4) and 2*(L%4)+1 -- exactly an mma.sync fragment.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// D(16x8 f32) += A(16x16, row) * B(16x8, col), operands fp16 or bf16.
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
+                                          const uint32_t (&b)[2]) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+}
+
+// Data moves as raw 16-bit patterns (no conversion on the load path); only
+// bias and the epilogue convert.
+template <typename T>
+__device__ __forceinline__ float bits_to_float(uint16_t b) {
+  if constexpr (std::is_same_v<T, __half>) {
+    return __half2float(__ushort_as_half(b));
+  } else {
+    return __bfloat162float(__ushort_as_bfloat16(b));
+  }
+}
+template <typename T>
+__device__ __forceinline__ uint16_t float_to_bits(float v) {
+  if constexpr (std::is_same_v<T, __half>) {
+    return __half_as_ushort(__float2half_rn(v));
+  } else {
+    return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+  }
+}
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  return static_cast<uint32_t>(float_to_bits<T>(lo)) |
+         (static_cast<uint32_t>(float_to_bits<T>(hi)) << 16);
+}
+
+// m -> (n, p, q). 32-bit division when m fits (the common case): 64-bit
+// division is a long software sequence. Runs once per row per block only.
+__device__ __forceinline__ void decode_pixel(int64_t m, int PQ, int Q, int64_t& n, int& p,
+                                             int& q) {
+  int rem;
+  if (m <= INT_MAX) {
+    const int mi = static_cast<int>(m);
+    n = mi / PQ;
+    rem = mi - static_cast<int>(n) * PQ;
+  } else {
+    n = m / PQ;
+    rem = static_cast<int>(m - n * PQ);
+  }
+  p = rem / Q;
+  q = rem - p * Q;
+}
+
+// ---------------------------------------------------------------------------
+// The kernel
+// ---------------------------------------------------------------------------
+
+constexpr int kBK = 32;      // GEMM-K per stage: 64-byte smem rows (4 chunks of 16 B)
+constexpr int kStages = 4;   // 3 tiles in flight while one is consumed
+constexpr int kRowBytes = kBK * 2;
+
+struct MmaParams {
+  const uint16_t* x;     // input, pre-offset by nothing (group offset added in-kernel)
+  const uint16_t* wb;    // B source: [K][ldb] rows, kk contiguous
+  uint16_t* y;
+  const uint16_t* bias;  // [K] or null
+  int64_t x_sn, x_sc, x_sh, x_sw;
+  int64_t ldb;           // elements between consecutive output channels in wb
+  int64_t y_sn, y_sk, y_sp, y_sq;
+  int64_t M;             // N*P*Q
+  int H, W, P, Q, PQ, R, S, Cg, Kg;
+  int sh, sw, ph, pw, dh, dw;
+  int d_s, d_r, d_r0;    // fast A: element deltas for s+1, for (r+1, s=0) from s=S, for r+1
+  int Ktot;              // R*S*Cg: valid GEMM-K extent of A
+  int Kb;                // valid GEMM-K extent of B rows (>= Ktot, multiple of 8; zeros past Ktot)
+  int KT;                // number of BK tiles
+  int tiles_n;           // ceil(Kg / BN)
+  int g0;                // group of blockIdx.z == 0 (launches are split at 65535 groups)
+  bool y_vec2;           // y channel-contiguous and 4-byte aligned pairs: 32-bit stores
+};
+
+// Shared-memory layout of one operand tile: ROWS rows of 64 bytes, each row
+// being 4 chunks of 8 elements (16 B). The chunk index is XOR-ed with
+// (row >> 1) & 3. Why: ldmatrix reads 8 rows x 16 B at one chunk column; rows
+// are 64 B apart, so unswizzled rows 0,2,4,6 (and 1,3,5,7) would hit the same
+// banks (4-way conflict). With the XOR the 8 rows land on 8 distinct 16-byte
+// bank groups (row parity picks the half of the 128-byte line, the XOR picks
+// the chunk). The cp.async writers (8 consecutive threads = 2 rows x 4
+// chunks) also stay conflict free, since rows 2i and 2i+1 share a swizzle.
+__device__ __forceinline__ uint32_t swz_off(int row, int chunk) {
+  return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ ((row >> 1) & 3)) << 4));
+}
+
+// Blocks per SM the register budget must allow (65536 / (threads * blocks)
+// registers per thread): 128 regs for every fast path. The general 128x64
+// path stages 2 rows of A in registers (16 more) and gets 168 (3 blocks).
+constexpr int kMinBlocks(int bm, int bn, int threads, bool fast_a) {
+  return threads >= 256 ? 2 : (!fast_a && bm * kBK > threads * 16) ? 3 : 4;
+}
+
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA>
+__global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
+                                  kMinBlocks(BM, BN, WARPS_M * WARPS_N * 32, kFastA))
+    conv2d_mma_kernel(const MmaParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  constexpr int THREADS = WARPS_M * WARPS_N * 32;
+  constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // warp tile
+  constexpr int MT = WM / 16, NT = WN / 8;             // mma tiles per warp
+  constexpr int A_BYTES = BM * kRowBytes, B_BYTES = BN * kRowBytes;
+  constexpr int STAGE_BYTES = A_BYTES + B_BYTES;
+  // Loader shapes: 16-byte chunks, 4 per row; each thread owns one chunk
+  // column and ROWS/(THREADS/4) rows of each operand.
+  constexpr int ROW_STEP = THREADS / 4;
+  constexpr int A_ITERS = BM / ROW_STEP, B_ITERS = BN / ROW_STEP;
+  static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile must be a multiple of 16x16");
+  static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "loader shape");
+  // General A loader: each thread fills 16 consecutive kk of GA_ROWS rows.
+  constexpr int GA_ROWS = BM * kBK / (THREADS * 16);
+  static_assert(GA_ROWS >= 1 && BM * kBK == THREADS * 16 * GA_ROWS, "general A loader shape");
+
+  extern __shared__ __align__(128) uint8_t smem[];
+  const uint32_t smem_base = smem_u32(smem);
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int warp_m = warp % WARPS_M, warp_n = warp / WARPS_M;
+
+  // N-tile fastest: blocks resident together share their A (pixel) tile, so
+  // the input is read from DRAM about once and the other N-tiles hit in L2.
+  const int n_tile = static_cast<int>(blockIdx.x % p.tiles_n);
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x / p.tiles_n) * BM;
+  const int k0 = n_tile * BN;
+  const int g = p.g0 + static_cast<int>(blockIdx.z);
+  const uint16_t* x = p.x + static_cast<int64_t>(g) * p.Cg * p.x_sc;
+  const uint16_t* wb = p.wb + static_cast<int64_t>(g) * p.Kg * p.ldb;
+
+  // ---- B loader: rows k (output channels), chunk column bc -----------------
+  // Each thread walks its rows with a pointer that moves BK elements per
+  // tile; rows past Kg get a zero kk-limit, so one compare covers both tails.
+  const int bc = tid & 3;
+  const uint16_t* b_ptr[B_ITERS];
+  int b_lim[B_ITERS];
+#pragma unroll
+  for (int it = 0; it < B_ITERS; ++it) {
+    const int k = k0 + (tid >> 2) + it * ROW_STEP;
+    b_lim[it] = k < p.Kg ? p.Kb : 0;
+    b_ptr[it] = wb + static_cast<int64_t>(k < p.Kg ? k : 0) * p.ldb + bc * 8;
+  }
+  int b_kk = bc * 8;  // GEMM-K index of this thread's next chunk
+  const uint32_t b_dst = A_BYTES + swz_off(tid >> 2, bc);  // + it * ROW_STEP * kRowBytes
+
+  auto load_B = [&](int stage) {
+#pragma unroll
+    for (int it = 0; it < B_ITERS; ++it) {
+      const bool ok = b_kk < b_lim[it];
+      cp_async_16(smem_base + stage * STAGE_BYTES + b_dst + it * ROW_STEP * kRowBytes,
+                  ok ? b_ptr[it] : p.wb, ok);
+      b_ptr[it] += kBK;
+    }
+    b_kk += kBK;
+  };
+
+  // ---- A loader state -----------------------------------------------------
+  // Per row, what does not change along GEMM-K is computed once: a pointer to
+  // the top-left tap of the pixel's receptive field (it may point outside the
+  // image; it is only dereferenced when the tap is inside) and that tap's
+  // input coordinates. Rows past M get ih0 = -2^30, so their taps are never
+  // inside (the launcher bounds every extent by 2^30).
+  // Fast: rows (tid>>2) + it*ROW_STEP, chunk column tid&3.
+  // General: rows (tid>>1) + it*THREADS/2, kk columns (tid&1)*16 .. +15.
+  constexpr int A_ROWS = kFastA ? A_ITERS : GA_ROWS;
+  const uint16_t* a_ptr[A_ROWS];
+  int a_ih0[A_ROWS], a_iw0[A_ROWS];
+#pragma unroll
+  for (int it = 0; it < A_ROWS; ++it) {
+    const int row = kFastA ? (tid >> 2) + it * ROW_STEP : (tid >> 1) + it * (THREADS / 2);
+    const int64_t m = m0 + row;
+    int64_t n = 0;
+    int pp = 0, q = 0;
+    if (m < p.M) decode_pixel(m, p.PQ, p.Q, n, pp, q);
+    a_ih0[it] = m < p.M ? pp * p.sh - p.ph : -(1 << 30);
+    a_iw0[it] = q * p.sw - p.pw;
+    a_ptr[it] = x + (n * p.x_sn + static_cast<int64_t>(pp * p.sh - p.ph) * p.x_sh +
+                     static_cast<int64_t>(a_iw0[it]) * p.x_sw);
+  }
+  // Fast path: the (r, s, c) tap of this thread's next chunk, its offsets in
+  // input rows/cols (r*dh, s*dw) and in elements (a_koff, 32-bit: the
+  // launcher checks the whole receptive field spans < 2^31 elements). Moving
+  // along GEMM-K only adds precomputed deltas: no division, no multiply.
+  int a_r = 0, a_s = 0, a_c = 0, a_dih = 0, a_diw = 0, a_koff = 0;
+  if constexpr (kFastA) {
+    const int kk = (tid & 3) * 8;  // Cg >= 8 here
+    a_c = kk % p.Cg;
+    const int rs = kk / p.Cg;
+    a_s = rs % p.S;
+    a_r = rs / p.S;
+    a_dih = a_r * p.dh;
+    a_diw = a_s * p.dw;
+    a_koff = a_c + a_r * p.d_r0 + a_s * p.d_s;
+  }
+  const uint32_t a_dst = kFastA ? swz_off(tid >> 2, tid & 3) : 0u;
+
+  auto load_A_fast = [&](int stage) {
+    const bool k_ok = a_r < p.R;  // false past GEMM-K (Ktot % 8 == 0 here)
+#pragma unroll
+    for (int it = 0; it < A_ROWS; ++it) {
+      const bool ok = k_ok &&
+                      static_cast<unsigned>(a_ih0[it] + a_dih) < static_cast<unsigned>(p.H) &&
+                      static_cast<unsigned>(a_iw0[it] + a_diw) < static_cast<unsigned>(p.W);
+      cp_async_16(smem_base + stage * STAGE_BYTES + a_dst + it * ROW_STEP * kRowBytes,
+                  ok ? a_ptr[it] + a_koff : p.x, ok);
+    }
+    // Advance this chunk by BK along GEMM-K. With Cg % 32 == 0 the loop runs
+    // at most once; small Cg (8, 16, 24) wraps into the next (r, s).
+    a_c += kBK;
+    a_koff += kBK;
+    while (a_c >= p.Cg) {
+      a_c -= p.Cg;
+      a_koff += p.d_s - p.Cg;  // next s, channel back to the wrapped c
+      a_diw += p.dw;
+      if (++a_s == p.S) {
+        a_s = 0;
+        a_diw = 0;
+        ++a_r;
+        a_dih += p.dh;
+        a_koff += p.d_r;  // next r, s back to 0
+      }
+    }
+  };
+
+  // General A: per row, 16 predicated scalar loads packed into 8 registers.
+  // The tap (r, s, c) of the first column is decoded once per tile (the
+  // general path may divide); the 16 columns then step c with carries.
+  auto load_A_regs = [&](int kt, uint32_t (&v)[A_ROWS][8]) {
+    const int kk = kt * kBK + (tid & 1) * 16;
+    const int rs = kk / p.Cg;
+    int c = kk - rs * p.Cg;
+    int r = rs / p.S;
+    int s = rs - r * p.S;
+#pragma unroll
+    for (int e = 0; e < 16; ++e) {
+      const bool k_ok = r < p.R;
+      const int dih = r * p.dh, diw = s * p.dw;
+#pragma unroll
+      for (int it = 0; it < A_ROWS; ++it) {
+        uint32_t val = 0;  // bit pattern of +0.0 in fp16 and bf16
+        if (k_ok && static_cast<unsigned>(a_ih0[it] + dih) < static_cast<unsigned>(p.H) &&
+            static_cast<unsigned>(a_iw0[it] + diw) < static_cast<unsigned>(p.W)) {
+          val = a_ptr[it][c * p.x_sc + static_cast<int64_t>(dih) * p.x_sh +
+                          static_cast<int64_t>(diw) * p.x_sw];
+        }
+        if (e % 2 == 0) {
+          v[it][e / 2] = val;
+        } else {
+          v[it][e / 2] |= val << 16;
+        }
+      }
+      if (++c == p.Cg) {
+        c = 0;
+        if (++s == p.S) {
+          s = 0;
+          ++r;
+        }
+      }
+    }
+  };
+  auto store_A_regs = [&](int stage, const uint32_t (&v)[A_ROWS][8]) {
+    const uint32_t base = smem_base + stage * STAGE_BYTES;
+    const int ch = (tid & 1) * 2;
+#pragma unroll
+    for (int it = 0; it < A_ROWS; ++it) {
+      const int row = (tid >> 1) + it * (THREADS / 2);
+      st_shared_v4(base + swz_off(row, ch), v[it][0], v[it][1], v[it][2], v[it][3]);
+      st_shared_v4(base + swz_off(row, ch + 1), v[it][4], v[it][5], v[it][6], v[it][7]);
+    }
+  };
+
+  // ---- ldmatrix addresses (see ldmatrix_x4) --------------------------------
+  // A, 16x16 per mma tile: lanes 0-15 address rows 0-15 at k-chunk 0, lanes
+  // 16-31 rows 0-15 at k-chunk 1 -> registers {a0,a1,a2,a3} = {rows 0-7 k0-7,
+  // rows 8-15 k0-7, rows 0-7 k8-15, rows 8-15 k8-15}, the m16n8k16 A fragment.
+  // B (smem rows = output channels, kk contiguous = the "col" operand), two
+  // n8 tiles per ldmatrix: lanes 0-7 n0-7 k0-7, 8-15 n0-7 k8-15, 16-23 n8-15
+  // k0-7, 24-31 n8-15 k8-15 -> {b0,b1} of n-tile 0, then of n-tile 1.
+  // Rows move in steps of 16 and the swizzle only depends on (row >> 1) & 3,
+  // so the per-tile offsets are constants; the k16 step ks flips chunk bit 1,
+  // i.e. XOR 32 bytes on the in-tile offset.
+  const uint32_t a_ld = swz_off(warp_m * WM + (lane & 15), lane >> 4);
+  const uint32_t b_ld =
+      A_BYTES + swz_off(warp_n * WN + (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
+
+  float acc[MT][NT][4];
+#pragma unroll
+  for (int i = 0; i < MT; ++i)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+
+  // ---- pipeline prologue: tiles 0 .. kStages-2 in flight ------------------
+  // One commit per tile (even when empty) keeps "group index == tile index",
+  // which is what the wait_group count below relies on.
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < p.KT) {
+      if constexpr (kFastA) {
+        load_A_fast(st);
+      } else {
+        uint32_t v[A_ROWS][8];
+        load_A_regs(st, v);
+        store_A_regs(st, v);
+      }
+      load_B(st);
+    }
+    cp_async_commit();
+  }
+
+  // ---- main loop ------------------------------------------------------------
+  for (int kt = 0; kt < p.KT; ++kt) {
+    // Tile kt's group is complete once at most kStages-2 newer ones pend; the
+    // barrier then (1) publishes everyone's copies of tile kt and (2) proves
+    // everyone finished reading tile kt-1, whose stage is refilled next.
+    cp_async_wait<kStages - 2>();
+    __syncthreads();
+
+    const int kn = kt + kStages - 1;  // tile to prefetch
+    const int sn = kn % kStages;
+    uint32_t av[A_ROWS][8];
+    if (kn < p.KT) {
+      if constexpr (kFastA) {
+        load_A_fast(sn);
+      } else {
+        load_A_regs(kn, av);  // consumed after the MMAs below
+      }
+      load_B(sn);
+    }
+    cp_async_commit();
+
+    const uint32_t stage = smem_base + (kt % kStages) * STAGE_BYTES;
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ++ks) {
+      uint32_t af[MT][4], bf[NT][2];
+#pragma unroll
+      for (int i = 0; i < MT; ++i) ldmatrix_x4(af[i], stage + ((a_ld ^ (ks << 5)) + i * 16 * kRowBytes));
+#pragma unroll
+      for (int j = 0; j < NT / 2; ++j) {
+        uint32_t t[4];
+        ldmatrix_x4(t, stage + ((b_ld ^ (ks << 5)) + j * 16 * kRowBytes));
+        bf[2 * j][0] = t[0];
+        bf[2 * j][1] = t[1];
+        bf[2 * j + 1][0] = t[2];
+        bf[2 * j + 1][1] = t[3];
+      }
+#pragma unroll
+      for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int j = 0; j < NT; ++j) mma_16816<T>(acc[i][j], af[i], bf[j]);
+    }
+
+    if constexpr (!kFastA) {
+      // Stage sn held tile kt-1, which every thread finished before the
+      // barrier above; it is read again only after a later barrier.
+      if (kn < p.KT) store_A_regs(sn, av);
+    }
+  }
+  cp_async_wait<0>();  // only empty groups remain; drain for hygiene
+
+  // ---- epilogue: acc (+ bias) -> y through its strides ----------------------
+  // Accumulator fragment: acc[i][j][0..1] = row g, cols 2t, 2t+1 and
+  // acc[i][j][2..3] = row g+8, same cols (g = lane/4, t = lane%4), of the
+  // 16x8 tile (i, j) of this warp.
+  const int64_t kbase = static_cast<int64_t>(g) * p.Kg;
+  float bias_v[NT][2];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
+#pragma unroll
+    for (int e = 0; e < 2; ++e)
+      bias_v[j][e] = (p.bias != nullptr && k + e < p.Kg) ? bits_to_float<T>(p.bias[kbase + k + e]) : 0.f;
+  }
+#pragma unroll
+  for (int i = 0; i < MT; ++i) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t m = m0 + warp_m * WM + i * 16 + h * 8 + (lane >> 2);
+      if (m >= p.M) continue;
+      int64_t n;
+      int pp, q;
+      decode_pixel(m, p.PQ, p.Q, n, pp, q);
+      uint16_t* yrow = p.y + n * p.y_sn + static_cast<int64_t>(pp) * p.y_sp +
+                       static_cast<int64_t>(q) * p.y_sq;
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
+        if (k >= p.Kg) continue;
+        const float v0 = acc[i][j][2 * h] + bias_v[j][0];
+        const float v1 = acc[i][j][2 * h + 1] + bias_v[j][1];
+        uint16_t* dst = yrow + (kbase + k) * p.y_sk;
+        if (p.y_vec2 && k + 1 < p.Kg) {
+          *reinterpret_cast<uint32_t*>(dst) = pack2<T>(v0, v1);
+        } else {
+          dst[0] = float_to_bits<T>(v0);
+          if (k + 1 < p.Kg) dst[p.y_sk] = float_to_bits<T>(v1);
+        }
+      }
+    }
+  }
+#else
+  __trap();  // launcher refuses devices below sm_80
+#endif
+}
+
+// Weight pre-pass: w[g*Kg+k][c][r][s] (any strides) -> out[k][kk], kk =
+// (r*S + s)*Cg + c, rows padded with zeros to Kb (a multiple of 8) so every B
+// chunk is one aligned 16-byte cp.async.
+__global__ void pack_weight_kernel(const uint16_t* __restrict__ w, uint16_t* __restrict__ out,
+                                   int64_t K, int Kb, int Ktot, int Cg, int S, int64_t w_sk,
+                                   int64_t w_sc, int64_t w_sr, int64_t w_ss) {
+  const int64_t total = K * Kb;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += step) {
+    const int64_t k = i / Kb;
+    const int kk = static_cast<int>(i - k * Kb);
+    uint16_t v = 0;
+    if (kk < Ktot) {
+      const int rs = kk / Cg, c = kk - rs * Cg;
+      const int r = rs / S, s = rs - r * S;
+      v = w[k * w_sk + c * w_sc + r * w_sr + s * w_ss];
+    }
+    out[i] = v;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Launch
+// ---------------------------------------------------------------------------
+
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA>
+void launch_config(MmaParams prm, int64_t groups) {  // by value: sets tiles_n, g0
+  constexpr int kThreads = WARPS_M * WARPS_N * 32;
+  constexpr int kSmem = kStages * (BM + BN) * kRowBytes;
+  auto kernel = conv2d_mma_kernel<T, BM, BN, WARPS_M, WARPS_N, kFastA>;
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.Kg, BN));
+  const int64_t tiles = ceil_div<int64_t>(prm.M, BM) * prm.tiles_n;
+  TORCH_CHECK(tiles <= INT_MAX, "cuops.conv2d (implicit_gemm_mma): problem too large (",
+              prm.M, " output pixels)");
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  constexpr int64_t kMaxZ = 65535;
+  for (int64_t g0 = 0; g0 < groups; g0 += kMaxZ) {
+    prm.g0 = static_cast<int>(g0);
+    const dim3 grid(static_cast<unsigned>(tiles), 1,
+                    static_cast<unsigned>(std::min<int64_t>(kMaxZ, groups - g0)));
+    kernel<<<grid, kThreads, kSmem, stream>>>(prm);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+}
+
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N>
+void launch_path(const MmaParams& prm, bool fast_a, int64_t groups) {
+  if (fast_a) {
+    launch_config<T, BM, BN, WARPS_M, WARPS_N, true>(prm, groups);
+  } else {
+    launch_config<T, BM, BN, WARPS_M, WARPS_N, false>(prm, groups);
+  }
+}
+
+// Tile choice (three configurations, all with 64x32 or 32x32 warp tiles):
+//   Kg <= 64        128x64  (4 warps): a 128-wide N tile would be half zeros
+//                   (ResNet's 64-channel layers, the stem, 1x1 256->64).
+//   else            128x128 (8 warps): most math per byte loaded.
+//   too few blocks  64x64   (4 warps): when the big tile cannot give every SM
+//                   a block (ResNet's 14x14 and 7x7 layers at batch 32),
+//                   filling the machine beats per-block efficiency.
+template <typename T>
+void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups) {
+  const int64_t sms = num_sms();
+  const int64_t m128 = ceil_div<int64_t>(prm.M, 128);
+  if (prm.Kg <= 64 && m128 * groups >= sms) {
+    launch_path<T, 128, 64, 2, 2>(prm, fast_a, groups);
+  } else if (prm.Kg > 64 && m128 * ceil_div<int64_t>(prm.Kg, 128) * groups >= sms) {
+    launch_path<T, 128, 128, 2, 4>(prm, fast_a, groups);
+  } else {
+    launch_path<T, 64, 64, 2, 2>(prm, fast_a, groups);
+  }
+}
+
+// Element stride `s` of a dim of size `n` keeps 16-byte alignment (size-1
+// dims never move the pointer, so their stride does not matter).
+bool keeps16(int64_t n, int64_t s) { return n == 1 || s % 8 == 0; }
+
+}  // namespace
+
+void conv2d_implicit_gemm_mma(const Conv2dProblem& p) {
+  TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+              "cuops.conv2d: variant 'implicit_gemm_mma' supports float16 and bfloat16, got ",
+              p.dtype);
+  const int64_t M = p.N * p.P * p.Q;
+  if (M == 0 || p.K == 0) return;
+  const auto* prop = at::cuda::getCurrentDeviceProperties();
+  TORCH_CHECK(prop->major >= 8,
+              "cuops.conv2d: variant 'implicit_gemm_mma' needs a GPU of compute capability 8.0 "
+              "or newer (mma.sync bf16, cp.async); this one is ",
+              prop->major, ".", prop->minor);
+
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
+  const int64_t Ktot = p.R * p.S * Cg;
+  const int64_t Kb = round_up<int64_t>(Ktot, 8);
+  for (int64_t v : {p.H, p.W, p.P, p.Q, p.P * p.Q, Kg, Kb + kBK,
+                    std::max(p.H, p.P) * p.stride_h + p.R * p.dil_h + p.pad_h,
+                    std::max(p.W, p.Q) * p.stride_w + p.S * p.dil_w + p.pad_w}) {
+    TORCH_CHECK(v < (int64_t{1} << 30), "cuops.conv2d (implicit_gemm_mma): a spatial or "
+                "channel extent is too large for 32-bit per-image indexing");
+  }
+
+  MmaParams prm{};
+  prm.x = static_cast<const uint16_t*>(p.x);
+  prm.y = static_cast<uint16_t*>(p.y);
+  prm.bias = static_cast<const uint16_t*>(p.bias);
+  prm.x_sn = p.x_sn;
+  prm.x_sc = p.x_sc;
+  prm.x_sh = p.x_sh;
+  prm.x_sw = p.x_sw;
+  prm.y_sn = p.y_sn;
+  prm.y_sk = p.y_sk;
+  prm.y_sp = p.y_sp;
+  prm.y_sq = p.y_sq;
+  prm.M = M;
+  prm.H = static_cast<int>(p.H);
+  prm.W = static_cast<int>(p.W);
+  prm.P = static_cast<int>(p.P);
+  prm.Q = static_cast<int>(p.Q);
+  prm.PQ = static_cast<int>(p.P * p.Q);
+  prm.R = static_cast<int>(p.R);
+  prm.S = static_cast<int>(p.S);
+  prm.Cg = static_cast<int>(Cg);
+  prm.Kg = static_cast<int>(Kg);
+  prm.sh = static_cast<int>(p.stride_h);
+  prm.sw = static_cast<int>(p.stride_w);
+  prm.ph = static_cast<int>(p.pad_h);
+  prm.pw = static_cast<int>(p.pad_w);
+  prm.dh = static_cast<int>(p.dil_h);
+  prm.dw = static_cast<int>(p.dil_w);
+  prm.Ktot = static_cast<int>(Ktot);
+  prm.Kb = static_cast<int>(Kb);
+  prm.KT = static_cast<int>(ceil_div<int64_t>(Ktot, kBK));
+
+  // A fast path: 8 channels of a pixel are 16 contiguous, aligned bytes, and
+  // one receptive field spans < 2^31 elements (32-bit tap offsets).
+  const int64_t field_span = Cg + kBK + (p.R + 1) * p.dil_h * std::abs(p.x_sh) +
+                             (p.S + 1) * p.dil_w * std::abs(p.x_sw);
+  const bool fast_a = Cg > 0 && Cg % 8 == 0 && p.x_sc == 1 && aligned16(p.x) &&
+                      keeps16(p.N, p.x_sn) && keeps16(p.H, p.x_sh) && keeps16(p.W, p.x_sw) &&
+                      field_span < INT_MAX;
+  if (fast_a) {
+    prm.d_s = static_cast<int>(p.dil_w * p.x_sw);
+    prm.d_r0 = static_cast<int>(p.dil_h * p.x_sh);
+    prm.d_r = static_cast<int>(p.dil_h * p.x_sh - p.S * p.dil_w * p.x_sw);
+  }
+
+  // B: use the weight in place when each output channel's (r, s, c) run is
+  // already contiguous with c fastest and 16-byte aligned; else pack it.
+  const bool w_direct = Ktot % 8 == 0 && (Cg == 1 || p.w_sc == 1) &&
+                        (p.S == 1 || p.w_ss == Cg) && (p.R == 1 || p.w_sr == p.S * Cg) &&
+                        aligned16(p.w) && keeps16(p.K, p.w_sk);
+  at::Tensor packed;  // lives until the kernels are enqueued; the caching
+                      // allocator keeps it valid for work on this stream
+  if (w_direct || Ktot == 0) {
+    prm.wb = static_cast<const uint16_t*>(p.w);
+    prm.ldb = p.w_sk;
+  } else {
+    packed = at::empty({p.K, Kb}, at::TensorOptions()
+                                      .dtype(p.dtype)
+                                      .device(at::kCUDA, at::cuda::current_device()));
+    constexpr int kPackThreads = 256;
+    pack_weight_kernel<<<grid_for(p.K * Kb, kPackThreads), kPackThreads, 0,
+                         at::cuda::getCurrentCUDAStream()>>>(
+        static_cast<const uint16_t*>(p.w), static_cast<uint16_t*>(packed.data_ptr()), p.K,
+        static_cast<int>(Kb), static_cast<int>(Ktot), static_cast<int>(Cg),
+        static_cast<int>(p.S), p.w_sk, p.w_sc, p.w_sr, p.w_ss);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    prm.wb = static_cast<const uint16_t*>(packed.data_ptr());
+    prm.ldb = Kb;
+  }
+
+  // 32-bit paired stores need the pair (k, k+1) adjacent and 4-byte aligned:
+  // k is always even, so g*Kg must be too.
+  prm.y_vec2 = (p.K == 1 || p.y_sk == 1) && Kg % 2 == 0 &&
+               reinterpret_cast<uintptr_t>(p.y) % 4 == 0 && (p.N == 1 || p.y_sn % 2 == 0) &&
+               (p.P == 1 || p.y_sp % 2 == 0) && (p.Q == 1 || p.y_sq % 2 == 0);
+
+  if (p.dtype == at::kHalf) {
+    launch_typed<__half>(prm, fast_a, p.groups);
+  } else {
+    launch_typed<__nv_bfloat16>(prm, fast_a, p.groups);
+  }
+}
+
+}  // namespace cuops::cuda

@@ -1,0 +1,471 @@
+// conv2d weight gradient on tensor cores (fp16/bf16, sm_80+), split-K.
+//
+//   dw[g*Kg+k][c][r][s] = sum_{n,p,q} dy[n][g*Kg+k][p][q]
+//                                     * x[n][g*Cg+c][p*sh-ph+r*dh][q*sw-pw+s*dw]
+// is one GEMM per group with the roles of the forward swapped:
+//   GEMM-M = Kg (output channel k), GEMM-N = R*S*Cg (tap j = (r, s, c), c
+//   fastest), GEMM-K = N*P*Q (output pixel m).
+//   A[k][m] = dy[m][k],  B[m][j] = x at tap j of pixel m (0 outside the image).
+// The reduction dim (pixels) is huge and M x N is small (64 x 576 for a
+// 64-channel 3x3 layer), so the pixel range is split over gridDim.y blocks
+// that write fp32 partial tiles to a workspace; a second kernel sums the
+// splits in a fixed order (deterministic) and writes dw in the input dtype.
+//
+// Shared memory: both tiles are stored [BK pixels][64 channels or taps], the
+// way channels_last tensors arrive (channels contiguous per pixel), and read
+// with ldmatrix.trans, which hands each lane the transposed 8x8 slice that
+// the m16n8k16 fragments want (lane L: stored rows 2*(L%4), +1 of column L/4).
+// Rows are 128 B (8 chunks of 16 B); chunk c of row r lives at c ^ (r & 7):
+// ldmatrix reads 8 consecutive rows at one chunk column, which the XOR
+// spreads over 8 distinct 16-byte bank groups.
+//
+// Loaders: fast (channels_last dy and x, Kg % 8 == 0, Cg % 8 == 0, 16-byte
+// aligned) = 16-byte cp.async with zero-fill; general (anything else) =
+// predicated 2-byte loads staged in registers across the tile's MMAs.
+#include "cuda/conv2d/kernels.h"
+#include "cuda/cuda_utils.cuh"
+
+#include <algorithm>
+#include <climits>
+#include <type_traits>
+
+namespace cuops::cuda {
+namespace {
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
+  const int src_bytes = valid ? 16 : 0;  // 0: write 16 zero bytes, read nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, const uint32_t (&v)[4]) {
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v[0]), "r"(v[1]),
+               "r"(v[2]), "r"(v[3]));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
+                                          const uint32_t (&b)[2]) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+}
+
+constexpr int kBM = 64, kBN = 64, kBK = 32;  // k x j x pixels per block tile
+constexpr int kStages = 4;
+constexpr int kThreads = 128;                 // 2x2 warps, 32x32 warp tiles
+constexpr int kRowBytes = 128;                // 64 channels per smem row
+constexpr int kTileBytes = kBK * kRowBytes;   // 4 KB per operand per stage
+constexpr int kStageBytes = 2 * kTileBytes;
+
+__device__ __forceinline__ uint32_t swz(int row, int chunk) {
+  return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
+}
+
+struct WgradParams {
+  const uint16_t* x;
+  const uint16_t* dy;
+  float* ws;  // [splits][K][Ktot] fp32 partial sums
+  int64_t x_sn, x_sc, x_sh, x_sw;
+  int64_t y_sn, y_sk, y_sp, y_sq;
+  int64_t M;  // N*P*Q
+  int64_t K;  // all output channels
+  int H, W, P, Q, R, S, Cg, Kg;
+  int sh, sw, ph, pw, dh, dw;
+  int Ktot;           // R*S*Cg
+  int KT;             // pixel tiles in total
+  int tiles_per_split;
+  int tiles_j;        // ceil(Ktot / kBN)
+  int g0;
+};
+
+// Thread <-> tile mapping shared by both operands: thread t loads chunk
+// column t & 7 (8 channels or taps) of pixel rows (t >> 3) and (t >> 3) + 16,
+// so one pixel state per row serves both loaders.
+template <typename T, bool kFast>
+__global__ void __launch_bounds__(kThreads, 4) conv2d_wgrad_mma_kernel(const WgradParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  extern __shared__ __align__(128) uint8_t smem[];
+  const uint32_t smem_base = smem_u32(smem);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int warp_m = warp & 1, warp_n = warp >> 1;
+
+  const int k0 = static_cast<int>(blockIdx.x / p.tiles_j) * kBM;
+  const int j0 = static_cast<int>(blockIdx.x % p.tiles_j) * kBN;
+  const int g = p.g0 + static_cast<int>(blockIdx.z);
+  const int kt_begin = blockIdx.y * p.tiles_per_split;
+  const int kt_end = min(p.KT, kt_begin + p.tiles_per_split);
+  const int ntiles = max(0, kt_end - kt_begin);
+
+  // Column state (fixed for the whole block): this thread's output channel
+  // chunk (A) and tap chunk (B). In the general path the 8 columns of a chunk
+  // are walked one by one, so only the first one's (r, s, c) is kept.
+  const int col = (tid & 7) * 8;
+  const int ka = k0 + col;  // first channel of the A chunk
+  const int jb = j0 + col;  // first tap of the B chunk
+  int br = 0, bs = 0, bc = 0;
+  if (jb < p.Ktot) {
+    const int rs = jb / p.Cg;
+    bc = jb - rs * p.Cg;
+    br = rs / p.S;
+    bs = rs - br * p.S;
+  }
+  const uint16_t* dy = p.dy + static_cast<int64_t>(g) * p.Kg * p.y_sk;
+  const uint16_t* x = p.x + static_cast<int64_t>(g) * p.Cg * p.x_sc;
+
+  // Row (pixel) state, advanced by kBK pixels per tile with carries.
+  int64_t rn[2];
+  int rp[2], rq[2];
+#pragma unroll
+  for (int it = 0; it < 2; ++it) {
+    const int64_t m = static_cast<int64_t>(kt_begin) * kBK + (tid >> 3) + it * 16;
+    rn[it] = m / (static_cast<int64_t>(p.P) * p.Q);
+    const int rem = static_cast<int>(m - rn[it] * p.P * p.Q);
+    rp[it] = rem / p.Q;
+    rq[it] = rem - rp[it] * p.Q;
+  }
+  auto advance_rows = [&]() {
+#pragma unroll
+    for (int it = 0; it < 2; ++it) {
+      rq[it] += kBK;
+      while (rq[it] >= p.Q) {
+        rq[it] -= p.Q;
+        if (++rp[it] == p.P) {
+          rp[it] = 0;
+          ++rn[it];
+        }
+      }
+    }
+  };
+  const uint32_t dst0 = swz(tid >> 3, tid & 7);  // + it * 16 rows (same swizzle)
+
+  // Fast loaders: one 16-byte cp.async per operand per row.
+  auto load_fast = [&](int stage) {
+#pragma unroll
+    for (int it = 0; it < 2; ++it) {
+      const bool row_ok = rn[it] * p.P * p.Q < p.M;  // rn < N
+      const uint32_t d = smem_base + stage * kStageBytes + dst0 + it * 16 * kRowBytes;
+      const bool a_ok = row_ok && ka < p.Kg;
+      cp_async_16(d, a_ok ? dy + rn[it] * p.y_sn + static_cast<int64_t>(rp[it]) * p.y_sp +
+                                static_cast<int64_t>(rq[it]) * p.y_sq + ka
+                          : p.dy,
+                  a_ok);
+      const int ih = rp[it] * p.sh - p.ph + br * p.dh, iw = rq[it] * p.sw - p.pw + bs * p.dw;
+      const bool b_ok = row_ok && jb < p.Ktot && static_cast<unsigned>(ih) < static_cast<unsigned>(p.H) &&
+                        static_cast<unsigned>(iw) < static_cast<unsigned>(p.W);
+      cp_async_16(d + kTileBytes,
+                  b_ok ? x + rn[it] * p.x_sn + static_cast<int64_t>(ih) * p.x_sh +
+                             static_cast<int64_t>(iw) * p.x_sw + bc
+                       : p.x,
+                  b_ok);
+    }
+  };
+  // General loaders: 8 predicated scalar loads per operand per row.
+  auto load_regs = [&](uint32_t (&va)[2][4], uint32_t (&vb)[2][4]) {
+#pragma unroll
+    for (int it = 0; it < 2; ++it) {
+      const bool row_ok = rn[it] * p.P * p.Q < p.M;
+      const uint16_t* dyrow = dy + rn[it] * p.y_sn + static_cast<int64_t>(rp[it]) * p.y_sp +
+                              static_cast<int64_t>(rq[it]) * p.y_sq;
+      const uint16_t* xrow = x + rn[it] * p.x_sn;
+      const int ih0 = rp[it] * p.sh - p.ph, iw0 = rq[it] * p.sw - p.pw;
+      int r = br, s = bs, c = bc;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        uint32_t a = 0, b = 0;
+        if (row_ok && ka + e < p.Kg) a = dyrow[static_cast<int64_t>(ka + e) * p.y_sk];
+        const int ih = ih0 + r * p.dh, iw = iw0 + s * p.dw;
+        if (row_ok && jb + e < p.Ktot && static_cast<unsigned>(ih) < static_cast<unsigned>(p.H) &&
+            static_cast<unsigned>(iw) < static_cast<unsigned>(p.W)) {
+          b = xrow[c * p.x_sc + static_cast<int64_t>(ih) * p.x_sh + static_cast<int64_t>(iw) * p.x_sw];
+        }
+        if (e % 2 == 0) {
+          va[it][e / 2] = a;
+          vb[it][e / 2] = b;
+        } else {
+          va[it][e / 2] |= a << 16;
+          vb[it][e / 2] |= b << 16;
+        }
+        if (++c == p.Cg) {
+          c = 0;
+          if (++s == p.S) {
+            s = 0;
+            ++r;
+          }
+        }
+      }
+    }
+  };
+  auto store_regs = [&](int stage, const uint32_t (&va)[2][4], const uint32_t (&vb)[2][4]) {
+#pragma unroll
+    for (int it = 0; it < 2; ++it) {
+      const uint32_t d = smem_base + stage * kStageBytes + dst0 + it * 16 * kRowBytes;
+      st_shared_v4(d, va[it]);
+      st_shared_v4(d + kTileBytes, vb[it]);
+    }
+  };
+
+  // ldmatrix.trans addresses. A (stored [pixel][k]), m16 tile i of this warp:
+  // matrices {pixels 0-7 x k 0-7, pixels 0-7 x k 8-15, pixels 8-15 x k 0-7,
+  // pixels 8-15 x k 8-15} = {a0, a1, a2, a3}: lane L addresses pixel row
+  // (L & 7) + 8 * (L >> 4), k chunk (L >> 3) & 1.
+  // B (stored [pixel][j]), two n8 tiles: {pixels 0-7 x n 0-7, pixels 8-15 x
+  // n 0-7, pixels 0-7 x n 8-15, pixels 8-15 x n 8-15} = {b0, b1} of n-tile 0,
+  // then of n-tile 1: lane L addresses pixel row (L & 7) + 8 * ((L >> 3) & 1),
+  // n chunk L >> 4. The k16 step ks adds 16 rows (2 KB; the swizzle only
+  // depends on row & 7).
+  uint32_t a_ld[2], b_ld[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    a_ld[i] = swz((lane & 7) + ((lane >> 4) << 3), (warp_m * 32 + i * 16) / 8 + ((lane >> 3) & 1));
+    b_ld[i] = kTileBytes +
+              swz((lane & 7) + (((lane >> 3) & 1) << 3), (warp_n * 32 + i * 16) / 8 + (lane >> 4));
+  }
+
+  float acc[2][4][4];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < ntiles) {
+      if constexpr (kFast) {
+        load_fast(st);
+      } else {
+        uint32_t va[2][4], vb[2][4];
+        load_regs(va, vb);
+        store_regs(st, va, vb);
+      }
+      advance_rows();
+    }
+    cp_async_commit();
+  }
+
+  for (int kt = 0; kt < ntiles; ++kt) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();  // tile kt visible; stage of tile kt-1 free
+    const int kn = kt + kStages - 1;
+    const int sn = kn % kStages;
+    uint32_t va[2][4], vb[2][4];
+    if (kn < ntiles) {
+      if constexpr (kFast) {
+        load_fast(sn);
+      } else {
+        load_regs(va, vb);
+      }
+      advance_rows();
+    }
+    cp_async_commit();
+
+    const uint32_t stage = smem_base + (kt % kStages) * kStageBytes;
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ++ks) {
+      uint32_t af[2][4], bf[4][2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) ldmatrix_x4_trans(af[i], stage + a_ld[i] + ks * 16 * kRowBytes);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        uint32_t t[4];
+        ldmatrix_x4_trans(t, stage + b_ld[j] + ks * 16 * kRowBytes);
+        bf[2 * j][0] = t[0];
+        bf[2 * j][1] = t[1];
+        bf[2 * j + 1][0] = t[2];
+        bf[2 * j + 1][1] = t[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) mma_16816<T>(acc[i][j], af[i], bf[j]);
+    }
+    if constexpr (!kFast) {
+      if (kn < ntiles) store_regs(sn, va, vb);
+    }
+  }
+  cp_async_wait<0>();
+
+  // Partial tile -> workspace [split][K][Ktot] (fp32, float2 stores).
+  float* ws = p.ws + static_cast<int64_t>(blockIdx.y) * p.K * p.Ktot;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int k = k0 + warp_m * 32 + i * 16 + h * 8 + (lane >> 2);
+      if (k >= p.Kg) continue;
+      float* row = ws + (static_cast<int64_t>(g) * p.Kg + k) * p.Ktot;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int jj = j0 + warp_n * 32 + j * 8 + 2 * (lane & 3);
+        if (jj < p.Ktot) row[jj] = acc[i][j][2 * h];
+        if (jj + 1 < p.Ktot) row[jj + 1] = acc[i][j][2 * h + 1];
+      }
+    }
+  }
+#else
+  __trap();
+#endif
+}
+
+// Sum the splits (fixed order: deterministic) and write dw[K][Cg][R][S]
+// (contiguous) in the input dtype. ws column j = (r*S + s)*Cg + c.
+template <typename T>
+__global__ void wgrad_reduce_kernel(const float* __restrict__ ws, T* __restrict__ dw, int64_t K,
+                                    int Ktot, int Cg, int S, int RS, int splits) {
+  const int64_t total = K * Ktot;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += step) {
+    float sum = 0.f;
+    for (int z = 0; z < splits; ++z) sum += ws[static_cast<int64_t>(z) * total + i];
+    const int64_t k = i / Ktot;
+    const int j = static_cast<int>(i - k * Ktot);
+    const int rs = j / Cg, c = j - rs * Cg;
+    dw[k * Cg * RS + static_cast<int64_t>(c) * RS + rs] = static_cast<T>(sum);
+  }
+}
+
+bool keeps16(int64_t n, int64_t s) { return n == 1 || s % 8 == 0; }
+
+template <typename T, bool kFast>
+void launch_wgrad(WgradParams prm, int64_t groups, int splits) {
+  constexpr int kSmem = kStages * kStageBytes;  // 32 KB
+  auto kernel = conv2d_wgrad_mma_kernel<T, kFast>;
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  const int64_t tiles = ceil_div<int64_t>(prm.Kg, kBM) * prm.tiles_j;
+  TORCH_CHECK(tiles <= INT_MAX, "cuops.conv2d wgrad (mma): weight too large");
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  for (int64_t g0 = 0; g0 < groups; g0 += 65535) {
+    prm.g0 = static_cast<int>(g0);
+    const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(splits),
+                    static_cast<unsigned>(std::min<int64_t>(65535, groups - g0)));
+    kernel<<<grid, kThreads, kSmem, stream>>>(prm);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+}
+
+}  // namespace
+
+void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
+  TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+              "cuops.conv2d: the tensor-core weight gradient supports float16 and bfloat16, got ",
+              p.dtype);
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
+  const int64_t Ktot = p.R * p.S * Cg;
+  if (p.K == 0 || Ktot == 0) return;
+  const auto* prop = at::cuda::getCurrentDeviceProperties();
+  TORCH_CHECK(prop->major >= 8, "cuops.conv2d: the tensor-core weight gradient needs compute "
+              "capability 8.0 or newer; this GPU is ", prop->major, ".", prop->minor);
+  const int64_t M = p.N * p.P * p.Q;
+  if (M == 0) {  // no pixels: the gradient is zero (and P*Q may be 0: no divisions)
+    C10_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(p.K * Ktot) * 2,
+                                   at::cuda::getCurrentCUDAStream()));
+    return;
+  }
+  const auto opts = at::TensorOptions().device(at::kCUDA, at::cuda::current_device());
+  for (int64_t v : {p.H, p.W, p.P, p.Q, Kg, Ktot + kBN,
+                    std::max(p.H, p.P) * p.stride_h + p.R * p.dil_h + p.pad_h,
+                    std::max(p.W, p.Q) * p.stride_w + p.S * p.dil_w + p.pad_w}) {
+    TORCH_CHECK(v < (int64_t{1} << 30), "cuops.conv2d wgrad (mma): an extent is too large for "
+                "32-bit per-image indexing");
+  }
+  const int64_t KT = ceil_div<int64_t>(M, kBK);
+  TORCH_CHECK(KT < INT_MAX, "cuops.conv2d wgrad (mma): too many output pixels (", M, ")");
+
+  WgradParams prm{};
+  prm.x = static_cast<const uint16_t*>(p.x);
+  prm.dy = static_cast<const uint16_t*>(p.y);
+  prm.x_sn = p.x_sn;
+  prm.x_sc = p.x_sc;
+  prm.x_sh = p.x_sh;
+  prm.x_sw = p.x_sw;
+  prm.y_sn = p.y_sn;
+  prm.y_sk = p.y_sk;
+  prm.y_sp = p.y_sp;
+  prm.y_sq = p.y_sq;
+  prm.M = M;
+  prm.K = p.K;
+  prm.H = static_cast<int>(p.H);
+  prm.W = static_cast<int>(p.W);
+  prm.P = static_cast<int>(p.P);
+  prm.Q = static_cast<int>(p.Q);
+  prm.R = static_cast<int>(p.R);
+  prm.S = static_cast<int>(p.S);
+  prm.Cg = static_cast<int>(Cg);
+  prm.Kg = static_cast<int>(Kg);
+  prm.sh = static_cast<int>(p.stride_h);
+  prm.sw = static_cast<int>(p.stride_w);
+  prm.ph = static_cast<int>(p.pad_h);
+  prm.pw = static_cast<int>(p.pad_w);
+  prm.dh = static_cast<int>(p.dil_h);
+  prm.dw = static_cast<int>(p.dil_w);
+  prm.Ktot = static_cast<int>(Ktot);
+  prm.KT = static_cast<int>(KT);
+  prm.tiles_j = static_cast<int>(ceil_div<int64_t>(Ktot, kBN));
+
+  // Split the pixel range until the grid covers ~4 blocks per SM, but keep
+  // >= 8 tiles per split (the pipeline needs a few to pay off) and the fp32
+  // workspace (splits x K x Ktot floats) within ~256 MB.
+  const int64_t out_tiles = ceil_div<int64_t>(Kg, kBM) * prm.tiles_j * p.groups;
+  int64_t splits = ceil_div<int64_t>(int64_t{4} * num_sms(), out_tiles);
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, KT / 8));
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, (int64_t{64} << 20) / (p.K * Ktot)));
+  splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535));
+  prm.tiles_per_split = static_cast<int>(std::max<int64_t>(1, ceil_div<int64_t>(KT, splits)));
+  // No empty splits (every split then writes its whole partial tile).
+  splits = std::max<int64_t>(1, ceil_div<int64_t>(KT, prm.tiles_per_split));
+
+  at::Tensor ws = at::empty({splits, p.K, Ktot}, opts.dtype(at::kFloat));
+  prm.ws = ws.data_ptr<float>();
+
+  const bool fast = p.x_sc == 1 && Cg % 8 == 0 && aligned16(p.x) && keeps16(p.N, p.x_sn) &&
+                    keeps16(p.H, p.x_sh) && keeps16(p.W, p.x_sw) && p.y_sk == 1 && Kg % 8 == 0 &&
+                    aligned16(p.y) && keeps16(p.N, p.y_sn) && keeps16(p.P, p.y_sp) &&
+                    keeps16(p.Q, p.y_sq);
+  if (p.dtype == at::kHalf) {
+    fast ? launch_wgrad<__half, true>(prm, p.groups, static_cast<int>(splits))
+         : launch_wgrad<__half, false>(prm, p.groups, static_cast<int>(splits));
+  } else {
+    fast ? launch_wgrad<__nv_bfloat16, true>(prm, p.groups, static_cast<int>(splits))
+         : launch_wgrad<__nv_bfloat16, false>(prm, p.groups, static_cast<int>(splits));
+  }
+
+  const int64_t total = p.K * Ktot;
+  auto reduce = [&](auto* out) {
+    using OutT = std::remove_pointer_t<decltype(out)>;
+    wgrad_reduce_kernel<OutT><<<grid_for(total, 256), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
+        ws.data_ptr<float>(), out, p.K, static_cast<int>(Ktot), static_cast<int>(Cg),
+        static_cast<int>(p.S), static_cast<int>(p.R * p.S), static_cast<int>(splits));
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  };
+  if (p.dtype == at::kHalf) {
+    reduce(static_cast<at::Half*>(dw));
+  } else {
+    reduce(static_cast<at::BFloat16*>(dw));
+  }
+}
+
+}  // namespace cuops::cuda

@@ -1,0 +1,626 @@
+// Step 5 of the CUDA matmul ladder: fp16/bf16 GEMM on tensor cores with
+// `mma.sync` (portable to every GPU from sm_80 on), fed by a multi-stage
+// `cp.async` pipeline through XOR-swizzled shared memory and `ldmatrix`.
+//
+// The shape of the computation (one thread block = one BM x BN tile of C):
+//
+//   global --cp.async (16 B, async, zero-fill at tails)--> smem ring of kStages
+//   smem   --ldmatrix (4 8x8 matrices per instruction)--> registers (fragments)
+//   regs   --mma.sync.m16n8k16 (fp32 accumulate)-------> 64x64 accumulator per warp
+//   epilogue: + bias (fp32), convert, guarded store
+//
+// Why each piece exists:
+// * Tensor cores: an m16n8k16 mma does 4096 FLOPs in one warp instruction;
+//   the FMA pipes would need 64 warp instructions for the same work.
+// * Warp tile 64x64: per k16 step a warp loads 4 A fragments (64x16) and 8 B
+//   fragments (16x64) with 8 ldmatrix.x4 and issues 32 mma: 128 bytes of
+//   shared memory read per mma. An SM reads 128 B/clock from shared memory, so
+//   a smaller warp tile (64x32: 192 B/mma) would make smem bandwidth, not the
+//   tensor cores, the limit.
+// * Block tile 128x256 (8 warps) / 128x128 (4 warps) with BK = 32: each A and
+//   B byte fetched from L2 feeds 85 (64) FLOPs. The small tile is used when
+//   the big one would not give every SM a block (fewer, larger tiles idle SMs).
+// * cp.async pipeline (kStages = 4): global->smem copies bypass registers and
+//   run in the background; while the warps multiply tile kt, tiles kt+1..kt+3
+//   are in flight. With ~1 us of DRAM/L2 latency to hide and ~0.1 us of math
+//   per 32-deep k tile, 3 tiles in flight keep the tensor cores busy.
+// * XOR swizzle: ldmatrix reads eight 16-byte rows at once; unswizzled, rows
+//   whose stride is a multiple of 128 B hit the same 4 banks (8-way conflict).
+//   XOR-ing the 16-byte chunk index with the row number spreads any 8
+//   consecutive rows over all 32 banks, with no padding (see swizzle()).
+// * ldmatrix(.trans): one instruction gives each lane exactly the register
+//   pairs the mma fragment layout asks for; .trans handles operands whose
+//   contiguous dimension is the "wrong" one for the fragment, so transposed
+//   views (weight.mT, the backward's A^T/B^T) need no copy.
+// * Threadblock rasterization: blocks are numbered so that ~8 consecutive
+//   tile rows sweep the N tiles together, keeping the A and B panels in
+//   flight small enough to be re-used from L2.
+//
+// Two load paths, same kernel template:
+// * fast (cp.async): the operand's contiguous dim has stride 1, its leading
+//   stride and every batch offset are multiples of 8 elements and the base
+//   pointer is 16-byte aligned, so each 16-byte chunk is one aligned copy.
+// * general: any strides/alignment. Each element is loaded on its own
+//   (predicated) and stored into the same swizzled smem layout; the math part
+//   is unchanged. Slower (no async copies), but correct for every input.
+#include "cuda/cuda_utils.cuh"
+#include "cuda/matmul/kernels.h"
+
+namespace cuops::cuda {
+namespace {
+
+// ---------------------------------------------------------------------------
+// PTX wrappers
+// ---------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte async copy global -> shared. Only `src_bytes` (0..16) are read; the
+// rest of the 16 bytes is zero-filled: that is how M/N/K tails are padded with
+// zeros (which contribute nothing to the dot products) without branches.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// Wait until at most N of this thread's committed groups are still pending.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// Four 8x8 16-bit matrices. Lane i gives the address of row (i % 8) of matrix
+// (i / 8); afterwards register j of lane l holds matrix j's row l/4, columns
+// 2*(l%4) and 2*(l%4)+1 (with .trans: column l/4, rows 2*(l%4), 2*(l%4)+1).
+// volatile: the same smem address is re-read every k tile with new contents.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// Per-dtype pieces: the mma instruction and the conversions of the epilogue.
+//
+// Fragment layouts of mma.m16n8k16.row.col (g = lane / 4, t = lane % 4):
+//   A (16x16, 4 regs of 2 elements): a0 = A[g][2t..2t+1]   a1 = A[g+8][2t..2t+1]
+//                                    a2 = A[g][2t+8..+9]   a3 = A[g+8][2t+8..+9]
+//   B (16x8,  2 regs):               b0 = B[2t..2t+1][g]   b1 = B[2t+8..+9][g]
+//   C (16x8,  4 fp32):               c0,c1 = C[g][2t..2t+1]  c2,c3 = C[g+8][2t..2t+1]
+template <typename T>
+struct HalfOps;
+
+template <>
+struct HalfOps<__half> {
+  using T2 = __half2;
+  static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4],
+                                             const uint32_t (&b)[2]) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+  static __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+  static __device__ __forceinline__ __half from_float(float x) { return __float2half_rn(x); }
+  static __device__ __forceinline__ T2 pack(float x, float y) { return __floats2half2_rn(x, y); }
+};
+
+template <>
+struct HalfOps<__nv_bfloat16> {
+  using T2 = __nv_bfloat162;
+  static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4],
+                                             const uint32_t (&b)[2]) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+  static __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+  static __device__ __forceinline__ __nv_bfloat16 from_float(float x) {
+    return __float2bfloat16_rn(x);
+  }
+  static __device__ __forceinline__ T2 pack(float x, float y) {
+    return __floats2bfloat162_rn(x, y);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Configuration and shared-memory layout
+// ---------------------------------------------------------------------------
+
+// Which dimension of an operand is contiguous in memory (and in its smem tile).
+// A: kK = "row-major" (a_sk == 1), kMN = M-contiguous (a_sm == 1, e.g. x.mT).
+// B: kK = K-contiguous (b_sk == 1, e.g. weight.mT), kMN = N-contiguous (b_sn == 1).
+enum class Major { kK, kMN };
+
+template <int kWarpsM_, int kWarpsN_, int kStages_>
+struct Cfg {
+  static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
+  static constexpr int WM = 64, WN = 64, BK = 32;  // warp tile, k depth of a stage
+  static constexpr int BM = kWarpsM * WM, BN = kWarpsN * WN;
+  static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
+  static constexpr int kABytes = BM * BK * 2, kBBytes = BN * BK * 2;
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  static constexpr int kSmemBytes = kStageBytes * kStages;
+  static constexpr int MI = WM / 16, NI = WN / 8;  // mma tiles per warp: 4 x 8
+};
+using CfgBig = Cfg<2, 4, 4>;    // 128x256, 8 warps, 4 x 24 KB = 96 KB smem
+using CfgSmall = Cfg<2, 2, 4>;  // 128x128, 4 warps, 4 x 16 KB = 64 KB smem (2 blocks/SM)
+
+// A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
+// contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
+//
+// ldmatrix reads 8 consecutive rows at one chunk column (rows 8-aligned in
+// every use below). Banks repeat every 128 B = 8 chunks, so:
+// * L >= 8 (rows of >= 128 B): every row starts at bank 0; XOR-ing the chunk's
+//   low 3 bits with (row % 8) puts the 8 rows in 8 different 16-byte bank
+//   groups. The XOR never leaves the row's aligned group of 8 chunks.
+// * L == 4 (64-byte rows, the K-contiguous tiles with BK = 32): two rows share
+//   a 128-byte line, so (row % 2) already selects the half; XOR-ing with
+//   (row / 2) % 4 makes the 4 line-pairs in an 8-row group distinct as well.
+// The cp.async writes use the same function, so the layout is consistent.
+template <int L>
+__device__ __forceinline__ int swizzle(int row, int chunk) {
+  static_assert(L == 4 || L % 8 == 0, "unsupported smem row length");
+  if constexpr (L == 4) {
+    return row * 4 + (chunk ^ ((row >> 1) & 3));
+  } else {
+    return row * L + (chunk ^ (row & 7));
+  }
+}
+
+// Tile geometry of an operand in smem: rows R, chunks per row L.
+// A kK: [BM][BK]   A kMN: [BK][BM]   B kK: [BN][BK]   B kMN: [BK][BN]
+template <class C, Major MAJ, bool IS_A>
+struct TileShape {
+  static constexpr int kOuter = IS_A ? C::BM : C::BN;  // M or N extent
+  static constexpr int R = MAJ == Major::kK ? kOuter : C::BK;
+  static constexpr int L = (MAJ == Major::kK ? C::BK : kOuter) / 8;
+};
+
+// ---------------------------------------------------------------------------
+// Kernel parameters (by value; the batch offset calculator is ~0.5 KB)
+// ---------------------------------------------------------------------------
+struct Params {
+  int64_t M, N, K, batch;
+  const uint16_t* a;  // fp16/bf16 moved as raw 16-bit words until the mma
+  const uint16_t* b;
+  void* c;
+  const void* bias;  // [N] or null
+  int64_t a_sm, a_sk, b_sk, b_sn, c_sm, c_sn;
+  OffsetCalculator<3> oc;  // z -> {C, A, B} element offsets
+  int tiles_m, tiles_n;
+  bool c_pairs;       // C rows contiguous and 4-byte aligned: store 2 elements at once
+  bool a_k_inner;     // general path: consecutive threads walk k in A (else m)
+  bool b_n_inner;     // general path: consecutive threads walk n in B (else k)
+};
+
+// Fast path: one thread's share of an operand tile, copied with 16-byte
+// cp.async. The tile is R rows x L chunks (rows along M/N for a K-major
+// operand, along K otherwise). Thread `tid` owns chunk column tid % L of rows
+// row0 + i * kRowStep: consecutive threads take consecutive chunks of a row
+// (coalesced), the column -- hence the byte count at a tail -- is the same for
+// all of a thread's chunks, and the addresses are one pointer plus multiples
+// of one stride. That keeps the loader to a handful of registers next to the
+// 128 accumulators; chunks past M/N/K are zero-filled (src_bytes = 0).
+template <int R, int L, int THREADS, int BK, bool K_MAJOR>
+struct AsyncTileLoader {
+  static constexpr int kRowStep = THREADS / L, kPer = R / kRowStep;
+  static_assert(THREADS % L == 0 && R % kRowStep == 0, "chunks must divide among threads");
+  // Then swizzle(row0 + i*kRowStep, ch) == swizzle(row0, ch) + i*kRowStep*L.
+  static_assert(kRowStep % 8 == 0, "the swizzle pattern must repeat every kRowStep rows");
+
+  const uint16_t* g;    // operand origin: a valid address for the zero-size copies
+  const uint16_t* ptr;  // chunk 0 of the next k tile (only dereferenced when in range)
+  int64_t row_step;     // kRowStep rows, in elements
+  int64_t k_step;       // one k tile, in elements
+  int64_t rows_left;    // K_MAJOR: M/N rows from row0 on; else K - row0 - k0
+  int64_t cols_left;    // K_MAJOR: K - col - k0; else M/N columns from col on
+  int64_t k_left;       // K - k0 of the next tile (the same for the whole block)
+  bool outer_full;      // the block's M/N extent is entirely inside the operand
+  uint32_t s_off;       // byte offset of chunk 0 in the smem tile
+
+  // outer_*: the M (for A) or N (for B) block origin and extent; ld: the
+  // operand's stride between tile rows.
+  __device__ __forceinline__ AsyncTileLoader(const uint16_t* g_, int64_t ld, int64_t outer_block,
+                                             int64_t outer_size, int64_t K, int tid) {
+    const int row0 = tid / L, ch = tid % L, col = ch * 8;
+    g = g_;
+    row_step = kRowStep * ld;
+    s_off = swizzle<L>(row0, ch) * 16;
+    k_left = K;
+    if constexpr (K_MAJOR) {
+      ptr = g + (outer_block + row0) * ld + col;
+      k_step = BK;
+      rows_left = outer_size - outer_block - row0;
+      cols_left = K - col;
+      outer_full = outer_size - outer_block >= R;
+    } else {
+      ptr = g + row0 * ld + outer_block + col;
+      k_step = BK * ld;
+      rows_left = K - row0;
+      cols_left = outer_size - outer_block - col;
+      outer_full = outer_size - outer_block >= 8 * L;
+    }
+  }
+
+  // Copies the next k tile (tiles are loaded in order 0, 1, 2, ...): the
+  // loader steps its pointer and remaining extents along K after each call,
+  // so the main loop does no 64-bit multiplies. Interior tiles (all but the
+  // M/N/K edges; a block-uniform branch) skip every bounds test.
+  __device__ __forceinline__ void load_next(uint32_t s_tile) {
+    if (outer_full && k_left >= BK) {
+      CUOPS_UNROLL
+      for (int i = 0; i < kPer; ++i)
+        cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ptr + i * row_step, 16);
+    } else {
+      const int64_t cl = cols_left;
+      const int bytes = cl <= 0 ? 0 : (cl >= 8 ? 16 : static_cast<int>(cl) * 2);
+      CUOPS_UNROLL
+      for (int i = 0; i < kPer; ++i) {
+        const bool ok = bytes > 0 && i * kRowStep < rows_left;
+        cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ok ? ptr + i * row_step : g,
+                    ok ? bytes : 0);
+      }
+    }
+    ptr += k_step;
+    k_left -= BK;
+    if constexpr (K_MAJOR) cols_left -= BK; else rows_left -= BK;
+  }
+};
+
+// General path: the same tile, element by element, for any strides. Element
+// (r, c) of the tile (tile coordinates as above: r outer, c contiguous-in-smem)
+// is read at g[(r0 + r) * s_r + (c0 + c) * s_c]. `c_inner` picks which tile dim
+// consecutive threads walk, so the global reads coalesce along whichever
+// operand dim has the smaller stride.
+template <int R, int L, int THREADS>
+__device__ __forceinline__ void load_tile_general(uint16_t* s_tile, const uint16_t* g, int64_t s_r,
+                                                  int64_t s_c, int64_t r0, int64_t r_lim,
+                                                  int64_t c0, int64_t c_lim, bool c_inner,
+                                                  int tid) {
+  constexpr int C = L * 8, kElems = R * C;
+  static_assert(kElems % THREADS == 0, "tile elements must divide evenly among threads");
+  // Partial unroll: loads of a group are in flight together without holding
+  // a whole tile in registers (the accumulators already use 128).
+#pragma unroll 8
+  for (int i = 0; i < kElems / THREADS; ++i) {
+    const int e = tid + i * THREADS;
+    const int r = c_inner ? e / C : e % R;
+    const int c = c_inner ? e % C : e / R;
+    const int64_t gr = r0 + r, gc = c0 + c;
+    uint16_t v = 0;
+    if (gr < r_lim && gc < c_lim) v = g[gr * s_r + gc * s_c];
+    s_tile[swizzle<L>(r, c >> 3) * 8 + (c & 7)] = v;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The kernel
+// ---------------------------------------------------------------------------
+template <typename T, class C, Major AM, Major BMJ, bool GENERAL>
+__global__ void __launch_bounds__(C::kThreads) gemm_mma_kernel(const Params p) {
+  using Ops = HalfOps<T>;
+  using TA = TileShape<C, AM, true>;
+  using TB = TileShape<C, BMJ, false>;
+  constexpr int kS = C::kStages;
+  extern __shared__ __align__(128) unsigned char smem[];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / C::kWarpsN, wn = warp % C::kWarpsN;  // warp's place in the block tile
+
+  // Rasterization: groups of kGroupM tile rows; inside a group the tile row
+  // varies fastest, so the blocks resident at one time cover a compact
+  // ~8 x (#SMs/8) patch of C and share its A and B panels through L2.
+  constexpr int kGroupM = 8;
+  const int64_t pid = blockIdx.x;
+  const int64_t per_group = int64_t{kGroupM} * p.tiles_n;
+  const int64_t first_m = (pid / per_group) * kGroupM;
+  const int64_t group_m = min(p.tiles_m - first_m, int64_t{kGroupM});
+  const int64_t m_block = (first_m + (pid % per_group) % group_m) * C::BM;
+  const int64_t n_block = ((pid % per_group) / group_m) * C::BN;
+
+  const uint32_t s_base = smem_addr(smem);
+  const int64_t ktiles = ceil_div<int64_t>(p.K, C::BK);
+
+  // ldmatrix row addresses of this lane (tile-local row/chunk, see the layout
+  // derivation next to each). Lane l addresses row (l % 8) of matrix l / 8.
+  // A kK  [m][k], no .trans: matrix j = (m + 8*(j&1), k + 8*(j>>1)) -> a0..a3.
+  // A kMN [k][m], .trans:    matrix j = (k + 8*(j>>1), m + 8*(j&1)) -> a0..a3;
+  //   .trans hands lane l the pair S[k=2t,2t+1][m=g] = A[g][2t..2t+1], as a0 needs.
+  // B kMN [k][n], .trans:    matrix j = (k + 8*(j&1), n + 8*(j>>1)) -> b0,b1 of
+  //   n8 tile 2nj, then b0,b1 of n8 tile 2nj+1; lane gets S[k=2t..][n=g] = b0.
+  // B kK  [n][k], no .trans: matrix j = (n + 8*(j>>1), k + 8*(j&1)), same order.
+  auto a_frag_offset = [&](int mi, int ks) -> uint32_t {
+    if constexpr (AM == Major::kK) {
+      const int row = wm * C::WM + mi * 16 + (lane & 15);
+      const int ch = ks * 2 + (lane >> 4);
+      return swizzle<TA::L>(row, ch) * 16;
+    } else {
+      const int row = ks * 16 + (lane & 7) + (lane >> 4) * 8;
+      const int ch = (wm * C::WM + mi * 16) / 8 + ((lane >> 3) & 1);
+      return swizzle<TA::L>(row, ch) * 16;
+    }
+  };
+  auto b_frag_offset = [&](int nj, int ks) -> uint32_t {
+    if constexpr (BMJ == Major::kMN) {
+      const int row = ks * 16 + (lane & 15);
+      const int ch = (wn * C::WN + nj * 16) / 8 + (lane >> 4);
+      return swizzle<TB::L>(row, ch) * 16;
+    } else {
+      const int row = wn * C::WN + nj * 16 + (lane & 7) + (lane >> 4) * 8;
+      const int ch = ks * 2 + ((lane >> 3) & 1);
+      return swizzle<TB::L>(row, ch) * 16;
+    }
+  };
+
+  // Batches beyond gridDim.y (65535 at most) are looped over.
+  for (int64_t z = blockIdx.y; z < p.batch; z += gridDim.y) {
+    int64_t off[3];
+    p.oc.get(z, off);
+    const uint16_t* A = p.a + off[1];
+    const uint16_t* B = p.b + off[2];
+    // Fast-path loaders (unused by the general path): A's outer dim is M,
+    // B's is N; the stride between tile rows is the non-contiguous one.
+    AsyncTileLoader<TA::R, TA::L, C::kThreads, C::BK, AM == Major::kK> a_async(
+        A, AM == Major::kK ? p.a_sm : p.a_sk, m_block, p.M, p.K, tid);
+    AsyncTileLoader<TB::R, TB::L, C::kThreads, C::BK, BMJ == Major::kK> b_async(
+        B, BMJ == Major::kK ? p.b_sn : p.b_sk, n_block, p.N, p.K, tid);
+
+    // Copy k tile `kt` into ring slot `slot` (both operands).
+    auto load_stage = [&](int64_t kt, int slot) {
+      const uint32_t sA = s_base + slot * C::kStageBytes;
+      const uint32_t sB = sA + C::kABytes;
+      if constexpr (!GENERAL) {
+        a_async.load_next(sA);  // tiles are requested in order: the loaders
+        b_async.load_next(sB);  // keep their own k position
+      } else {
+        const int64_t k0 = kt * C::BK;
+        uint16_t* gA = reinterpret_cast<uint16_t*>(smem + slot * C::kStageBytes);
+        uint16_t* gB = gA + C::kABytes / 2;
+        if constexpr (AM == Major::kK)
+          load_tile_general<TA::R, TA::L, C::kThreads>(gA, A, p.a_sm, p.a_sk, m_block, p.M, k0,
+                                                       p.K, p.a_k_inner, tid);
+        else
+          load_tile_general<TA::R, TA::L, C::kThreads>(gA, A, p.a_sk, p.a_sm, k0, p.K, m_block,
+                                                       p.M, !p.a_k_inner, tid);
+        if constexpr (BMJ == Major::kK)
+          load_tile_general<TB::R, TB::L, C::kThreads>(gB, B, p.b_sn, p.b_sk, n_block, p.N, k0,
+                                                       p.K, !p.b_n_inner, tid);
+        else
+          load_tile_general<TB::R, TB::L, C::kThreads>(gB, B, p.b_sk, p.b_sn, k0, p.K, n_block,
+                                                       p.N, p.b_n_inner, tid);
+      }
+    };
+
+    float acc[C::MI][C::NI][4];
+    CUOPS_UNROLL
+    for (int i = 0; i < C::MI; ++i)
+      CUOPS_UNROLL
+      for (int j = 0; j < C::NI; ++j)
+        CUOPS_UNROLL
+        for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.f;
+
+    // Prologue: tiles 0..kS-2 in flight. One commit group per tile, even an
+    // empty one past the end, so "group g == tile g" always holds and the
+    // wait count below is a constant.
+    CUOPS_UNROLL
+    for (int s = 0; s < kS - 1; ++s) {
+      if (s < ktiles) load_stage(s, s);
+      cp_async_commit();
+    }
+
+    int read_slot = 0, write_slot = kS - 1;
+    for (int64_t kt = 0; kt < ktiles; ++kt) {
+      // kS-1+kt groups committed; allowing kS-2 pending means tile kt (ours)
+      // has landed. The barrier then makes every thread's copies visible, and
+      // proves all warps finished tile kt-1, whose slot (write_slot) we refill.
+      cp_async_wait<kS - 2>();
+      __syncthreads();
+      if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot);
+      cp_async_commit();
+
+      const uint32_t sA = s_base + read_slot * C::kStageBytes;
+      const uint32_t sB = sA + C::kABytes;
+      CUOPS_UNROLL
+      for (int ks = 0; ks < C::BK / 16; ++ks) {
+        uint32_t af[C::MI][4], bf[C::NI][2];
+        CUOPS_UNROLL
+        for (int mi = 0; mi < C::MI; ++mi) {
+          if constexpr (AM == Major::kK)
+            ldmatrix_x4(af[mi], sA + a_frag_offset(mi, ks));
+          else
+            ldmatrix_x4_trans(af[mi], sA + a_frag_offset(mi, ks));
+        }
+        CUOPS_UNROLL
+        for (int nj = 0; nj < C::NI / 2; ++nj) {
+          uint32_t r[4];
+          if constexpr (BMJ == Major::kMN)
+            ldmatrix_x4_trans(r, sB + b_frag_offset(nj, ks));
+          else
+            ldmatrix_x4(r, sB + b_frag_offset(nj, ks));
+          bf[2 * nj][0] = r[0];
+          bf[2 * nj][1] = r[1];
+          bf[2 * nj + 1][0] = r[2];
+          bf[2 * nj + 1][1] = r[3];
+        }
+        CUOPS_UNROLL
+        for (int mi = 0; mi < C::MI; ++mi)
+          CUOPS_UNROLL
+          for (int ni = 0; ni < C::NI; ++ni) Ops::mma(acc[mi][ni], af[mi], bf[ni]);
+      }
+      read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
+      write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
+    }
+    // Drain (only empty groups remain) and let every warp finish reading smem
+    // before the next batch's prologue overwrites it.
+    cp_async_wait<0>();
+    __syncthreads();
+
+    // Epilogue straight from the accumulator layout: lane (g, t) owns
+    // C[g][2t..2t+1] and C[g+8][2t..2t+1] of each 16x8 tile. Pairs of
+    // adjacent columns are stored as one 4-byte word when C allows.
+    T* Cz = static_cast<T*>(p.c) + off[0];
+    const T* bias = static_cast<const T*>(p.bias);
+    const int g = lane >> 2, t = lane & 3;
+    CUOPS_UNROLL
+    for (int ni = 0; ni < C::NI; ++ni) {
+      const int64_t n = n_block + wn * C::WN + ni * 8 + 2 * t;
+      if (n >= p.N) continue;
+      const bool has2 = n + 1 < p.N;
+      float b0 = 0.f, b1 = 0.f;
+      if (bias != nullptr) {
+        b0 = Ops::to_float(bias[n]);
+        if (has2) b1 = Ops::to_float(bias[n + 1]);
+      }
+      CUOPS_UNROLL
+      for (int mi = 0; mi < C::MI; ++mi) {
+        CUOPS_UNROLL
+        for (int h = 0; h < 2; ++h) {
+          const int64_t m = m_block + wm * C::WM + mi * 16 + g + h * 8;
+          if (m >= p.M) continue;
+          const float v0 = acc[mi][ni][2 * h] + b0, v1 = acc[mi][ni][2 * h + 1] + b1;
+          T* dst = Cz + m * p.c_sm + n * p.c_sn;
+          if (p.c_pairs && has2) {
+            *reinterpret_cast<typename Ops::T2*>(dst) = Ops::pack(v0, v1);
+          } else {
+            dst[0] = Ops::from_float(v0);
+            if (has2) dst[p.c_sn] = Ops::from_float(v1);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Host side: pick the path and tile, launch.
+// ---------------------------------------------------------------------------
+
+// Every batch offset of operand `arg` (0 = C, 1 = A, 2 = B) is a multiple of q.
+bool batch_offsets_multiple_of(const OffsetCalculator<3>& oc, int arg, int64_t q) {
+  for (int d = 0; d < oc.ndim; ++d)
+    if (oc.strides[arg][d] % q != 0) return false;
+  return true;
+}
+
+template <typename T, class C, Major AM, Major BMJ, bool GENERAL>
+void launch(const Params& prm) {
+  auto kernel = gemm_mma_kernel<T, C, AM, BMJ, GENERAL>;
+  // Dynamic smem above 48 KB must be opted into, per kernel (and device).
+  C10_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+  const dim3 grid(static_cast<unsigned>(static_cast<int64_t>(prm.tiles_m) * prm.tiles_n),
+                  static_cast<unsigned>(std::min<int64_t>(prm.batch, 65535)));
+  kernel<<<grid, C::kThreads, C::kSmemBytes, at::cuda::getCurrentCUDAStream()>>>(prm);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Fast path: one instantiation per operand-layout combination.
+template <typename T, class C>
+void launch_fast(Params prm, Major am, Major bm) {
+  prm.tiles_m = static_cast<int>(ceil_div<int64_t>(prm.M, C::BM));
+  prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.N, C::BN));
+  if (am == Major::kK && bm == Major::kMN) {
+    launch<T, C, Major::kK, Major::kMN, false>(prm);  // A row-major, B row-major
+  } else if (am == Major::kK && bm == Major::kK) {
+    launch<T, C, Major::kK, Major::kK, false>(prm);  // B = W.mT (linear forward)
+  } else if (am == Major::kMN && bm == Major::kMN) {
+    launch<T, C, Major::kMN, Major::kMN, false>(prm);  // A = X.mT (weight gradient)
+  } else {
+    launch<T, C, Major::kMN, Major::kK, false>(prm);
+  }
+}
+
+// General path: small tile, one smem layout (the loader adapts to any strides).
+template <typename T>
+void launch_general(Params prm) {
+  using C = CfgSmall;
+  prm.tiles_m = static_cast<int>(ceil_div<int64_t>(prm.M, C::BM));
+  prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.N, C::BN));
+  launch<T, C, Major::kK, Major::kMN, true>(prm);
+}
+
+template <typename T>
+void run(const GemmProblem& p) {
+  Params prm{};
+  prm.M = p.M;
+  prm.N = p.N;
+  prm.K = p.K;
+  prm.batch = p.batch;
+  prm.a = static_cast<const uint16_t*>(p.a);
+  prm.b = static_cast<const uint16_t*>(p.b);
+  prm.c = p.c;
+  prm.bias = p.bias;
+  prm.a_sm = p.a_sm;
+  prm.a_sk = p.a_sk;
+  prm.b_sk = p.b_sk;
+  prm.b_sn = p.b_sn;
+  prm.c_sm = p.c_sm;
+  prm.c_sn = p.c_sn;
+  prm.oc = p.batch_oc;
+
+  // Operand layouts for the cp.async path. A stride of a size-1 dim is never
+  // used, so it does not disqualify the layout. "Leading stride % 8" and the
+  // batch offsets keep every 16-byte chunk of a row 16-byte aligned.
+  const auto& oc = p.batch_oc;
+  const bool a_ok = aligned16(p.a) && batch_offsets_multiple_of(oc, 1, 8);
+  const bool b_ok = aligned16(p.b) && batch_offsets_multiple_of(oc, 2, 8);
+  const bool a_kmaj = (p.K == 1 || p.a_sk == 1) && (p.M == 1 || p.a_sm % 8 == 0);
+  const bool a_mmaj = (p.M == 1 || p.a_sm == 1) && (p.K == 1 || p.a_sk % 8 == 0);
+  const bool b_kmaj = (p.K == 1 || p.b_sk == 1) && (p.N == 1 || p.b_sn % 8 == 0);
+  const bool b_nmaj = (p.N == 1 || p.b_sn == 1) && (p.K == 1 || p.b_sk % 8 == 0);
+  const bool fast = a_ok && b_ok && (a_kmaj || a_mmaj) && (b_kmaj || b_nmaj);
+  const Major am = a_kmaj ? Major::kK : Major::kMN;
+  const Major bm = b_nmaj ? Major::kMN : Major::kK;
+  // The kernel assumes stride 1 along the contiguous dim; make it so for a
+  // size-1 contiguous dim whose stride is arbitrary.
+  if (fast) {
+    if (am == Major::kK) prm.a_sk = 1; else prm.a_sm = 1;
+    if (bm == Major::kMN) prm.b_sn = 1; else prm.b_sk = 1;
+  }
+  // General path: walk the operand dim with the smaller stride in consecutive threads.
+  prm.a_k_inner = std::abs(p.a_sk) <= std::abs(p.a_sm);
+  prm.b_n_inner = std::abs(p.b_sn) <= std::abs(p.b_sk);
+  prm.c_pairs = (p.c_sn == 1 || p.N == 1) && (p.M == 1 || p.c_sm % 2 == 0) &&
+                reinterpret_cast<uintptr_t>(p.c) % 4 == 0 && batch_offsets_multiple_of(oc, 0, 2);
+  if (p.N == 1) prm.c_sn = 1;  // never used as a stride then (one column only)
+
+  TORCH_CHECK(ceil_div<int64_t>(p.M, 128) * ceil_div<int64_t>(p.N, 128) < (int64_t{1} << 31),
+              "cuops.matmul (mma_sync): output too large for the tile grid (M=", p.M,
+              ", N=", p.N, ")");
+
+  // Big tiles when they still give every SM a block; otherwise halve the N
+  // tile so small problems spread over more SMs.
+  const int64_t big_blocks =
+      ceil_div<int64_t>(p.M, CfgBig::BM) * ceil_div<int64_t>(p.N, CfgBig::BN) * p.batch;
+  if (!fast)
+    launch_general<T>(prm);
+  else if (big_blocks >= num_sms())
+    launch_fast<T, CfgBig>(prm, am, bm);
+  else
+    launch_fast<T, CfgSmall>(prm, am, bm);
+}
+
+}  // namespace
+
+void gemm_mma_sync(const GemmProblem& p) {
+  TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+              "cuops.matmul: variant 'mma_sync' supports float16 and bfloat16, got ", p.dtype);
+  if (p.M == 0 || p.N == 0 || p.batch == 0) return;
+  if (p.dtype == at::kHalf)
+    run<__half>(p);
+  else
+    run<__nv_bfloat16>(p);
+}
+
+}  // namespace cuops::cuda

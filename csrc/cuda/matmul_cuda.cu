@@ -1,0 +1,52 @@
+// CUDA kernels of cuops.gemm (and so of cuops.matmul and cuops.linear): the
+// ladder, one file per step in csrc/cuda/matmul/ (docs/matmul-worklog.md).
+//
+// A GEMM of M x N x K does 2MNK FLOPs on (MK + KN + MN) elements: at 4096^3
+// that is 1365 FLOP per fp32 element, far above the H100's FMA:bandwidth
+// ratio (~20 FLOP/byte), so a good kernel is compute-bound and the ladder is
+// about feeding the FMA units: from global memory (naive), then shared
+// memory (smem_tiled), then registers (regblock), then the warp's shared
+// load pattern and overlap (warptile), then tensor cores (mma_sync).
+#include <torch/library.h>
+
+#include "cuda/cuda_utils.cuh"
+#include "cuda/matmul/kernels.h"
+#include "matmul_plan.h"
+
+namespace cuops::cuda {
+namespace {
+
+using GemmFn = void (*)(const GemmProblem&);
+
+const Ladder<GemmFn> kGemmCuda(
+    "matmul", "cuda",
+    {{"naive", kAllFloat, &gemm_naive, "one thread per output, operands read from global memory"},
+     {"smem_tiled", kAllFloat, &gemm_smem_tiled,
+      "32x32 shared-memory tiles, one output per thread"},
+     {"regblock", kAllFloat, &gemm_regblock,
+      "128x128 block tile, 8x8 outputs per thread in registers, 16-byte global loads"},
+     {"warptile", kAllFloat, &gemm_warptile,
+      "warp tiles (64x64 of a 128x128 block), double-buffered shared memory; fp32 flagship and "
+      "fp64 path"},
+     {"mma_sync", kHalfTypes, &gemm_mma_sync,
+      "tensor cores (mma.sync) with a multi-stage cp.async pipeline; fp16/bf16"}},
+    // Fastest first (to be confirmed by the measurements in docs/matmul-worklog.md).
+    {"mma_sync", "warptile", "regblock", "smem_tiled", "naive"});
+
+at::Tensor gemm_cuda(const at::Tensor& a, const at::Tensor& b,
+                     const std::optional<at::Tensor>& bias,
+                     std::optional<c10::string_view> variant) {
+  GemmPlan plan = plan_gemm(a, b, bias);
+  TORCH_CHECK(plan.out.is_cuda(), "cuops.gemm: the CUDA kernel got tensors on ",
+              plan.out.device());
+  const auto& step = kGemmCuda.select(variant, plan.out.scalar_type());
+  const c10::cuda::CUDAGuard guard(plan.out.device());
+  if (plan.run_kernel) step.fn(plan.p);
+  return plan.out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(cuops, CUDA, m) { m.impl("gemm", &gemm_cuda); }
+
+}  // namespace cuops::cuda

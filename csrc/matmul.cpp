@@ -1,0 +1,229 @@
+// cuops.gemm / matmul / linear: the device-independent part.
+//  - plan_gemm: argument checks, output allocation, and the GemmProblem that
+//    every kernel (CPU and each CUDA variant) solves.
+//  - matmul and linear: CompositeImplicitAutograd, i.e. views around gemm,
+//    so autograd, torch.compile and torch.export only ever see gemm.
+//  - gemm's autocast kernels (CPU and CUDA): cast like torch.matmul.
+#include <ATen/autocast_mode.h>
+#include <torch/library.h>
+
+#include <sstream>
+
+#include "matmul_plan.h"
+
+namespace cuops {
+namespace {
+
+template <typename Sizes>
+std::string shape_str(const Sizes& s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
+// Element strides of t's batch dims (all but the last two) as seen through
+// broadcasting to `batch` (right-aligned; 0 where t is broadcast).
+std::vector<int64_t> batch_strides(const at::Tensor& t, at::IntArrayRef batch) {
+  const int64_t nb = static_cast<int64_t>(batch.size()), tb = t.dim() - 2;
+  std::vector<int64_t> s(nb, 0);
+  for (int64_t d = 0; d < tb; ++d)
+    s[nb - tb + d] = t.size(d) == 1 ? 0 : t.stride(d);
+  return s;
+}
+
+}  // namespace
+
+GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
+                   const std::optional<at::Tensor>& bias_in) {
+  constexpr const char* op = "cuops.gemm";
+  TORCH_CHECK_VALUE(a.dim() >= 2, op, ": argument 'a' must have at least 2 dimensions [..., M, K], "
+                    "but got shape ", shape_str(a.sizes()));
+  TORCH_CHECK_VALUE(b.dim() >= 2, op, ": argument 'b' must have at least 2 dimensions [..., K, N], "
+                    "but got shape ", shape_str(b.sizes()));
+  check_float_dtype(a, op, "a");
+  check_float_dtype(b, op, "b");
+  check_same_dtype(a, "a", b, "b", op);
+  check_same_device(a, "a", b, "b", op);
+  check_max_dims(a, op, "a");
+  check_max_dims(b, op, "b");
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  TORCH_CHECK_VALUE(b.size(-2) == K, op, ": inner dimensions do not match: 'a' has shape ",
+                    shape_str(a.sizes()), " (K=", K, ") but 'b' has shape ", shape_str(b.sizes()),
+                    " (K=", b.size(-2), ")");
+  std::optional<at::Tensor> bias;
+  if (bias_in.has_value() && bias_in->defined()) {
+    const at::Tensor& t = *bias_in;
+    check_same_dtype(a, "a", t, "bias", op);
+    check_same_device(a, "a", t, "bias", op);
+    TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == N, op, ": argument 'bias' must have shape [",
+                      N, "] (N of 'b' ", shape_str(b.sizes()), "), but got shape ",
+                      shape_str(t.sizes()));
+    bias = t.contiguous();  // copies only a strided 1-D view: N elements
+  }
+
+  // Broadcast batch shape (torch's rule over all but the last two dims).
+  const int64_t ba = a.dim() - 2, bb = b.dim() - 2, nb = std::max(ba, bb);
+  std::vector<int64_t> shape(nb + 2);
+  for (int64_t i = 0; i < nb; ++i) {
+    const int64_t da = i < ba ? a.size(ba - 1 - i) : 1;
+    const int64_t db = i < bb ? b.size(bb - 1 - i) : 1;
+    TORCH_CHECK_VALUE(da == db || da == 1 || db == 1, op, ": batch dimensions of 'a' ",
+                      shape_str(a.sizes()), " and 'b' ", shape_str(b.sizes()),
+                      " cannot be broadcast together (size ", da, " vs ", db, ")");
+    shape[nb - 1 - i] = da == 1 ? db : da;
+  }
+  shape[nb] = M;
+  shape[nb + 1] = N;
+
+  GemmPlan plan;
+  plan.a = a;
+  plan.b = b;
+  plan.bias = bias;
+  plan.out = at::empty(shape, a.options());
+  if (plan.out.numel() == 0) return plan;
+  if (K == 0) {
+    // An empty sum: C = 0 (+ bias). Written here (an allocation-time fill and
+    // a broadcast copy, no arithmetic) so no kernel has to special-case it.
+    if (bias.has_value()) {
+      plan.out.copy_(bias->expand_as(plan.out));
+    } else {
+      plan.out.zero_();
+    }
+    return plan;
+  }
+
+  GemmProblem& p = plan.p;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  p.dtype = a.scalar_type();
+  p.a = a.const_data_ptr();
+  p.a_sm = a.stride(-2);
+  p.a_sk = a.stride(-1);
+  p.b = b.const_data_ptr();
+  p.b_sk = b.stride(-2);
+  p.b_sn = b.stride(-1);
+  p.c = plan.out.data_ptr();
+  p.c_sm = N;
+  p.c_sn = 1;
+  p.bias = bias.has_value() ? bias->const_data_ptr() : nullptr;
+
+  const at::IntArrayRef batch(shape.data(), nb);
+  p.batch = c10::multiply_integers(batch);
+  p.batch_oc = make_offset_calculator<3>(
+      batch, {plan.out.strides().slice(0, nb).vec(), batch_strides(a, batch), batch_strides(b, batch)});
+
+  // Fold the batch into M when B is shared by every batch item and A's rows
+  // run on evenly across items (e.g. x[B, T, K] @ W^T in a linear layer):
+  // one tall GEMM fills the GPU better than many short ones.
+  auto& oc = p.batch_oc;
+  if (oc.ndim == 1 && oc.strides[2][0] == 0) {
+    if (M == 1) p.a_sm = oc.strides[1][0];  // a size-1 dim's stride is arbitrary
+    if (oc.strides[1][0] == M * p.a_sm && oc.strides[0][0] == M * p.c_sm) {
+      p.M = M * oc.sizes[0];
+      p.batch = 1;
+      oc.ndim = 0;
+    }
+  }
+  plan.run_kernel = true;
+  return plan;
+}
+
+// ---------------------------------------------------------------------------
+// matmul and linear: shapes only (views, unsqueeze/squeeze), then gemm.
+// Dtype and device checks happen in gemm, after autocast has cast the inputs
+// (so mixed dtypes under autocast work, as with torch.matmul). The shape
+// checks use symbolic sizes, so they also run under torch.compile.
+// ---------------------------------------------------------------------------
+namespace {
+
+at::Tensor call_gemm(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
+                     std::optional<c10::string_view> variant) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("cuops::gemm", "")
+                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                                         const std::optional<at::Tensor>&,
+                                         std::optional<c10::string_view>)>();
+  return op.call(a, b, bias, variant);
+}
+
+at::Tensor matmul_composite(const at::Tensor& self, const at::Tensor& other,
+                            std::optional<c10::string_view> variant) {
+  constexpr const char* op = "cuops.matmul";
+  TORCH_CHECK_VALUE(self.dim() >= 1 && other.dim() >= 1, op,
+                    ": both arguments must be at least 1-D, but got 'self' of shape ",
+                    shape_str(self.sym_sizes()), " (", self.dim(), "-D) and 'other' of shape ",
+                    shape_str(other.sym_sizes()), " (", other.dim(), "-D)");
+  const c10::SymInt k_self = self.sym_size(-1);
+  const c10::SymInt k_other = other.dim() == 1 ? other.sym_size(0) : other.sym_size(-2);
+  TORCH_CHECK_VALUE(k_self == k_other, op, ": inner dimensions do not match: 'self' has shape ",
+                    shape_str(self.sym_sizes()), " and 'other' has shape ",
+                    shape_str(other.sym_sizes()), " (", k_self, " != ", k_other, ")");
+  // Batch dims: checked here too so the message names matmul's arguments.
+  const int64_t bs = std::max<int64_t>(self.dim() - 2, 0), bo = std::max<int64_t>(other.dim() - 2, 0);
+  for (int64_t i = 0; i < std::min(bs, bo); ++i) {
+    const c10::SymInt ds = self.sym_size(bs - 1 - i), dn = other.sym_size(bo - 1 - i);
+    TORCH_CHECK_VALUE(ds == dn || ds == 1 || dn == 1, op, ": batch dimensions of 'self' ",
+                      shape_str(self.sym_sizes()), " and 'other' ", shape_str(other.sym_sizes()),
+                      " cannot be broadcast together (size ", ds, " vs ", dn, ")");
+  }
+  // torch.matmul's rule: a 1-D left operand is a row [1, K], a 1-D right
+  // operand a column [K, 1]; the added dim is removed from the result.
+  const at::Tensor a = self.dim() == 1 ? self.unsqueeze(0) : self;
+  const at::Tensor b = other.dim() == 1 ? other.unsqueeze(-1) : other;
+  at::Tensor out = call_gemm(a, b, std::nullopt, variant);
+  if (other.dim() == 1) out = out.squeeze(-1);
+  if (self.dim() == 1) out = out.squeeze(other.dim() == 1 ? -1 : -2);
+  return out;
+}
+
+at::Tensor linear_composite(const at::Tensor& input, const at::Tensor& weight,
+                            const std::optional<at::Tensor>& bias,
+                            std::optional<c10::string_view> variant) {
+  constexpr const char* op = "cuops.linear";
+  TORCH_CHECK_VALUE(weight.dim() == 2, op,
+                    ": argument 'weight' must be 2-D [out_features, in_features], but got shape ",
+                    shape_str(weight.sym_sizes()));
+  TORCH_CHECK_VALUE(input.dim() >= 1, op,
+                    ": argument 'input' must be at least 1-D [..., in_features], but got shape ",
+                    shape_str(input.sym_sizes()));
+  TORCH_CHECK_VALUE(input.sym_size(-1) == weight.sym_size(1), op, ": 'input' of shape ",
+                    shape_str(input.sym_sizes()), " has ", input.sym_size(-1),
+                    " features but 'weight' of shape ", shape_str(weight.sym_sizes()), " expects ",
+                    weight.sym_size(1));
+  // weight.mT() is a strided view: gemm reads W^T without a copy.
+  const at::Tensor x = input.dim() == 1 ? input.unsqueeze(0) : input;
+  at::Tensor out = call_gemm(x, weight.mT(), bias, variant);
+  return input.dim() == 1 ? out.squeeze(0) : out;
+}
+
+// Autocast: cast the floating inputs to the autocast dtype of `device`
+// (lower_precision_fp, as torch.matmul), then run gemm with autocast off.
+template <c10::DeviceType kDevice>
+at::Tensor gemm_autocast(const at::Tensor& a, const at::Tensor& b,
+                         const std::optional<at::Tensor>& bias,
+                         std::optional<c10::string_view> variant) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      at::autocast::get_autocast_dispatch_key_from_device_type(kDevice));
+  const auto dt = at::autocast::get_autocast_dtype(kDevice);
+  return call_gemm(at::autocast::cached_cast(dt, a, kDevice),
+                   at::autocast::cached_cast(dt, b, kDevice),
+                   at::autocast::cached_cast(dt, bias, kDevice), variant);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(cuops, CompositeImplicitAutograd, m) {
+  m.impl("matmul", &matmul_composite);
+  m.impl("linear", &linear_composite);
+}
+
+TORCH_LIBRARY_IMPL(cuops, AutocastCPU, m) {
+  m.impl("gemm", &gemm_autocast<c10::DeviceType::CPU>);
+}
+
+TORCH_LIBRARY_IMPL(cuops, AutocastCUDA, m) {
+  m.impl("gemm", &gemm_autocast<c10::DeviceType::CUDA>);
+}
+
+}  // namespace cuops

@@ -1,0 +1,143 @@
+"""cuops.matmul, cuops.linear (and the op behind both, cuops.gemm): public
+functions, the fake kernel for torch.compile/export, and autograd.
+
+    torch.ops.cuops.gemm(a, b, bias, variant)    a [..., M, K] @ b [..., K, N] + bias[N]
+    torch.ops.cuops.matmul(a, b, variant)         torch.matmul semantics
+    torch.ops.cuops.linear(x, w, bias, variant)   torch.nn.functional.linear
+
+matmul and linear are CompositeImplicitAutograd in C++ (csrc/matmul.cpp):
+views around gemm, so autograd, compile, export and autocast all go through
+gemm, the only op with kernels (csrc/cpu/matmul_cpu.cpp, the CUDA ladder in
+csrc/cuda/matmul/). Autocast is a C++ kernel of gemm (AutocastCPU/CUDA): it
+casts to the autocast dtype as torch.matmul does (this also works on torch
+versions whose torch.library.register_autocast only takes a fixed dtype).
+
+Tests: tests/test_matmul.py. Benchmark: `python -m cuops bench matmul`.
+Worklog: docs/matmul-worklog.md.
+"""
+
+import torch
+
+from ..variants import pick
+from ._common import check_float, check_tensor
+
+_OP = "cuops.gemm"
+
+
+def matmul(a, b, *, variant=None):
+    """Matrix product with torch.matmul's semantics: 1-D . 1-D (dot), 1-D / 2-D
+    mixes, 2-D, and batched inputs with broadcast batch dimensions.
+
+    Both inputs must have the same floating dtype (float16, bfloat16, float32,
+    float64; no silent promotion, as torch.matmul) and device; under
+    torch.autocast they are cast like torch.matmul. Transposed and sliced views
+    are read through their strides, without a copy. `variant` picks a kernel
+    of the ladder by name (cuops.variants("matmul")); None picks the fastest.
+    """
+    check_tensor(a, "cuops.matmul", "a")
+    check_tensor(b, "cuops.matmul", "b")
+    return torch.ops.cuops.matmul(a, b, pick("matmul", a, variant))
+
+
+def linear(x, weight, bias=None, *, variant=None):
+    """y = x @ weight.T + bias, like torch.nn.functional.linear, with the bias
+    added in the GEMM's epilogue (no extra pass over y). weight.T is a view."""
+    check_tensor(x, "cuops.linear", "input")
+    check_tensor(weight, "cuops.linear", "weight")
+    if bias is not None:
+        check_tensor(bias, "cuops.linear", "bias")
+    return torch.ops.cuops.linear(x, weight, bias, pick("matmul", x, variant))
+
+
+def gemm(a, b, bias=None, *, variant=None):
+    """a [..., M, K] @ b [..., K, N] (+ bias [N]), both at least 2-D, batch
+    dimensions broadcast: the op matmul and linear are built on."""
+    check_tensor(a, _OP, "a")
+    check_tensor(b, _OP, "b")
+    return torch.ops.cuops.gemm(a, b, bias, pick("matmul", a, variant))
+
+
+# ---------------------------------------------------------------------------
+# Fake kernel: the C++ frontend's checks (same exception types) and output.
+# ---------------------------------------------------------------------------
+
+
+def _gemm_meta(a, b, bias):
+    if a.dim() < 2:
+        raise ValueError(f"{_OP}: argument 'a' must have at least 2 dimensions [..., M, K], "
+                         f"but got shape {list(a.shape)}")
+    if b.dim() < 2:
+        raise ValueError(f"{_OP}: argument 'b' must have at least 2 dimensions [..., K, N], "
+                         f"but got shape {list(b.shape)}")
+    check_float(a, _OP, "a")
+    check_float(b, _OP, "b")
+    for name, t in (("b", b), ("bias", bias)):
+        if t is None:
+            continue
+        if t.dtype != a.dtype:
+            raise TypeError(f"{_OP}: expected 'a' and '{name}' to have the same dtype, but got "
+                            f"a.dtype={a.dtype} and {name}.dtype={t.dtype}")
+        if t.device != a.device:
+            raise RuntimeError(f"{_OP}: expected 'a' and '{name}' to be on the same device, but "
+                               f"got a on {a.device} and {name} on {t.device}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"{_OP}: inner dimensions do not match: 'a' has shape {list(a.shape)} "
+                         f"(K={a.shape[-1]}) but 'b' has shape {list(b.shape)} (K={b.shape[-2]})")
+    n = b.shape[-1]
+    if bias is not None and (bias.dim() != 1 or bias.shape[0] != n):
+        raise ValueError(f"{_OP}: argument 'bias' must have shape [{n}], but got shape "
+                         f"{list(bias.shape)}")
+    try:
+        batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"{_OP}: batch dimensions of 'a' {list(a.shape)} and 'b' "
+                         f"{list(b.shape)} cannot be broadcast together") from None
+    return [*batch, a.shape[-2], n]
+
+
+@torch.library.register_fake("cuops::gemm")
+def _gemm_fake(a, b, bias=None, variant=None):
+    return a.new_empty(_gemm_meta(a, b, bias))
+
+
+# ---------------------------------------------------------------------------
+# Autograd, with our own kernels only:
+#   grad_a = grad @ b^T, grad_b = a^T @ grad   (b.mT / a.mT are strided views)
+# each summed over the batch dimensions its input was broadcast along
+# (cuops.sum_to); grad_bias = grad summed down to [N].
+# ---------------------------------------------------------------------------
+
+
+def _gemm_setup_context(ctx, inputs, output):
+    a, b, bias, variant = inputs
+    ctx.save_for_backward(a, b)
+    ctx.variant = variant
+
+
+def _reduce_to(g, shape):
+    return g if g.shape == shape else torch.ops.cuops.sum_to(g, list(shape), 1)
+
+
+def _gemm_backward(ctx, grad):
+    a, b = ctx.saved_tensors
+    gemm_op, v = torch.ops.cuops.gemm, ctx.variant
+    ga = gb = gbias = None
+    if ctx.needs_input_grad[0]:
+        ga = _reduce_to(gemm_op(grad, b.mT, None, v), a.shape)
+    if ctx.needs_input_grad[1]:
+        if b.dim() == 2 and a.dim() > 2:
+            # b is shared by every batch item (a linear layer's weight): fold
+            # the batch into the contraction, one [K, B*M] @ [B*M, N] GEMM
+            # instead of B products summed afterwards. (reshape is a view for
+            # the usual contiguous a and grad, a copy otherwise.)
+            k, n = a.shape[-1], grad.shape[-1]
+            gb = gemm_op(a.reshape(-1, k).mT, grad.reshape(-1, n), None, v)
+        else:
+            gb = _reduce_to(gemm_op(a.mT, grad, None, v), b.shape)
+    needs = ctx.needs_input_grad  # (shorter when bias is None)
+    if len(needs) > 2 and needs[2]:
+        gbias = torch.ops.cuops.sum_to(grad, [grad.shape[-1]], 1)
+    return ga, gb, gbias, None
+
+
+torch.library.register_autograd("cuops::gemm", _gemm_backward, setup_context=_gemm_setup_context)

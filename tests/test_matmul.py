@@ -1,0 +1,387 @@
+"""cuops.matmul / cuops.linear / cuops.gemm against torch.matmul, for every
+CUDA variant of the ladder and the CPU kernel."""
+
+import math
+
+import pytest
+import torch
+
+import cuops
+import cuops.nn
+from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_allocator
+
+CUDA_VARIANTS = [v["name"] for v in cuops.variants("matmul", "cuda")] if cuops.cuda_built() else []
+
+# (device, variant): the CPU kernel, then every CUDA step (GPU-marked).
+IMPLS = [pytest.param("cpu", None, id="cpu")] + [
+    pytest.param("cuda", name, id=f"cuda-{name}", marks=pytest.mark.gpu) for name in CUDA_VARIANTS
+]
+DTYPE_IDS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32",
+             torch.float64: "fp64"}
+
+
+def supports(device, variant, dtype):
+    if variant is None:
+        return True
+    v = next(v for v in cuops.variants("matmul", device) if v["name"] == variant)
+    return dtype in v["dtypes"]
+
+
+def skip_unsupported(device, variant, dtype):
+    if not supports(device, variant, dtype):
+        pytest.skip(f"{variant} does not support {dtype}")
+
+
+def tol_for(dtype, k):
+    # Rounding error of a K-long fp32/fp64 sum grows ~sqrt(K); fp16/bf16 are
+    # dominated by the final rounding to the output type.
+    return REL_TOL[dtype] * max(1.0, math.sqrt(k / 256))
+
+
+def reference(a, b, bias=None):
+    ref = torch.matmul(a.double(), b.double())
+    return ref + bias.double() if bias is not None else ref
+
+
+def check(device, variant, dtype, a, b, bias=None, fn="matmul"):
+    ref = reference(a, b, bias) if fn != "linear" else reference(a, b.mT, bias)
+    poison_allocator(device, ref.numel() * 8)
+    if fn == "matmul":
+        out = cuops.matmul(a, b, variant=variant)
+    elif fn == "linear":
+        out = cuops.linear(a, b, bias, variant=variant)
+    else:
+        out = torch.ops.cuops.gemm(a, b, bias, variant)
+    assert out.dtype == dtype and out.device.type == device
+    k = a.shape[-1]
+    if ref.numel() == 0:
+        assert out.shape == ref.shape
+    else:
+        assert_rel_close(out, ref.to(dtype), tol=tol_for(dtype, k), what=f"{variant} {dtype}")
+
+
+# ---------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------
+
+SHAPES_2D = [  # (M, K, N)
+    (1, 1, 1), (17, 17, 17), (1, 17, 1), (7, 13, 11), (64, 64, 64), (129, 65, 257),
+    (3, 1, 5), (1, 300, 133), (200, 9, 1), (37, 131, 67),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("device,variant", IMPLS)
+@pytest.mark.parametrize("mkn", SHAPES_2D, ids=str)
+def test_2d(device, variant, dtype, mkn):
+    skip_unsupported(device, variant, dtype)
+    m, k, n = mkn
+    check(device, variant, dtype, make((m, k), dtype, device), make((k, n), dtype, device))
+
+
+@pytest.mark.parametrize("la", ["contiguous", "transposed", "sliced"])
+@pytest.mark.parametrize("lb", ["contiguous", "transposed", "sliced"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("device,variant", IMPLS)
+def test_layouts(device, variant, dtype, la, lb):
+    """Transposed and sliced views are read through their strides (every
+    loader path: vectors along m/n, along k, element loads, tails)."""
+    skip_unsupported(device, variant, dtype)
+    for m, k, n in [(70, 33, 45), (128, 64, 136), (5, 24, 8)]:
+        a = make((2, m, k), dtype, device, la)
+        b = make((2, k, n), dtype, device, lb)
+        check(device, variant, dtype, a, b)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("device,variant", IMPLS)
+def test_misaligned_offsets(device, variant, dtype):
+    """Views starting at an odd element: the vector paths must fall back."""
+    skip_unsupported(device, variant, dtype)
+    a = make((1, 65 * 40 + 1), dtype, device)[0, 1:].view(65, 40)
+    b = make((40 * 48 + 3,), dtype, device)[3:].view(40, 48)
+    check(device, variant, dtype, a, b)
+
+
+MIXES = [  # torch.matmul's shape rules
+    ((13,), (13,)),            # dot -> 0-D
+    ((13,), (13, 7)),          # vector-matrix
+    ((6, 13), (13,)),          # matrix-vector
+    ((13,), (3, 13, 7)),       # vector @ batched
+    ((3, 6, 13), (13,)),       # batched @ vector
+    ((3, 6, 13), (13, 7)),     # batched @ matrix (folded into one GEMM)
+    ((6, 13), (3, 13, 7)),     # matrix @ batched (broadcast a)
+    ((2, 1, 6, 13), (3, 13, 7)),  # broadcast batch dims
+    ((4, 3, 6, 13), (4, 1, 13, 7)),
+    ((1, 6, 13), (5, 13, 7)),
+    ((5, 6, 0), (5, 0, 7)),    # K = 0: zeros
+    ((5, 0, 4), (5, 4, 7)),    # M = 0
+    ((5, 6, 4), (5, 4, 0)),    # N = 0
+    ((0, 6, 4), (4, 7)),       # batch = 0
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("device,variant", IMPLS)
+@pytest.mark.parametrize("sa,sb", MIXES, ids=str)
+def test_matmul_semantics(device, variant, dtype, sa, sb):
+    skip_unsupported(device, variant, dtype)
+    a, b = make(sa, dtype, device), make(sb, dtype, device)
+    out = cuops.matmul(a, b, variant=variant)
+    ref = torch.matmul(a.double(), b.double())
+    assert out.shape == ref.shape
+    if ref.numel():
+        assert_rel_close(out, ref.to(dtype), tol=tol_for(dtype, a.shape[-1]))
+    if 0 in sa[-1:] and ref.numel():  # K == 0 gives exact zeros
+        assert (out == 0).all()
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("device,variant", IMPLS)
+def test_bias_and_linear(device, variant, dtype):
+    skip_unsupported(device, variant, dtype)
+    for batch, k, n in [((), 33, 47), ((3,), 64, 128), ((2, 5), 17, 1), ((4,), 0, 9)]:
+        x = make((*batch, 19, k), dtype, device)
+        w = make((n, k), dtype, device)
+        bias = make((n,), dtype, device)
+        check(device, variant, dtype, x, w, bias, fn="linear")
+        check(device, variant, dtype, x, w.mT, bias, fn="gemm")
+    out = cuops.linear(make((5,), dtype, device), make((3, 5), dtype, device),
+                       make((3,), dtype, device), variant=variant)
+    assert out.shape == (3,)
+
+
+@pytest.mark.parametrize("device,variant", IMPLS)
+def test_huge_batch(device, variant):
+    """More batch items than a grid dimension holds (65535), no folding."""
+    a = make((70001, 2, 3), torch.float32, device)
+    b = make((70001, 3, 2), torch.float32, device)
+    check(device, variant, torch.float32, a, b)
+    # Broadcast a over b's batch: cannot fold into M either.
+    check(device, variant, torch.float32, make((2, 3), torch.float32, device), b)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", CUDA_VARIANTS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+def test_cuda_irregular_large(variant, dtype):
+    skip_unsupported("cuda", variant, dtype)
+    if variant == "naive" and dtype == torch.float64:
+        pytest.skip("slow")
+    m, k, n = 8205, 2949, 5921
+    a, b = make((m, k), dtype, "cuda"), make((k, n), dtype, "cuda")
+    check("cuda", variant, dtype, a, b)
+    check("cuda", variant, dtype, a[:2049, :1031], b.mT[:2049, :1031].mT)  # transposed B, sliced
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", CUDA_VARIANTS)
+def test_cuda_64bit_offsets(variant):
+    """An operand of more than 2^31 elements (offsets need 64 bits)."""
+    dtype = torch.float16 if supports("cuda", variant, torch.float16) else torch.float32
+    a = torch.randn(33000, 1024, 64, dtype=dtype, device="cuda")  # 2.16e9 elements
+    b = make((64, 8), dtype, "cuda")
+    out = cuops.matmul(a, b, variant=variant)
+    for z in (0, 17000, 32999):
+        assert_rel_close(out[z], torch.matmul(a[z].double(), b.double()).to(dtype))
+
+
+# ---------------------------------------------------------------------------
+# Autograd, compile, export, opcheck
+# ---------------------------------------------------------------------------
+
+GRAD_DEVICES = [pytest.param("cpu", None, id="cpu")] + [
+    pytest.param("cuda", v, id=f"cuda-{v}", marks=pytest.mark.gpu)
+    for v in CUDA_VARIANTS if v != "mma_sync"]
+
+
+@pytest.mark.parametrize("device,variant", GRAD_DEVICES)
+def test_gradcheck(device, variant):
+    d = dict(dtype=torch.float64, device=device, requires_grad=True)
+    cases = [
+        (lambda a, b, c: torch.ops.cuops.gemm(a, b, c, variant),
+         (torch.randn(2, 1, 4, 5, **d), torch.randn(3, 5, 6, **d), torch.randn(6, **d))),
+        (lambda a, b: cuops.matmul(a, b, variant=variant),
+         (torch.randn(3, 4, 5, **d), torch.randn(5, 2, **d))),           # folded weight grad
+        (lambda a, b: cuops.matmul(a, b, variant=variant),
+         (torch.randn(5, **d), torch.randn(2, 5, 3, **d))),
+        (lambda a, b: cuops.matmul(a, b, variant=variant),
+         (torch.randn(4, **d), torch.randn(4, **d))),
+        (lambda a, b: cuops.matmul(a, b, variant=variant),
+         (torch.randn(7, 4, **d).mT, torch.randn(2, 7, 3, **d))),      # transposed view
+        (lambda x, w, c: cuops.linear(x, w, c, variant=variant),
+         (torch.randn(2, 3, 5, **d), torch.randn(4, 5, **d), torch.randn(4, **d))),
+    ]
+    for fn, args in cases:
+        assert torch.autograd.gradcheck(fn, args)
+    a, b = torch.randn(3, 4, **d), torch.randn(4, 2, **d)
+    assert torch.autograd.gradgradcheck(lambda a, b: cuops.matmul(a, b, variant=variant), (a, b))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_opcheck(device):
+    f = dict(dtype=torch.float32, device=device)
+    a, b, bias = torch.randn(2, 3, 4, **f), torch.randn(4, 5, **f), torch.randn(5, **f)
+    for args in [(a, b, bias, None), (a, b, None, None), (a.requires_grad_(), b, bias, None)]:
+        torch.library.opcheck(torch.ops.cuops.gemm.default, args)
+    x = torch.randn(3, 4, **f, requires_grad=True)
+    torch.library.opcheck(torch.ops.cuops.matmul.default, (x, torch.randn(4, **f), None))
+    torch.library.opcheck(torch.ops.cuops.matmul.default, (x, torch.randn(2, 4, 6, **f), None))
+    torch.library.opcheck(torch.ops.cuops.linear.default,
+                          (x, torch.randn(6, 4, **f), torch.randn(6, **f), None))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_compile_forward_backward(device):
+    torch._dynamo.reset()
+
+    def f(x, w, bias, v):
+        h = cuops.linear(x, w, bias)
+        return cuops.matmul(h, v).sum()
+
+    def f_ref(x, w, bias, v):
+        return torch.matmul(torch.nn.functional.linear(x, w, bias), v).sum()
+
+    # CPU: aot_eager keeps the CPU suite fast (dynamo + fake tensors + AOT
+    # autograd are what matter for our op); the GPU run uses inductor.
+    backend = "inductor" if device == "cuda" else "aot_eager"
+    cf = torch.compile(f, fullgraph=True, backend=backend)
+    d = dict(dtype=torch.float32, device=device)
+    args = [torch.randn(2, 6, 8, **d), torch.randn(5, 8, **d), torch.randn(5, **d),
+            torch.randn(5, 3, **d)]
+    args = [t.requires_grad_() for t in args]
+    out = cf(*args)
+    grads = torch.autograd.grad(out, args)
+    ref_args = [t.detach().double().requires_grad_() for t in args]
+    ref = f_ref(*ref_args)
+    ref_grads = torch.autograd.grad(ref, ref_args)
+    assert_rel_close(out, ref.float(), tol=1e-5)
+    for g, rg in zip(grads, ref_grads):
+        assert_rel_close(g, rg.float(), tol=1e-5)
+
+
+def test_export():
+    class M(torch.nn.Module):
+        def forward(self, a, b):
+            return cuops.matmul(a, b) + 1
+
+    ep = torch.export.export(M(), (torch.randn(2, 3, 4), torch.randn(4, 5)))
+    assert "cuops.matmul" in str(ep.graph)  # export keeps the composite op
+    assert "cuops.gemm" in str(ep.run_decompositions().graph)  # which lowers to gemm
+    a, b = torch.randn(2, 3, 4), torch.randn(4, 5)
+    assert_rel_close(ep.module()(a, b), (a.double() @ b.double() + 1).float())
+
+
+# ---------------------------------------------------------------------------
+# Autocast
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device,dtype", [
+    ("cpu", torch.bfloat16),
+    pytest.param("cuda", torch.float16, marks=pytest.mark.gpu),
+    pytest.param("cuda", torch.bfloat16, marks=pytest.mark.gpu),
+])
+def test_autocast(device, dtype):
+    a = torch.randn(8, 16, device=device)
+    b = torch.randn(16, 4, device=device, dtype=dtype)  # mixed: allowed under autocast
+    w, bias = torch.randn(4, 16, device=device), torch.randn(4, device=device)
+    with torch.autocast(device, dtype=dtype):
+        out, ref = cuops.matmul(a, b), torch.matmul(a, b)
+        lin, lin_ref = cuops.linear(a, w, bias), torch.nn.functional.linear(a, w, bias)
+        dbl = cuops.matmul(a.double(), b.double())  # fp64 is not cast
+    assert out.dtype == ref.dtype == dtype
+    assert lin.dtype == lin_ref.dtype == dtype
+    assert dbl.dtype == torch.float64
+    assert_rel_close(out, ref.to(dtype))
+    assert_rel_close(lin, lin_ref.to(dtype))
+
+
+# ---------------------------------------------------------------------------
+# Errors (C++ and fake kernels agree on the exception type)
+# ---------------------------------------------------------------------------
+
+
+def test_errors():
+    a, b = torch.randn(3, 4), torch.randn(5, 6)
+    with pytest.raises(ValueError, match=r"inner dimensions.*\[3, 4\].*\[5, 6\]"):
+        cuops.matmul(a, b)
+    with pytest.raises(ValueError, match="at least 1-D"):
+        cuops.matmul(torch.tensor(1.0), b)
+    with pytest.raises(ValueError, match="batch dimensions"):
+        cuops.matmul(torch.randn(2, 3, 4), torch.randn(3, 4, 5))
+    with pytest.raises(TypeError, match="same dtype"):
+        cuops.matmul(torch.randn(3, 4), torch.randn(4, 5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        cuops.matmul(torch.ones(3, 4, dtype=torch.int32), torch.ones(4, 5, dtype=torch.int32))
+    with pytest.raises(ValueError, match="unknown cpu variant 'nope'"):
+        cuops.matmul(torch.randn(3, 4), torch.randn(4, 5), variant="nope")
+    with pytest.raises(TypeError, match="must be a Tensor"):
+        cuops.matmul([1.0], torch.randn(1, 2))
+    with pytest.raises(ValueError, match=r"'bias' must have shape \[5\]"):
+        torch.ops.cuops.gemm(torch.randn(3, 4), torch.randn(4, 5), torch.randn(4), None)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        torch.ops.cuops.gemm(torch.randn(4), torch.randn(4, 5), None, None)
+    with pytest.raises(ValueError, match="'weight' must be 2-D"):
+        cuops.linear(torch.randn(3, 4), torch.randn(4))
+    with pytest.raises(ValueError, match="has 4 features"):
+        cuops.linear(torch.randn(3, 4), torch.randn(2, 5))
+
+
+def test_fake_errors():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        a, b = torch.randn(3, 4), torch.randn(5, 6)
+        with pytest.raises(ValueError, match="inner dimensions"):
+            torch.ops.cuops.gemm(a, b, None, None)
+        with pytest.raises(TypeError, match="same dtype"):
+            torch.ops.cuops.gemm(a, torch.randn(4, 2, dtype=torch.float16), None, None)
+        with pytest.raises(ValueError, match="batch dimensions"):
+            torch.ops.cuops.gemm(torch.randn(2, 3, 4), torch.randn(3, 4, 5), None, None)
+        assert torch.ops.cuops.gemm(torch.randn(2, 1, 3, 4), torch.randn(5, 4, 6),
+                                    torch.randn(6), None).shape == (2, 5, 3, 6)
+
+
+@pytest.mark.gpu
+def test_cuda_errors():
+    a, b = torch.randn(3, 4, device="cuda"), torch.randn(4, 5)
+    with pytest.raises(RuntimeError, match="same device"):
+        cuops.matmul(a, b)
+    with pytest.raises(TypeError, match="does not support dtype"):
+        cuops.matmul(a, b.cuda(), variant="mma_sync")
+    with pytest.raises(ValueError, match="unknown cuda variant"):
+        cuops.matmul(a, b.cuda(), variant="nope")
+
+
+def test_variants_listed():
+    assert [v["name"] for v in cuops.variants("matmul", "cpu")] == ["cpu"]
+    if cuops.cuda_built():
+        assert CUDA_VARIANTS == ["naive", "smem_tiled", "regblock", "warptile", "mma_sync"]
+
+
+# ---------------------------------------------------------------------------
+# cuops.nn.Linear
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_nn_linear_drop_in(device, bias):
+    torch.manual_seed(0)
+    ref = torch.nn.Linear(12, 7, bias=bias, device=device)
+    mine = cuops.nn.Linear(12, 7, bias=bias, device=device)
+    assert isinstance(mine, torch.nn.Linear)
+    assert mine.state_dict().keys() == ref.state_dict().keys()
+    mine.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 3, 12, device=device)
+    assert_rel_close(mine(x), ref(x).double(), tol=1e-5)
+    y = mine(x).sum()
+    y.backward()
+    ref(x).sum().backward()
+    assert_rel_close(mine.weight.grad, ref.weight.grad.double(), tol=1e-5)
+    if bias:
+        assert_rel_close(mine.bias.grad, ref.bias.grad.double(), tol=1e-5)
+    mine.reset_parameters()
+    assert repr(mine).startswith("Linear(in_features=12, out_features=7")
+    ref.load_state_dict(mine.state_dict())  # and back
