@@ -21,9 +21,3 @@ from .nn import convert  # noqa: E402
 __all__ = ["add", "sum_to", "matmul", "linear", "gemm", "conv2d", "nn", "convert", "variants",
            "use_variant", "cuda_built"]
 __version__ = "0.1.0"
-
-# Drop-in layers and the model converter (after the ops they run on).
-from . import nn  # noqa: E402
-from .nn import convert  # noqa: E402
-
-__all__ += ["nn", "convert"]
