@@ -71,6 +71,14 @@ bool channels_last(const at::Tensor& t) {
   return t.dim() == 4 && t.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
 }
 
+// torch's output layout: channels_last when either tensor suggests it, except
+// float64 on CUDA (cuDNN has no NHWC double path; torch returns contiguous).
+at::MemoryFormat output_format(const at::Tensor& a, const at::Tensor& b) {
+  if (a.is_cuda() && a.scalar_type() == at::kDouble) return at::MemoryFormat::Contiguous;
+  return channels_last(a) || channels_last(b) ? at::MemoryFormat::ChannelsLast
+                                              : at::MemoryFormat::Contiguous;
+}
+
 void fill_common(Conv2dProblem& p, const Args& a) {
   p.groups = a.groups;
   p.stride_h = a.sh;
@@ -131,12 +139,8 @@ Conv2dPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight,
   set_x(p, x);
   set_w(p, weight);
   p.P = P, p.Q = Q;
-  // torch (cuDNN, oneDNN and the native kernels alike) returns channels_last
-  // when either the input or the weight suggests channels_last; an empty
-  // batch takes torch's "Empty" path, whose result is contiguous.
-  const auto fmt = p.N > 0 && (channels_last(x) || channels_last(weight))
-                       ? at::MemoryFormat::ChannelsLast
-                       : at::MemoryFormat::Contiguous;
+  // An empty batch takes torch's "Empty" path, whose result is contiguous.
+  const auto fmt = p.N > 0 ? output_format(x, weight) : at::MemoryFormat::Contiguous;
   plan.out = at::empty({p.N, p.K, P, Q}, x.options().memory_format(fmt));
   set_y(p, plan.out);
   p.x = x.const_data_ptr();
@@ -195,9 +199,7 @@ Conv2dGradPlan plan_conv2d_backward_input(const at::Tensor& grad_output, const a
   Conv2dGradPlan plan;
   Conv2dGradProblem& p = plan.prob;
   fill_common(p, a);
-  const auto fmt = channels_last(grad_output) || channels_last(weight)
-                       ? at::MemoryFormat::ChannelsLast
-                       : at::MemoryFormat::Contiguous;
+  const auto fmt = output_format(grad_output, weight);
   plan.out = at::empty(input_size, grad_output.options().memory_format(fmt));
   set_x(p, plan.out);
   set_w(p, weight);
@@ -224,9 +226,7 @@ Conv2dGradPlan plan_conv2d_backward_weight(const at::Tensor& grad_output, const 
   Conv2dGradPlan plan;
   Conv2dGradProblem& p = plan.prob;
   fill_common(p, a);
-  const auto fmt = channels_last(grad_output) || channels_last(input)
-                       ? at::MemoryFormat::ChannelsLast
-                       : at::MemoryFormat::Contiguous;
+  const auto fmt = output_format(grad_output, input);
   plan.out = at::empty(weight_size, grad_output.options().memory_format(fmt));
   set_x(p, input);
   set_w(p, plan.out);

@@ -152,7 +152,11 @@ def _c10(dtype) -> str:
 
 
 def _cl(*ts) -> torch.memory_format:
-    """torch's rule: channels_last when any of the 4-D tensors suggests it."""
+    """torch's rule: channels_last when any of the 4-D tensors suggests it,
+    except float64 on CUDA (no NHWC double path in cuDNN: torch returns
+    contiguous). Mirrors output_format() in csrc/conv2d.cpp."""
+    if ts[0].device.type == "cuda" and ts[0].dtype == torch.float64:
+        return torch.contiguous_format
     for t in ts:
         if t.dim() == 4 and suggest_memory_format(t) == torch.channels_last:
             return torch.channels_last
