@@ -5,22 +5,45 @@ import sys
 
 
 def _cmd_bench(args) -> int:
-    import torch
-
     from . import bench
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    ops = bench.OPS if args.op == "all" else (args.op,)
-    ops = [op for op in ops if _op_available(op)]
+    if args.from_csv:  # re-print / re-plot saved results: no GPU needed
+        from .bench import read_csv
 
-    def progress(done, total, text):
-        print(f"[{done}/{total}] {text}", file=sys.stderr, flush=True)
+        results, header = read_csv(args.from_csv)
+        if args.op != "all":
+            results = [r for r in results if r.op == args.op]
+    else:
+        import torch
+        from tqdm import tqdm
 
-    results = bench.run(ops, device=device, quick=args.quick, progress=progress)
-    print(_header(device))
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        ops = bench.OPS if args.op == "all" else (args.op,)
+        ops = [op for op in ops if _op_available(op)]
+        bar = tqdm(total=1, unit="case", desc="bench", dynamic_ncols=True)
+
+        def progress(done, total, text):
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(text, refresh=False)
+            bar.refresh()
+
+        try:
+            results = bench.run(ops, device=device, quick=args.quick, progress=progress,
+                                compile=not args.no_compile)
+        finally:
+            bar.close()
+        header = _header(device)
+    print(header)
     print(bench.format_table(results))
     if args.csv:
-        bench.write_csv(results, args.csv, _header(device))
+        bench.write_csv(results, args.csv, header)
+        print(f"wrote {args.csv}")
+    if args.plot:
+        from .bench.plot import plot
+
+        plot(results, args.plot, title=header.lstrip("# "))
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -34,7 +57,10 @@ def _header(device: str) -> str:
     import torch
 
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
-    return f"# device: {name} | torch {torch.__version__}"
+    import datetime
+
+    date = datetime.date.today().isoformat()
+    return f"# device: {name} | torch {torch.__version__} | {date}"
 
 
 def _cmd_info(args) -> int:
@@ -70,6 +96,10 @@ def main(argv=None) -> int:
     b.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     b.add_argument("--quick", action="store_true", help="fewer sizes")
     b.add_argument("--csv", default=None, help="also write the results to this CSV file")
+    b.add_argument("--plot", default=None, metavar="PNG", help="also draw the chart to this file")
+    b.add_argument("--from-csv", default=None, metavar="CSV",
+                   help="print/plot saved results instead of running (no GPU needed)")
+    b.add_argument("--no-compile", action="store_true", help="leave out the torch.compile impls")
     b.set_defaults(fn=_cmd_bench)
     i = sub.add_parser("info", help="build and variant information")
     i.set_defaults(fn=_cmd_info)

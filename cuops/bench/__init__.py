@@ -35,6 +35,14 @@ class Case:
     impls: dict  # name -> fn(*inputs); includes the baseline
     baseline: str = "torch"
     bytes_per_set: int = 0  # to size the rotation (0 = one set)
+    # Also time torch.compile(the baseline) as impl "torch.compile": for ops
+    # that inductor can generate a kernel for (add), not for library calls
+    # (cuBLAS/cuDNN gain nothing from compiling).
+    compile: bool = False
+    # The measured ceiling in `unit` for "% of ceiling": e.g. the device copy
+    # bandwidth for a memory-bound op. None: the baseline's own rate (cuBLAS,
+    # cuDNN are the ceiling for matmul and conv).
+    ceiling: float | None = None
 
 
 @dataclasses.dataclass
@@ -47,6 +55,9 @@ class Result:
     unit: str
     vs_baseline: float  # baseline time / this time (>1 = faster than the baseline)
     error: str = ""
+    baseline: str = "torch"  # the case's baseline impl
+    ceiling: float = float("nan")  # the case's ceiling in `unit` (see Case.ceiling)
+    pct_ceiling: float = float("nan")  # 100 * rate / ceiling
 
 
 def _rotation(case: Case, device: torch.device) -> list:
@@ -125,8 +136,30 @@ def _scale(unit: str) -> float:
     return {"GB/s": 1e9, "TFLOP/s": 1e12}[unit]
 
 
-def run(ops=OPS, device="cuda", quick=False, progress=None) -> list:
-    """Time every case of `ops`; `progress(done, total, text)` is called per case."""
+def _compiled(fn):
+    """torch.compile(fn), compiled on its first (warm-up) call. Dynamo is reset
+    first: every case is a new shape, and recompilations of one function past
+    the cache limit would silently fall back to eager."""
+    torch._dynamo.reset()
+    return torch.compile(fn, dynamic=False)
+
+
+def _impls(case: Case, compile: bool) -> dict:
+    """The case's impls, with torch.compile(baseline) right after the baseline."""
+    if not (compile and case.compile and case.baseline in case.impls):
+        return dict(case.impls)
+    out = {}
+    for name, fn in case.impls.items():
+        out[name] = fn
+        if name == case.baseline:
+            out["torch.compile"] = _compiled(fn)
+    return out
+
+
+def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True) -> list:
+    """Time every case of `ops`; `progress(done, total, text)` is called
+    before each case (done = cases finished) and each impl of it.
+    `compile=False` leaves out the torch.compile impls."""
     device = torch.device(device)
     cases = []
     for op in ops:
@@ -137,19 +170,31 @@ def run(ops=OPS, device="cuda", quick=False, progress=None) -> list:
         if progress:
             progress(i, len(cases), f"{case.op} {case.label}")
         sets = _rotation(case, device)
+        impls = _impls(case, compile)
         ms = {}
-        for name, fn in case.impls.items():
+        for name, fn in impls.items():
+            if progress:
+                progress(i, len(cases), f"{case.op} {case.label}: {name}")
             try:
                 ms[name] = time_fn(fn, sets, device)
                 err = ""
             except Exception as e:  # a variant that cannot run this case is reported, not fatal
                 ms[name], err = float("nan"), f"{type(e).__name__}: {e}"[:120]
-            results.append(Result(case.op, case.label, name, ms[name], 0.0, case.unit, 0.0, err))
+            results.append(Result(case.op, case.label, name, ms[name], 0.0, case.unit, 0.0, err,
+                                  case.baseline))
         base = ms.get(case.baseline, float("nan"))
-        for r in results[-len(case.impls):]:
-            r.rate = case.work / (r.ms * 1e-3) / _scale(case.unit) if r.ms == r.ms else float("nan")
+        rate = {n: case.work / (t * 1e-3) / _scale(case.unit) if t == t else float("nan")
+                for n, t in ms.items()}
+        ceiling = case.ceiling
+        if ceiling is None:  # the baseline's own rate (cuBLAS, cuDNN)
+            ceiling = rate.get(case.baseline, float("nan"))
+        for r in results[-len(impls):]:
+            r.rate = rate[r.impl]
             r.vs_baseline = base / r.ms if r.ms == r.ms else float("nan")
-        del sets
+            r.ceiling = ceiling
+            r.pct_ceiling = (100 * r.rate / ceiling if ceiling == ceiling and ceiling > 0
+                             else float("nan"))
+        del sets, impls
         if device.type == "cuda":
             torch.cuda.empty_cache()
     if progress:
@@ -158,14 +203,22 @@ def run(ops=OPS, device="cuda", quick=False, progress=None) -> list:
 
 
 def format_table(results: list) -> str:
-    rows = [("op", "case", "impl", "ms", "rate", "vs torch")]
+    """The results as a text table; `vs base` is baseline time / impl time
+    (> 1: faster than the baseline), `% ceil` the rate as % of the case's
+    measured ceiling (see Case.ceiling)."""
+    rows = [("op", "case", "impl", "ms", "rate", "% ceil", "vs base")]
     for r in results:
-        rate = f"{r.rate:.1f} {r.unit}" if r.rate == r.rate else "n/a"
-        rows.append((r.op, r.label, r.impl, f"{r.ms:.4f}" if r.ms == r.ms else "n/a", rate,
+        ok = r.rate == r.rate
+        rate = f"{r.rate:.4g} {r.unit}" if ok else "n/a"
+        pct = f"{r.pct_ceiling:.0f}%" if r.pct_ceiling == r.pct_ceiling else ""
+        impl = f"{r.impl} *" if r.impl == r.baseline else r.impl
+        rows.append((r.op, r.label, impl, f"{r.ms:.4f}" if ok else "n/a", rate, pct,
                      f"{r.vs_baseline:.2f}x" if r.vs_baseline == r.vs_baseline else r.error[:40]))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("(* the baseline; % ceil: of the measured ceiling, the baseline's rate "
+                 "unless the case names one)")
     return "\n".join(lines)
 
 
@@ -179,3 +232,26 @@ def write_csv(results: list, path: str, header: str = "") -> None:
         w.writerow(fields)
         for r in results:
             w.writerow([getattr(r, k) for k in fields])
+
+
+def read_csv(path: str) -> tuple:
+    """(results, header) from a file written by write_csv; columns that an
+    older file lacks take their defaults."""
+    header, lines = [], []
+    with open(path, newline="") as f:
+        for line in f:
+            (header if line.startswith("#") else lines).append(line)
+    types = {fl.name: fl.type for fl in dataclasses.fields(Result)}
+    results = []
+    for row in csv.DictReader(lines):
+        kw = {}
+        for k, v in row.items():
+            if k not in types or v is None:
+                continue
+            kw[k] = float(v) if types[k] in (float, "float") else v
+        results.append(Result(**kw))
+    if lines and "baseline" not in lines[0].split(","):  # a file from before that column
+        for r in results:
+            r.baseline = "cudnn" if any(o.op == r.op and o.label == r.label and o.impl == "cudnn"
+                                        for o in results) else "torch"
+    return results, "".join(header).strip()

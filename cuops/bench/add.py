@@ -6,6 +6,18 @@ import cuops
 
 from . import Case
 
+# Device-to-device copy bandwidth (bytes read + written) measured on the H100
+# (docs/add-worklog.md): the ceiling of a memory-bound op. Other devices:
+# None, i.e. torch.add's own rate.
+COPY_GBPS = {"H100": 3000.0}
+
+
+def _ceiling(device: torch.device):
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in COPY_GBPS.items() if k in name), None)
+
 
 def cases(device: torch.device, quick: bool) -> list:
     if device.type == "cuda":
@@ -13,6 +25,7 @@ def cases(device: torch.device, quick: bool) -> list:
     else:
         sizes = [1 << 16, 1 << 20] if quick else [1 << 16, 1 << 20, 1 << 22]
     out = []
+    ceiling = _ceiling(device)
     for dtype in (torch.float32, torch.bfloat16):
         for n in sizes:
             nbytes = 3 * n * dtype.itemsize
@@ -26,5 +39,6 @@ def cases(device: torch.device, quick: bool) -> list:
                 impls[v["name"]] = (lambda name: lambda a, b: cuops.add(a, b, 0.5, variant=name))(v["name"])
             name = {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype]
             out.append(Case("add", f"{name} n={n >> 20}M" if n >= 1 << 20 else f"{name} n={n >> 10}K",
-                            "GB/s", nbytes, make, impls, bytes_per_set=nbytes))
+                            "GB/s", nbytes, make, impls, bytes_per_set=nbytes, compile=True,
+                            ceiling=ceiling))
     return out
