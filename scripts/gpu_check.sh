@@ -7,6 +7,8 @@
 #   BENCH="add matmul"         which benchmarks (default: all; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
+#   SWEEP=1                    also run the matmul tuning sweep (scripts/explore/tune_matmul.py)
+#   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -37,9 +39,22 @@ if [ -z "${SKIP_TESTS:-}" ]; then
   echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests.log")"
 fi
 
+if [ -n "${SWEEP:-}" ]; then
+  "$PY" scripts/explore/tune_matmul.py 2>&1 | tee "$OUT/tune.txt"
+fi
+
+if [ -n "${DEMO:-}" ]; then
+  "$PY" -m cuops demo 2>&1 | tee "$OUT/demo.txt"
+  if [ "$("$PY" -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
+    echo "== torchrun --nproc-per-node 2 -m cuops demo" | tee -a "$OUT/demo.txt"
+    "$PY" -m torch.distributed.run --nproc-per-node 2 -m cuops demo 2>&1 | tee -a "$OUT/demo.txt"
+  fi
+fi
+
 if [ "${BENCH:-all}" != "none" ]; then
   for op in ${BENCH:-all}; do
-    "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} --csv "$OUT/bench_$op.csv" 2>>"$OUT/bench.log" | tee -a "$OUT/bench.txt"
+    "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} --csv "$OUT/bench_$op.csv" --plot "$OUT/bench_$op.png" \
+      2>/dev/null | tee -a "$OUT/bench.txt"
   done
 fi
 echo "== summary: build rc=$rc, gpu tests rc=$trc: $(tail -n 1 "$OUT/tests.log" 2>/dev/null)"

@@ -1,0 +1,87 @@
+// PTX wrappers for the tensor-core kernels (sm_80+): cp.async, ldmatrix,
+// mma.sync m16n8k16. One copy, shared by matmul's mma_sync step and conv2d's
+// implicit GEMM / wgrad steps.
+//
+// Fragment layouts of mma.m16n8k16.row.col (g = lane / 4, t = lane % 4):
+//   A (16x16, 4 regs of 2 elements): a0 = A[g][2t..2t+1]   a1 = A[g+8][2t..2t+1]
+//                                    a2 = A[g][2t+8..+9]   a3 = A[g+8][2t+8..+9]
+//   B (16x8,  2 regs):               b0 = B[2t..2t+1][g]   b1 = B[2t+8..+9][g]
+//   C (16x8,  4 fp32):               c0,c1 = C[g][2t..2t+1]  c2,c3 = C[g+8][2t..2t+1]
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <type_traits>
+
+namespace cuops::cuda::ptx {
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte async copy global -> shared (.cg: bypasses L1 and the register
+// file). Only `src_bytes` (0..16) are read; the rest of the 16 bytes is
+// zero-filled: that is how tails and padding pixels become zeros (which add
+// nothing to the dot products) without a branch around the copy.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
+  cp_async_16(dst, src, valid ? 16 : 0);
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// Wait until at most N of this thread's committed groups are still pending.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t b, uint32_t c,
+                                             uint32_t d) {
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(a), "r"(b), "r"(c),
+               "r"(d));
+}
+
+// Four 8x8 16-bit matrices. Lane i gives the address of row (i % 8) of matrix
+// (i / 8); afterwards register j of lane l holds matrix j's row l/4, columns
+// 2*(l%4) and 2*(l%4)+1 (with .trans: column l/4, rows 2*(l%4), 2*(l%4)+1) --
+// exactly an mma.sync fragment. volatile: the same smem address is re-read
+// every k tile with new contents.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// D (16x8 fp32) += A (16x16, row) * B (16x8, col); T is __half or __nv_bfloat16.
+// Not volatile: a pure function of its operands, so the compiler may schedule
+// it freely among the fragment loads.
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
+                                          const uint32_t (&b)[2]) {
+  static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>);
+  if constexpr (std::is_same_v<T, __half>) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+}
+
+}  // namespace cuops::cuda::ptx
