@@ -488,39 +488,39 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
         }
       }
     }
-    return;
-  }
-  float bias_v[NT][2];
+  } else {
+    float bias_v[NT][2];
 #pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
+    for (int j = 0; j < NT; ++j) {
+      const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
 #pragma unroll
-    for (int e = 0; e < 2; ++e)
-      bias_v[j][e] = (p.bias != nullptr && k + e < p.Kg) ? bits_to_float<T>(p.bias[kbase + k + e]) : 0.f;
-  }
+      for (int e = 0; e < 2; ++e)
+        bias_v[j][e] = (p.bias != nullptr && k + e < p.Kg) ? bits_to_float<T>(p.bias[kbase + k + e]) : 0.f;
+    }
 #pragma unroll
-  for (int i = 0; i < MT; ++i) {
+    for (int i = 0; i < MT; ++i) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t m = m0 + warp_m * WM + i * 16 + h * 8 + (lane >> 2);
-      if (m >= p.M) continue;
-      int64_t n;
-      int pp, q;
-      decode_pixel(m, p.PQ, p.Q, n, pp, q);
-      uint16_t* yrow = p.y + n * p.y_sn + static_cast<int64_t>(pp) * p.y_sp +
-                       static_cast<int64_t>(q) * p.y_sq;
+      for (int h = 0; h < 2; ++h) {
+        const int64_t m = m0 + warp_m * WM + i * 16 + h * 8 + (lane >> 2);
+        if (m >= p.M) continue;
+        int64_t n;
+        int pp, q;
+        decode_pixel(m, p.PQ, p.Q, n, pp, q);
+        uint16_t* yrow = p.y + n * p.y_sn + static_cast<int64_t>(pp) * p.y_sp +
+                         static_cast<int64_t>(q) * p.y_sq;
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
-        if (k >= p.Kg) continue;
-        const float v0 = acc[i][j][2 * h] + bias_v[j][0];
-        const float v1 = acc[i][j][2 * h + 1] + bias_v[j][1];
-        uint16_t* dst = yrow + (kbase + k) * p.y_sk;
-        if (p.y_vec2 && k + 1 < p.Kg) {
-          *reinterpret_cast<uint32_t*>(dst) = pack2<T>(v0, v1);
-        } else {
-          dst[0] = float_to_bits<T>(v0);
-          if (k + 1 < p.Kg) dst[p.y_sk] = float_to_bits<T>(v1);
+        for (int j = 0; j < NT; ++j) {
+          const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
+          if (k >= p.Kg) continue;
+          const float v0 = acc[i][j][2 * h] + bias_v[j][0];
+          const float v1 = acc[i][j][2 * h + 1] + bias_v[j][1];
+          uint16_t* dst = yrow + (kbase + k) * p.y_sk;
+          if (p.y_vec2 && k + 1 < p.Kg) {
+            *reinterpret_cast<uint32_t*>(dst) = pack2<T>(v0, v1);
+          } else {
+            dst[0] = float_to_bits<T>(v0);
+            if (k + 1 < p.Kg) dst[p.y_sk] = float_to_bits<T>(v1);
+          }
         }
       }
     }
