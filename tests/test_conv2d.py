@@ -5,6 +5,8 @@ configuration grid x dtypes x layouts; gradcheck; opcheck; torch.compile;
 autocast; bad inputs; cuops.nn.Conv2d. CUDA params carry the `gpu` marker.
 """
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,8 +15,12 @@ import cuops
 import cuops.nn  # noqa: F401  (cuops.nn.Conv2d)
 from tests.utils import DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator
 
-FWD_VARIANTS = ["direct", "implicit_gemm", "implicit_gemm_mma", "depthwise"]
-GRAD_VARIANTS = ["direct", "implicit_gemm"]
+_conv_mod = importlib.import_module("cuops.ops.conv2d")  # the module (argument helpers)
+
+FWD_VARIANTS = ["direct", "implicit_gemm", "implicit_gemm_mma", "depthwise",
+                "implicit_gemm_mma_splitk", "depthwise_nhwc"]
+GRAD_VARIANTS = ["direct", "implicit_gemm", "implicit_gemm_mma"]
+MMA_VARIANTS = ("implicit_gemm_mma", "implicit_gemm_mma_splitk")  # fp16/bf16 only
 HALF = (torch.float16, torch.bfloat16)
 
 # (input shape, weight shape, kwargs, bias?)
@@ -28,6 +34,10 @@ CONFIGS = {
     "valid": ((2, 3, 6, 6), (2, 3, 3, 3), dict(padding="valid"), True),
     "depthwise": ((2, 6, 8, 8), (6, 1, 3, 3), dict(padding=1, groups=6), True),
     "depthwise_x2_s2": ((2, 4, 9, 9), (8, 1, 3, 3), dict(stride=2, padding=1, groups=4), False),
+    # C % 8 == 0: depthwise_nhwc's vector path (channels_last); Q % 4 != 0
+    "depthwise_c16": ((2, 16, 9, 10), (16, 1, 3, 3), dict(padding=1, groups=16), True),
+    "depthwise_c8_s2_dil": ((1, 8, 11, 7), (8, 1, 3, 3),
+                            dict(stride=2, padding=(2, 1), dilation=2, groups=8), False),
     "1x1": ((2, 8, 5, 5), (4, 8, 1, 1), {}, True),
     "7x7_s2": ((1, 3, 20, 20), (8, 3, 7, 7), dict(stride=2, padding=3), False),
     "1x5": ((2, 3, 6, 9), (4, 3, 1, 5), dict(padding=(0, 2)), True),
@@ -74,7 +84,7 @@ def _device_variants():
 @pytest.mark.parametrize("cfg", list(CONFIGS))
 @pytest.mark.parametrize("device,variant", _device_variants())
 def test_forward(device, variant, cfg, dtype, layout):
-    if variant == "implicit_gemm_mma" and dtype not in HALF:
+    if variant in MMA_VARIANTS and dtype not in HALF:
         pytest.skip("tensor-core variant: fp16/bf16 only")
     torch.manual_seed(0)
     x, w, b, kw = _inputs(cfg, dtype, device, layout)
@@ -100,7 +110,7 @@ def test_forward_strided_views(device):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("variant", FWD_VARIANTS[:2] + FWD_VARIANTS[3:])
+@pytest.mark.parametrize("variant", [v for v in FWD_VARIANTS if v not in MMA_VARIANTS])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=str)
 def test_forward_large_cuda(variant, dtype):
     """Realistic sizes: many tiles, K and C/groups*R*S not multiples of 64/16."""
@@ -122,7 +132,7 @@ def test_forward_large_cuda(variant, dtype):
 # ---------------------------------------------------------------------------
 
 GRAD_CONFIGS = ["3x3_pad1", "stride2", "asym_all", "same_even", "depthwise_x2_s2", "7x7_s2",
-                "tiles", "batch0", "unbatched", "1x5"]
+                "tiles", "batch0", "unbatched", "1x5", "same_dil", "groups4"]
 
 
 def _grad_device_variants():
@@ -137,6 +147,8 @@ def _grad_device_variants():
 @pytest.mark.parametrize("cfg", GRAD_CONFIGS)
 @pytest.mark.parametrize("device,variant", _grad_device_variants())
 def test_backward(device, variant, cfg, dtype, layout):
+    if variant == "implicit_gemm_mma" and dtype not in HALF:
+        pytest.skip("tensor-core variant: fp16/bf16 only")
     torch.manual_seed(0)
     x, w, b, kw = _inputs(cfg, dtype, device, layout, requires_grad=True)
     fwd_variant = "implicit_gemm" if device == "cuda" else None
@@ -167,6 +179,133 @@ def test_backward(device, variant, cfg, dtype, layout):
             assert got.abs().max() == 0, f"{name} of an empty batch must be zero"
         else:
             assert_rel_close(got, want, tol=tol, what=f"{cfg} {name}")
+
+
+# ---------------------------------------------------------------------------
+# Targeted shapes of the newer steps (GPU): split-K forward, tensor-core
+# dgrad (stride 1 as a flipped-weight forward, fallbacks) and wgrad, and the
+# channels_last depthwise kernel.
+# ---------------------------------------------------------------------------
+
+# (x shape, w shape, kwargs): 64x64 tiles far below one wave, GEMM-K >= 16 BK
+# tiles -> split-K. KT tails (R*S*Cg % 32 != 0), Cg % 8 != 0 (general A), groups.
+SPLITK_SHAPES = [
+    ((4, 256, 7, 7), (192, 256, 3, 3), dict(padding=1)),          # 12 tiles, 9 splits
+    ((32, 512, 7, 7), (512, 512, 3, 3), dict(padding=1)),         # ResNet 512@7
+    ((2, 60, 9, 9), (100, 60, 3, 3), dict(padding=1)),            # Cg % 8 != 0, KT tail
+    ((2, 128, 6, 5), (96, 64, 3, 3), dict(padding=(1, 0), groups=2)),
+    ((1, 48, 8, 8), (40, 48, 5, 5), dict(padding="same", dilation=2)),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("shape", range(len(SPLITK_SHAPES)))
+def test_forward_splitk_cuda(shape, dtype, cl):
+    torch.manual_seed(0)
+    xs, ws, kw = SPLITK_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
+    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    ref = _ref64(x, w, b, kw)
+    for bias in (b, None):
+        want = ref if bias is not None else _ref64(x, w, None, kw)
+        poison_allocator("cuda", want.numel() * 16)
+        out = cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_mma_splitk")
+        assert out.stride() == F.conv2d(x, w, bias, **kw).stride()
+        assert_rel_close(out, want, dtype=dtype, what=f"splitk {xs} {ws} {kw}")
+        # deterministic: the same bits twice
+        assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_mma_splitk"))
+
+
+# dgrad / wgrad on tensor cores: stride 1 with asymmetric ("same", even
+# kernel) padding, dilation, groups, Kg % 8 != 0; a padding larger than the
+# dilated kernel (padding' < 0) and strides take the SIMT fallback.
+MMA_GRAD_SHAPES = [
+    ((2, 64, 14, 14), (64, 64, 3, 3), dict(padding=1)),
+    ((2, 32, 9, 8), (48, 32, 4, 2), dict(padding="same")),
+    ((2, 16, 11, 10), (24, 16, 3, 3), dict(padding="same", dilation=2)),
+    ((2, 64, 8, 8), (96, 16, 3, 3), dict(padding=1, groups=4)),
+    ((2, 12, 7, 9), (20, 12, 3, 1), dict(padding=(2, 0), dilation=(2, 1))),
+    ((2, 24, 8, 8), (40, 24, 1, 1), dict(padding=0)),
+    ((2, 16, 6, 6), (16, 16, 3, 3), dict(padding=3)),             # padding' < 0: fallback
+    ((2, 32, 13, 13), (64, 32, 3, 3), dict(stride=2, padding=1)),  # stride 2: fallback
+    ((1, 3, 20, 20), (16, 3, 7, 7), dict(stride=2, padding=3)),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("shape", range(len(MMA_GRAD_SHAPES)))
+def test_backward_mma_cuda(shape, dtype, cl):
+    torch.manual_seed(0)
+    xs, ws, kw = MMA_GRAD_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
+    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+    y = F.conv2d(x, w, None, **kw)
+    g = _layout(torch.randn(y.shape, device="cuda", dtype=dtype), cl)
+    xr = x.detach().double().cpu().requires_grad_(True)
+    wr = w.detach().double().cpu().requires_grad_(True)
+    want_x, want_w = torch.autograd.grad(F.conv2d(xr, wr, None, **kw), [xr, wr],
+                                         g.double().cpu())
+    s2 = _conv_mod._pair(kw.get("stride", 1), "stride")
+    d2 = _conv_mod._pair(kw.get("dilation", 1), "dilation")
+    p4 = _conv_mod._padding4(kw.get("padding", 0), w, s2, d2)
+    groups = kw.get("groups", 1)
+    poison_allocator("cuda", 16 * (x.numel() + w.numel()))
+    gx = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), s2, p4, d2, groups,
+                                               "implicit_gemm_mma")
+    gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), s2, p4, d2, groups,
+                                                "implicit_gemm_mma")
+    tol = REL_TOL[dtype] * 2
+    assert_rel_close(gx, want_x, tol=tol, what=f"dgrad {xs} {ws} {kw}")
+    assert_rel_close(gw, want_w, tol=tol, what=f"wgrad {xs} {ws} {kw}")
+
+
+# depthwise_nhwc: vector path (C % 8 == 0, channels_last) and its fallbacks
+# (C % 8 != 0, multiplier 2, NCHW, a misaligned channel slice).
+DW_SHAPES = [
+    ((2, 256, 28, 28), (256, 1, 3, 3), dict(padding=1)),
+    ((2, 32, 17, 13), (32, 1, 5, 5), dict(stride=2, padding=(2, 1), dilation=(1, 2))),
+    ((3, 24, 10, 11), (24, 1, 3, 3), dict(padding="same")),
+    ((2, 12, 9, 9), (12, 1, 3, 3), dict(padding=1)),              # C % 8 != 0
+    ((2, 16, 9, 9), (32, 1, 3, 3), dict(padding=1)),              # multiplier 2
+    ((1, 8, 5, 6), (8, 1, 2, 4), dict(padding="same")),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64],
+                         ids=str)
+@pytest.mark.parametrize("shape", range(len(DW_SHAPES)))
+def test_depthwise_nhwc_cuda(shape, dtype, cl):
+    torch.manual_seed(0)
+    xs, ws, kw = DW_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
+    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    kw = dict(kw, groups=xs[1])
+    for bias in (b, None):
+        want = _ref64(x, w, bias, kw)
+        poison_allocator("cuda", want.numel() * 16)
+        for variant in ("depthwise_nhwc", None):  # None: the default picks it for cl
+            out = cuops.conv2d(x, w, bias, **kw, variant=variant)
+            assert out.stride() == F.conv2d(x, w, bias, **kw).stride()
+            assert_rel_close(out, want, dtype=dtype, what=f"dw {xs} {kw}")
+
+
+@pytest.mark.gpu
+def test_depthwise_nhwc_misaligned_cuda():
+    """A channel slice starting at an odd offset: not 16-byte aligned -> fallback."""
+    torch.manual_seed(0)
+    base = torch.randn(2, 9, 8, 8, device="cuda", dtype=torch.float16)
+    x = base.to(memory_format=torch.channels_last)[:, 1:]
+    w = torch.randn(8, 1, 3, 3, device="cuda", dtype=torch.float16)
+    out = cuops.conv2d(x, w, None, padding=1, groups=8, variant="depthwise_nhwc")
+    assert_rel_close(out, _ref64(x, w, None, dict(padding=1, groups=8)), dtype=torch.float16)
 
 
 GRADCHECK_GRID = [

@@ -6,14 +6,21 @@
 //   implicit_gemm      SIMT implicit GEMM, 64x64x16 smem tiles
 //   implicit_gemm_mma  tensor cores (mma.sync), fp16/bf16
 //   depthwise          dedicated depthwise kernel (others -> implicit_gemm)
+//   implicit_gemm_mma_splitk  step 3 + split-K when the tiles cannot fill the
+//                      GPU (ResNet 512@7); otherwise exactly step 3
+//   depthwise_nhwc     depthwise, channels_last, 8 channels per thread as
+//                      16-byte vectors (others -> depthwise)
 // The default depends on the problem, not only on the dtype: depthwise
-// problems take "depthwise", fp16/bf16 take "implicit_gemm_mma", fp32/fp64
+// problems take "depthwise_nhwc" when x and y are channels-contiguous, else
+// "depthwise"; fp16/bf16 take "implicit_gemm_mma", fp32/fp64
 // "implicit_gemm". It is decided here, before Ladder::select, so the shared
 // Ladder stays dtype-only.
 //
-// Gradient ladders: "direct" and "implicit_gemm" each. Default: direct for
-// depthwise problems (one input channel per group leaves the 64-wide GEMM
-// tiles almost empty), implicit_gemm otherwise.
+// Gradient ladders: "direct", "implicit_gemm" and "implicit_gemm_mma"
+// (fp16/bf16: tensor-core wgrad; dgrad as a flipped-weight forward for
+// stride 1, else the SIMT step). Default: direct for depthwise problems (one
+// input channel per group leaves the 64-wide GEMM tiles almost empty),
+// implicit_gemm_mma for fp16/bf16, implicit_gemm otherwise.
 #include <torch/library.h>
 
 #include "conv2d_plan.h"
@@ -34,7 +41,11 @@ const Ladder<FwdFn> kConvCuda(
      {"implicit_gemm_mma", kHalfTypes, &conv2d_implicit_gemm_mma,
       "implicit GEMM on tensor cores (mma.sync), multi-stage cp.async"},
      {"depthwise", kAllFloat, &conv2d_depthwise,
-      "depthwise (groups == C): smem input tile + halo; other problems -> implicit_gemm"}},
+      "depthwise (groups == C): smem input tile + halo; other problems -> implicit_gemm"},
+     {"implicit_gemm_mma_splitk", kHalfTypes, &conv2d_implicit_gemm_mma_splitk,
+      "implicit_gemm_mma + split-K (fp32 partials, deterministic finish) when tiles < 1 wave"},
+     {"depthwise_nhwc", kAllFloat, &conv2d_depthwise_nhwc,
+      "depthwise, channels_last: 8 channels/thread, 16-byte vectors; others -> depthwise"}},
     // Per dtype, for non-depthwise problems (depthwise ones: see forward_variant).
     {"implicit_gemm_mma", "implicit_gemm", "depthwise", "direct"});
 
@@ -43,21 +54,26 @@ const Ladder<GradFn> kDgradCuda(
     {{"direct", kAllFloat, &conv2d_backward_input_direct,
       "one thread per input-gradient element; taps filtered by stride divisibility"},
      {"implicit_gemm", kAllFloat, &conv2d_backward_input_implicit_gemm,
-      "implicit GEMM (N*H*W x C/groups x K/groups*R*S), smem tiles (SIMT)"}},
-    {"implicit_gemm", "direct"});
+      "implicit GEMM (N*H*W x C/groups x K/groups*R*S), smem tiles (SIMT)"},
+     {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma,
+      "stride 1: forward mma conv of dy with the flipped weight; else -> implicit_gemm"}},
+    {"implicit_gemm_mma", "implicit_gemm", "direct"});
 
 const Ladder<GradFn> kWgradCuda(
     "conv2d_backward_weight", "cuda",
     {{"direct", kAllFloat, &conv2d_backward_weight_direct,
       "one thread per (weight element, N*P*Q slice); partials + finishing pass"},
      {"implicit_gemm", kAllFloat, &conv2d_backward_weight_implicit_gemm,
-      "implicit GEMM (K/groups x C/groups*R*S x N*P*Q), split-K partials (SIMT)"}},
-    {"implicit_gemm", "direct"});
+      "implicit GEMM (K/groups x C/groups*R*S x N*P*Q), split-K partials (SIMT)"},
+     {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_mma,
+      "tensor cores (mma.sync, ldmatrix.trans), split over pixels, deterministic finish"}},
+    {"implicit_gemm_mma", "implicit_gemm", "direct"});
 
 std::optional<c10::string_view> forward_variant(std::optional<c10::string_view> variant,
                                                 const Conv2dProblem& p) {
   if (variant.has_value() && !variant->empty()) return variant;
-  if (is_depthwise(p)) return c10::string_view("depthwise");
+  if (is_depthwise(p))
+    return c10::string_view(p.x_sc == 1 && p.y_sk == 1 ? "depthwise_nhwc" : "depthwise");
   if (p.dtype == at::kHalf || p.dtype == at::kBFloat16) return c10::string_view("implicit_gemm_mma");
   return c10::string_view("implicit_gemm");
 }
@@ -65,7 +81,9 @@ std::optional<c10::string_view> forward_variant(std::optional<c10::string_view> 
 std::optional<c10::string_view> grad_variant(std::optional<c10::string_view> variant,
                                              const Conv2dProblem& p) {
   if (variant.has_value() && !variant->empty()) return variant;
-  return c10::string_view(is_depthwise(p) ? "direct" : "implicit_gemm");
+  if (is_depthwise(p)) return c10::string_view("direct");
+  if (p.dtype == at::kHalf || p.dtype == at::kBFloat16) return c10::string_view("implicit_gemm_mma");
+  return c10::string_view("implicit_gemm");
 }
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,

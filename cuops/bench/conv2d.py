@@ -80,10 +80,12 @@ def cases(device: torch.device, quick: bool) -> list:
             for v in fwd_variants:
                 if v == "direct" and not small:
                     continue  # minutes per call on the big layers
-                if v == "implicit_gemm_mma" and dtype == torch.float32:
+                if v.startswith("implicit_gemm_mma") and dtype == torch.float32:
                     continue
-                if v == "depthwise" and not depthwise:
+                if v.startswith("depthwise") and not depthwise:
                     continue  # it would just run implicit_gemm
+                if v == "implicit_gemm_mma_splitk" and depthwise:
+                    continue  # no split on depthwise: = implicit_gemm_mma
                 fwd[v] = (lambda v, kw: lambda x, w, g: cuops.conv2d(x, w, None, **kw,
                                                                      variant=v))(v, kw)
             out.append(Case("conv2d", f"fwd {label}", "TFLOP/s", flops, make, fwd,
@@ -100,6 +102,8 @@ def cases(device: torch.device, quick: bool) -> list:
             for v in grad_variants:
                 if v == "direct" and not small:
                     continue
+                if v == "implicit_gemm_mma" and (dtype == torch.float32 or depthwise):
+                    continue  # fp16/bf16 only; depthwise tiles would be 1/64 full
 
                 def ours(x, w, g, v=v, s2=s2, p4=p4, groups=groups):
                     gi = torch.ops.cuops.conv2d_backward_input(g, w, list(x.shape), s2, p4, d2,

@@ -16,7 +16,7 @@ import torch
 from torch._prims_common import suggest_memory_format
 
 from ..variants import pick
-from ._common import check_float, check_tensor
+from ._common import call, check_float, check_tensor
 
 _OP = "cuops.conv2d"
 _DGRAD = "cuops.conv2d_backward_input"
@@ -81,8 +81,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride = _pair(stride, "stride")
     dilation = _pair(dilation, "dilation")
     pad = _padding4(padding, weight, stride, dilation)
-    return torch.ops.cuops.conv2d(input, weight, bias, stride, pad, dilation, groups,
-                                  pick("conv2d", input, variant))
+    # call(): skips the Python autograd kernel when no gradient can flow.
+    return call(torch.ops.cuops.conv2d.default, (input, weight, bias), input, weight, bias,
+                stride, pad, dilation, groups, pick("conv2d", input, variant))
 
 
 # ---------------------------------------------------------------------------

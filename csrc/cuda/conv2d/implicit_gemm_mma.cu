@@ -165,6 +165,9 @@ struct MmaParams {
   int KT;                // number of BK tiles
   int tiles_n;           // ceil(Kg / BN)
   int g0;                // group of blockIdx.z == 0 (launches are split at 65535 groups)
+  int kt_per_split;      // split-K only: BK tiles per blockIdx.y
+  float* ws;             // split-K only: fp32 partials [gridDim.y][M][K] (no bias)
+  int64_t K;             // split-K only: all output channels (row length of ws)
   bool y_vec2;           // y channel-contiguous and 4-byte aligned pairs: 32-bit stores
 };
 
@@ -187,7 +190,10 @@ constexpr int kMinBlocks(int bm, int bn, int threads, bool fast_a) {
   return threads >= 256 ? 2 : (!fast_a && bm * kBK > threads * 16) ? 3 : 4;
 }
 
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA>
+// kSplit: split-K. blockIdx.y owns BK tiles [kt0, kt0 + nkt) of GEMM-K and
+// writes its fp32 partial tile (no bias) to p.ws; splitk_finish_kernel sums
+// the splits. Without it kt0 = 0 and nkt = KT: the original kernel.
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA, bool kSplit = false>
 __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
                                   kMinBlocks(BM, BN, WARPS_M * WARPS_N * 32, kFastA))
     conv2d_mma_kernel(const MmaParams p) {
@@ -221,6 +227,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   const int g = p.g0 + static_cast<int>(blockIdx.z);
   const uint16_t* x = p.x + static_cast<int64_t>(g) * p.Cg * p.x_sc;
   const uint16_t* wb = p.wb + static_cast<int64_t>(g) * p.Kg * p.ldb;
+  const int kt0 = kSplit ? static_cast<int>(blockIdx.y) * p.kt_per_split : 0;
+  const int nkt = kSplit ? min(p.KT - kt0, p.kt_per_split) : p.KT;  // launcher: >= 1
 
   // ---- B loader: rows k (output channels), chunk column bc -----------------
   // Each thread walks its rows with a pointer that moves BK elements per
@@ -232,9 +240,9 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   for (int it = 0; it < B_ITERS; ++it) {
     const int k = k0 + (tid >> 2) + it * ROW_STEP;
     b_lim[it] = k < p.Kg ? p.Kb : 0;
-    b_ptr[it] = wb + static_cast<int64_t>(k < p.Kg ? k : 0) * p.ldb + bc * 8;
+    b_ptr[it] = wb + static_cast<int64_t>(k < p.Kg ? k : 0) * p.ldb + kt0 * kBK + bc * 8;
   }
-  int b_kk = bc * 8;  // GEMM-K index of this thread's next chunk
+  int b_kk = kt0 * kBK + bc * 8;  // GEMM-K index of this thread's next chunk
   const uint32_t b_dst = A_BYTES + swz_off(tid >> 2, bc);  // + it * ROW_STEP * kRowBytes
 
   auto load_B = [&](int stage) {
@@ -277,7 +285,9 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   // along GEMM-K only adds precomputed deltas: no division, no multiply.
   int a_r = 0, a_s = 0, a_c = 0, a_dih = 0, a_diw = 0, a_koff = 0;
   if constexpr (kFastA) {
-    const int kk = (tid & 3) * 8;  // Cg >= 8 here
+    // Closed form of the incremental walk below, valid at any kk (split-K
+    // starts mid-way); a_r may reach R past GEMM-K (k_ok then fails).
+    const int kk = kt0 * kBK + (tid & 3) * 8;  // Cg >= 8 here
     a_c = kk % p.Cg;
     const int rs = kk / p.Cg;
     a_s = rs % p.S;
@@ -390,12 +400,12 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   // which is what the wait_group count below relies on.
 #pragma unroll
   for (int st = 0; st < kStages - 1; ++st) {
-    if (st < p.KT) {
+    if (st < nkt) {
       if constexpr (kFastA) {
         load_A_fast(st);
       } else {
         uint32_t v[A_ROWS][8];
-        load_A_regs(st, v);
+        load_A_regs(kt0 + st, v);
         store_A_regs(st, v);
       }
       load_B(st);
@@ -404,7 +414,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   }
 
   // ---- main loop ------------------------------------------------------------
-  for (int kt = 0; kt < p.KT; ++kt) {
+  for (int kt = 0; kt < nkt; ++kt) {  // kt: local tile index (stage = kt % kStages)
     // Tile kt's group is complete once at most kStages-2 newer ones pend; the
     // barrier then (1) publishes everyone's copies of tile kt and (2) proves
     // everyone finished reading tile kt-1, whose stage is refilled next.
@@ -414,11 +424,11 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
     const int kn = kt + kStages - 1;  // tile to prefetch
     const int sn = kn % kStages;
     uint32_t av[A_ROWS][8];
-    if (kn < p.KT) {
+    if (kn < nkt) {
       if constexpr (kFastA) {
         load_A_fast(sn);
       } else {
-        load_A_regs(kn, av);  // consumed after the MMAs below
+        load_A_regs(kt0 + kn, av);  // consumed after the MMAs below
       }
       load_B(sn);
     }
@@ -448,7 +458,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
     if constexpr (!kFastA) {
       // Stage sn held tile kt-1, which every thread finished before the
       // barrier above; it is read again only after a later barrier.
-      if (kn < p.KT) store_A_regs(sn, av);
+      if (kn < nkt) store_A_regs(sn, av);
     }
   }
   cp_async_wait<0>();  // only empty groups remain; drain for hygiene
@@ -458,37 +468,59 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   // acc[i][j][2..3] = row g+8, same cols (g = lane/4, t = lane%4), of the
   // 16x8 tile (i, j) of this warp.
   const int64_t kbase = static_cast<int64_t>(g) * p.Kg;
-  float bias_v[NT][2];
+  if constexpr (kSplit) {
+    // Partial tile -> ws[split][m][kbase + k], fp32, no bias (the finishing
+    // kernel adds it once). Every (m < M, k < Kg) of the tile is written by
+    // every split, so the workspace needs no zeroing.
+    float* ws = p.ws + static_cast<int64_t>(blockIdx.y) * p.M * p.K;
 #pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
+    for (int i = 0; i < MT; ++i) {
 #pragma unroll
-    for (int e = 0; e < 2; ++e)
-      bias_v[j][e] = (p.bias != nullptr && k + e < p.Kg) ? bits_to_float<T>(p.bias[kbase + k + e]) : 0.f;
-  }
+      for (int h = 0; h < 2; ++h) {
+        const int64_t m = m0 + warp_m * WM + i * 16 + h * 8 + (lane >> 2);
+        if (m >= p.M) continue;
+        float* wrow = ws + m * p.K + kbase;
 #pragma unroll
-  for (int i = 0; i < MT; ++i) {
+        for (int j = 0; j < NT; ++j) {
+          const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
+          if (k < p.Kg) wrow[k] = acc[i][j][2 * h];
+          if (k + 1 < p.Kg) wrow[k + 1] = acc[i][j][2 * h + 1];
+        }
+      }
+    }
+  } else {
+    float bias_v[NT][2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int64_t m = m0 + warp_m * WM + i * 16 + h * 8 + (lane >> 2);
-      if (m >= p.M) continue;
-      int64_t n;
-      int pp, q;
-      decode_pixel(m, p.PQ, p.Q, n, pp, q);
-      uint16_t* yrow = p.y + n * p.y_sn + static_cast<int64_t>(pp) * p.y_sp +
-                       static_cast<int64_t>(q) * p.y_sq;
+    for (int j = 0; j < NT; ++j) {
+      const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
-        if (k >= p.Kg) continue;
-        const float v0 = acc[i][j][2 * h] + bias_v[j][0];
-        const float v1 = acc[i][j][2 * h + 1] + bias_v[j][1];
-        uint16_t* dst = yrow + (kbase + k) * p.y_sk;
-        if (p.y_vec2 && k + 1 < p.Kg) {
-          *reinterpret_cast<uint32_t*>(dst) = pack2<T>(v0, v1);
-        } else {
-          dst[0] = float_to_bits<T>(v0);
-          if (k + 1 < p.Kg) dst[p.y_sk] = float_to_bits<T>(v1);
+      for (int e = 0; e < 2; ++e)
+        bias_v[j][e] = (p.bias != nullptr && k + e < p.Kg) ? bits_to_float<T>(p.bias[kbase + k + e]) : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < MT; ++i) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t m = m0 + warp_m * WM + i * 16 + h * 8 + (lane >> 2);
+        if (m >= p.M) continue;
+        int64_t n;
+        int pp, q;
+        decode_pixel(m, p.PQ, p.Q, n, pp, q);
+        uint16_t* yrow = p.y + n * p.y_sn + static_cast<int64_t>(pp) * p.y_sp +
+                         static_cast<int64_t>(q) * p.y_sq;
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
+          if (k >= p.Kg) continue;
+          const float v0 = acc[i][j][2 * h] + bias_v[j][0];
+          const float v1 = acc[i][j][2 * h + 1] + bias_v[j][1];
+          uint16_t* dst = yrow + (kbase + k) * p.y_sk;
+          if (p.y_vec2 && k + 1 < p.Kg) {
+            *reinterpret_cast<uint32_t*>(dst) = pack2<T>(v0, v1);
+          } else {
+            dst[0] = float_to_bits<T>(v0);
+            if (k + 1 < p.Kg) dst[p.y_sk] = float_to_bits<T>(v1);
+          }
         }
       }
     }
@@ -524,11 +556,31 @@ __global__ void pack_weight_kernel(const uint16_t* __restrict__ w, uint16_t* __r
 // Launch
 // ---------------------------------------------------------------------------
 
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA>
-void launch_config(MmaParams prm, int64_t groups) {  // by value: sets tiles_n, g0
+// Split-K finish: y[m][k] = bias[k] + sum of the splits' partials, added in
+// split order (deterministic), converted once. Threads walk (m, k) with k
+// fastest: coalesced workspace reads, and coalesced y writes for NHWC.
+template <typename T>
+__global__ void splitk_finish_kernel(const MmaParams p, int splits) {
+  const int64_t total = p.M * p.K;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += step) {
+    float sum = p.bias != nullptr ? bits_to_float<T>(p.bias[i % p.K]) : 0.f;
+    for (int z = 0; z < splits; ++z) sum += p.ws[static_cast<int64_t>(z) * total + i];
+    const int64_t m = i / p.K, k = i - m * p.K;
+    int64_t n;
+    int pp, q;
+    decode_pixel(m, p.PQ, p.Q, n, pp, q);
+    p.y[n * p.y_sn + k * p.y_sk + static_cast<int64_t>(pp) * p.y_sp +
+        static_cast<int64_t>(q) * p.y_sq] = float_to_bits<T>(sum);
+  }
+}
+
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA, bool kSplit = false>
+void launch_config(MmaParams prm, int64_t groups, int splits = 1) {  // by value: sets tiles_n, g0
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
   constexpr int kSmem = kStages * (BM + BN) * kRowBytes;
-  auto kernel = conv2d_mma_kernel<T, BM, BN, WARPS_M, WARPS_N, kFastA>;
+  auto kernel = conv2d_mma_kernel<T, BM, BN, WARPS_M, WARPS_N, kFastA, kSplit>;
   C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.Kg, BN));
   const int64_t tiles = ceil_div<int64_t>(prm.M, BM) * prm.tiles_n;
@@ -538,7 +590,7 @@ void launch_config(MmaParams prm, int64_t groups) {  // by value: sets tiles_n, 
   constexpr int64_t kMaxZ = 65535;
   for (int64_t g0 = 0; g0 < groups; g0 += kMaxZ) {
     prm.g0 = static_cast<int>(g0);
-    const dim3 grid(static_cast<unsigned>(tiles), 1,
+    const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(splits),
                     static_cast<unsigned>(std::min<int64_t>(kMaxZ, groups - g0)));
     kernel<<<grid, kThreads, kSmem, stream>>>(prm);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -554,6 +606,43 @@ void launch_path(const MmaParams& prm, bool fast_a, int64_t groups) {
   }
 }
 
+// Split-K count for the 64x64 tile: when the M x N tiles cannot fill one
+// residency wave (4 blocks of 4 warps per SM) and GEMM-K is long, split it so
+// the grid reaches about one wave, keeping >= 8 BK tiles per split (the
+// 4-stage pipeline needs a few to pay off) and the fp32 workspace
+// (splits x M x K) <= 256 MB. 1 = no split. Example: ResNet 512@7 at batch 32
+// (M = 1568, Kg = 512, KT = 144): 200 tiles -> 3 splits of 48 tiles.
+int64_t splitk_count(const MmaParams& prm, int64_t groups) {
+  const int64_t tiles = ceil_div<int64_t>(prm.M, 64) * ceil_div<int64_t>(prm.Kg, 64) * groups;
+  const int64_t wave = int64_t{4} * num_sms();
+  if (tiles >= wave || prm.KT < 16) return 1;
+  int64_t splits = ceil_div<int64_t>(wave, tiles);
+  splits = std::min<int64_t>(splits, prm.KT / 8);
+  splits = std::min<int64_t>(splits, (int64_t{64} << 20) / std::max<int64_t>(1, prm.M * prm.K));
+  return std::max<int64_t>(1, std::min<int64_t>(splits, 64));
+}
+
+// 64x64 tiles with GEMM-K split over gridDim.y, then the finishing pass.
+template <typename T>
+void launch_splitk(MmaParams prm, bool fast_a, int64_t groups, int64_t splits) {
+  prm.kt_per_split = static_cast<int>(ceil_div<int64_t>(prm.KT, splits));
+  splits = ceil_div<int64_t>(prm.KT, prm.kt_per_split);  // no empty split: each has >= 1 tile
+  at::Tensor ws = at::empty({splits, prm.M, prm.K}, at::TensorOptions()
+                                                        .dtype(at::kFloat)
+                                                        .device(at::kCUDA,
+                                                                at::cuda::current_device()));
+  prm.ws = ws.data_ptr<float>();
+  if (fast_a) {
+    launch_config<T, 64, 64, 2, 2, true, true>(prm, groups, static_cast<int>(splits));
+  } else {
+    launch_config<T, 64, 64, 2, 2, false, true>(prm, groups, static_cast<int>(splits));
+  }
+  constexpr int kFinishThreads = 256;
+  splitk_finish_kernel<T><<<grid_for(prm.M * prm.K, kFinishThreads), kFinishThreads, 0,
+                            at::cuda::getCurrentCUDAStream()>>>(prm, static_cast<int>(splits));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 // Tile choice (three configurations, all with 64x32 or 32x32 warp tiles):
 //   Kg <= 64        128x64  (4 warps): a 128-wide N tile would be half zeros
 //                   (ResNet's 64-channel layers, the stem, 1x1 256->64).
@@ -562,13 +651,15 @@ void launch_path(const MmaParams& prm, bool fast_a, int64_t groups) {
 //                   a block (ResNet's 14x14 and 7x7 layers at batch 32),
 //                   filling the machine beats per-block efficiency.
 template <typename T>
-void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups) {
+void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups, bool allow_split) {
   const int64_t sms = num_sms();
   const int64_t m128 = ceil_div<int64_t>(prm.M, 128);
   if (prm.Kg <= 64 && m128 * groups >= sms) {
     launch_path<T, 128, 64, 2, 2>(prm, fast_a, groups);
   } else if (prm.Kg > 64 && m128 * ceil_div<int64_t>(prm.Kg, 128) * groups >= sms) {
     launch_path<T, 128, 128, 2, 4>(prm, fast_a, groups);
+  } else if (const int64_t splits = allow_split ? splitk_count(prm, groups) : 1; splits > 1) {
+    launch_splitk<T>(prm, fast_a, groups, splits);
   } else {
     launch_path<T, 64, 64, 2, 2>(prm, fast_a, groups);
   }
@@ -580,7 +671,9 @@ bool keeps16(int64_t n, int64_t s) { return n == 1 || s % 8 == 0; }
 
 }  // namespace
 
-void conv2d_implicit_gemm_mma(const Conv2dProblem& p) {
+namespace {
+
+void run_mma(const Conv2dProblem& p, bool allow_split) {
   TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
               "cuops.conv2d: variant 'implicit_gemm_mma' supports float16 and bfloat16, got ",
               p.dtype);
@@ -678,11 +771,95 @@ void conv2d_implicit_gemm_mma(const Conv2dProblem& p) {
                reinterpret_cast<uintptr_t>(p.y) % 4 == 0 && (p.N == 1 || p.y_sn % 2 == 0) &&
                (p.P == 1 || p.y_sp % 2 == 0) && (p.Q == 1 || p.y_sq % 2 == 0);
 
+  prm.K = p.K;
   if (p.dtype == at::kHalf) {
-    launch_typed<__half>(prm, fast_a, p.groups);
+    launch_typed<__half>(prm, fast_a, p.groups, allow_split);
   } else {
-    launch_typed<__nv_bfloat16>(prm, fast_a, p.groups);
+    launch_typed<__nv_bfloat16>(prm, fast_a, p.groups, allow_split);
   }
+}
+
+}  // namespace
+
+void conv2d_implicit_gemm_mma(const Conv2dProblem& p) { run_mma(p, false); }
+
+void conv2d_implicit_gemm_mma_splitk(const Conv2dProblem& p) { run_mma(p, true); }
+
+// ---------------------------------------------------------------------------
+// dgrad on tensor cores (conv2d_backward_input ladder, "implicit_gemm_mma").
+//
+// For stride 1, dx[n][g*Cg+c][h][w] = sum_{k,r,s} dy[n][g*Kg+k][h+pt-r*dh][w+pl-s*dw]
+// * w[g*Kg+k][c][r][s]. Substituting r' = R-1-r turns it into a forward
+// convolution of dy with
+//   w'[g*Cg+c][k][r'][s'] = w[g*Kg+k][c][R-1-r'][S-1-s']   (K and C swap per group)
+// same dilation, padding' = dil*(kernel-1) - padding on each side (so the
+// "output" size is H x W again). Valid when every padding' >= 0; strided
+// problems (dy would need zeros inserted) and larger paddings take the SIMT
+// implicit_gemm step.
+// ---------------------------------------------------------------------------
+
+// w' written as [C][R][S][Kg] (taps then k fastest): exactly the B layout the
+// mma kernel reads in place (kk = (r*S+s)*Kg + k), so it needs no second pack
+// when R*S*Kg % 8 == 0. Data movement only: C*Kg*R*S elements.
+__global__ void flip_weight_kernel(const uint16_t* __restrict__ w, uint16_t* __restrict__ out,
+                                   int64_t C, int Kg, int Cg, int R, int S, int64_t w_sk,
+                                   int64_t w_sc, int64_t w_sr, int64_t w_ss) {
+  const int64_t total = C * R * S * Kg;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += step) {
+    const int k = static_cast<int>(i % Kg);
+    int64_t t = i / Kg;
+    const int s = static_cast<int>(t % S);
+    t /= S;
+    const int r = static_cast<int>(t % R);
+    const int64_t cc = t / R;  // g*Cg + c
+    const int64_t g = cc / Cg, c = cc - g * Cg;
+    out[i] = w[(g * Kg + k) * w_sk + c * w_sc + (R - 1 - r) * w_sr + (S - 1 - s) * w_ss];
+  }
+}
+
+void conv2d_backward_input_implicit_gemm_mma(const Conv2dGradProblem& p) {
+  TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+              "cuops.conv2d_backward_input: variant 'implicit_gemm_mma' supports float16 and "
+              "bfloat16, got ", p.dtype);
+  // Padding' per side. Bottom/right from the stride-1 output size:
+  // P = H + pt + pb - dh*(R-1)  =>  dh*(R-1) - pb = H - P + pt.
+  const int64_t pt2 = p.dil_h * (p.R - 1) - p.pad_h, pb2 = p.H - p.P + p.pad_h;
+  const int64_t pl2 = p.dil_w * (p.S - 1) - p.pad_w, pr2 = p.W - p.Q + p.pad_w;
+  if (p.stride_h != 1 || p.stride_w != 1 || pt2 < 0 || pb2 < 0 || pl2 < 0 || pr2 < 0) {
+    conv2d_backward_input_implicit_gemm(p);
+    return;
+  }
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
+  at::Tensor wf = at::empty({p.C * p.R * p.S * Kg},
+                            at::TensorOptions().dtype(p.dtype).device(
+                                at::kCUDA, at::cuda::current_device()));
+  constexpr int kFlipThreads = 256;
+  flip_weight_kernel<<<grid_for(wf.numel(), kFlipThreads), kFlipThreads, 0,
+                       at::cuda::getCurrentCUDAStream()>>>(
+      static_cast<const uint16_t*>(p.w), static_cast<uint16_t*>(wf.data_ptr()), p.C,
+      static_cast<int>(Kg), static_cast<int>(Cg), static_cast<int>(p.R), static_cast<int>(p.S),
+      p.w_sk, p.w_sc, p.w_sr, p.w_ss);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+
+  Conv2dProblem q;
+  q.N = p.N, q.C = p.K, q.H = p.P, q.W = p.Q;  // "input" = dy
+  q.K = p.C, q.R = p.R, q.S = p.S;             // "output" = dx
+  q.P = p.H, q.Q = p.W;
+  q.groups = p.groups;
+  q.stride_h = 1, q.stride_w = 1;
+  q.pad_h = pt2, q.pad_w = pl2;  // bottom/right live in P and Q (conv2d.h)
+  q.dil_h = p.dil_h, q.dil_w = p.dil_w;
+  q.x = p.dy;
+  q.x_sn = p.y_sn, q.x_sc = p.y_sk, q.x_sh = p.y_sp, q.x_sw = p.y_sq;
+  q.w = wf.const_data_ptr();
+  q.w_sk = p.R * p.S * Kg, q.w_sc = 1, q.w_sr = p.S * Kg, q.w_ss = Kg;
+  q.y = p.dx;
+  q.y_sn = p.x_sn, q.y_sk = p.x_sc, q.y_sp = p.x_sh, q.y_sq = p.x_sw;
+  q.bias = nullptr;
+  q.dtype = p.dtype;
+  run_mma(q, false);
 }
 
 }  // namespace cuops::cuda

@@ -12,13 +12,29 @@ void conv2d_direct(const Conv2dProblem& p);         // 1. one thread per output
 void conv2d_implicit_gemm(const Conv2dProblem& p);  // 2. implicit GEMM, smem tiles (SIMT)
 void conv2d_implicit_gemm_mma(const Conv2dProblem& p);  // 3. tensor cores (fp16/bf16, NHWC)
 void conv2d_depthwise(const Conv2dProblem& p);      // 4. groups == C == K
+// 3b. step 3 with split-K over gridDim.y + a finishing pass when the M x N
+// tiles cannot fill the GPU and GEMM-K is long (ResNet 512@7); else = step 3.
+void conv2d_implicit_gemm_mma_splitk(const Conv2dProblem& p);
+// 4b. depthwise, channels_last: 8 channels per thread as 16-byte vectors
+// (multiplier 1, C % 8 == 0, aligned; anything else -> conv2d_depthwise).
+void conv2d_depthwise_nhwc(const Conv2dProblem& p);
 
 // Gradients (Conv2dGradProblem, csrc/conv2d_plan.h). dgrad: grad_input.
 void conv2d_backward_input_direct(const Conv2dGradProblem& p);         // one thread per dx
 void conv2d_backward_input_implicit_gemm(const Conv2dGradProblem& p);  // implicit GEMM (SIMT)
+// Stride 1: a forward mma convolution of dy with the spatially flipped,
+// K<->C swapped weight (fp16/bf16); other problems -> the SIMT step.
+void conv2d_backward_input_implicit_gemm_mma(const Conv2dGradProblem& p);
 // wgrad: grad_weight; the N*P*Q reduction is split across blocks into
 // deterministic acc_t partials, summed by a finishing pass (common.cuh).
 void conv2d_backward_weight_direct(const Conv2dGradProblem& p);         // one thread per dw
 void conv2d_backward_weight_implicit_gemm(const Conv2dGradProblem& p);  // implicit GEMM, split-K
+// Tensor-core wgrad (fp16/bf16) through conv2d_wgrad_mma (+ a layout copy
+// when grad_weight is not KCRS-contiguous).
+void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p);
+// The tensor-core wgrad kernel itself: p.x = input, p.y = grad_output; dw =
+// KCRS-contiguous [K][C/groups][R][S] of p.dtype, fully overwritten
+// (docs/conv2d-mma.md).
+void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw);
 
 }  // namespace cuops::cuda

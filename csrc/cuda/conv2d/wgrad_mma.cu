@@ -468,4 +468,27 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
   }
 }
 
+// Ladder step "implicit_gemm_mma" of conv2d_backward_weight: the wgrad
+// problem in conv2d_wgrad_mma's terms (p.y = grad_output). That kernel writes
+// a KCRS-contiguous dw; when the ladder's output is anything else (a
+// channels_last grad_weight), it writes a contiguous temporary and a
+// documented strided copy (data movement only, K*Cg*R*S elements: tiny next
+// to the GEMM) puts it in place.
+void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p) {
+  const int64_t Cg = p.C / p.groups;
+  Conv2dProblem q = p;  // slices off the gradient pointers; x = input
+  q.y = const_cast<void*>(p.dy);
+  const bool kcrs = (p.K == 1 || p.w_sk == Cg * p.R * p.S) && (Cg == 1 || p.w_sc == p.R * p.S) &&
+                    (p.R == 1 || p.w_sr == p.S) && (p.S == 1 || p.w_ss == 1);
+  if (kcrs) {
+    conv2d_wgrad_mma(q, p.dw);
+    return;
+  }
+  const auto opts =
+      at::TensorOptions().dtype(p.dtype).device(at::kCUDA, at::cuda::current_device());
+  at::Tensor tmp = at::empty({p.K, Cg, p.R, p.S}, opts);
+  conv2d_wgrad_mma(q, tmp.data_ptr());
+  at::from_blob(p.dw, {p.K, Cg, p.R, p.S}, {p.w_sk, p.w_sc, p.w_sr, p.w_ss}, opts).copy_(tmp);
+}
+
 }  // namespace cuops::cuda
