@@ -31,11 +31,11 @@ N_MMA = 8   # entries of mma_sync's table (kNumTuneConfigs in mma_sync.cu)
 N_WARP = 5  # entries of warptile's fp32 table (kNumWarpTune in warptile.cu)
 TOL = {"bf16": 2e-2, "fp32": 1e-4}
 
-MMA_DESC = ["default (128x256x32 8w 4st | 128x128x32 4w 4st by size)",
+MMA_DESC = ["default (128x256x32 8w 4st fragDB | 128x128x32 4w by size)",
             "128x256x32 8w 3st fragDB", "128x128x32 4w 4st fragDB 2blk",
             "256x128x32 8w 3st fragDB", "128x128x64 4w 3st fragDB 2blk",
-            "128x256x32 8w 4st fragDB", "128x256x64 8w 3st fragDB",
-            "128x128x32 4w 4st 2blk (small, forced)"]
+            "128x256x32 8w 4st (run-3 default)", "128x256x64 8w 3st fragDB",
+            "128x128x32 4w 4st 2blk (run-3 small, forced)"]
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
 

@@ -160,8 +160,13 @@ struct Cfg {
   static constexpr int kSmemBytes = kStageBytes * kStages;
   static constexpr int MI = WM / 16, NI = WN / 8;  // mma tiles per warp: 4 x 8
 };
-using CfgBig = Cfg<2, 4, 4>;    // 128x256, 8 warps, 4 x 24 KB = 96 KB smem
-using CfgSmall = Cfg<2, 2, 4>;  // 128x128, 4 warps, 4 x 16 KB = 64 KB smem (2 blocks/SM)
+// Fast path defaults. Fragment double-buffering is on (same math, ldmatrix of
+// step ks+1 ordered before the mma of step ks; 238-240 registers, no spills).
+using CfgBig = Cfg<2, 4, 4, 32, 64, 64, 1, true>;    // 128x256, 8 warps, 4 x 24 KB = 96 KB smem
+using CfgSmall = Cfg<2, 2, 4, 32, 64, 64, 2, true>;  // 128x128, 4 warps, 64 KB smem, 2 blocks/SM
+// General path: element-wise loads need registers of their own (254 without
+// the second fragment set), so no fragment double-buffering there.
+using CfgGeneral = Cfg<2, 2, 4>;
 
 // Tuning table (CUOPS_MATMUL_CONFIG="mma_sync=<i>", see mm::tuning_config).
 // Entry 0 is the default above (big/small picked by problem size); entries
@@ -176,9 +181,9 @@ using Tune1 = Cfg<2, 4, 3, 32, 64, 64, 1, true>;   // 128x256x32  72 KB  1
 using Tune2 = Cfg<2, 2, 4, 32, 64, 64, 2, true>;   // 128x128x32  64 KB  2
 using Tune3 = Cfg<4, 2, 3, 32, 64, 64, 1, true>;   // 256x128x32  72 KB  1
 using Tune4 = Cfg<2, 2, 3, 64, 64, 64, 2, true>;   // 128x128x64  96 KB  2
-using Tune5 = Cfg<2, 4, 4, 32, 64, 64, 1, true>;   // 128x256x32  96 KB  1 (= big + fragDB)
+using Tune5 = Cfg<2, 4, 4, 32, 64, 64, 1, false>;  // 128x256x32  96 KB  1 (run-3 big: no fragDB)
 using Tune6 = Cfg<2, 4, 3, 64, 64, 64, 1, true>;   // 128x256x64 144 KB  1
-using Tune7 = Cfg<2, 2, 4, 32, 64, 64, 2, false>;  // 128x128x32  64 KB  2 (= small, forced)
+using Tune7 = Cfg<2, 2, 4, 32, 64, 64, 2, false>;  // 128x128x32  64 KB  2 (run-3 small, forced)
 constexpr int kNumTuneConfigs = 8;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
@@ -611,7 +616,7 @@ void launch_table(int cfg, const Params& prm) {
 // General path: small tile, one smem layout (the loader adapts to any strides).
 template <typename T>
 void launch_general(Params prm) {
-  using C = CfgSmall;
+  using C = CfgGeneral;
   prm.tiles_m = static_cast<int>(ceil_div<int64_t>(prm.M, C::BM));
   prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.N, C::BN));
   launch<T, C, Major::kK, Major::kMN, true>(prm);
