@@ -200,7 +200,7 @@ def test_cuda_mma_padded_copy(dtype):
     a, b = make((m, k), dtype, "cuda"), make((k, n), dtype, "cuda")
     check("cuda", "mma_sync", dtype, a, b)
     check("cuda", "mma_sync", dtype, a, make((k, 1000), dtype, "cuda"))  # only A copied
-    check("cuda", "mma_sync", dtype, make((m, 1000), dtype, "cuda")[:, 1:], b[1:])  # misaligned
+    check("cuda", "mma_sync", dtype, make((m, k), dtype, "cuda")[:, 1:], b[1:])  # misaligned A
     bias = make((n,), dtype, "cuda")
     check("cuda", "mma_sync", dtype, a, b, bias, fn="gemm")
     check("cuda", "mma_sync", dtype, a, b.mT.contiguous().mT)  # B K-contiguous, ld 1001
