@@ -204,6 +204,7 @@ def test_cuda_mma_padded_copy(dtype):
     bias = make((n,), dtype, "cuda")
     check("cuda", "mma_sync", dtype, a, b, bias, fn="gemm")
     check("cuda", "mma_sync", dtype, a, b.mT.contiguous().mT)  # B K-contiguous, ld 1001
+    check("cuda", "mma_sync", dtype, a[None], b[None])  # a batch of one: copied too
     check("cuda", "mma_sync", dtype, make((2, 300, k), dtype, "cuda"),
           make((2, k, 301), dtype, "cuda"))  # batched: general path, no copy
     check("cuda", "mma_sync", dtype, a[:33], b[:, :35])  # too little work: general path

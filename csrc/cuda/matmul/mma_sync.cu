@@ -653,7 +653,7 @@ bool operand_fast(const GemmProblem& p, int arg) {
 // leading stride such as the contiguous 8205x2949 @ 2949x5921, a misaligned
 // view, or no unit stride), a padded row-major copy of it is made and the
 // fast path runs instead of the ~10x slower element-wise general path. Only
-// for a single GEMM (batch 1 after folding) and only when the copy is cheap
+// for a single GEMM (batch 1, after folding) and only when the copy is cheap
 // next to the product: the copy moves ~4 bytes per operand element while the
 // GEMM does 2 * (other dim) FLOPs per element, so we require the other dim
 // >= 64 and M*N*K >= 2^24. Both operands must be fixable, else no copy.
@@ -664,7 +664,8 @@ void run(const GemmProblem& p_in) {
   GemmProblem p = p_in;
   at::Tensor a_copy, b_copy;  // keep padded copies alive until the launch is queued
   const bool a_fast = operand_fast(p, 1), b_fast = operand_fast(p, 2);
-  if ((!a_fast || !b_fast) && p.batch == 1 && p.batch_oc.ndim == 0 &&
+  // batch == 1: z = 0 is the only item, so every batch offset is 0.
+  if ((!a_fast || !b_fast) && p.batch == 1 &&
       p.M * p.N * p.K >= kCopyMinWork && (a_fast || p.N >= kCopyMinOther) &&
       (b_fast || p.M >= kCopyMinOther)) {
     if (!a_fast) {  // A [M][K] -> row-major, K-contiguous
