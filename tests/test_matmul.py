@@ -2,6 +2,9 @@
 CUDA variant of the ladder and the CPU kernel."""
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -185,6 +188,87 @@ def test_cuda_64bit_offsets(variant):
     out = cuops.matmul(a, b, variant=variant)
     for z in (0, 17000, 32999):
         assert_rel_close(out[z], torch.matmul(a[z].double(), b.double()).to(dtype))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+def test_cuda_mma_padded_copy(dtype):
+    """mma_sync copies an operand whose rows are not 16-byte aligned into a
+    padded buffer (single GEMM, enough work) and runs the cp.async path; the
+    batched and the small cases keep the general path. Both must be right."""
+    m, k, n = 1000, 1001, 1003  # odd leading dims: A and B are copied
+    a, b = make((m, k), dtype, "cuda"), make((k, n), dtype, "cuda")
+    check("cuda", "mma_sync", dtype, a, b)
+    check("cuda", "mma_sync", dtype, a, make((k, 1000), dtype, "cuda"))  # only A copied
+    check("cuda", "mma_sync", dtype, make((m, k), dtype, "cuda")[:, 1:], b[1:])  # misaligned A
+    bias = make((n,), dtype, "cuda")
+    check("cuda", "mma_sync", dtype, a, b, bias, fn="gemm")
+    check("cuda", "mma_sync", dtype, a, b.mT.contiguous().mT)  # B K-contiguous, ld 1001
+    check("cuda", "mma_sync", dtype, a[None], b[None])  # a batch of one: copied too
+    check("cuda", "mma_sync", dtype, make((2, 300, k), dtype, "cuda"),
+          make((2, k, 301), dtype, "cuda"))  # batched: general path, no copy
+    check("cuda", "mma_sync", dtype, a[:33], b[:, :35])  # too little work: general path
+
+
+# Run in a subprocess per table entry (CUOPS_MATMUL_CONFIG is read once per
+# process). Every shape takes the fast path of the layout the tables are
+# instantiated for (A K-contiguous, B N-contiguous: K and N multiples of 8),
+# with M/N/K tails, a batch, a bias and enough tiles for the rasterization.
+_TUNE_SCRIPT = r"""
+import sys, torch, cuops
+from tests.utils import assert_rel_close, make, poison_allocator
+from tests.test_matmul import tol_for, reference
+cfg = int(sys.argv[1])
+def run(dtype, variant, sa, sb, bias=False):
+    a, b = make(sa, dtype, "cuda"), make(sb, dtype, "cuda")
+    bb = make((sb[-1],), dtype, "cuda") if bias else None
+    ref = reference(a, b, bb)
+    poison_allocator("cuda", ref.numel() * 8)
+    out = torch.ops.cuops.gemm(a, b, bb, variant)
+    assert_rel_close(out, ref.to(dtype), tol=tol_for(dtype, sa[-1]),
+                     what=f"config {cfg} {variant} {dtype} {sa}@{sb}")
+shapes = [((256, 256), (256, 256)), ((300, 200), (200, 520)), ((129, 40), (40, 264)),
+          ((1000, 1000), (1000, 1000)), ((2, 130, 96), (2, 96, 136)), ((7, 8), (8, 8)),
+          ((2048, 2048), (2048, 2048)), ((517, 1000), (1000, 1032))]
+for dtype in (torch.float16, torch.bfloat16):
+    for sa, sb in shapes:
+        run(dtype, "mma_sync", sa, sb)
+    run(dtype, "mma_sync", (300, 200), (200, 520), bias=True)
+if cfg < 5:  # warptile's fp32 table: every layout uses it
+    for sa, sb in shapes[:6] + [((70, 33), (33, 45))]:
+        run(torch.float32, "warptile", sa, sb)
+    run(torch.float32, "warptile", (300, 200), (200, 520), bias=True)
+    a, b = make((2, 70, 33), torch.float32, "cuda", "transposed"), make((2, 33, 45), torch.float32, "cuda", "sliced")
+    assert_rel_close(cuops.matmul(a, b, variant="warptile"), reference(a, b).float(), tol=1e-4)
+print("OK", cfg)
+"""
+
+N_MMA_CONFIGS, N_WARPTILE_CONFIGS = 8, 5  # the tables in mma_sync.cu / warptile.cu
+
+
+def _run_with_config(knob, *args):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, CUOPS_MATMUL_CONFIG=knob,
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", _TUNE_SCRIPT, *args], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cfg", range(N_MMA_CONFIGS))
+def test_cuda_tuning_configs(cfg):
+    """Every entry of the tuning tables (CUOPS_MATMUL_CONFIG) is correct."""
+    knob = f"mma_sync={cfg}" + (f",warptile={cfg}" if cfg < N_WARPTILE_CONFIGS else "")
+    r = _run_with_config(knob, str(cfg))
+    assert r.returncode == 0 and f"OK {cfg}" in r.stdout, r.stderr[-3000:]
+
+
+@pytest.mark.gpu
+def test_cuda_tuning_config_errors():
+    r = _run_with_config(f"mma_sync={N_MMA_CONFIGS}", "0")
+    assert r.returncode != 0 and "out of range" in r.stderr
+    r = _run_with_config("mma_sync=x", "0")
+    assert r.returncode != 0 and "CUOPS_MATMUL_CONFIG" in r.stderr
 
 
 # ---------------------------------------------------------------------------

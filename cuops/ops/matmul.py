@@ -12,6 +12,25 @@ csrc/cuda/matmul/). Autocast is a C++ kernel of gemm (AutocastCPU/CUDA): it
 casts to the autocast dtype as torch.matmul does (this also works on torch
 versions whose torch.library.register_autocast only takes a fixed dtype).
 
+When a copy is made: never for views the kernels read through their
+strides, except on the CUDA `mma_sync` path (fp16/bf16). There an operand
+that cannot take the 16-byte cp.async path (a leading stride that is not a
+multiple of 8 elements, e.g. a contiguous 8205x2949 matrix; a base address
+not 16-byte aligned; no unit-stride dim) is copied once into a row-major
+buffer with rows padded to a multiple of 8 elements, when the problem is a
+single GEMM (no batch after folding), M*N*K >= 2^24 and the other operand's
+outer dim is >= 64, i.e. when the copy costs well under 1% of the product.
+Otherwise such operands take the element-wise general path (no copy).
+(linear's bias is made contiguous, N elements, if it is a strided view.)
+
+Host overhead: the public functions call the op below the autograd
+dispatch key when no input requires grad (_common.call), which skips the
+Python autograd kernel; under torch.compile the op is called normally.
+
+Tuning knob (development only): CUOPS_MATMUL_CONFIG="mma_sync=2,warptile=1"
+picks entries of the CUDA kernels' configuration tables (read once per
+process); see docs/matmul-worklog.md and scripts/explore/tune_matmul.py.
+
 Tests: tests/test_matmul.py. Benchmark: `python -m cuops bench matmul`.
 Worklog: docs/matmul-worklog.md.
 """
@@ -19,7 +38,7 @@ Worklog: docs/matmul-worklog.md.
 import torch
 
 from ..variants import pick
-from ._common import check_float, check_tensor
+from ._common import call, check_float, check_tensor
 
 _OP = "cuops.gemm"
 
@@ -36,7 +55,7 @@ def matmul(a, b, *, variant=None):
     """
     check_tensor(a, "cuops.matmul", "a")
     check_tensor(b, "cuops.matmul", "b")
-    return torch.ops.cuops.matmul(a, b, pick("matmul", a, variant))
+    return call(torch.ops.cuops.matmul.default, (a, b), a, b, pick("matmul", a, variant))
 
 
 def linear(x, weight, bias=None, *, variant=None):
@@ -46,7 +65,8 @@ def linear(x, weight, bias=None, *, variant=None):
     check_tensor(weight, "cuops.linear", "weight")
     if bias is not None:
         check_tensor(bias, "cuops.linear", "bias")
-    return torch.ops.cuops.linear(x, weight, bias, pick("matmul", x, variant))
+    return call(torch.ops.cuops.linear.default, (x, weight, bias), x, weight, bias,
+                pick("matmul", x, variant))
 
 
 def gemm(a, b, bias=None, *, variant=None):
@@ -54,7 +74,7 @@ def gemm(a, b, bias=None, *, variant=None):
     dimensions broadcast: the op matmul and linear are built on."""
     check_tensor(a, _OP, "a")
     check_tensor(b, _OP, "b")
-    return torch.ops.cuops.gemm(a, b, bias, pick("matmul", a, variant))
+    return call(torch.ops.cuops.gemm.default, (a, b, bias), a, b, bias, pick("matmul", a, variant))
 
 
 # ---------------------------------------------------------------------------

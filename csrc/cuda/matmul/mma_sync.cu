@@ -43,8 +43,7 @@
 // * general: any strides/alignment. Each element is loaded on its own
 //   (predicated) and stored into the same swizzled smem layout; the math part
 //   is unchanged. Slower (no async copies), but correct for every input.
-#include "cuda/cuda_utils.cuh"
-#include "cuda/matmul/kernels.h"
+#include "cuda/matmul/common.cuh"
 
 namespace cuops::cuda {
 namespace {
@@ -142,10 +141,18 @@ struct HalfOps<__nv_bfloat16> {
 // B: kK = K-contiguous (b_sk == 1, e.g. weight.mT), kMN = N-contiguous (b_sn == 1).
 enum class Major { kK, kMN };
 
-template <int kWarpsM_, int kWarpsN_, int kStages_>
+// kMinBlocks: __launch_bounds__ blocks per SM (caps registers at
+// 64K / (threads * kMinBlocks)). kFragDB: double-buffer the ldmatrix
+// fragments in registers, so the loads of k16 step s+1 are issued before the
+// mma of step s (costs one more set of fragments: 32 registers for 64x64).
+template <int kWarpsM_, int kWarpsN_, int kStages_, int BK_ = 32, int WM_ = 64, int WN_ = 64,
+          int kMinBlocks_ = 1, bool kFragDB_ = false>
 struct Cfg {
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
-  static constexpr int WM = 64, WN = 64, BK = 32;  // warp tile, k depth of a stage
+  static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
+  static constexpr int kMinBlocks = kMinBlocks_;
+  static constexpr bool kFragDB = kFragDB_;
+  static_assert(WM % 16 == 0 && WN % 16 == 0 && BK % 32 == 0, "unsupported tile");
   static constexpr int BM = kWarpsM * WM, BN = kWarpsN * WN;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
   static constexpr int kABytes = BM * BK * 2, kBBytes = BN * BK * 2;
@@ -153,8 +160,31 @@ struct Cfg {
   static constexpr int kSmemBytes = kStageBytes * kStages;
   static constexpr int MI = WM / 16, NI = WN / 8;  // mma tiles per warp: 4 x 8
 };
-using CfgBig = Cfg<2, 4, 4>;    // 128x256, 8 warps, 4 x 24 KB = 96 KB smem
-using CfgSmall = Cfg<2, 2, 4>;  // 128x128, 4 warps, 4 x 16 KB = 64 KB smem (2 blocks/SM)
+// Fast path defaults. Fragment double-buffering is on (same math, ldmatrix of
+// step ks+1 ordered before the mma of step ks; 238-240 registers, no spills).
+using CfgBig = Cfg<2, 4, 4, 32, 64, 64, 1, true>;    // 128x256, 8 warps, 4 x 24 KB = 96 KB smem
+using CfgSmall = Cfg<2, 2, 4, 32, 64, 64, 2, true>;  // 128x128, 4 warps, 64 KB smem, 2 blocks/SM
+// General path: element-wise loads need registers of their own (254 without
+// the second fragment set), so no fragment double-buffering there.
+using CfgGeneral = Cfg<2, 2, 4>;
+
+// Tuning table (CUOPS_MATMUL_CONFIG="mma_sync=<i>", see mm::tuning_config).
+// Entry 0 is the default above (big/small picked by problem size); entries
+// 1.. force one configuration. To keep the build short they are instantiated
+// only for the fast path of the most common layout (A K-contiguous, B
+// N-contiguous: a plain row-major a @ b); other layouts and the general path
+// keep the default. Well-known-good mma.sync shapes on sm_80/sm_90 (every
+// entry ~240 registers/thread without spills on sm_90; a 64x32 warp tile
+// capped at 128 registers for 2 blocks of 8 warps spilled ~1 KB):
+//                 warpsM warpsN stages BK  WM  WN minB fragDB   block     smem  blocks/SM
+using Tune1 = Cfg<2, 4, 3, 32, 64, 64, 1, true>;   // 128x256x32  72 KB  1
+using Tune2 = Cfg<2, 2, 4, 32, 64, 64, 2, true>;   // 128x128x32  64 KB  2
+using Tune3 = Cfg<4, 2, 3, 32, 64, 64, 1, true>;   // 256x128x32  72 KB  1
+using Tune4 = Cfg<2, 2, 3, 64, 64, 64, 2, true>;   // 128x128x64  96 KB  2
+using Tune5 = Cfg<2, 4, 4, 32, 64, 64, 1, false>;  // 128x256x32  96 KB  1 (run-3 big: no fragDB)
+using Tune6 = Cfg<2, 4, 3, 64, 64, 64, 1, true>;   // 128x256x64 144 KB  1
+using Tune7 = Cfg<2, 2, 4, 32, 64, 64, 2, false>;  // 128x128x32  64 KB  2 (run-3 small, forced)
+constexpr int kNumTuneConfigs = 8;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -308,7 +338,7 @@ __device__ __forceinline__ void load_tile_general(uint16_t* s_tile, const uint16
 // The kernel
 // ---------------------------------------------------------------------------
 template <typename T, class C, Major AM, Major BMJ, bool GENERAL>
-__global__ void __launch_bounds__(C::kThreads) gemm_mma_kernel(const Params p) {
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(const Params p) {
   using Ops = HalfOps<T>;
   using TA = TileShape<C, AM, true>;
   using TB = TileShape<C, BMJ, false>;
@@ -363,6 +393,30 @@ __global__ void __launch_bounds__(C::kThreads) gemm_mma_kernel(const Params p) {
     }
   };
 
+  // All A and B fragments of one k16 step of the warp tile.
+  auto load_frags = [&](uint32_t sA, uint32_t sB, int ks, uint32_t(&af)[C::MI][4],
+                        uint32_t(&bf)[C::NI][2]) {
+    CUOPS_UNROLL
+    for (int mi = 0; mi < C::MI; ++mi) {
+      if constexpr (AM == Major::kK)
+        ldmatrix_x4(af[mi], sA + a_frag_offset(mi, ks));
+      else
+        ldmatrix_x4_trans(af[mi], sA + a_frag_offset(mi, ks));
+    }
+    CUOPS_UNROLL
+    for (int nj = 0; nj < C::NI / 2; ++nj) {
+      uint32_t r[4];
+      if constexpr (BMJ == Major::kMN)
+        ldmatrix_x4_trans(r, sB + b_frag_offset(nj, ks));
+      else
+        ldmatrix_x4(r, sB + b_frag_offset(nj, ks));
+      bf[2 * nj][0] = r[0];
+      bf[2 * nj][1] = r[1];
+      bf[2 * nj + 1][0] = r[2];
+      bf[2 * nj + 1][1] = r[3];
+    }
+  };
+
   // Batches beyond gridDim.y (65535 at most) are looped over.
   for (int64_t z = blockIdx.y; z < p.batch; z += gridDim.y) {
     int64_t off[3];
@@ -409,6 +463,12 @@ __global__ void __launch_bounds__(C::kThreads) gemm_mma_kernel(const Params p) {
       for (int j = 0; j < C::NI; ++j)
         CUOPS_UNROLL
         for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.f;
+    auto mma_all = [&](const uint32_t(&af)[C::MI][4], const uint32_t(&bf)[C::NI][2]) {
+      CUOPS_UNROLL
+      for (int mi = 0; mi < C::MI; ++mi)
+        CUOPS_UNROLL
+        for (int ni = 0; ni < C::NI; ++ni) Ops::mma(acc[mi][ni], af[mi], bf[ni]);
+    };
 
     // Prologue: tiles 0..kS-2 in flight. One commit group per tile, even an
     // empty one past the end, so "group g == tile g" always holds and the
@@ -431,32 +491,23 @@ __global__ void __launch_bounds__(C::kThreads) gemm_mma_kernel(const Params p) {
 
       const uint32_t sA = s_base + read_slot * C::kStageBytes;
       const uint32_t sB = sA + C::kABytes;
-      CUOPS_UNROLL
-      for (int ks = 0; ks < C::BK / 16; ++ks) {
-        uint32_t af[C::MI][4], bf[C::NI][2];
+      if constexpr (C::kFragDB) {
+        // Fragments of step ks+1 are requested before the mma of step ks, so
+        // the ldmatrix latency hides behind 32 mma instead of stalling them.
+        uint32_t af[2][C::MI][4], bf[2][C::NI][2];
+        load_frags(sA, sB, 0, af[0], bf[0]);
         CUOPS_UNROLL
-        for (int mi = 0; mi < C::MI; ++mi) {
-          if constexpr (AM == Major::kK)
-            ldmatrix_x4(af[mi], sA + a_frag_offset(mi, ks));
-          else
-            ldmatrix_x4_trans(af[mi], sA + a_frag_offset(mi, ks));
+        for (int ks = 0; ks < C::BK / 16; ++ks) {
+          if (ks + 1 < C::BK / 16) load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
+          mma_all(af[ks & 1], bf[ks & 1]);
         }
+      } else {
         CUOPS_UNROLL
-        for (int nj = 0; nj < C::NI / 2; ++nj) {
-          uint32_t r[4];
-          if constexpr (BMJ == Major::kMN)
-            ldmatrix_x4_trans(r, sB + b_frag_offset(nj, ks));
-          else
-            ldmatrix_x4(r, sB + b_frag_offset(nj, ks));
-          bf[2 * nj][0] = r[0];
-          bf[2 * nj][1] = r[1];
-          bf[2 * nj + 1][0] = r[2];
-          bf[2 * nj + 1][1] = r[3];
+        for (int ks = 0; ks < C::BK / 16; ++ks) {
+          uint32_t af[C::MI][4], bf[C::NI][2];
+          load_frags(sA, sB, ks, af, bf);
+          mma_all(af, bf);
         }
-        CUOPS_UNROLL
-        for (int mi = 0; mi < C::MI; ++mi)
-          CUOPS_UNROLL
-          for (int ni = 0; ni < C::NI; ++ni) Ops::mma(acc[mi][ni], af[mi], bf[ni]);
       }
       read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
       write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
@@ -541,17 +592,96 @@ void launch_fast(Params prm, Major am, Major bm) {
   }
 }
 
+// A forced table entry (1..kNumTuneConfigs-1) for the A kK / B kMN fast path.
+template <typename T, class C>
+void launch_tuned(Params prm) {
+  prm.tiles_m = static_cast<int>(ceil_div<int64_t>(prm.M, C::BM));
+  prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.N, C::BN));
+  launch<T, C, Major::kK, Major::kMN, false>(prm);
+}
+
+template <typename T>
+void launch_table(int cfg, const Params& prm) {
+  switch (cfg) {
+    case 1: return launch_tuned<T, Tune1>(prm);
+    case 2: return launch_tuned<T, Tune2>(prm);
+    case 3: return launch_tuned<T, Tune3>(prm);
+    case 4: return launch_tuned<T, Tune4>(prm);
+    case 5: return launch_tuned<T, Tune5>(prm);
+    case 6: return launch_tuned<T, Tune6>(prm);
+    default: return launch_tuned<T, Tune7>(prm);
+  }
+}
+
 // General path: small tile, one smem layout (the loader adapts to any strides).
 template <typename T>
 void launch_general(Params prm) {
-  using C = CfgSmall;
+  using C = CfgGeneral;
   prm.tiles_m = static_cast<int>(ceil_div<int64_t>(prm.M, C::BM));
   prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.N, C::BN));
   launch<T, C, Major::kK, Major::kMN, true>(prm);
 }
 
+// Copy of a rows x cols operand (element strides ld between rows, 1 along
+// cols... or any strides: copy_ handles them) into a fresh row-major buffer
+// whose rows are padded to a multiple of 8 elements, so every row starts
+// 16-byte aligned. Data movement only (ATen allocation + copy_ into a
+// narrow() view); the buffer lives until run() returns, which is safe: the
+// caching allocator reuses it only for work queued after our kernel on the
+// same stream.
+at::Tensor padded_copy(const void* ptr, int64_t rows, int64_t cols, int64_t s_row, int64_t s_col,
+                       at::ScalarType dt) {
+  const auto opts = at::TensorOptions().dtype(dt).device(at::kCUDA, c10::cuda::current_device());
+  const at::Tensor src = at::from_blob(const_cast<void*>(ptr), {rows, cols}, {s_row, s_col}, opts);
+  at::Tensor buf = at::empty({rows, (cols + 7) / 8 * 8}, opts);
+  buf.narrow(1, 0, cols).copy_(src);
+  return buf;
+}
+
+// Whether operand `arg` (1 = A, 2 = B) of p can take the cp.async path as is.
+bool operand_fast(const GemmProblem& p, int arg) {
+  const void* x = arg == 1 ? p.a : p.b;
+  const int64_t R = arg == 1 ? p.M : p.N;
+  const int64_t sr = arg == 1 ? p.a_sm : p.b_sn, sk = arg == 1 ? p.a_sk : p.b_sk;
+  if (!aligned16(x) || !batch_offsets_multiple_of(p.batch_oc, arg, 8)) return false;
+  const bool k_major = (p.K == 1 || sk == 1) && (R == 1 || sr % 8 == 0);
+  const bool r_major = (R == 1 || sr == 1) && (p.K == 1 || sk % 8 == 0);
+  return k_major || r_major;
+}
+
+// When an operand misses the cp.async path only because of its layout (odd
+// leading stride such as the contiguous 8205x2949 @ 2949x5921, a misaligned
+// view, or no unit stride), a padded row-major copy of it is made and the
+// fast path runs instead of the ~10x slower element-wise general path. Only
+// for a single GEMM (batch 1, after folding) and only when the copy is cheap
+// next to the product: the copy moves ~4 bytes per operand element while the
+// GEMM does 2 * (other dim) FLOPs per element, so we require the other dim
+// >= 64 and M*N*K >= 2^24. Both operands must be fixable, else no copy.
+constexpr int64_t kCopyMinOther = 64, kCopyMinWork = int64_t{1} << 24;
+
 template <typename T>
-void run(const GemmProblem& p) {
+void run(const GemmProblem& p_in) {
+  GemmProblem p = p_in;
+  at::Tensor a_copy, b_copy;  // keep padded copies alive until the launch is queued
+  const bool a_fast = operand_fast(p, 1), b_fast = operand_fast(p, 2);
+  // batch == 1: z = 0 is the only item, so every batch offset is 0.
+  if ((!a_fast || !b_fast) && p.batch == 1 &&
+      p.M * p.N * p.K >= kCopyMinWork && (a_fast || p.N >= kCopyMinOther) &&
+      (b_fast || p.M >= kCopyMinOther)) {
+    if (!a_fast) {  // A [M][K] -> row-major, K-contiguous
+      a_copy = padded_copy(p.a, p.M, p.K, p.a_sm, p.a_sk, p.dtype);
+      p.a = a_copy.const_data_ptr();
+      p.a_sm = a_copy.stride(0);
+      p.a_sk = 1;
+    }
+    if (!b_fast) {  // B [K][N] -> row-major, N-contiguous
+      b_copy = padded_copy(p.b, p.K, p.N, p.b_sk, p.b_sn, p.dtype);
+      p.b = b_copy.const_data_ptr();
+      p.b_sk = b_copy.stride(0);
+      p.b_sn = 1;
+    }
+  }
+
   Params prm{};
   prm.M = p.M;
   prm.N = p.N;
@@ -603,12 +733,18 @@ void run(const GemmProblem& p) {
   // tile so small problems spread over more SMs.
   const int64_t big_blocks =
       ceil_div<int64_t>(p.M, CfgBig::BM) * ceil_div<int64_t>(p.N, CfgBig::BN) * p.batch;
+  const int cfg = mm::tuning_config("mma_sync");
+  TORCH_CHECK_VALUE(cfg >= 0 && cfg < kNumTuneConfigs, "CUOPS_MATMUL_CONFIG: mma_sync=", cfg,
+                    " is out of range (0..", kNumTuneConfigs - 1, ")");
   if (!fast)
     launch_general<T>(prm);
+  else if (cfg != 0 && am == Major::kK && bm == Major::kMN)
+    launch_table<T>(cfg, prm);
   else if (big_blocks >= num_sms())
     launch_fast<T, CfgBig>(prm, am, bm);
   else
     launch_fast<T, CfgSmall>(prm, am, bm);
+  // a_copy / b_copy are released here, after the launch was queued.
 }
 
 }  // namespace
