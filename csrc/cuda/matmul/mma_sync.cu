@@ -44,57 +44,15 @@
 //   (predicated) and stored into the same swizzled smem layout; the math part
 //   is unchanged. Slower (no async copies), but correct for every input.
 #include "cuda/matmul/common.cuh"
+#include "cuda/mma_ptx.cuh"
 
 namespace cuops::cuda {
 namespace {
 
-// ---------------------------------------------------------------------------
-// PTX wrappers
-// ---------------------------------------------------------------------------
+using namespace ptx;  // cp.async, ldmatrix, mma.sync wrappers (csrc/cuda/mma_ptx.cuh)
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte async copy global -> shared. Only `src_bytes` (0..16) are read; the
-// rest of the 16 bytes is zero-filled: that is how M/N/K tails are padded with
-// zeros (which contribute nothing to the dot products) without branches.
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(src_bytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-// Wait until at most N of this thread's committed groups are still pending.
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-// Four 8x8 16-bit matrices. Lane i gives the address of row (i % 8) of matrix
-// (i / 8); afterwards register j of lane l holds matrix j's row l/4, columns
-// 2*(l%4) and 2*(l%4)+1 (with .trans: column l/4, rows 2*(l%4), 2*(l%4)+1).
-// volatile: the same smem address is re-read every k tile with new contents.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// Per-dtype pieces: the mma instruction and the conversions of the epilogue.
-//
-// Fragment layouts of mma.m16n8k16.row.col (g = lane / 4, t = lane % 4):
-//   A (16x16, 4 regs of 2 elements): a0 = A[g][2t..2t+1]   a1 = A[g+8][2t..2t+1]
-//                                    a2 = A[g][2t+8..+9]   a3 = A[g+8][2t+8..+9]
-//   B (16x8,  2 regs):               b0 = B[2t..2t+1][g]   b1 = B[2t+8..+9][g]
-//   C (16x8,  4 fp32):               c0,c1 = C[g][2t..2t+1]  c2,c3 = C[g+8][2t..2t+1]
+// Per-dtype pieces: the mma instruction and the conversions of the epilogue
+// (fragment layouts: csrc/cuda/mma_ptx.cuh).
 template <typename T>
 struct HalfOps;
 
@@ -103,10 +61,7 @@ struct HalfOps<__half> {
   using T2 = __half2;
   static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4],
                                              const uint32_t (&b)[2]) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    mma_16816<__half>(d, a, b);
   }
   static __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
   static __device__ __forceinline__ __half from_float(float x) { return __float2half_rn(x); }
@@ -118,10 +73,7 @@ struct HalfOps<__nv_bfloat16> {
   using T2 = __nv_bfloat162;
   static __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4],
                                              const uint32_t (&b)[2]) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    mma_16816<__nv_bfloat16>(d, a, b);
   }
   static __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
   static __device__ __forceinline__ __nv_bfloat16 from_float(float x) {
@@ -359,7 +311,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
   const int64_t m_block = (first_m + (pid % per_group) % group_m) * C::BM;
   const int64_t n_block = ((pid % per_group) / group_m) * C::BN;
 
-  const uint32_t s_base = smem_addr(smem);
+  const uint32_t s_base = smem_u32(smem);
   const int64_t ktiles = ceil_div<int64_t>(p.K, C::BK);
 
   // ldmatrix row addresses of this lane (tile-local row/chunk, see the layout
