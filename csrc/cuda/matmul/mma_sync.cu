@@ -114,7 +114,9 @@ struct Cfg {
 };
 // Fast path defaults. Fragment double-buffering is on (same math, ldmatrix of
 // step ks+1 ordered before the mma of step ks; 238-240 registers, no spills).
-using CfgBig = Cfg<2, 4, 4, 32, 64, 64, 1, true>;    // 128x256, 8 warps, 4 x 24 KB = 96 KB smem
+// CfgBig = table entry 4, the best of the H100 sweep (docs/matmul-worklog.md,
+// run 4: 0.49-0.50x cuBLAS vs 0.42-0.44x for the former 128x256x32 default).
+using CfgBig = Cfg<2, 2, 3, 64, 64, 64, 2, true>;    // 128x128x64, 4 warps, 3 x 32 KB, 2 blocks/SM
 using CfgSmall = Cfg<2, 2, 4, 32, 64, 64, 2, true>;  // 128x128, 4 warps, 64 KB smem, 2 blocks/SM
 // General path: element-wise loads need registers of their own (254 without
 // the second fragment set), so no fragment double-buffering there.
