@@ -79,6 +79,8 @@ class _Dist:
             if not torch.cuda.is_available():
                 raise RuntimeError("cuops demo: --device cuda, but torch sees no CUDA device; "
                                    "use --device cpu")
+            if self.device.index is None:  # set_device needs an index ("cuda" -> current GPU)
+                self.device = torch.device("cuda", torch.cuda.current_device())
             torch.cuda.set_device(self.device)
         if self.enabled:
             import torch.distributed as dist

@@ -86,3 +86,11 @@ def test_cuda_without_gpu():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="no CUDA device"):
         demo.main(_args(device="cuda"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("device", [None, "cuda"])
+def test_demo_cuda_single_process(device, capsys):
+    # "cuda" without an index must work (torch.cuda.set_device needs one).
+    assert demo.main(_args(device=device, epochs=1)) == 0
+    assert "largest parameter difference" in capsys.readouterr().out
