@@ -5,7 +5,7 @@ line where the case has its own, and above each group the best cuops
 variant's speed relative to the baseline.
 
     python -m cuops bench add --plot add.png
-    python -m cuops bench --from-csv docs/bench-h100.csv --plot docs/bench-h100.png
+    python -m cuops bench --from-csv docs/results/bench-h100.csv --plot docs/results/bench-h100.png
 
 Uses matplotlib's object API with the Agg canvas: no display, no global
 backend switch.
