@@ -5,12 +5,6 @@
 namespace cuops {
 namespace {
 
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << s;
-  return os.str();
-}
-
 // torch's broadcasting rule, with an error that names both arguments.
 std::vector<int64_t> broadcast_shape(const at::Tensor& a, const at::Tensor& b, const char* op) {
   const int64_t nd = std::max(a.dim(), b.dim());

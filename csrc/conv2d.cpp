@@ -11,12 +11,6 @@
 namespace cuops {
 namespace {
 
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << s;
-  return os.str();
-}
-
 struct Args {
   int64_t sh, sw, pt, pb, pl, pr, dh, dw, groups;
 };

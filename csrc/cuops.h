@@ -38,6 +38,14 @@ C10_HOST_DEVICE constexpr T round_up(T a, T b) {
   return ceil_div(a, b) * b;
 }
 
+// "[2, 3, 4]": a shape (IntArrayRef or SymIntArrayRef) for error messages.
+template <typename Sizes>
+std::string shape_str(const Sizes& s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
 // ---------------------------------------------------------------------------
 // Argument checks. Messages follow torch's style and always name the op and
 // the argument, so a user can tell which input was wrong.

@@ -14,13 +14,6 @@
 namespace cuops {
 namespace {
 
-template <typename Sizes>
-std::string shape_str(const Sizes& s) {
-  std::ostringstream os;
-  os << s;
-  return os.str();
-}
-
 // Element strides of t's batch dims (all but the last two) as seen through
 // broadcasting to `batch` (right-aligned; 0 where t is broadcast).
 std::vector<int64_t> batch_strides(const at::Tensor& t, at::IntArrayRef batch) {

@@ -63,8 +63,6 @@ def plot(results: list, path: str, title: str = "") -> None:
         base_names = {r.baseline for r in table.values()}
         ours = [i for i in impls if i not in base_names and i != "torch.compile"]
         colors = dict(zip(ours, _variant_colors(len(ours))))
-        n = len(impls)
-        bar_w = 0.8 / n
         unit = next(iter(table.values())).unit
         top, has_ceiling = 0.0, False
         for ci, case in enumerate(cases):

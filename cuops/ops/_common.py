@@ -14,6 +14,27 @@ def check_float(t: torch.Tensor, op: str, arg: str) -> None:
                         "dtypes are float16, bfloat16, float32 and float64")
 
 
+def c10_name(dtype: torch.dtype) -> str:
+    """The dtype as the C++ checks print it (c10 names), so fake and real
+    kernels raise identical messages."""
+    return {torch.float16: "Half", torch.bfloat16: "BFloat16", torch.float32: "Float",
+            torch.float64: "Double"}.get(dtype, str(dtype))
+
+
+def check_same_dtype_device(op: str, a, a_name: str, b, b_name: str) -> None:
+    """Both float tensors of one dtype on one device (csrc/cuops.h's
+    check_float_dtype / check_same_dtype / check_same_device)."""
+    check_float(a, op, a_name)
+    check_float(b, op, b_name)
+    if a.dtype != b.dtype:
+        raise TypeError(f"{op}: expected '{a_name}' and '{b_name}' to have the same dtype, but "
+                        f"got {a_name}.dtype={c10_name(a.dtype)} and "
+                        f"{b_name}.dtype={c10_name(b.dtype)}")
+    if a.device != b.device:
+        raise RuntimeError(f"{op}: expected '{a_name}' and '{b_name}' to be on the same device, "
+                           f"but got {a_name} on {a.device} and {b_name} on {b.device}")
+
+
 def check_real_number(x, op: str, arg: str) -> None:
     if type(x) in (int, float):  # the common case, without the slow ABC check
         return

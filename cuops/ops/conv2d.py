@@ -10,13 +10,11 @@ The ops take padding as (top, bottom, left, right); `cuops.conv2d` turns
 F.conv2d's ints, pairs, "same" and "valid" into that.
 """
 
-import numbers
-
 import torch
 from torch._prims_common import suggest_memory_format
 
 from ..variants import pick
-from ._common import call, check_float, check_tensor
+from ._common import call, check_same_dtype_device, check_tensor
 
 _OP = "cuops.conv2d"
 _DGRAD = "cuops.conv2d_backward_input"
@@ -136,22 +134,6 @@ def _check_shapes(op, in_name, ins, wt, stride, padding, dilation, groups):
     return (ph - eh) // stride[0] + 1, (pw - ew) // stride[1] + 1
 
 
-def _check_dtype_device(op, a, a_name, b, b_name):
-    check_float(a, op, a_name)
-    check_float(b, op, b_name)
-    if a.dtype != b.dtype:
-        raise TypeError(f"{op}: expected '{a_name}' and '{b_name}' to have the same dtype, but "
-                        f"got {a_name}.dtype={_c10(a.dtype)} and {b_name}.dtype={_c10(b.dtype)}")
-    if a.device != b.device:
-        raise RuntimeError(f"{op}: expected '{a_name}' and '{b_name}' to be on the same device, "
-                           f"but got {a_name} on {a.device} and {b_name} on {b.device}")
-
-
-def _c10(dtype) -> str:
-    return {torch.float16: "Half", torch.bfloat16: "BFloat16", torch.float32: "Float",
-            torch.float64: "Double"}.get(dtype, str(dtype))
-
-
 def _cl(*ts) -> torch.memory_format:
     """torch's rule: channels_last when any of the 4-D tensors suggests it,
     except float64 on CUDA (no NHWC double path in cuDNN: torch returns
@@ -174,9 +156,9 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0),
         raise ValueError(f"{_OP}: expected 'weight' to be 4-D (out_channels, "
                          f"in_channels/groups, kH, kW), but got a {weight.dim()}-D tensor of "
                          f"shape {list(weight.shape)}")
-    _check_dtype_device(_OP, input, "input", weight, "weight")
+    check_same_dtype_device(_OP, input, "input", weight, "weight")
     if bias is not None:
-        _check_dtype_device(_OP, input, "input", bias, "bias")
+        check_same_dtype_device(_OP, input, "input", bias, "bias")
         if bias.dim() != 1 or bias.shape[0] != weight.shape[0]:
             raise ValueError(f"{_OP}: expected 'bias' to be 1-D of length {weight.shape[0]} "
                              f"(weight.size(0)), but got shape {list(bias.shape)}")
@@ -200,7 +182,7 @@ def _check_grad(op, grad_output, other, other_name, size, size_name):
         raise ValueError(f"{op}: expected '{size_name}' to have 4 elements, but got {list(size)}")
     if any(v < 0 for v in size):
         raise ValueError(f"{op}: '{size_name}' must be non-negative, but got {list(size)}")
-    _check_dtype_device(op, grad_output, "grad_output", other, other_name)
+    check_same_dtype_device(op, grad_output, "grad_output", other, other_name)
 
 
 def _check_grad_output_shape(op, g, want):

@@ -40,7 +40,7 @@ import os
 import torch
 
 from ..variants import pick
-from ._common import call, check_float, check_tensor
+from ._common import call, check_same_dtype_device, check_tensor
 
 # Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile}.cu.
 _TUNING_TABLES = {"mma_sync": 8, "warptile": 5}
@@ -110,17 +110,9 @@ def _gemm_meta(a, b, bias):
     if b.dim() < 2:
         raise ValueError(f"{_OP}: argument 'b' must have at least 2 dimensions [..., K, N], "
                          f"but got shape {list(b.shape)}")
-    check_float(a, _OP, "a")
-    check_float(b, _OP, "b")
     for name, t in (("b", b), ("bias", bias)):
-        if t is None:
-            continue
-        if t.dtype != a.dtype:
-            raise TypeError(f"{_OP}: expected 'a' and '{name}' to have the same dtype, but got "
-                            f"a.dtype={a.dtype} and {name}.dtype={t.dtype}")
-        if t.device != a.device:
-            raise RuntimeError(f"{_OP}: expected 'a' and '{name}' to be on the same device, but "
-                               f"got a on {a.device} and {name} on {t.device}")
+        if t is not None:
+            check_same_dtype_device(_OP, a, "a", t, name)
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"{_OP}: inner dimensions do not match: 'a' has shape {list(a.shape)} "
                          f"(K={a.shape[-1]}) but 'b' has shape {list(b.shape)} (K={b.shape[-2]})")
