@@ -38,9 +38,13 @@ C10_HOST_DEVICE constexpr T round_up(T a, T b) {
   return ceil_div(a, b) * b;
 }
 
-// "[2, 3, 4]": a shape (IntArrayRef or SymIntArrayRef) for error messages.
-template <typename Sizes>
-std::string shape_str(const Sizes& s) {
+// "[2, 3, 4]": a shape for error messages (a std::vector converts to IntArrayRef).
+inline std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+inline std::string shape_str(c10::SymIntArrayRef s) {
   std::ostringstream os;
   os << s;
   return os.str();
