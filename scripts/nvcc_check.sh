@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Compile one .cu of the extension on its own, with the flags setup.py gives
+# nvcc, and print ptxas' register/spill report: a quick check of a kernel
+# edit on a machine without a GPU (a full build compiles every file).
+#   scripts/nvcc_check.sh csrc/cuda/conv2d/depthwise.cu [ARCH...]   (default: 90)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$1; shift
+archs=("${@:-90}")
+py=${CUOPS_PYTHON:-.venv/bin/python}
+inc=$("$py" - <<'PY'
+import os, sysconfig, torch.utils.cpp_extension as ce
+paths = ce.include_paths(device_type="cuda") if "device_type" in ce.include_paths.__code__.co_varnames else ce.include_paths(cuda=True)
+import importlib.util
+spec = importlib.util.find_spec("nvidia")
+if spec and spec.submodule_search_locations:
+    for d in spec.submodule_search_locations:
+        for sub in ("cu13/include", "cuda_runtime/include"):
+            if os.path.isdir(os.path.join(d, sub)):
+                paths.append(os.path.join(d, sub))
+paths.append(sysconfig.get_paths()["include"])
+print(" ".join("-I" + p for p in paths))
+PY
+)
+gencode=()
+for a in "${archs[@]}"; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+"$CUDA_HOME/bin/nvcc" -DCUOPS_WITH_CUDA -Icsrc $inc -I"$CUDA_HOME/include" -c "$src" -o /tmp/nvcc_check_$$.o \
+  -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__ -D__CUDA_NO_BFLOAT16_CONVERSIONS__ \
+  -D__CUDA_NO_HALF2_OPERATORS__ --expt-relaxed-constexpr -Xcompiler -fPIC -O3 -lineinfo \
+  -Xptxas=-warn-spills -Xptxas=-v -DTORCH_API_INCLUDE_EXTENSION_H -DTORCH_EXTENSION_NAME=_C \
+  "${gencode[@]}" -std=c++20 2>&1 | grep -E "error|warning|Function properties|spill|Used [0-9]+ registers|Compiling entry" | sed 's/ptxas info    : //' | c++filt
+rc=${PIPESTATUS[0]}
+rm -f /tmp/nvcc_check_$$.o
+exit "$rc"
