@@ -7,7 +7,8 @@
 #   BENCH="add matmul"         which benchmarks (default: all; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
-#   SWEEP=1                    also run the matmul tuning sweep (scripts/explore/tune_matmul.py)
+#   SWEEP="matmul conv"        also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul)
+#   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +40,14 @@ if [ -z "${SKIP_TESTS:-}" ]; then
   echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests.log")"
 fi
 
-if [ -n "${SWEEP:-}" ]; then
-  "$PY" scripts/explore/tune_matmul.py 2>&1 | tee "$OUT/tune.txt"
+if [ -n "${PEAK:-}" ]; then
+  "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -O3 -arch=sm_90a scripts/explore/mma_peak.cu -o /tmp/mma_peak && /tmp/mma_peak 2>&1 | tee "$OUT/mma_peak.txt"
 fi
+
+for name in ${SWEEP:-}; do
+  [ "$name" = 1 ] && name=matmul
+  "$PY" scripts/explore/tune_$name.py 2>&1 | tee "$OUT/tune_$name.txt"
+done
 
 if [ -n "${DEMO:-}" ]; then
   "$PY" -m cuops demo 2>&1 | tee "$OUT/demo.txt"

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 src=$1; shift
 archs=("${@:-90}")
 py=${CUOPS_PYTHON:-.venv/bin/python}
+export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 inc=$("$py" - <<'PY'
 import os, sysconfig, torch.utils.cpp_extension as ce
 paths = ce.include_paths(device_type="cuda") if "device_type" in ce.include_paths.__code__.co_varnames else ce.include_paths(cuda=True)
@@ -24,7 +25,6 @@ PY
 )
 gencode=()
 for a in "${archs[@]}"; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
-CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 "$CUDA_HOME/bin/nvcc" -DCUOPS_WITH_CUDA -Icsrc $inc -I"$CUDA_HOME/include" -c "$src" -o /tmp/nvcc_check_$$.o \
   -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__ -D__CUDA_NO_BFLOAT16_CONVERSIONS__ \
   -D__CUDA_NO_HALF2_OPERATORS__ --expt-relaxed-constexpr -Xcompiler -fPIC -O3 -lineinfo \

@@ -6,6 +6,9 @@ autocast; bad inputs; cuops.nn.Conv2d. CUDA params carry the `gpu` marker.
 """
 
 import importlib
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -217,6 +220,50 @@ def test_forward_splitk_cuda(shape, dtype, cl):
         assert_rel_close(out, want, dtype=dtype, what=f"splitk {xs} {ws} {kw}")
         # deterministic: the same bits twice
         assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_mma_splitk"))
+
+
+# Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
+# one subprocess per entry) is correct on the split-K shapes above.
+N_SPLIT_CONFIGS = 8  # kNumSplitConfigs in csrc/cuda/conv2d/implicit_gemm_mma.cu
+_SPLIT_SCRIPT = r"""
+import torch, cuops
+from tests.utils import assert_rel_close, poison_allocator
+from tests.test_conv2d import SPLITK_SHAPES, _layout, _ref64
+for xs, ws, kw in SPLITK_SHAPES:
+    for dtype in (torch.float16, torch.bfloat16):
+        for cl in (False, True):
+            torch.manual_seed(0)
+            x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
+            w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+            b = torch.randn(ws[0], device="cuda", dtype=dtype)
+            want = _ref64(x, w, b, kw)
+            poison_allocator("cuda", want.numel() * 16)
+            out = cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_mma_splitk")
+            assert_rel_close(out, want, dtype=dtype, what=f"{xs} {ws} {kw} {dtype} cl={cl}")
+print("OK")
+"""
+
+
+def _run_split_config(knob):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, CUOPS_CONV_CONFIG=knob,
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", _SPLIT_SCRIPT], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cfg", range(N_SPLIT_CONFIGS))
+def test_cuda_splitk_configs(cfg):
+    r = _run_split_config(f"implicit_gemm_mma_splitk={cfg}")
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+def test_conv_config_errors():
+    r = _run_split_config(f"implicit_gemm_mma_splitk={N_SPLIT_CONFIGS}")
+    assert r.returncode != 0 and "out of range" in r.stderr
+    r = _run_split_config("splitk=1")
+    assert r.returncode != 0 and "CUOPS_CONV_CONFIG" in r.stderr
 
 
 # dgrad / wgrad on tensor cores: stride 1 with asymmetric ("same", even

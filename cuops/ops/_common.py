@@ -2,6 +2,7 @@
 under fake tensors, where the C++ checks do not run)."""
 
 import numbers
+import os
 
 import torch
 
@@ -12,6 +13,20 @@ def check_float(t: torch.Tensor, op: str, arg: str) -> None:
     if t.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{op}: argument '{arg}' has unsupported dtype {t.dtype}; supported "
                         "dtypes are float16, bfloat16, float32 and float64")
+
+
+def check_tuning_knob(env: str, tables: dict) -> None:
+    """Validate a development tuning knob (env="variant=<index>,...", the
+    sizes of the C++ configuration tables in `tables`) with a clear
+    ValueError at import, before any kernel reads it (C++ checks again:
+    csrc/cuda/cuda_utils.cuh, tuning_config)."""
+    for item in filter(None, os.environ.get(env, "").split(",")):
+        name, _, idx = item.partition("=")
+        if name not in tables or not idx.isdigit():
+            names = " or ".join(f"'{n}=<index>'" for n in tables)
+            raise ValueError(f"{env}: expected {names}, got {item!r}")
+        if int(idx) >= tables[name]:
+            raise ValueError(f"{env}: {name}={idx} is out of range (0..{tables[name] - 1})")
 
 
 def c10_name(dtype: torch.dtype) -> str:

@@ -14,7 +14,11 @@ import torch
 from torch._prims_common import suggest_memory_format
 
 from ..variants import pick
-from ._common import call, check_same_dtype_device, check_tensor
+from ._common import call, check_same_dtype_device, check_tensor, check_tuning_knob
+
+# Size of the split-K tuning table in csrc/cuda/conv2d/implicit_gemm_mma.cu
+# (development knob, scripts/explore/tune_conv.py).
+check_tuning_knob("CUOPS_CONV_CONFIG", {"implicit_gemm_mma_splitk": 8})
 
 _OP = "cuops.conv2d"
 _DGRAD = "cuops.conv2d_backward_input"

@@ -35,31 +35,14 @@ Tests: tests/test_matmul.py. Benchmark: `python -m cuops bench matmul`.
 Worklog: docs/matmul-worklog.md.
 """
 
-import os
-
 import torch
 
 from ..variants import pick
-from ._common import call, check_same_dtype_device, check_tensor
+from ._common import call, check_same_dtype_device, check_tensor, check_tuning_knob
 
 # Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile}.cu.
 _TUNING_TABLES = {"mma_sync": 8, "warptile": 5}
-
-
-def _check_tuning_knob() -> None:
-    """Validate CUOPS_MATMUL_CONFIG at import, with a clear ValueError, before
-    any kernel reads it (the C++ side checks again)."""
-    for item in filter(None, os.environ.get("CUOPS_MATMUL_CONFIG", "").split(",")):
-        name, _, idx = item.partition("=")
-        if name not in _TUNING_TABLES or not idx.isdigit():
-            raise ValueError(f"CUOPS_MATMUL_CONFIG: expected 'mma_sync=<index>' or "
-                             f"'warptile=<index>', got {item!r}")
-        if int(idx) >= _TUNING_TABLES[name]:
-            raise ValueError(f"CUOPS_MATMUL_CONFIG: {name}={idx} is out of range "
-                             f"(0..{_TUNING_TABLES[name] - 1})")
-
-
-_check_tuning_knob()
+check_tuning_knob("CUOPS_MATMUL_CONFIG", _TUNING_TABLES)
 
 _OP = "cuops.gemm"
 

@@ -502,22 +502,38 @@ __global__ void pack_weight_kernel(const uint16_t* __restrict__ w, uint16_t* __r
 // ---------------------------------------------------------------------------
 
 // Split-K finish: y[m][k] = bias[k] + sum of the splits' partials, added in
-// split order (deterministic), converted once. Threads walk (m, k) with k
-// fastest: coalesced workspace reads, and coalesced y writes for NHWC.
+// split order (deterministic), converted once. One thread = 4 consecutive
+// channels of one pixel (16-byte workspace reads when K % 4 == 0), so the
+// pixel decode is paid once per 4 outputs; threads walk k fastest:
+// coalesced workspace reads and, for NHWC, coalesced y writes.
 template <typename T>
 __global__ void splitk_finish_kernel(const MmaParams p, int splits) {
-  const int64_t total = p.M * p.K;
+  const int64_t k4 = ceil_div<int64_t>(p.K, 4), total = p.M * k4, plane = p.M * p.K;
+  const bool vec = p.K % 4 == 0;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += step) {
-    float sum = p.bias != nullptr ? bits_to_float<T>(p.bias[i % p.K]) : 0.f;
-    for (int z = 0; z < splits; ++z) sum += p.ws[static_cast<int64_t>(z) * total + i];
-    const int64_t m = i / p.K, k = i - m * p.K;
+    const int64_t m = i / k4, k0 = (i - m * k4) * 4;
+    const int kn = p.K - k0 < 4 ? static_cast<int>(p.K - k0) : 4;
+    float sum[4] = {0.f, 0.f, 0.f, 0.f};
+    const float* src = p.ws + m * p.K + k0;
+    for (int z = 0; z < splits; ++z, src += plane) {
+      if (vec) {
+        const float4 v = *reinterpret_cast<const float4*>(src);
+        sum[0] += v.x, sum[1] += v.y, sum[2] += v.z, sum[3] += v.w;
+      } else {
+        for (int e = 0; e < kn; ++e) sum[e] += src[e];
+      }
+    }
     int64_t n;
     int pp, q;
     decode_pixel(m, p.PQ, p.Q, n, pp, q);
-    p.y[n * p.y_sn + k * p.y_sk + static_cast<int64_t>(pp) * p.y_sp +
-        static_cast<int64_t>(q) * p.y_sq] = float_to_bits<T>(sum);
+    uint16_t* yrow = p.y + n * p.y_sn + static_cast<int64_t>(pp) * p.y_sp +
+                     static_cast<int64_t>(q) * p.y_sq;
+    for (int e = 0; e < kn; ++e) {
+      const float b = p.bias != nullptr ? bits_to_float<T>(p.bias[k0 + e]) : 0.f;
+      yrow[(k0 + e) * p.y_sk] = float_to_bits<T>(sum[e] + b);
+    }
   }
 }
 
@@ -551,25 +567,64 @@ void launch_path(const MmaParams& prm, bool fast_a, int64_t groups) {
   }
 }
 
-// Split-K count for the 64x64 tile: when the M x N tiles cannot fill one
-// residency wave (4 blocks of 4 warps per SM) and GEMM-K is long, split it so
-// the grid reaches about one wave, keeping >= 8 BK tiles per split (the
-// 4-stage pipeline needs a few to pay off) and the fp32 workspace
-// (splits x M x K) <= 256 MB. 1 = no split. Example: ResNet 512@7 at batch 32
-// (M = 1568, Kg = 512, KT = 144): 200 tiles -> 3 splits of 48 tiles.
-int64_t splitk_count(const MmaParams& prm, int64_t groups) {
-  const int64_t tiles = ceil_div<int64_t>(prm.M, 64) * ceil_div<int64_t>(prm.Kg, 64) * groups;
-  const int64_t wave = int64_t{4} * num_sms();
-  if (tiles >= wave || prm.KT < 16) return 1;
-  int64_t splits = ceil_div<int64_t>(wave, tiles);
+// Split-K (step "implicit_gemm_mma_splitk"). Small-M layers (ResNet's 7x7
+// and 14x14 at batch 32) have too few output tiles to fill 132 SMs. Smaller
+// tiles fill them but are L2-bandwidth bound: a 64x64 tile re-reads its A and
+// B panels for only 64 FLOPs per byte, and on 512@7 the 200 tiles pull
+// ~236 MB through L2 in 55 us (~4.3 TB/s, near the L2 ceiling). Splitting
+// GEMM-K instead keeps the big 128x128 tile (half the L2 traffic per FLOP)
+// and still fills the machine: the splits write fp32 partials, a finishing
+// pass sums them in order (deterministic) and adds the bias.
+struct SplitChoice {
+  int tile;        // 128 = 128x128 (8 warps), 64 = 64x64 (4 warps)
+  int64_t splits;  // 1 = no split
+};
+
+// Splits that bring `tiles` blocks to about `target` (blocks per wave),
+// keeping >= 8 BK tiles per split (the pipeline needs a few to pay off) and
+// the fp32 workspace (splits x M x K) <= 256 MB.
+int64_t splits_for(const MmaParams& prm, int64_t tiles, int64_t target) {
+  if (tiles >= target || prm.KT < 16) return 1;
+  int64_t splits = (target + tiles / 2) / tiles;  // nearest: a partial extra wave costs a wave
   splits = std::min<int64_t>(splits, prm.KT / 8);
   splits = std::min<int64_t>(splits, (int64_t{64} << 20) / std::max<int64_t>(1, prm.M * prm.K));
   return std::max<int64_t>(1, std::min<int64_t>(splits, 64));
 }
 
-// 64x64 tiles with GEMM-K split over gridDim.y, then the finishing pass.
-template <typename T>
+// Tuning table (CUOPS_CONV_CONFIG="implicit_gemm_mma_splitk=<i>", read once
+// per process; scripts/explore/tune_conv.py sweeps it). 0 = the heuristic
+// below; the others force a tile and a split count (clamped to KT).
+constexpr int kNumSplitConfigs = 8;
+SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
+  static const std::string knob = getenv_string("CUOPS_CONV_CONFIG");
+  const int cfg = tuning_config(knob, "CUOPS_CONV_CONFIG", "implicit_gemm_mma_splitk");
+  TORCH_CHECK_VALUE(cfg >= 0 && cfg < kNumSplitConfigs,
+                    "CUOPS_CONV_CONFIG: implicit_gemm_mma_splitk=", cfg, " is out of range (0..",
+                    kNumSplitConfigs - 1, ")");
+  const int64_t sms = num_sms();
+  const int64_t mt64 = ceil_div<int64_t>(prm.M, 64) * ceil_div<int64_t>(prm.Kg, 64) * groups;
+  const int64_t mt128 = ceil_div<int64_t>(prm.M, 128) * ceil_div<int64_t>(prm.Kg, 128) * groups;
+  switch (cfg) {
+    case 1: return {64, splits_for(prm, mt64, 4 * sms)};  // the first split-K (64x64, 4/SM)
+    case 2: return {128, 2};
+    case 3: return {128, 3};
+    case 4: return {128, 4};
+    case 5: return {128, 5};
+    case 6: return {128, 6};
+    case 7: return {64, 1};
+    default:  // two 8-warp 128x128 blocks per SM; 64x64 for narrow layers (Kg <= 64)
+      if (prm.Kg <= 64) return {64, splits_for(prm, mt64, 4 * sms)};
+      return {128, splits_for(prm, mt128, 2 * sms)};
+  }
+}
+
+// One split-K launch (or a plain one when splits == 1), then the finish.
+template <typename T, int BM, int BN, int WARPS_M, int WARPS_N>
 void launch_splitk(MmaParams prm, bool fast_a, int64_t groups, int64_t splits) {
+  if (splits <= 1) {
+    launch_path<T, BM, BN, WARPS_M, WARPS_N>(prm, fast_a, groups);
+    return;
+  }
   prm.kt_per_split = static_cast<int>(ceil_div<int64_t>(prm.KT, splits));
   splits = ceil_div<int64_t>(prm.KT, prm.kt_per_split);  // no empty split: each has >= 1 tile
   at::Tensor ws = at::empty({splits, prm.M, prm.K}, at::TensorOptions()
@@ -578,13 +633,14 @@ void launch_splitk(MmaParams prm, bool fast_a, int64_t groups, int64_t splits) {
                                                                 at::cuda::current_device()));
   prm.ws = ws.data_ptr<float>();
   if (fast_a) {
-    launch_config<T, 64, 64, 2, 2, true, true>(prm, groups, static_cast<int>(splits));
+    launch_config<T, BM, BN, WARPS_M, WARPS_N, true, true>(prm, groups, static_cast<int>(splits));
   } else {
-    launch_config<T, 64, 64, 2, 2, false, true>(prm, groups, static_cast<int>(splits));
+    launch_config<T, BM, BN, WARPS_M, WARPS_N, false, true>(prm, groups, static_cast<int>(splits));
   }
   constexpr int kFinishThreads = 256;
-  splitk_finish_kernel<T><<<grid_for(prm.M * prm.K, kFinishThreads), kFinishThreads, 0,
-                            at::cuda::getCurrentCUDAStream()>>>(prm, static_cast<int>(splits));
+  splitk_finish_kernel<T><<<grid_for(prm.M * ceil_div<int64_t>(prm.K, 4), kFinishThreads),
+                            kFinishThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+      prm, static_cast<int>(splits));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -594,7 +650,8 @@ void launch_splitk(MmaParams prm, bool fast_a, int64_t groups, int64_t splits) {
 //   else            128x128 (8 warps): most math per byte loaded.
 //   too few blocks  64x64   (4 warps): when the big tile cannot give every SM
 //                   a block (ResNet's 14x14 and 7x7 layers at batch 32),
-//                   filling the machine beats per-block efficiency.
+//                   filling the machine beats per-block efficiency; or, in
+//                   the split-K step, split_choice() (128x128 split over K).
 template <typename T>
 void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups, bool allow_split) {
   const int64_t sms = num_sms();
@@ -603,10 +660,12 @@ void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups, bool allow_
     launch_path<T, 128, 64, 2, 2>(prm, fast_a, groups);
   } else if (prm.Kg > 64 && m128 * ceil_div<int64_t>(prm.Kg, 128) * groups >= sms) {
     launch_path<T, 128, 128, 2, 4>(prm, fast_a, groups);
-  } else if (const int64_t splits = allow_split ? splitk_count(prm, groups) : 1; splits > 1) {
-    launch_splitk<T>(prm, fast_a, groups, splits);
-  } else {
+  } else if (!allow_split) {
     launch_path<T, 64, 64, 2, 2>(prm, fast_a, groups);
+  } else if (const SplitChoice c = split_choice(prm, groups); c.tile == 128) {
+    launch_splitk<T, 128, 128, 2, 4>(prm, fast_a, groups, c.splits);
+  } else {
+    launch_splitk<T, 64, 64, 2, 2>(prm, fast_a, groups, c.splits);
   }
 }
 

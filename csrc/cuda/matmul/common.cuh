@@ -4,7 +4,6 @@
 #pragma once
 
 #include <climits>
-#include <cstdlib>
 #include <string>
 
 #include "cuda/cuda_utils.cuh"
@@ -106,33 +105,12 @@ inline LoadMode operand_load_mode(const GemmProblem& p, int arg, int64_t elem_si
   return pick_load_mode(sr, sk, align_r, align_k, vec);
 }
 
-// ---------------------------------------------------------------------------
-// Tuning knob: CUOPS_MATMUL_CONFIG="mma_sync=2,warptile=1" picks entry 2 of
-// mma_sync's configuration table and entry 1 of warptile's (tables in
-// mma_sync.cu / warptile.cu; 0 = the default). Read once per process, on
-// the first CUDA matmul; meant for scripts/explore/tune_matmul.py and the
-// tests that prove every table entry correct, not for users.
-// ---------------------------------------------------------------------------
+// Tuning knob CUOPS_MATMUL_CONFIG="mma_sync=2,warptile=1": entry 2 of
+// mma_sync's configuration table, entry 1 of warptile's (tables in
+// mma_sync.cu / warptile.cu; 0 = the default). See cuda::tuning_config.
 inline int tuning_config(const char* variant) {
-  static const std::string env = [] {
-    const char* e = std::getenv("CUOPS_MATMUL_CONFIG");
-    return std::string(e != nullptr ? e : "");
-  }();
-  const std::string key = std::string(variant) + "=";
-  for (size_t pos = 0; pos < env.size();) {
-    size_t end = env.find(',', pos);
-    if (end == std::string::npos) end = env.size();
-    const std::string item = env.substr(pos, end - pos);
-    if (item.compare(0, key.size(), key) == 0) {
-      const std::string num = item.substr(key.size());
-      TORCH_CHECK_VALUE(!num.empty() && num.size() <= 3 &&
-                            num.find_first_not_of("0123456789") == std::string::npos,
-                        "CUOPS_MATMUL_CONFIG: expected '", variant, "=<index>', got '", item, "'");
-      return std::stoi(num);
-    }
-    pos = end + 1;
-  }
-  return 0;
+  static const std::string env = getenv_string("CUOPS_MATMUL_CONFIG");
+  return cuda::tuning_config(env, "CUOPS_MATMUL_CONFIG", variant);
 }
 
 }  // namespace cuops::cuda::mm

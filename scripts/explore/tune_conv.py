@@ -1,0 +1,95 @@
+"""Sweep the split-K table of the conv2d forward (CUOPS_CONV_CONFIG) on one GPU.
+
+    PYTHONPATH=. python scripts/explore/tune_conv.py              # all entries, ~1 min on an H100
+    PYTHONPATH=. python scripts/explore/tune_conv.py --configs 0,5
+
+One subprocess per entry i of the table in csrc/cuda/conv2d/implicit_gemm_mma.cu
+(split_choice; the knob is read once per process), with
+CUOPS_CONV_CONFIG="implicit_gemm_mma_splitk=i". Each child times, with
+cuops.bench.time_fn (cold L2, CUDA events), the fp16 channels_last forward of
+the small-M ResNet-50 layers at batch 32 (3x3 512@7 and 256@14) with
+implicit_gemm_mma_splitk, implicit_gemm_mma (no split) and cuDNN (F.conv2d,
+cudnn.benchmark on) in the same process, and checks the result against
+F.conv2d in fp32 (relative Frobenius error).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+DESC = ["heuristic (128x128, splits to ~2 blocks/SM)", "64x64, splits to ~4 blocks/SM (old)",
+        "128x128 split 2", "128x128 split 3", "128x128 split 4", "128x128 split 5",
+        "128x128 split 6", "64x64 no split"]
+CASES = [("512@7", 512, 7), ("256@14", 256, 14)]
+
+
+def child() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    import cuops
+    from cuops.bench import time_fn
+
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device("cuda")
+    out = {}
+    for name, c, hw in CASES:
+        torch.manual_seed(0)
+        cl = torch.channels_last
+        x = torch.randn(32, c, hw, hw, device=dev, dtype=torch.float16).to(memory_format=cl)
+        w = torch.randn(c, c, 3, 3, device=dev, dtype=torch.float16).to(memory_format=cl)
+        ref = F.conv2d(x.float(), w.float(), padding=1)
+        flops = 2.0 * ref.numel() * c * 9
+        row = {}
+        for label, fn in [("splitk", lambda a, b: cuops.conv2d(a, b, padding=1,
+                                                              variant="implicit_gemm_mma_splitk")),
+                          ("mma", lambda a, b: cuops.conv2d(a, b, padding=1,
+                                                           variant="implicit_gemm_mma")),
+                          ("cudnn", lambda a, b: F.conv2d(a, b, padding=1))]:
+            got = fn(x, w).float()
+            err = ((got - ref).norm() / ref.norm()).item()
+            ms = time_fn(fn, [(x, w)], dev, warmup=5, reps=30, max_seconds=1.0)
+            row[label] = {"ms": ms, "tflops": flops / ms / 1e9, "err": err}
+        out[name] = row
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--child", action="store_true")
+    ap.add_argument("--configs", default=None, help="comma-separated entries (default: all)")
+    args = ap.parse_args()
+    if args.child:
+        return child()
+    configs = [int(c) for c in args.configs.split(",")] if args.configs else range(len(DESC))
+    t0 = time.time()
+    rows = {}
+    for i in configs:
+        env = dict(os.environ, CUOPS_CONV_CONFIG=f"implicit_gemm_mma_splitk={i}")
+        p = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True,
+                           text=True, timeout=120)
+        line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if p.returncode != 0 or line is None:
+            print(f"[config {i}] FAILED (rc={p.returncode}):\n{p.stderr[-2000:]}", flush=True)
+            continue
+        rows[i] = json.loads(line[len("RESULT "):])
+
+    import torch
+    print(f"# device: {torch.cuda.get_device_name() if torch.cuda.is_available() else '?'} | "
+          f"torch {torch.__version__} | {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"{'cfg':>3}  {'layer':<7} {'splitk ms':>9} {'TFLOP/s':>8} {'no-split':>8} "
+          f"{'cuDNN':>8} {'ratio':>6} {'rel.err':>9}  config")
+    for i, res in rows.items():
+        for name, r in res.items():
+            s, m, d = r["splitk"], r["mma"], r["cudnn"]
+            print(f"{i:>3}  {name:<7} {s['ms']:9.4f} {s['tflops']:8.1f} {m['tflops']:8.1f} "
+                  f"{d['tflops']:8.1f} {d['ms'] / s['ms']:5.2f}x {s['err']:9.2e}  {DESC[i]}")
+    print(f"total {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
