@@ -8,6 +8,7 @@
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
 #   SWEEP="matmul conv"        also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul)
+#   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
 set -uo pipefail
@@ -34,7 +35,8 @@ fi
 trc=skipped
 if [ -z "${SKIP_TESTS:-}" ]; then
   start=$(date +%s)
-  "$PY" -m pytest -m gpu -p no:cacheprovider ${TESTS:-tests} ${PYTEST_ARGS:-} >"$OUT/tests.log" 2>&1
+  eval "extra=(${PYTEST_ARGS:-})"  # keeps quoted words: PYTEST_ARGS='-k "a or b"'
+  "$PY" -m pytest -m gpu -p no:cacheprovider ${TESTS:-tests} "${extra[@]}" >"$OUT/tests.log" 2>&1
   trc=$?
   grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -40
   echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests.log")"
@@ -42,6 +44,14 @@ fi
 
 if [ -n "${PEAK:-}" ]; then
   "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -O3 -arch=sm_90a scripts/explore/mma_peak.cu -o /tmp/mma_peak && /tmp/mma_peak 2>&1 | tee "$OUT/mma_peak.txt"
+fi
+
+if [ -n "${PROFILE:-}" ]; then
+  ncu --clock-control none --profile-from-start off --section SpeedOfLight --section Occupancy \
+    --section LaunchStats --section WarpStateStats --section SchedulerStats \
+    --section MemoryWorkloadAnalysis "$PY" scripts/explore/profile_kernels.py $PROFILE \
+    >"$OUT/ncu.txt" 2>&1
+  echo "ncu: rc=$? ($(grep -c 'Section: GPU Speed Of Light' "$OUT/ncu.txt") kernels, $OUT/ncu.txt)"
 fi
 
 for name in ${SWEEP:-}; do

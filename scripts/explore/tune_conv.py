@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-DESC = ["heuristic (128x128, splits to ~2 blocks/SM)", "64x64, splits to ~4 blocks/SM (old)",
+DESC = ["heuristic (128x128 split when its tiles < SMs/2, else 64x64 split)", "64x64, splits to ~4 blocks/SM (old)",
         "128x128 split 2", "128x128 split 3", "128x128 split 4", "128x128 split 5",
         "128x128 split 6", "64x64 no split"]
 CASES = [("512@7", 512, 7), ("256@14", 256, 14)]

@@ -90,7 +90,11 @@ __device__ __forceinline__ void decode_pixel(int64_t m, int PQ, int Q, int64_t& 
 // ---------------------------------------------------------------------------
 
 constexpr int kBK = 32;      // GEMM-K per stage: 64-byte smem rows (4 chunks of 16 B)
-constexpr int kStages = 4;   // 3 tiles in flight while one is consumed
+// Pipeline depth: 3 tiles in flight while one is consumed; the 64x64 tile
+// (chosen when blocks are few, so each SM has few warps to switch between)
+// keeps 5 in flight: its per-tile math is a quarter of 128x128's, so the
+// same load latency needs more tiles ahead (docs/conv2d-worklog.md, 3d).
+constexpr int stages_for(int bm, int bn) { return bm * bn <= 64 * 64 ? 6 : 4; }
 constexpr int kRowBytes = kBK * 2;
 
 struct MmaParams {
@@ -144,6 +148,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
     conv2d_mma_kernel(const MmaParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   constexpr int THREADS = WARPS_M * WARPS_N * 32;
+  constexpr int kStages = stages_for(BM, BN);
   constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // warp tile
   constexpr int MT = WM / 16, NT = WN / 8;             // mma tiles per warp
   constexpr int A_BYTES = BM * kRowBytes, B_BYTES = BN * kRowBytes;
@@ -540,7 +545,7 @@ __global__ void splitk_finish_kernel(const MmaParams p, int splits) {
 template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA, bool kSplit = false>
 void launch_config(MmaParams prm, int64_t groups, int splits = 1) {  // by value: sets tiles_n, g0
   constexpr int kThreads = WARPS_M * WARPS_N * 32;
-  constexpr int kSmem = kStages * (BM + BN) * kRowBytes;
+  constexpr int kSmem = stages_for(BM, BN) * (BM + BN) * kRowBytes;
   auto kernel = conv2d_mma_kernel<T, BM, BN, WARPS_M, WARPS_N, kFastA, kSplit>;
   C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.Kg, BN));
@@ -612,9 +617,10 @@ SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
     case 5: return {128, 5};
     case 6: return {128, 6};
     case 7: return {64, 1};
-    default:  // two 8-warp 128x128 blocks per SM; 64x64 for narrow layers (Kg <= 64)
-      if (prm.Kg <= 64) return {64, splits_for(prm, mt64, 4 * sms)};
-      return {128, splits_for(prm, mt128, 2 * sms)};
+    default:  // measured (docs/conv2d-worklog.md 3c): 128x128 splits only pay when
+              // its tiles fill under half the SMs (512@7 at batch 32); else 64x64
+      if (prm.Kg > 64 && 2 * mt128 <= sms) return {128, splits_for(prm, mt128, 2 * sms)};
+      return {64, splits_for(prm, mt64, 4 * sms)};
   }
 }
 

@@ -131,12 +131,12 @@ using CfgGeneral = Cfg<2, 2, 4>;
 // entry ~240 registers/thread without spills on sm_90; a 64x32 warp tile
 // capped at 128 registers for 2 blocks of 8 warps spilled ~1 KB):
 //                 warpsM warpsN stages BK  WM  WN minB fragDB   block     smem  blocks/SM
-using Tune1 = Cfg<2, 4, 3, 32, 64, 64, 1, true>;   // 128x256x32  72 KB  1
+using Tune1 = Cfg<2, 2, 3, 64, 64, 32, 3, true>;   // 128x64x64   72 KB  3 (12 warps/SM)
 using Tune2 = Cfg<2, 2, 4, 32, 64, 64, 2, true>;   // 128x128x32  64 KB  2
-using Tune3 = Cfg<4, 2, 3, 32, 64, 64, 1, true>;   // 256x128x32  72 KB  1
-using Tune4 = Cfg<2, 2, 3, 64, 64, 64, 2, true>;   // 128x128x64  96 KB  2
-using Tune5 = Cfg<2, 4, 4, 32, 64, 64, 1, false>;  // 128x256x32  96 KB  1 (run-3 big: no fragDB)
-using Tune6 = Cfg<2, 4, 3, 64, 64, 64, 1, true>;   // 128x256x64 144 KB  1
+using Tune3 = Cfg<2, 4, 3, 64, 64, 32, 2, false>;  // 128x128x64  96 KB  2 (16 warps/SM)
+using Tune4 = Cfg<2, 2, 3, 64, 64, 64, 2, true>;   // 128x128x64  96 KB  2 (= CfgBig)
+using Tune5 = Cfg<4, 2, 3, 64, 32, 64, 2, false>;  // 128x128x64  96 KB  2 (16 warps/SM)
+using Tune6 = Cfg<2, 2, 2, 64, 64, 32, 4, false>;  // 128x64x64   48 KB  4 (16 warps/SM)
 using Tune7 = Cfg<2, 2, 4, 32, 64, 64, 2, false>;  // 128x128x32  64 KB  2 (run-3 small, forced)
 constexpr int kNumTuneConfigs = 8;
 

@@ -1,0 +1,52 @@
+"""One call of each kernel under study, inside a cudaProfilerStart/Stop range,
+for Nsight Compute (`ncu --profile-from-start off`). Warm-up calls run
+outside the range. Used by scripts/gpu_check.sh (PROFILE=1):
+
+    ncu --clock-control none --profile-from-start off --section SpeedOfLight \
+        --section WarpStateStats ... python scripts/explore/profile_kernels.py [case ...]
+"""
+
+import sys
+
+import torch
+import torch.nn.functional as F
+
+import cuops
+
+
+def conv(c, hw, variant, dtype=torch.float16, groups=1):
+    cl = torch.channels_last
+    x = torch.randn(32, c, hw, hw, device="cuda", dtype=dtype).to(memory_format=cl)
+    w = torch.randn(c, c // groups, 3, 3, device="cuda", dtype=dtype).to(memory_format=cl)
+    return lambda: cuops.conv2d(x, w, padding=1, groups=groups, variant=variant)
+
+
+def mm(n, dtype, variant):
+    a = torch.randn(n, n, device="cuda", dtype=dtype)
+    b = torch.randn(n, n, device="cuda", dtype=dtype)
+    return lambda: cuops.matmul(a, b, variant=variant)
+
+
+CASES = {
+    "conv512@7": lambda: conv(512, 7, "implicit_gemm_mma"),
+    "conv256@14": lambda: conv(256, 14, "implicit_gemm_mma"),
+    "conv128@28": lambda: conv(128, 28, "implicit_gemm_mma"),
+    "mm_bf16": lambda: mm(4096, torch.bfloat16, "mma_sync"),
+    "mm_fp32": lambda: mm(4096, torch.float32, None),
+    "dw_fp16": lambda: conv(256, 56, None, groups=256),
+    "dw_fp32": lambda: (lambda x, w: lambda: cuops.conv2d(x, w, padding=1, groups=256))(
+        torch.randn(32, 256, 56, 56, device="cuda"), torch.randn(256, 1, 3, 3, device="cuda")),
+}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(CASES)
+    fns = [CASES[n]() for n in names]
+    for fn in fns:
+        for _ in range(3):
+            fn()
+    torch.cuda.synchronize()
+    torch.cuda.cudart().cudaProfilerStart()
+    for fn in fns:
+        fn()
+    torch.cuda.synchronize()
+    torch.cuda.cudart().cudaProfilerStop()
