@@ -42,8 +42,8 @@ import torch
 from ..variants import pick
 from ._common import call, check_same_dtype_device, check_tensor
 
-# Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile}.cu.
-_TUNING_TABLES = {"mma_sync": 8, "warptile": 5}
+# Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile,warptile_static}.cu.
+_TUNING_TABLES = {"mma_sync": 8, "warptile": 5, "warptile_static": 3}
 
 
 def _check_tuning_knob() -> None:
@@ -52,8 +52,8 @@ def _check_tuning_knob() -> None:
     for item in filter(None, os.environ.get("CUOPS_MATMUL_CONFIG", "").split(",")):
         name, _, idx = item.partition("=")
         if name not in _TUNING_TABLES or not idx.isdigit():
-            raise ValueError(f"CUOPS_MATMUL_CONFIG: expected 'mma_sync=<index>' or "
-                             f"'warptile=<index>', got {item!r}")
+            raise ValueError(f"CUOPS_MATMUL_CONFIG: expected '<name>=<index>' with name in "
+                             f"{sorted(_TUNING_TABLES)}, got {item!r}")
         if int(idx) >= _TUNING_TABLES[name]:
             raise ValueError(f"CUOPS_MATMUL_CONFIG: {name}={idx} is out of range "
                              f"(0..{_TUNING_TABLES[name] - 1})")
