@@ -205,5 +205,6 @@ class Ladder {
 inline const std::vector<at::ScalarType> kAllFloat = {at::kHalf, at::kBFloat16, at::kFloat,
                                                       at::kDouble};
 inline const std::vector<at::ScalarType> kHalfTypes = {at::kHalf, at::kBFloat16};
+inline const std::vector<at::ScalarType> kFloatOnly = {at::kFloat};
 
 }  // namespace cuops

@@ -210,6 +210,52 @@ def test_cuda_mma_padded_copy(dtype):
     check("cuda", "mma_sync", dtype, a[:33], b[:, :35])  # too little work: general path
 
 
+def _aligned(rows, cols, device, transposed=False, pad=4, batch=()):
+    """A rows x cols fp32 matrix whose unit-stride dim is cols (rows when
+    `transposed`) and whose leading stride is a multiple of 4 elements (a
+    sliced, padded buffer): the 16-byte loads of warptile_static are legal
+    whatever the extents."""
+    inner, outer = (rows, cols) if transposed else (cols, rows)
+    ld = (inner + 3) // 4 * 4 + pad
+    t = torch.randn(*batch, outer, ld, device=device)[..., :inner]
+    return t.mT if transposed else t
+
+
+@pytest.mark.gpu
+def test_cuda_warptile_static():
+    """The four layout kernels of warptile_static (A K- or M-contiguous x B N-
+    or K-contiguous, 16-byte loads), interior tiles (no bounds tests, full and
+    partial last K slice), edge tiles, batch, bias, more batch items than one
+    launch holds, and the fallbacks to warptile (no unit stride, misaligned
+    start, odd leading stride)."""
+    v, dt = "warptile_static", torch.float32
+    layouts = [(False, False), (False, True), (True, False), (True, True)]  # (A^T, B^T) storage
+    for ta, tb in layouts:
+        for m, k, n in [(256, 128, 384), (1024, 520, 768), (256, 131, 128), (128, 7, 256)]:
+            check("cuda", v, dt, _aligned(m, k, "cuda", ta), _aligned(k, n, "cuda", tb))
+        for m in (1, 17, 129):
+            for k in (1, 17, 129):
+                for n in (1, 17, 129):
+                    check("cuda", v, dt, _aligned(m, k, "cuda", ta), _aligned(k, n, "cuda", tb))
+        a, b = _aligned(300, 200, "cuda", ta), _aligned(200, 520, "cuda", tb)
+        bias = make((520,), dt, "cuda")
+        check("cuda", v, dt, a, b, bias, fn="gemm")
+        check("cuda", v, dt, a[:256], b[:, :384], bias[:384], fn="gemm")  # interior + bias
+        check("cuda", v, dt, _aligned(130, 40, "cuda", ta, batch=(3,)),
+              _aligned(40, 260, "cuda", tb, batch=(3,)))  # batch (grid.z)
+        check("cuda", v, dt, _aligned(256, 64, "cuda", ta, batch=(2,)),
+              _aligned(64, 128, "cuda", tb))  # shared B (may fold the batch into M)
+    # 70001 batch items > 65535: two launches (z0 = 0, 65535); every operand aligned.
+    check("cuda", v, dt, make((70001, 2, 4), dt, "cuda"), make((70001, 4, 4), dt, "cuda"))
+    # Fallbacks to gemm_warptile: no unit stride, misaligned start, odd leading dim.
+    check("cuda", v, dt, make((2, 70, 33), dt, "cuda", "sliced"), make((2, 33, 45), dt, "cuda"))
+    check("cuda", v, dt, make((129, 64), dt, "cuda"), make((64, 260), dt, "cuda", "sliced"))
+    a = make((1, 65 * 40 + 1), dt, "cuda")[0, 1:].view(65, 40)
+    check("cuda", v, dt, a, make((40, 48), dt, "cuda"))
+    check("cuda", v, dt, make((200, 130), dt, "cuda"), make((130, 300), dt, "cuda")[:, 1:])
+    check("cuda", v, dt, make((8205, 2949), dt, "cuda")[:1000], make((2949, 333), dt, "cuda"))
+
+
 # Run in a subprocess per table entry (CUOPS_MATMUL_CONFIG is read once per
 # process). Every shape takes the fast path of the layout the tables are
 # instantiated for (A K-contiguous, B N-contiguous: K and N multiples of 8),
@@ -234,6 +280,10 @@ for dtype in (torch.float16, torch.bfloat16):
     for sa, sb in shapes:
         run(dtype, "mma_sync", sa, sb)
     run(dtype, "mma_sync", (300, 200), (200, 520), bias=True)
+if cfg < 3:  # warptile_static's table: A K-contiguous, B N-contiguous (others keep entry 0)
+    for sa, sb in shapes + [((70, 36), (36, 44))]:
+        run(torch.float32, "warptile_static", sa, sb)
+    run(torch.float32, "warptile_static", (300, 200), (200, 520), bias=True)
 if cfg < 5:  # warptile's fp32 table: every layout uses it
     for sa, sb in shapes[:6] + [((70, 33), (33, 45))]:
         run(torch.float32, "warptile", sa, sb)
@@ -244,6 +294,7 @@ print("OK", cfg)
 """
 
 N_MMA_CONFIGS, N_WARPTILE_CONFIGS = 8, 5  # the tables in mma_sync.cu / warptile.cu
+N_STATIC_CONFIGS = 3  # warptile_static.cu
 
 
 def _run_with_config(knob, *args):
@@ -258,7 +309,8 @@ def _run_with_config(knob, *args):
 @pytest.mark.parametrize("cfg", range(N_MMA_CONFIGS))
 def test_cuda_tuning_configs(cfg):
     """Every entry of the tuning tables (CUOPS_MATMUL_CONFIG) is correct."""
-    knob = f"mma_sync={cfg}" + (f",warptile={cfg}" if cfg < N_WARPTILE_CONFIGS else "")
+    knob = (f"mma_sync={cfg}" + (f",warptile={cfg}" if cfg < N_WARPTILE_CONFIGS else "")
+            + (f",warptile_static={cfg}" if cfg < N_STATIC_CONFIGS else ""))
     r = _run_with_config(knob, str(cfg))
     assert r.returncode == 0 and f"OK {cfg}" in r.stdout, r.stderr[-3000:]
 
@@ -269,6 +321,8 @@ def test_cuda_tuning_config_errors():
     assert r.returncode != 0 and "out of range" in r.stderr
     r = _run_with_config("mma_sync=x", "0")
     assert r.returncode != 0 and "CUOPS_MATMUL_CONFIG" in r.stderr
+    r = _run_with_config(f"warptile_static={N_STATIC_CONFIGS}", "0")
+    assert r.returncode != 0 and "out of range" in r.stderr
 
 
 # ---------------------------------------------------------------------------
@@ -277,7 +331,7 @@ def test_cuda_tuning_config_errors():
 
 GRAD_DEVICES = [pytest.param("cpu", None, id="cpu")] + [
     pytest.param("cuda", v, id=f"cuda-{v}", marks=pytest.mark.gpu)
-    for v in CUDA_VARIANTS if v != "mma_sync"]
+    for v in CUDA_VARIANTS if supports("cuda", v, torch.float64)]
 
 
 @pytest.mark.parametrize("device,variant", GRAD_DEVICES)
@@ -442,7 +496,8 @@ def test_cuda_errors():
 def test_variants_listed():
     assert [v["name"] for v in cuops.variants("matmul", "cpu")] == ["cpu"]
     if cuops.cuda_built():
-        assert CUDA_VARIANTS == ["naive", "smem_tiled", "regblock", "warptile", "mma_sync"]
+        assert CUDA_VARIANTS == ["naive", "smem_tiled", "regblock", "warptile", "warptile_static",
+                                 "mma_sync"]
 
 
 # ---------------------------------------------------------------------------

@@ -28,10 +28,13 @@ const Ladder<GemmFn> kGemmCuda(
      {"warptile", kAllFloat, &gemm_warptile,
       "warp tiles (64x64 of a 128x128 block), double-buffered shared memory; fp32 flagship and "
       "fp64 path"},
+     {"warptile_static", kFloatOnly, &gemm_warptile_static,
+      "warptile with the operand layouts as template parameters: ~128 registers, 2 blocks per SM; "
+      "fp32"},
      {"mma_sync", kHalfTypes, &gemm_mma_sync,
       "tensor cores (mma.sync) with a multi-stage cp.async pipeline; fp16/bf16"}},
     // Fastest first (to be confirmed by the measurements in docs/matmul-worklog.md).
-    {"mma_sync", "warptile", "regblock", "smem_tiled", "naive"});
+    {"mma_sync", "warptile_static", "warptile", "regblock", "smem_tiled", "naive"});
 
 at::Tensor gemm_cuda(const at::Tensor& a, const at::Tensor& b,
                      const std::optional<at::Tensor>& bias,

@@ -4,9 +4,10 @@
     PYTHONPATH=. python scripts/explore/tune_matmul.py --configs 0,2   # only some entries
 
 One subprocess per table entry i (the knob is read once per process), with
-CUOPS_MATMUL_CONFIG="mma_sync=i,warptile=i" (warptile only while i is in its
-table). Each child times, with cuops.bench.time_fn (cold L2, CUDA events):
-  bf16 4096^3 and 8192^3 with variant mma_sync, fp32 4096^3 with warptile,
+CUOPS_MATMUL_CONFIG="mma_sync=i,warptile=i,warptile_static=i" (each only while
+i is in its table). Each child times, with cuops.bench.time_fn (cold L2, CUDA events):
+  bf16 4096^3 and 8192^3 with variant mma_sync, fp32 4096^3 with warptile and
+  warptile_static,
 and cuBLAS (torch.matmul, TF32 off) on the same inputs in the same process,
 and checks every result against torch.matmul (relative Frobenius error).
 Entry 0 (the default) also times the irregular 8205x2949x5921 bf16 product
@@ -29,6 +30,7 @@ import time
 
 N_MMA = 8   # entries of mma_sync's table (kNumTuneConfigs in mma_sync.cu)
 N_WARP = 5  # entries of warptile's fp32 table (kNumWarpTune in warptile.cu)
+N_STATIC = 3  # entries of warptile_static's table (kNumStaticTune in warptile_static.cu)
 TOL = {"bf16": 2e-2, "fp32": 1e-4}
 
 MMA_DESC = ["default (128x256x32 8w 4st fragDB | 128x128x32 4w by size)",
@@ -38,6 +40,7 @@ MMA_DESC = ["default (128x256x32 8w 4st fragDB | 128x128x32 4w by size)",
             "128x128x32 4w 4st 2blk (run-3 small, forced)"]
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
+STATIC_DESC = ["default BK 8, 2 blk/SM", "BK 8, 1 blk/SM", "BK 16, 1 blk/SM"]
 
 
 def child(cfg_index: int, irregular: bool) -> None:
@@ -51,6 +54,8 @@ def child(cfg_index: int, irregular: bool) -> None:
     cases = [("bf16", 4096, 4096, 4096, "mma_sync"), ("bf16", 8192, 8192, 8192, "mma_sync")]
     if cfg_index < N_WARP:
         cases.append(("fp32", 4096, 4096, 4096, "warptile"))
+    if cfg_index < N_STATIC:
+        cases.append(("fp32", 4096, 4096, 4096, "warptile_static"))
     if irregular:
         cases.append(("bf16", 8205, 2949, 5921, "mma_sync"))
     out = {}
@@ -67,7 +72,7 @@ def child(cfg_index: int, irregular: bool) -> None:
         t_ours = time_fn(lambda x, y: cuops.matmul(x, y, variant=variant), [(a, b)], dev,
                          warmup=3, reps=20, max_seconds=1.0)
         t_torch = time_fn(torch.matmul, [(a, b)], dev, warmup=3, reps=20, max_seconds=1.0)
-        out[f"{dt_name} {m}x{k}x{n}"] = {
+        out[f"{variant} {dt_name} {m}x{k}x{n}"] = {
             "variant": variant, "err": err, "ok": err < TOL[dt_name],
             "tflops": flops / t_ours / 1e9, "cublas": flops / t_torch / 1e9,
             "ratio": t_torch / t_ours}
@@ -86,11 +91,12 @@ def main() -> None:
         return child(args.child, args.irregular)
 
     configs = ([int(c) for c in args.configs.split(",")] if args.configs
-               else list(range(max(N_MMA, N_WARP))))
+               else list(range(max(N_MMA, N_WARP, N_STATIC))))
     t0 = time.time()
     rows = {}
     for i in configs:
-        knob = f"mma_sync={i}" + (f",warptile={i}" if i < N_WARP else "")
+        knob = (f"mma_sync={i}" + (f",warptile={i}" if i < N_WARP else "")
+                + (f",warptile_static={i}" if i < N_STATIC else ""))
         env = dict(os.environ, CUOPS_MATMUL_CONFIG=knob)
         cmd = [sys.executable, __file__, "--child", str(i)] + (["--irregular"] if i == 0 else [])
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -104,18 +110,20 @@ def main() -> None:
     import torch
     print(f"\n# device: {torch.cuda.get_device_name() if torch.cuda.is_available() else '?'} | "
           f"torch {torch.__version__} | {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"{'cfg':>3}  {'case':<18} {'variant':<9} {'TFLOP/s':>8} {'cuBLAS':>8} {'ratio':>6} "
+    print(f"{'cfg':>3}  {'case':<18} {'variant':<15} {'TFLOP/s':>8} {'cuBLAS':>8} {'ratio':>6} "
           f"{'rel.err':>9}  ok  config")
     for i, res in rows.items():
         for case, r in res.items():
-            desc = (MMA_DESC if r["variant"] == "mma_sync" else WARP_DESC)[i]
-            print(f"{i:>3}  {case:<18} {r['variant']:<9} {r['tflops']:8.1f} {r['cublas']:8.1f} "
+            desc = {"mma_sync": MMA_DESC, "warptile": WARP_DESC,
+                    "warptile_static": STATIC_DESC}[r["variant"]][i]
+            shape = case.split(" ", 1)[1]  # keys are "<variant> <dtype> <MxKxN>"
+            print(f"{i:>3}  {shape:<18} {r['variant']:<15} {r['tflops']:8.1f} {r['cublas']:8.1f} "
                   f"{r['ratio']:5.2f}x {r['err']:9.2e}  {'ok' if r['ok'] else 'BAD'} {desc}")
 
     def best(variant, cases):
         scores = {}
         for i, res in rows.items():
-            rs = [res[c] for c in cases if c in res and res[c]["variant"] == variant]
+            rs = [res[f"{variant} {c}"] for c in cases if f"{variant} {c}" in res]
             if len(rs) == len(cases) and all(r["ok"] for r in rs):
                 scores[i] = math.exp(sum(math.log(r["ratio"]) for r in rs) / len(rs))
         if scores:
@@ -126,6 +134,7 @@ def main() -> None:
     print()
     best("mma_sync", ["bf16 4096x4096x4096", "bf16 8192x8192x8192"])
     best("warptile", ["fp32 4096x4096x4096"])
+    best("warptile_static", ["fp32 4096x4096x4096"])
     print(f"total {time.time() - t0:.0f} s")
 
 
