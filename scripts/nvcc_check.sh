@@ -25,11 +25,16 @@ PY
 )
 gencode=()
 for a in "${archs[@]}"; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
+log=/tmp/nvcc_check_$$.log
+rc=0
 "$CUDA_HOME/bin/nvcc" -DCUOPS_WITH_CUDA -Icsrc $inc -I"$CUDA_HOME/include" -c "$src" -o /tmp/nvcc_check_$$.o \
   -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__ -D__CUDA_NO_BFLOAT16_CONVERSIONS__ \
   -D__CUDA_NO_HALF2_OPERATORS__ --expt-relaxed-constexpr -Xcompiler -fPIC -O3 -lineinfo \
   -Xptxas=-warn-spills -Xptxas=-v -DTORCH_API_INCLUDE_EXTENSION_H -DTORCH_EXTENSION_NAME=_C \
-  "${gencode[@]}" -std=c++20 2>&1 | grep -E "error|warning|Function properties|spill|Used [0-9]+ registers|Compiling entry" | sed 's/ptxas info    : //' | c++filt
-rc=${PIPESTATUS[0]}
-rm -f /tmp/nvcc_check_$$.o
+  "${gencode[@]}" -std=c++20 >"$log" 2>&1 || rc=$?
+grep -E "error|warning|Function properties|spill|Used [0-9]+ registers|Compiling entry" "$log" \
+  | sed 's/ptxas info    : //' | c++filt || true
+[ "$rc" -ne 0 ] && tail -20 "$log"
+rm -f /tmp/nvcc_check_$$.o "$log"
+echo "nvcc: rc=$rc"
 exit "$rc"
