@@ -21,7 +21,8 @@ from tests.utils import DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poison
 _conv_mod = importlib.import_module("cuops.ops.conv2d")  # the module (argument helpers)
 
 FWD_VARIANTS = ["direct", "implicit_gemm", "implicit_gemm_mma", "depthwise",
-                "implicit_gemm_mma_splitk", "depthwise_nhwc"]
+                "implicit_gemm_mma_splitk", "depthwise_nhwc", "depthwise_nhwc_window",
+                "depthwise_plane"]
 GRAD_VARIANTS = ["direct", "implicit_gemm", "implicit_gemm_mma"]
 MMA_VARIANTS = ("implicit_gemm_mma", "implicit_gemm_mma_splitk")  # fp16/bf16 only
 HALF = (torch.float16, torch.bfloat16)
@@ -338,7 +339,8 @@ def test_depthwise_nhwc_cuda(shape, dtype, cl):
     for bias in (b, None):
         want = _ref64(x, w, bias, kw)
         poison_allocator("cuda", want.numel() * 16)
-        for variant in ("depthwise_nhwc", None):  # None: the default picks it for cl
+        for variant in ("depthwise_nhwc", None):  # None: the default (depthwise_nhwc_window
+            # for cl, depthwise_plane for NCHW)
             out = cuops.conv2d(x, w, bias, **kw, variant=variant)
             assert out.stride() == F.conv2d(x, w, bias, **kw).stride()
             assert_rel_close(out, want, dtype=dtype, what=f"dw {xs} {kw}")
@@ -353,6 +355,102 @@ def test_depthwise_nhwc_misaligned_cuda():
     w = torch.randn(8, 1, 3, 3, device="cuda", dtype=torch.float16)
     out = cuops.conv2d(x, w, None, padding=1, groups=8, variant="depthwise_nhwc")
     assert_rel_close(out, _ref64(x, w, None, dict(padding=1, groups=8)), dtype=torch.float16)
+
+
+# depthwise_nhwc_window (channels_last) and depthwise_plane (NCHW rows): the
+# unrolled window shapes (3x3 s1, 3x3 s2, 5x5 s1) at strip/band edges, every
+# other filter (general paths), and the layouts each step hands on.
+# (x shape, w shape, kwargs); groups = C is added.
+DW2_SHAPES = [
+    ((2, 16, 12, 19), (16, 1, 3, 3), dict(padding=1)),      # 3x3 s1; Q % 8 != 0
+    ((2, 256, 28, 28), (256, 1, 3, 3), dict(padding=1)),    # C = 256, interior strips
+    ((2, 24, 13, 17), (24, 1, 3, 3), dict(stride=2, padding=1)),   # 3x3 s2
+    ((2, 16, 11, 10), (16, 1, 3, 3), dict(padding=2, dilation=2)),  # dilation: general
+    ((2, 8, 12, 21), (8, 1, 5, 5), dict(padding=2)),        # 5x5 s1
+    ((2, 16, 9, 13), (16, 1, 1, 7), dict(padding=(0, 3))),  # 1x7: general
+    ((2, 8, 7, 1), (8, 1, 3, 3), dict(padding=1)),          # W = 1
+    ((2, 8, 6, 3), (8, 1, 3, 3), dict(padding=1)),          # W = 3
+    ((1, 16, 5, 7), (16, 1, 3, 3), dict(padding=0)),        # W = 7, no padding
+    ((2, 8, 9, 10), (8, 1, 2, 2), dict(padding="same")),    # asymmetric "same": general
+    ((2, 16, 9, 11), (16, 1, 3, 3), dict(padding="same")),
+    ((2, 12, 9, 9), (12, 1, 3, 3), dict(padding=1)),        # C % 8 != 0: window falls back
+    ((2, 8, 10, 12), (16, 1, 3, 3), dict(padding=1)),       # multiplier 2
+    ((0, 8, 6, 6), (8, 1, 3, 3), dict(padding=1)),          # batch 0
+    ((1, 8, 40, 130), (8, 1, 3, 3), dict(padding=1)),       # plane: 2 x 2 tiles (Q > 128)
+    ((1, 8, 37, 9), (8, 1, 5, 5), dict(padding=3)),         # padding > kernel/2, P % 8 != 0
+    ((2, 8, 16, 33), (8, 1, 3, 3), dict(stride=2, padding=0)),
+    ((1, 8, 4, 4), (8, 1, 3, 3), dict(stride=3, padding=1)),  # stride 3: general
+]
+DW2_LAYOUTS = ["nchw", "cl", "rows_view", "cl_slice"]
+
+
+def _dw2_input(xs, dtype, layout):
+    n, c, h, w = xs
+    if layout == "nchw":
+        return torch.randn(xs, device="cuda", dtype=dtype)
+    if layout == "cl":
+        return torch.randn(xs, device="cuda", dtype=dtype).to(memory_format=torch.channels_last)
+    if layout == "rows_view":  # rows contiguous, row stride W + 3, start not 16-byte aligned
+        return torch.randn(n, c, h, w + 3, device="cuda", dtype=dtype)[..., 1:w + 1]
+    # channels_last view of channels 8..8+C of a wider tensor (16-byte aligned start)
+    big = torch.randn(n, c + 8, h, w, device="cuda", dtype=dtype)
+    return big.to(memory_format=torch.channels_last)[:, 8:]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", DW2_LAYOUTS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("shape", range(len(DW2_SHAPES)))
+def test_depthwise_window_plane_cuda(shape, dtype, layout):
+    torch.manual_seed(0)
+    xs, ws, kw = DW2_SHAPES[shape]
+    kw = dict(kw, groups=xs[1])
+    x = _dw2_input(xs, dtype, layout)
+    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), layout.startswith("cl"))
+    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    for bias in (b, None):
+        want = _ref64(x, w, bias, kw)
+        for variant in ("depthwise_nhwc_window", "depthwise_plane", None):
+            poison_allocator("cuda", max(want.numel(), 1) * 16)
+            out = cuops.conv2d(x, w, bias, **kw, variant=variant)
+            assert out.stride() == F.conv2d(x, w, bias, **kw).stride()
+            assert_rel_close(out, want.to(dtype) if want.numel() == 0 else want, dtype=dtype,
+                             what=f"{variant} {xs} {ws} {kw} {layout}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("pad4", [[1, 0, 0, 1], [0, 2, 1, 1], [2, 2, 0, 0]], ids=str)
+def test_depthwise_asymmetric_padding_cuda(pad4, cl):
+    """(top, bottom, left, right) padding on the unrolled 3x3 s1 paths."""
+    torch.manual_seed(0)
+    x = _layout(torch.randn(2, 16, 9, 19, device="cuda", dtype=torch.float32), cl)
+    w = torch.randn(16, 1, 3, 3, device="cuda", dtype=torch.float32)
+    b = torch.randn(16, device="cuda", dtype=torch.float32)
+    t, bo, le, ri = pad4
+    want = F.conv2d(F.pad(x.double().cpu(), (le, ri, t, bo)), w.double().cpu(), b.double().cpu(),
+                    groups=16)
+    for variant in ("depthwise_nhwc_window", "depthwise_plane"):
+        poison_allocator("cuda", want.numel() * 16)
+        out = torch.ops.cuops.conv2d(x, w, b, [1, 1], pad4, [1, 1], 16, variant)
+        assert_rel_close(out, want, dtype=torch.float32, what=f"{variant} {pad4}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+def test_depthwise_big_cuda(cl, dtype):
+    """The benchmark layer (dw 3x3 256@56, batch 32) through both new steps and the default."""
+    torch.manual_seed(0)
+    x = _layout(torch.randn(32, 256, 56, 56, device="cuda", dtype=dtype), cl)
+    w = _layout(torch.randn(256, 1, 3, 3, device="cuda", dtype=dtype), cl)
+    b = torch.randn(256, device="cuda", dtype=dtype)
+    want = F.conv2d(x.double(), w.double(), b.double(), padding=1, groups=256)
+    for variant in ("depthwise_nhwc_window", "depthwise_plane", None):
+        poison_allocator("cuda", want.numel() * 8)
+        out = cuops.conv2d(x, w, b, padding=1, groups=256, variant=variant)
+        assert out.stride() == F.conv2d(x, w, b, padding=1, groups=256).stride()
+        assert_rel_close(out, want, dtype=dtype, what=f"{variant} big")
 
 
 GRADCHECK_GRID = [

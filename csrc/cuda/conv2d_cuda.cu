@@ -10,9 +10,14 @@
 //                      GPU (ResNet 512@7); otherwise exactly step 3
 //   depthwise_nhwc     depthwise, channels_last, 8 channels per thread as
 //                      16-byte vectors (others -> depthwise)
+//   depthwise_nhwc_window  depthwise, channels_last, 8 channels x 8 pixels per
+//                      thread as a sliding window in registers (other
+//                      filters -> the depthwise_nhwc kernel, others -> depthwise)
+//   depthwise_plane    depthwise, rows contiguous (NCHW): a plane band in smem,
+//                      8-row vertical strips per thread (others -> depthwise)
 // The default depends on the problem, not only on the dtype: depthwise
-// problems take "depthwise_nhwc" when x and y are channels-contiguous, else
-// "depthwise"; fp16/bf16 take "implicit_gemm_mma", fp32/fp64
+// problems take "depthwise_nhwc_window" when x and y are channels-contiguous,
+// else "depthwise_plane"; fp16/bf16 take "implicit_gemm_mma", fp32/fp64
 // "implicit_gemm". It is decided here, before Ladder::select, so the shared
 // Ladder stays dtype-only.
 //
@@ -45,7 +50,12 @@ const Ladder<FwdFn> kConvCuda(
      {"implicit_gemm_mma_splitk", kHalfTypes, &conv2d_implicit_gemm_mma_splitk,
       "implicit_gemm_mma + split-K (fp32 partials, deterministic finish) when tiles < 1 wave"},
      {"depthwise_nhwc", kAllFloat, &conv2d_depthwise_nhwc,
-      "depthwise, channels_last: 8 channels/thread, 16-byte vectors; others -> depthwise"}},
+      "depthwise, channels_last: 8 channels/thread, 16-byte vectors; others -> depthwise"},
+     {"depthwise_nhwc_window", kAllFloat, &conv2d_depthwise_nhwc_window,
+      "depthwise, channels_last: 8 channels x 8 pixels/thread, register sliding window; "
+      "others -> depthwise_nhwc / depthwise"},
+     {"depthwise_plane", kAllFloat, &conv2d_depthwise_plane,
+      "depthwise, NCHW rows: plane band in smem, 8-row strips/thread; others -> depthwise"}},
     // Per dtype, for non-depthwise problems (depthwise ones: see forward_variant).
     {"implicit_gemm_mma", "implicit_gemm", "depthwise", "direct"});
 
@@ -73,7 +83,8 @@ std::optional<c10::string_view> forward_variant(std::optional<c10::string_view> 
                                                 const Conv2dProblem& p) {
   if (variant.has_value() && !variant->empty()) return variant;
   if (is_depthwise(p))
-    return c10::string_view(p.x_sc == 1 && p.y_sk == 1 ? "depthwise_nhwc" : "depthwise");
+    return c10::string_view(p.x_sc == 1 && p.y_sk == 1 ? "depthwise_nhwc_window"
+                                                       : "depthwise_plane");
   if (p.dtype == at::kHalf || p.dtype == at::kBFloat16) return c10::string_view("implicit_gemm_mma");
   return c10::string_view("implicit_gemm");
 }

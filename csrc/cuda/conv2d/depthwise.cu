@@ -17,6 +17,12 @@
 // the variant is correct for every input.
 //   nhwc   (step "depthwise_nhwc", below): channels_last, 8 channels of
 //          kPix pixels per thread with 16-byte vector loads/stores.
+//   window (step "depthwise_nhwc_window"): channels_last, 8 channels x 8
+//          output pixels per thread as a sliding window in registers, so
+//          each input vector is loaded once per filter row, not once per tap.
+//   plane  (step "depthwise_plane"): rows contiguous (NCHW), a band of a
+//          plane staged in smem with 16-byte loads, vertical strips of 8
+//          outputs per thread sliding over the smem rows.
 #include "cuda/conv2d/common.cuh"
 
 namespace cuops::cuda {
@@ -256,6 +262,390 @@ void launch_depthwise_nhwc(const Conv2dProblem& p) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// ---------------------------------------------------------------------------
+// Shared by the two steps below: the filter shapes compiled as fully unrolled
+// sliding windows (R x S, equal strides, dilation 1) and the host test that
+// 32-bit offsets are exact inside one image / plane.
+// ---------------------------------------------------------------------------
+
+enum class DwShape { kGeneral, k3x3s1, k3x3s2, k5x5s1 };
+
+// `vertical`: the vertical stride/dilation must match too (the plane kernel's
+// window slides vertically; the window kernel's slides along q only).
+DwShape dw_shape(const Conv2dProblem& p, bool vertical) {
+  if (p.stride_w != (vertical ? p.stride_h : p.stride_w) || p.dil_w != 1) return DwShape::kGeneral;
+  if (vertical && p.dil_h != 1) return DwShape::kGeneral;
+  if (p.R == 3 && p.S == 3 && p.stride_w == 1) return DwShape::k3x3s1;
+  if (p.R == 3 && p.S == 3 && p.stride_w == 2) return DwShape::k3x3s2;
+  if (p.R == 5 && p.S == 5 && p.stride_w == 1) return DwShape::k5x5s1;
+  return DwShape::kGeneral;
+}
+
+// Every coordinate a kernel forms (ih, iw up to one strip/band past the
+// output, times the stride, plus padding) and every in-image offset fits
+// int32; `q_extra` / `p_extra`: how far past Q / P a strip or band may reach.
+bool index32_ok(const Conv2dProblem& p, int64_t p_extra, int64_t q_extra) {
+  const int64_t kMax = INT32_MAX - 1024;  // headroom for the last 16-byte group's columns
+  const int64_t x_span = (p.H - 1) * p.x_sh + (p.W - 1) * p.x_sw + (p.C - 1) * p.x_sc;
+  const int64_t y_span = (p.P - 1) * p.y_sp + (p.Q - 1) * p.y_sq + (p.K - 1) * p.y_sk;
+  const int64_t h_reach = (p.P + p_extra) * p.stride_h + p.R * p.dil_h + p.pad_h;
+  const int64_t w_reach = (p.Q + q_extra) * p.stride_w + p.S * p.dil_w + p.pad_w;
+  return x_span < kMax && y_span < kMax && h_reach < kMax && w_reach < kMax && p.H < kMax &&
+         p.W < kMax && p.C < kMax && p.K < kMax;
+}
+
+// ---------------------------------------------------------------------------
+// depthwise_nhwc_window: channels_last, multiplier 1, C % 8 == 0, aligned.
+// One thread = 8 channels (one 16-byte vector of fp16/bf16, two of fp32) x a
+// strip of kWinPix consecutive output pixels along q. For each filter row the
+// thread walks the strip's (kWinPix-1)*SW + S input columns once and FMAs
+// each loaded vector into every output of the strip that uses it: 3x3 s1
+// loads 3 x 10 vectors per 8 outputs (3.75 per output) instead of 9.
+// Threads: channel group fastest (a warp reads 512 contiguous bytes of one
+// pixel when C = 256), then strip, then output row, then n (grid.y): the
+// blocks of vertically neighbouring rows run close in time, so the 3x input
+// row re-reads hit L2. One thread per work item (no grid-stride loop): the
+// item decode is then two 32-bit divisions per thread, and the grid (well
+// under 2^31 blocks) needs no loop. Interior strips (every column inside the
+// image, every output inside Q) load and store unconditionally.
+// Other filter shapes run the depthwise_nhwc kernel (per-tap, any R/S/
+// stride/dilation); other layouts the depthwise step.
+// ---------------------------------------------------------------------------
+
+constexpr int kWinPix = 8;
+// 64 accumulators + one filter row of weights + 10 in-flight
+// vectors need ~135-145 registers (ptxas; capping at 128 spills). Small blocks
+// keep the SM full anyway: registers are granted per warp, so 64-thread
+// blocks give 14 warps/SM at 144 registers where 256-thread blocks give 8.
+constexpr int kWinThreads = 64;
+
+struct WinArgs {
+  const void* x;
+  void* y;
+  const void* bias;
+  const float* wp;   // packed fp32 weights [R*S][C]
+  int64_t x_sn, y_sn;  // the only 64-bit offsets: one image base each
+  int H, W, P, Q, C, cgroups, strips, items;  // items: work items per image
+  int x_sh, x_sw, y_sp, y_sq;
+  int stride_h, dil_h, pad_h, pad_w;
+  int64_t n0;  // first image of this launch (grid.y is capped at 65535)
+};
+
+template <typename T>
+__device__ __forceinline__ void ldg8(const T* ptr, float (&f)[8]) {
+  Pack8<T> v;
+#pragma unroll
+  for (int j = 0; j < Pack8<T>::kWords; ++j) v.u[j] = __ldg(reinterpret_cast<const uint4*>(ptr) + j);
+  const T* e = reinterpret_cast<const T*>(v.u);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) f[j] = static_cast<float>(e[j]);
+}
+
+// One filter row of the window: input column j feeds output e = (j - s)/SW
+// with weights wt[s], for every s where that is an integer in [0, kWinPix).
+// All of it resolves at compile time; kInterior drops the column tests.
+template <typename T, int S, int SW, bool kInterior>
+__device__ __forceinline__ void window_row(const T* __restrict__ xrow, int iw0, int x_sw, int W,
+                                           const float (&wt)[S][8],
+                                           float (&acc)[kWinPix][8]) {
+  constexpr int kCols = (kWinPix - 1) * SW + S;
+#pragma unroll
+  for (int j = 0; j < kCols; ++j) {
+    const int iw = iw0 + j;
+    if (!kInterior && (iw < 0 || iw >= W)) continue;  // padding: contributes zero
+    float v[8];
+    ldg8(xrow + iw * x_sw, v);
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      if (j - s < 0 || (j - s) % SW != 0 || (j - s) / SW >= kWinPix) continue;
+      const int e = (j - s) / SW;
+#pragma unroll
+      for (int ch = 0; ch < 8; ++ch) acc[e][ch] = fmaf(v[ch], wt[s][ch], acc[e][ch]);
+    }
+  }
+}
+
+template <typename T, int R, int S, int SW>
+__global__ void __launch_bounds__(kWinThreads) depthwise_nhwc_window_kernel(WinArgs a) {
+  constexpr int kCols = (kWinPix - 1) * SW + S;
+  const int item = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);  // < 2^31: host
+  if (item >= a.items) return;
+  const int cg = item % a.cgroups, t = item / a.cgroups;
+  const int strip = t % a.strips, pp = t / a.strips;
+  const int c = cg * 8, q0 = strip * kWinPix;
+  const int iw0 = q0 * SW - a.pad_w;
+  const bool interior = iw0 >= 0 && iw0 + kCols <= a.W && q0 + kWinPix <= a.Q;
+  const int64_t n = a.n0 + blockIdx.y;
+  const T* __restrict__ xn = static_cast<const T*>(a.x) + n * a.x_sn + c;
+
+  float acc[kWinPix][8];
+  {
+    float b[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (a.bias != nullptr) {
+#pragma unroll
+      for (int ch = 0; ch < 8; ++ch) b[ch] = static_cast<float>(static_cast<const T*>(a.bias)[c + ch]);
+    }
+#pragma unroll
+    for (int e = 0; e < kWinPix; ++e)
+#pragma unroll
+      for (int ch = 0; ch < 8; ++ch) acc[e][ch] = b[ch];
+  }
+
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int ih = pp * a.stride_h - a.pad_h + r * a.dil_h;
+    if (ih < 0 || ih >= a.H) continue;  // a padding row: zero for the whole strip
+    float wt[S][8];  // this filter row's weights for the thread's 8 channels
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const float4* wv = reinterpret_cast<const float4*>(a.wp + (r * S + s) * a.C + c);
+      const float4 w0 = __ldg(wv), w1 = __ldg(wv + 1);
+      wt[s][0] = w0.x, wt[s][1] = w0.y, wt[s][2] = w0.z, wt[s][3] = w0.w;
+      wt[s][4] = w1.x, wt[s][5] = w1.y, wt[s][6] = w1.z, wt[s][7] = w1.w;
+    }
+    const T* xrow = xn + ih * a.x_sh;
+    if (interior)
+      window_row<T, S, SW, true>(xrow, iw0, a.x_sw, a.W, wt, acc);
+    else
+      window_row<T, S, SW, false>(xrow, iw0, a.x_sw, a.W, wt, acc);
+  }
+
+  T* yrow = static_cast<T*>(a.y) + n * a.y_sn + pp * a.y_sp + c;
+#pragma unroll
+  for (int e = 0; e < kWinPix; ++e)
+    if (interior || q0 + e < a.Q) store8(yrow + (q0 + e) * a.y_sq, acc[e]);
+}
+
+template <typename T, int R, int S, int SW>
+void launch_window(const Conv2dProblem& p, const float* wp) {
+  const int64_t strips = ceil_div<int64_t>(p.Q, kWinPix);
+  const int64_t items = p.P * strips * (p.C / 8);  // < INT32_MAX - kWinThreads: checked
+  WinArgs a{p.x, p.y, p.bias, wp, p.x_sn, p.y_sn,
+            static_cast<int>(p.H), static_cast<int>(p.W), static_cast<int>(p.P),
+            static_cast<int>(p.Q), static_cast<int>(p.C), static_cast<int>(p.C / 8),
+            static_cast<int>(strips), static_cast<int>(items),
+            static_cast<int>(p.x_sh), static_cast<int>(p.x_sw), static_cast<int>(p.y_sp),
+            static_cast<int>(p.y_sq), static_cast<int>(p.stride_h), static_cast<int>(p.dil_h),
+            static_cast<int>(p.pad_h), static_cast<int>(p.pad_w), 0};
+  const unsigned blocks = static_cast<unsigned>(ceil_div<int64_t>(items, kWinThreads));
+  auto stream = at::cuda::getCurrentCUDAStream();
+  for (int64_t n0 = 0; n0 < p.N; n0 += 65535) {  // grid.y limit
+    a.n0 = n0;
+    const dim3 grid(blocks, static_cast<unsigned>(std::min<int64_t>(65535, p.N - n0)));
+    depthwise_nhwc_window_kernel<T, R, S, SW><<<grid, kWinThreads, 0, stream>>>(a);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+}
+
+// True when it ran; false: the caller's fallback (the per-tap nhwc kernel).
+template <typename T>
+bool try_window(const Conv2dProblem& p) {
+  const DwShape shape = dw_shape(p, /*vertical=*/false);
+  if (shape == DwShape::kGeneral) return false;
+  const int64_t items = p.P * ceil_div<int64_t>(p.Q, kWinPix) * (p.C / 8);
+  if (!index32_ok(p, 1, kWinPix) || items > INT32_MAX - kWinThreads ||
+      p.R * p.S * p.C > INT32_MAX)
+    return false;
+  at::Tensor wp = at::empty({p.R * p.S * p.C}, at::TensorOptions().dtype(at::kFloat).device(
+                                                   at::kCUDA, at::cuda::current_device()));
+  pack_dw_weight_kernel<T><<<grid_for(wp.numel(), kThreads), kThreads, 0,
+                             at::cuda::getCurrentCUDAStream()>>>(p, wp.data_ptr<float>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  const float* w = wp.const_data_ptr<float>();
+  switch (shape) {
+    case DwShape::k3x3s1: launch_window<T, 3, 3, 1>(p, w); break;
+    case DwShape::k3x3s2: launch_window<T, 3, 3, 2>(p, w); break;
+    case DwShape::k5x5s1: launch_window<T, 5, 5, 1>(p, w); break;
+    default: break;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// depthwise_plane: rows contiguous (x_sw == y_sq == 1: NCHW), any multiplier.
+// One block = a TQ-column x BP-row output tile of one (n, k) plane; for
+// Q <= 128 the tile spans whole rows and, for a 56x56 plane, the whole plane
+// (no halo re-read at all). The block stages the input band (+ halo, zero
+// padding) into smem as acc_t with 16-byte loads (rows start 16-byte aligned
+// when the pointer and strides allow; the band is staged from the aligned-
+// down column and the compute reads at +shift), then each thread computes a
+// vertical strip of kStrip outputs at one column: input row i of the strip
+// window feeds output row (i - r)/ST with filter row r, so 3x3 s1 reads 10 x 3
+// smem values for 8 outputs with the R*S weights in registers. Stores:
+// consecutive threads = consecutive q (coalesced rows). 32-bit offsets
+// inside the plane, one 64-bit plane base per block.
+// Other filter shapes / strides / dilations and non-row-contiguous layouts
+// run the depthwise step (its smem tile or pixel kernel).
+// ---------------------------------------------------------------------------
+
+constexpr int kStrip = 8;             // output rows per thread
+constexpr int kPlaneMaxThreads = 512;
+constexpr int kPlaneMaxTq = 128;
+
+struct PlaneArgs {
+  const void* x;
+  const void* w;
+  const void* bias;
+  void* y;
+  int64_t x_sn, x_sc, y_sn, y_sk, w_sk;  // 64-bit plane bases
+  int w_sr, w_ss;
+  int K, mult, H, W, P, Q, x_sh, y_sp, pad_h, pad_w;
+  int tq, bp, tiles_q, tiles, nstrips, in_rows, pitch;
+  bool vec;  // rows start 16-byte aligned: vector staging loads
+};
+
+// V acc_t values (16 or 32 bytes) to a 16-byte aligned smem address.
+template <int V>
+__device__ __forceinline__ void store_smem16(float* dst, const float (&v)[V]) {
+#pragma unroll
+  for (int j = 0; j < V / 4; ++j)
+    reinterpret_cast<float4*>(dst)[j] = make_float4(v[4 * j], v[4 * j + 1], v[4 * j + 2], v[4 * j + 3]);
+}
+template <int V>
+__device__ __forceinline__ void store_smem16(double* dst, const double (&v)[V]) {
+#pragma unroll
+  for (int j = 0; j < V / 2; ++j)
+    reinterpret_cast<double2*>(dst)[j] = make_double2(v[2 * j], v[2 * j + 1]);
+}
+
+template <typename T, int R, int S, int ST>
+__global__ void __launch_bounds__(kPlaneMaxThreads) depthwise_plane_kernel(PlaneArgs a) {
+  using A = acc_t<T>;
+  constexpr int V = 16 / sizeof(T);  // elements per 16-byte global load
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  A* xs = reinterpret_cast<A*>(smem_raw);  // [in_rows][pitch]
+
+  const int tile = static_cast<int>(blockIdx.x % static_cast<unsigned>(a.tiles));
+  const int64_t nk = blockIdx.x / static_cast<unsigned>(a.tiles);
+  const int64_t n = nk / a.K, k = nk % a.K, c = k / a.mult;
+  const int p0 = (tile / a.tiles_q) * a.bp, q0 = (tile % a.tiles_q) * a.tq;
+  const int ih0 = p0 * ST - a.pad_h, iw0 = q0 * ST - a.pad_w;
+  const int shift = ((iw0 % V) + V) % V;  // smem column 0 = input column iw0 - shift
+  const int iwa = iw0 - shift;            // a multiple of V: aligned when a.vec
+  const T* __restrict__ xc = static_cast<const T*>(a.x) + n * a.x_sn + c * a.x_sc;
+
+  // Stage: one 16-byte group of V input columns per iteration.
+  const int vpr = a.pitch / V;
+  for (int i = threadIdx.x; i < a.in_rows * vpr; i += blockDim.x) {
+    const int row = i / vpr, m = i - row * vpr;
+    const int ih = ih0 + row, iw = iwa + m * V;
+    A v[V];
+    if (ih >= 0 && ih < a.H) {
+      const T* src = xc + ih * a.x_sh;
+      if (a.vec && iw >= 0 && iw + V <= a.W) {
+        Vec<T, V> g;
+        *reinterpret_cast<uint4*>(&g) = __ldg(reinterpret_cast<const uint4*>(src + iw));
+#pragma unroll
+        for (int e = 0; e < V; ++e) v[e] = static_cast<A>(g.v[e]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < V; ++e)
+          v[e] = (iw + e >= 0 && iw + e < a.W) ? static_cast<A>(src[iw + e]) : A(0);
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < V; ++e) v[e] = A(0);
+    }
+    store_smem16(xs + row * a.pitch + m * V, v);  // V-aligned column: 16-byte stores
+  }
+
+  A wr[R][S];
+  const T* wk = static_cast<const T*>(a.w) + k * a.w_sk;
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int s = 0; s < S; ++s) wr[r][s] = static_cast<A>(wk[r * a.w_sr + s * a.w_ss]);
+  const A b = a.bias != nullptr ? static_cast<A>(static_cast<const T*>(a.bias)[k]) : A(0);
+  __syncthreads();
+
+  const int ql = threadIdx.x % a.tq, strip = threadIdx.x / a.tq;
+  const int q = q0 + ql;
+  if (strip >= a.nstrips || q >= a.Q) return;  // after the only barrier
+  const int pl0 = strip * kStrip;
+  A acc[kStrip];
+#pragma unroll
+  for (int o = 0; o < kStrip; ++o) acc[o] = b;
+  constexpr int kInRows = (kStrip - 1) * ST + R;
+  const A* col = xs + (pl0 * ST) * a.pitch + shift + ql * ST;
+#pragma unroll
+  for (int i = 0; i < kInRows; ++i) {
+    A xv[S];
+#pragma unroll
+    for (int s = 0; s < S; ++s) xv[s] = col[i * a.pitch + s];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      if (i - r < 0 || (i - r) % ST != 0 || (i - r) / ST >= kStrip) continue;
+      const int o = (i - r) / ST;
+#pragma unroll
+      for (int s = 0; s < S; ++s) acc[o] += xv[s] * wr[r][s];
+    }
+  }
+  T* yq = static_cast<T*>(a.y) + n * a.y_sn + k * a.y_sk + q;
+#pragma unroll
+  for (int o = 0; o < kStrip; ++o) {
+    const int pp = p0 + pl0 + o;
+    if (pp < a.P) yq[pp * a.y_sp] = static_cast<T>(acc[o]);
+  }
+}
+
+template <typename T>
+bool try_plane(const Conv2dProblem& p) {
+  using A = acc_t<T>;
+  constexpr int64_t V = 16 / sizeof(T);
+  const DwShape shape = dw_shape(p, /*vertical=*/true);
+  const bool rows = (p.x_sw == 1 || p.W == 1) && (p.y_sq == 1 || p.Q == 1);
+  if (shape == DwShape::kGeneral || !rows) return false;
+  const int64_t R = p.R, S = p.S, st = p.stride_h;
+  // Tile: whole output rows up to kPlaneMaxTq columns; as many kStrip-row
+  // strips as kPlaneMaxThreads threads and 48 KB of smem allow.
+  const int64_t tq = std::min<int64_t>(p.Q, kPlaneMaxTq);
+  const int64_t in_cols = (tq - 1) * st + S;
+  const int64_t pitch = ceil_div<int64_t>(in_cols + V - 1, V) * V;  // + the alignment shift
+  const int64_t max_strips = ceil_div<int64_t>(p.P, kStrip);
+  int64_t nstrips = std::max<int64_t>(1, std::min<int64_t>(kPlaneMaxThreads / tq, max_strips));
+  nstrips = ceil_div<int64_t>(max_strips, ceil_div<int64_t>(max_strips, nstrips));  // even bands
+  auto smem_of = [&](int64_t ns) {
+    return ((ns * kStrip - 1) * st + R) * pitch * static_cast<int64_t>(sizeof(A));
+  };
+  while (nstrips > 1 && smem_of(nstrips) > kMaxSmem) --nstrips;
+  if (smem_of(nstrips) > kMaxSmem) return false;
+  const int64_t bp = nstrips * kStrip;
+  const int64_t tiles_q = ceil_div<int64_t>(p.Q, tq);
+  const int64_t tiles = ceil_div<int64_t>(p.P, bp) * tiles_q;
+  if (!index32_ok(p, bp, tq) || p.N * p.K * tiles > INT32_MAX ||
+      (p.R - 1) * p.w_sr + (p.S - 1) * p.w_ss > INT32_MAX)
+    return false;
+  const bool vec = aligned16(p.x) && (p.H == 1 || p.x_sh % V == 0) &&
+                   (p.C == 1 || p.x_sc % V == 0) && (p.N == 1 || p.x_sn % V == 0);
+  PlaneArgs a{p.x, p.w, p.bias, p.y, p.x_sn, p.x_sc, p.y_sn, p.y_sk, p.w_sk,
+              static_cast<int>(p.w_sr), static_cast<int>(p.w_ss), static_cast<int>(p.K),
+              static_cast<int>(p.K / p.C), static_cast<int>(p.H), static_cast<int>(p.W),
+              static_cast<int>(p.P), static_cast<int>(p.Q), static_cast<int>(p.x_sh),
+              static_cast<int>(p.y_sp), static_cast<int>(p.pad_h), static_cast<int>(p.pad_w),
+              static_cast<int>(tq), static_cast<int>(bp), static_cast<int>(tiles_q),
+              static_cast<int>(tiles), static_cast<int>(nstrips),
+              static_cast<int>((bp - 1) * st + R), static_cast<int>(pitch), vec};
+  const int threads = static_cast<int>(ceil_div<int64_t>(tq * nstrips, 32) * 32);
+  const auto smem = static_cast<size_t>(smem_of(nstrips));
+  const auto grid = static_cast<unsigned>(p.N * p.K * tiles);
+  auto stream = at::cuda::getCurrentCUDAStream();
+  switch (shape) {
+    case DwShape::k3x3s1:
+      depthwise_plane_kernel<T, 3, 3, 1><<<grid, threads, smem, stream>>>(a);
+      break;
+    case DwShape::k3x3s2:
+      depthwise_plane_kernel<T, 3, 3, 2><<<grid, threads, smem, stream>>>(a);
+      break;
+    case DwShape::k5x5s1:
+      depthwise_plane_kernel<T, 5, 5, 1><<<grid, threads, smem, stream>>>(a);
+      break;
+    default:
+      break;
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return true;
+}
+
 }  // namespace
 
 void conv2d_depthwise_nhwc(const Conv2dProblem& p) {
@@ -275,6 +665,40 @@ void conv2d_depthwise_nhwc(const Conv2dProblem& p) {
       break;
   }
   if (!done) conv2d_depthwise(p);  // the general step (it routes non-depthwise problems on)
+}
+
+void conv2d_depthwise_nhwc_window(const Conv2dProblem& p) {
+  if (p.N * p.K * p.P * p.Q == 0) return;
+  bool done = false;
+  switch (p.dtype) {  // fp64 -> depthwise (as depthwise_nhwc)
+    case at::kHalf:
+      if ((done = nhwc_eligible<at::Half>(p)) && !try_window<at::Half>(p))
+        launch_depthwise_nhwc<at::Half>(p);
+      break;
+    case at::kBFloat16:
+      if ((done = nhwc_eligible<at::BFloat16>(p)) && !try_window<at::BFloat16>(p))
+        launch_depthwise_nhwc<at::BFloat16>(p);
+      break;
+    case at::kFloat:
+      if ((done = nhwc_eligible<float>(p)) && !try_window<float>(p))
+        launch_depthwise_nhwc<float>(p);
+      break;
+    default:
+      break;
+  }
+  if (!done) conv2d_depthwise(p);  // routes non-depthwise problems on
+}
+
+void conv2d_depthwise_plane(const Conv2dProblem& p) {
+  if (!is_depthwise(p)) {
+    conv2d_implicit_gemm(p);
+    return;
+  }
+  if (p.N * p.K * p.P * p.Q == 0) return;
+  bool done = false;
+  CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d(depthwise_plane)",
+                                [&] { done = try_plane<scalar_t>(p); });
+  if (!done) conv2d_depthwise(p);  // other shapes/layouts: smem tile or pixel kernel
 }
 
 void conv2d_depthwise(const Conv2dProblem& p) {
