@@ -33,14 +33,15 @@ N_WARP = 5  # entries of warptile's fp32 table (kNumWarpTune in warptile.cu)
 N_STATIC = 3  # entries of warptile_static's table (kNumStaticTune in warptile_static.cu)
 TOL = {"bf16": 2e-2, "fp32": 1e-4}
 
-MMA_DESC = ["default (128x256x32 8w 4st fragDB | 128x128x32 4w by size)",
-            "128x256x32 8w 3st fragDB", "128x128x32 4w 4st fragDB 2blk",
-            "256x128x32 8w 3st fragDB", "128x128x64 4w 3st fragDB 2blk",
-            "128x256x32 8w 4st (run-3 default)", "128x256x64 8w 3st fragDB",
+MMA_DESC = ["default (128x128x64 4w 3st fragDB 2blk | 128x128x32 4w 4st by size)",
+            "128x64x64 4w (64x32 warps) 3st fragDB 3blk", "128x128x32 4w 4st fragDB 2blk",
+            "128x128x64 8w (64x32 warps) 3st 2blk [spills]", "128x128x64 4w 3st fragDB 2blk",
+            "128x128x64 8w (32x64 warps) 3st 2blk [spills]",
+            "128x64x64 4w (64x32 warps) 2st 4blk [spills]",
             "128x128x32 4w 4st 2blk (run-3 small, forced)"]
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
-STATIC_DESC = ["default BK 8, 2 blk/SM", "BK 8, 1 blk/SM", "BK 16, 1 blk/SM"]
+STATIC_DESC = ["default BK 16, 1 blk/SM", "BK 8, 1 blk/SM", "BK 8, 2 blk/SM"]
 
 
 def child(cfg_index: int, irregular: bool) -> None:

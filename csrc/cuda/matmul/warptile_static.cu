@@ -251,7 +251,10 @@ __global__ void __launch_bounds__(kThreads, MINB)
   }
 }
 
-template <bool A_KC, bool B_KC, int BK = 8, int MINB = 2>
+// Default BK 16 at one block per SM: the H100 sweep (docs/matmul-worklog.md,
+// step 4b) measured it 0.87x cuBLAS against 0.80x for BK 8 at two blocks per
+// SM: halving the barriers per FMA beat doubling the resident warps.
+template <bool A_KC, bool B_KC, int BK = 16, int MINB = 1>
 void launch(StaticArgs args) {
   dim3 grid = mm::gemm_grid(args.p, kBM, kBN);
   for (args.z0 = 0; args.z0 < args.p.batch; args.z0 += 65535) {  // gridDim.z <= 65535
@@ -270,9 +273,10 @@ int64_t span(int64_t R, int64_t K, int64_t sr, int64_t sk) {
 // Tuning table (CUOPS_MATMUL_CONFIG="warptile_static=<i>", see
 // mm::tuning_config), instantiated for A K-contiguous / B N-contiguous only
 // (other layouts keep the default):
-//   0: BK 8, 2 blocks/SM (the default; 125-128 registers, no spills)
-//   1: BK 8, 1 block/SM (no register cap: what the occupancy buys)
-//   2: BK 16, 1 block/SM (BK 16 at 2 blocks/SM spills ~200 bytes on sm_90)
+//   0: BK 16, 1 block/SM (the default; 149 registers; BK 16 at 2 blocks/SM
+//      spills ~200 bytes on sm_90)
+//   1: BK 8, 1 block/SM (no register cap)
+//   2: BK 8, 2 blocks/SM (125-128 registers, no spills; the first default)
 constexpr int kNumStaticTune = 3;
 
 }  // namespace
@@ -308,7 +312,7 @@ void gemm_warptile_static(const GemmProblem& p) {
   if (a_kc && !b_kc) {  // a plain row-major a @ b
     switch (cfg) {
       case 1: return launch<true, false, 8, 1>(args);
-      case 2: return launch<true, false, 16, 1>(args);
+      case 2: return launch<true, false, 8, 2>(args);
       default: return launch<true, false>(args);
     }
   }
