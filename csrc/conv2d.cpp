@@ -8,6 +8,8 @@
 
 #include "conv2d_plan.h"
 
+#include <c10/util/strides.h>
+
 namespace cuops {
 namespace {
 
@@ -63,6 +65,18 @@ void check_shapes(const char* op, const char* in_name, at::IntArrayRef in,
 
 bool channels_last(const at::Tensor& t) {
   return t.dim() == 4 && t.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+}
+
+// Batch 0: torch's convolution returns the empty output laid out like the
+// input (without elements every stride is "contiguous", so the format is read
+// off the strides themselves).
+at::MemoryFormat empty_batch_format(const at::Tensor& x) {
+  if (x.dim() != 4) return at::MemoryFormat::Contiguous;
+  const auto cl = c10::get_channels_last_strides_2d(x.sizes());
+  const auto plain = c10::contiguous_strides(x.sizes());
+  return x.strides() == at::IntArrayRef(cl) && x.strides() != at::IntArrayRef(plain)
+             ? at::MemoryFormat::ChannelsLast
+             : at::MemoryFormat::Contiguous;
 }
 
 // torch's output layout: channels_last when either tensor suggests it, except
@@ -134,7 +148,7 @@ Conv2dPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight,
   set_w(p, weight);
   p.P = P, p.Q = Q;
   // An empty batch takes torch's "Empty" path, whose result is contiguous.
-  const auto fmt = p.N > 0 ? output_format(x, weight) : at::MemoryFormat::Contiguous;
+  const auto fmt = p.N > 0 ? output_format(x, weight) : empty_batch_format(x);
   plan.out = at::empty({p.N, p.K, P, Q}, x.options().memory_format(fmt));
   set_y(p, plan.out);
   p.x = x.const_data_ptr();

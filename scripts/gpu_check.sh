@@ -7,7 +7,8 @@
 #   BENCH="add matmul"         which benchmarks (default: all; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
-#   SWEEP="matmul conv"        also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul)
+#   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
+#                              dw = tune_conv.py --dw)
 #   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
@@ -56,7 +57,11 @@ fi
 
 for name in ${SWEEP:-}; do
   [ "$name" = 1 ] && name=matmul
-  "$PY" scripts/explore/tune_$name.py 2>&1 | tee "$OUT/tune_$name.txt"
+  if [ "$name" = dw ]; then
+    "$PY" scripts/explore/tune_conv.py --dw 2>&1 | tee "$OUT/tune_dw.txt"
+  else
+    "$PY" scripts/explore/tune_$name.py 2>&1 | tee "$OUT/tune_$name.txt"
+  fi
 done
 
 if [ -n "${DEMO:-}" ]; then

@@ -418,6 +418,51 @@ def test_depthwise_window_plane_cuda(shape, dtype, layout):
                              what=f"{variant} {xs} {ws} {kw} {layout}")
 
 
+# Entry 1 of depthwise_nhwc_window's table (strips of 4 outputs, 3x3 s1) on
+# the window shapes, in a subprocess (CUOPS_CONV_CONFIG is read once).
+_DW_WINDOW_SCRIPT = r"""
+import torch, cuops
+from tests.utils import assert_rel_close, poison_allocator
+from tests.test_conv2d import DW2_SHAPES, _dw2_input, _layout, _ref64
+for xs, ws, kw in DW2_SHAPES:
+    kw = dict(kw, groups=xs[1])
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        for layout in ("cl", "cl_slice"):
+            torch.manual_seed(0)
+            x = _dw2_input(xs, dtype, layout)
+            w = _layout(torch.randn(ws, device="cuda", dtype=dtype), True)
+            b = torch.randn(ws[0], device="cuda", dtype=dtype)
+            want = _ref64(x, w, b, kw)
+            poison_allocator("cuda", max(want.numel(), 1) * 16)
+            out = cuops.conv2d(x, w, b, **kw, variant="depthwise_nhwc_window")
+            assert_rel_close(out, want.to(dtype) if want.numel() == 0 else want, dtype=dtype,
+                             what=f"{xs} {ws} {kw} {dtype} {layout}")
+print("OK")
+"""
+
+
+@pytest.mark.gpu
+def test_cuda_depthwise_window_config():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, CUOPS_CONV_CONFIG="depthwise_nhwc_window=1",
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", _DW_WINDOW_SCRIPT], env=env, cwd=root,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+def test_conv_empty_batch_layout():
+    """Batch 0: the output is laid out like the input, as torch's (any device)."""
+    for xcl, wcl, g in [(True, True, 8), (False, False, 8), (True, False, 1), (False, True, 1)]:
+        x, w = torch.randn(0, 8, 6, 6), torch.randn(8, 8 // g, 3, 3)
+        x = _layout(x, xcl)
+        w = _layout(w, wcl)
+        want = F.conv2d(x, w, padding=1, groups=g)
+        assert cuops.conv2d(x, w, padding=1, groups=g).stride() == want.stride()
+        fake = torch.compile(lambda a, b: cuops.conv2d(a, b, padding=1, groups=g), fullgraph=True)
+        assert fake(x, w).stride() == want.stride()
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
 @pytest.mark.parametrize("pad4", [[1, 0, 0, 1], [0, 2, 1, 1], [2, 2, 0, 0]], ids=str)

@@ -16,9 +16,9 @@ from torch._prims_common import suggest_memory_format
 from ..variants import pick
 from ._common import call, check_same_dtype_device, check_tensor, check_tuning_knob
 
-# Size of the split-K tuning table in csrc/cuda/conv2d/implicit_gemm_mma.cu
+# Sizes of the tuning tables in csrc/cuda/conv2d/{implicit_gemm_mma,depthwise}.cu
 # (development knob, scripts/explore/tune_conv.py).
-check_tuning_knob("CUOPS_CONV_CONFIG", {"implicit_gemm_mma_splitk": 8})
+check_tuning_knob("CUOPS_CONV_CONFIG", {"implicit_gemm_mma_splitk": 8, "depthwise_nhwc_window": 2})
 
 _OP = "cuops.conv2d"
 _DGRAD = "cuops.conv2d_backward_input"
@@ -150,6 +150,16 @@ def _cl(*ts) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def _empty_batch_format(x) -> torch.memory_format:
+    """Batch 0: torch returns the empty output laid out like the input, read
+    off its strides (empty_batch_format() in csrc/conv2d.cpp)."""
+    if x.dim() == 4:
+        n, c, h, w = x.shape
+        if x.stride() == (h * w * c, 1, w * c, c) and x.stride() != (c * h * w, h * w, w, 1):
+            return torch.channels_last
+    return torch.contiguous_format
+
+
 @torch.library.register_fake("cuops::conv2d")
 def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0),
                  dilation=(1, 1), groups=1, variant=None):
@@ -171,7 +181,7 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0),
     P, Q = _check_shapes(_OP, "input", x.shape, weight.shape, stride, padding, dilation, groups)
     out = torch.empty((x.shape[0], weight.shape[0], P, Q), dtype=input.dtype,
                       device=input.device,
-                      memory_format=_cl(x, weight) if x.shape[0] != 0 else torch.contiguous_format)
+                      memory_format=_cl(x, weight) if x.shape[0] != 0 else _empty_batch_format(x))
     return out.squeeze(0) if input.dim() == 3 else out
 
 

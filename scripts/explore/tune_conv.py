@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python scripts/explore/tune_conv.py              # all entries, ~1 min on an H100
     PYTHONPATH=. python scripts/explore/tune_conv.py --configs 0,5
+    PYTHONPATH=. python scripts/explore/tune_conv.py --dw   # depthwise_nhwc_window's table
 
 One subprocess per entry i of the table in csrc/cuda/conv2d/implicit_gemm_mma.cu
 (split_choice; the knob is read once per process), with
@@ -10,7 +11,9 @@ cuops.bench.time_fn (cold L2, CUDA events), the fp16 channels_last forward of
 the small-M ResNet-50 layers at batch 32 (3x3 512@7 and 256@14) with
 implicit_gemm_mma_splitk, implicit_gemm_mma (no split) and cuDNN (F.conv2d,
 cudnn.benchmark on) in the same process, and checks the result against
-F.conv2d in fp32 (relative Frobenius error).
+F.conv2d in fp32 (relative Frobenius error). With --dw: the table of
+depthwise_nhwc_window (CUOPS_CONV_CONFIG="depthwise_nhwc_window=i") on the
+depthwise 3x3 256@56 layer at batch 32, fp16 and bf16 channels_last.
 """
 
 import argparse
@@ -24,6 +27,36 @@ DESC = ["heuristic (128x128 split when its tiles < SMs/2, else 64x64 split)", "6
         "128x128 split 2", "128x128 split 3", "128x128 split 4", "128x128 split 5",
         "128x128 split 6", "64x64 no split"]
 CASES = [("512@7", 512, 7), ("256@14", 256, 14)]
+DW_DESC = ["strips of 8 outputs", "strips of 4 outputs (3x3 s1)"]
+
+
+def child_dw() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    import cuops
+    from cuops.bench import time_fn
+
+    torch.backends.cudnn.benchmark = True
+    dev = torch.device("cuda")
+    out = {}
+    for dtype in (torch.float16, torch.bfloat16):
+        torch.manual_seed(0)
+        cl = torch.channels_last
+        x = torch.randn(32, 256, 56, 56, device=dev, dtype=dtype).to(memory_format=cl)
+        w = torch.randn(256, 1, 3, 3, device=dev, dtype=dtype).to(memory_format=cl)
+        ref = F.conv2d(x.float(), w.float(), padding=1, groups=256)
+        flops = 2.0 * ref.numel() * 9
+        row = {}
+        for label, fn in [("ours", lambda a, b: cuops.conv2d(a, b, padding=1, groups=256,
+                                                            variant="depthwise_nhwc_window")),
+                          ("cudnn", lambda a, b: F.conv2d(a, b, padding=1, groups=256))]:
+            got = fn(x, w).float()
+            err = ((got - ref).norm() / ref.norm()).item()
+            ms = time_fn(fn, [(x, w)], dev, warmup=5, reps=30, max_seconds=1.0)
+            row[label] = {"ms": ms, "tflops": flops / ms / 1e9, "err": err}
+        out[str(dtype).replace("torch.", "")] = row
+    print("RESULT " + json.dumps(out), flush=True)
 
 
 def child() -> None:
@@ -61,17 +94,19 @@ def child() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", action="store_true")
+    ap.add_argument("--dw", action="store_true", help="sweep depthwise_nhwc_window's table")
     ap.add_argument("--configs", default=None, help="comma-separated entries (default: all)")
     args = ap.parse_args()
     if args.child:
-        return child()
-    configs = [int(c) for c in args.configs.split(",")] if args.configs else range(len(DESC))
+        return child_dw() if args.dw else child()
+    desc, key = (DW_DESC, "depthwise_nhwc_window") if args.dw else (DESC, "implicit_gemm_mma_splitk")
+    configs = [int(c) for c in args.configs.split(",")] if args.configs else range(len(desc))
     t0 = time.time()
     rows = {}
     for i in configs:
-        env = dict(os.environ, CUOPS_CONV_CONFIG=f"implicit_gemm_mma_splitk={i}")
-        p = subprocess.run([sys.executable, __file__, "--child"], env=env, capture_output=True,
-                           text=True, timeout=120)
+        env = dict(os.environ, CUOPS_CONV_CONFIG=f"{key}={i}")
+        p = subprocess.run([sys.executable, __file__, "--child"] + (["--dw"] if args.dw else []),
+                           env=env, capture_output=True, text=True, timeout=120)
         line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if p.returncode != 0 or line is None:
             print(f"[config {i}] FAILED (rc={p.returncode}):\n{p.stderr[-2000:]}", flush=True)
@@ -81,6 +116,16 @@ def main() -> None:
     import torch
     print(f"# device: {torch.cuda.get_device_name() if torch.cuda.is_available() else '?'} | "
           f"torch {torch.__version__} | {time.strftime('%Y-%m-%d %H:%M')}")
+    if args.dw:
+        print(f"{'cfg':>3}  {'dtype':<9} {'ms':>8} {'TFLOP/s':>8} {'cuDNN ms':>8} {'ratio':>6} "
+              f"{'rel.err':>9}  config")
+        for i, res in rows.items():
+            for name, r in res.items():
+                o, d = r["ours"], r["cudnn"]
+                print(f"{i:>3}  {name:<9} {o['ms']:8.4f} {o['tflops']:8.2f} {d['ms']:8.4f} "
+                      f"{d['ms'] / o['ms']:5.2f}x {o['err']:9.2e}  {desc[i]}")
+        print(f"total {time.time() - t0:.0f} s")
+        return
     print(f"{'cfg':>3}  {'layer':<7} {'splitk ms':>9} {'TFLOP/s':>8} {'no-split':>8} "
           f"{'cuDNN':>8} {'ratio':>6} {'rel.err':>9}  config")
     for i, res in rows.items():

@@ -342,13 +342,12 @@ __device__ __forceinline__ void ldg8(const T* ptr, float (&f)[8]) {
 }
 
 // One filter row of the window: input column j feeds output e = (j - s)/SW
-// with weights wt[s], for every s where that is an integer in [0, kWinPix).
+// with weights wt[s], for every s where that is an integer in [0, PIX).
 // All of it resolves at compile time; kInterior drops the column tests.
-template <typename T, int S, int SW, bool kInterior>
+template <typename T, int S, int SW, int PIX, bool kInterior>
 __device__ __forceinline__ void window_row(const T* __restrict__ xrow, int iw0, int x_sw, int W,
-                                           const float (&wt)[S][8],
-                                           float (&acc)[kWinPix][8]) {
-  constexpr int kCols = (kWinPix - 1) * SW + S;
+                                           const float (&wt)[S][8], float (&acc)[PIX][8]) {
+  constexpr int kCols = (PIX - 1) * SW + S;
 #pragma unroll
   for (int j = 0; j < kCols; ++j) {
     const int iw = iw0 + j;
@@ -357,7 +356,7 @@ __device__ __forceinline__ void window_row(const T* __restrict__ xrow, int iw0, 
     ldg8(xrow + iw * x_sw, v);
 #pragma unroll
     for (int s = 0; s < S; ++s) {
-      if (j - s < 0 || (j - s) % SW != 0 || (j - s) / SW >= kWinPix) continue;
+      if (j - s < 0 || (j - s) % SW != 0 || (j - s) / SW >= PIX) continue;
       const int e = (j - s) / SW;
 #pragma unroll
       for (int ch = 0; ch < 8; ++ch) acc[e][ch] = fmaf(v[ch], wt[s][ch], acc[e][ch]);
@@ -365,20 +364,20 @@ __device__ __forceinline__ void window_row(const T* __restrict__ xrow, int iw0, 
   }
 }
 
-template <typename T, int R, int S, int SW>
+template <typename T, int R, int S, int SW, int PIX>
 __global__ void __launch_bounds__(kWinThreads) depthwise_nhwc_window_kernel(WinArgs a) {
-  constexpr int kCols = (kWinPix - 1) * SW + S;
+  constexpr int kCols = (PIX - 1) * SW + S;
   const int item = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);  // < 2^31: host
   if (item >= a.items) return;
   const int cg = item % a.cgroups, t = item / a.cgroups;
   const int strip = t % a.strips, pp = t / a.strips;
-  const int c = cg * 8, q0 = strip * kWinPix;
+  const int c = cg * 8, q0 = strip * PIX;
   const int iw0 = q0 * SW - a.pad_w;
-  const bool interior = iw0 >= 0 && iw0 + kCols <= a.W && q0 + kWinPix <= a.Q;
+  const bool interior = iw0 >= 0 && iw0 + kCols <= a.W && q0 + PIX <= a.Q;
   const int64_t n = a.n0 + blockIdx.y;
   const T* __restrict__ xn = static_cast<const T*>(a.x) + n * a.x_sn + c;
 
-  float acc[kWinPix][8];
+  float acc[PIX][8];
   {
     float b[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     if (a.bias != nullptr) {
@@ -386,7 +385,7 @@ __global__ void __launch_bounds__(kWinThreads) depthwise_nhwc_window_kernel(WinA
       for (int ch = 0; ch < 8; ++ch) b[ch] = static_cast<float>(static_cast<const T*>(a.bias)[c + ch]);
     }
 #pragma unroll
-    for (int e = 0; e < kWinPix; ++e)
+    for (int e = 0; e < PIX; ++e)
 #pragma unroll
       for (int ch = 0; ch < 8; ++ch) acc[e][ch] = b[ch];
   }
@@ -405,20 +404,20 @@ __global__ void __launch_bounds__(kWinThreads) depthwise_nhwc_window_kernel(WinA
     }
     const T* xrow = xn + ih * a.x_sh;
     if (interior)
-      window_row<T, S, SW, true>(xrow, iw0, a.x_sw, a.W, wt, acc);
+      window_row<T, S, SW, PIX, true>(xrow, iw0, a.x_sw, a.W, wt, acc);
     else
-      window_row<T, S, SW, false>(xrow, iw0, a.x_sw, a.W, wt, acc);
+      window_row<T, S, SW, PIX, false>(xrow, iw0, a.x_sw, a.W, wt, acc);
   }
 
   T* yrow = static_cast<T*>(a.y) + n * a.y_sn + pp * a.y_sp + c;
 #pragma unroll
-  for (int e = 0; e < kWinPix; ++e)
+  for (int e = 0; e < PIX; ++e)
     if (interior || q0 + e < a.Q) store8(yrow + (q0 + e) * a.y_sq, acc[e]);
 }
 
-template <typename T, int R, int S, int SW>
+template <typename T, int R, int S, int SW, int PIX>
 void launch_window(const Conv2dProblem& p, const float* wp) {
-  const int64_t strips = ceil_div<int64_t>(p.Q, kWinPix);
+  const int64_t strips = ceil_div<int64_t>(p.Q, PIX);
   const int64_t items = p.P * strips * (p.C / 8);  // < INT32_MAX - kWinThreads: checked
   WinArgs a{p.x, p.y, p.bias, wp, p.x_sn, p.y_sn,
             static_cast<int>(p.H), static_cast<int>(p.W), static_cast<int>(p.P),
@@ -432,9 +431,24 @@ void launch_window(const Conv2dProblem& p, const float* wp) {
   for (int64_t n0 = 0; n0 < p.N; n0 += 65535) {  // grid.y limit
     a.n0 = n0;
     const dim3 grid(blocks, static_cast<unsigned>(std::min<int64_t>(65535, p.N - n0)));
-    depthwise_nhwc_window_kernel<T, R, S, SW><<<grid, kWinThreads, 0, stream>>>(a);
+    depthwise_nhwc_window_kernel<T, R, S, SW, PIX><<<grid, kWinThreads, 0, stream>>>(a);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
+}
+
+// Tuning table (CUOPS_CONV_CONFIG="depthwise_nhwc_window=<i>", read once per
+// process; scripts/explore/tune_conv.py --dw): 0 = strips of kWinPix = 8
+// outputs, 1 = strips of 4 (3x3 stride 1 only): fewer accumulators, so more
+// resident warps to hide the load latency, for 4.5 loads per output
+// instead of 3.75.
+constexpr int kNumWindowConfigs = 2;
+int window_config() {
+  static const std::string knob = getenv_string("CUOPS_CONV_CONFIG");
+  const int cfg = tuning_config(knob, "CUOPS_CONV_CONFIG", "depthwise_nhwc_window");
+  TORCH_CHECK_VALUE(cfg >= 0 && cfg < kNumWindowConfigs,
+                    "CUOPS_CONV_CONFIG: depthwise_nhwc_window=", cfg, " is out of range (0..",
+                    kNumWindowConfigs - 1, ")");
+  return cfg;
 }
 
 // True when it ran; false: the caller's fallback (the per-tap nhwc kernel).
@@ -442,8 +456,9 @@ template <typename T>
 bool try_window(const Conv2dProblem& p) {
   const DwShape shape = dw_shape(p, /*vertical=*/false);
   if (shape == DwShape::kGeneral) return false;
-  const int64_t items = p.P * ceil_div<int64_t>(p.Q, kWinPix) * (p.C / 8);
-  if (!index32_ok(p, 1, kWinPix) || items > INT32_MAX - kWinThreads ||
+  const int pix = shape == DwShape::k3x3s1 && window_config() == 1 ? 4 : kWinPix;
+  const int64_t items = p.P * ceil_div<int64_t>(p.Q, pix) * (p.C / 8);
+  if (!index32_ok(p, 1, pix) || items > INT32_MAX - kWinThreads ||
       p.R * p.S * p.C > INT32_MAX)
     return false;
   at::Tensor wp = at::empty({p.R * p.S * p.C}, at::TensorOptions().dtype(at::kFloat).device(
@@ -453,9 +468,14 @@ bool try_window(const Conv2dProblem& p) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   const float* w = wp.const_data_ptr<float>();
   switch (shape) {
-    case DwShape::k3x3s1: launch_window<T, 3, 3, 1>(p, w); break;
-    case DwShape::k3x3s2: launch_window<T, 3, 3, 2>(p, w); break;
-    case DwShape::k5x5s1: launch_window<T, 5, 5, 1>(p, w); break;
+    case DwShape::k3x3s1:
+      if (pix == 4)
+        launch_window<T, 3, 3, 1, 4>(p, w);
+      else
+        launch_window<T, 3, 3, 1, kWinPix>(p, w);
+      break;
+    case DwShape::k3x3s2: launch_window<T, 3, 3, 2, kWinPix>(p, w); break;
+    case DwShape::k5x5s1: launch_window<T, 5, 5, 1, kWinPix>(p, w); break;
     default: break;
   }
   return true;
