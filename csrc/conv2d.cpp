@@ -8,8 +8,6 @@
 
 #include "conv2d_plan.h"
 
-#include <c10/util/strides.h>
-
 namespace cuops {
 namespace {
 
@@ -67,14 +65,14 @@ bool channels_last(const at::Tensor& t) {
   return t.dim() == 4 && t.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
 }
 
-// Batch 0: torch's convolution returns the empty output laid out like the
-// input (without elements every stride is "contiguous", so the format is read
-// off the strides themselves).
-at::MemoryFormat empty_batch_format(const at::Tensor& x) {
-  if (x.dim() != 4) return at::MemoryFormat::Contiguous;
-  const auto cl = c10::get_channels_last_strides_2d(x.sizes());
-  const auto plain = c10::contiguous_strides(x.sizes());
-  return x.strides() == at::IntArrayRef(cl) && x.strides() != at::IntArrayRef(plain)
+// Batch 0: torch's convolution builds the empty output from the input with an
+// elementwise op (which keeps the input's dim order) and then views it to the
+// output shape: so it is channels_last when the output has the input's shape
+// and the input's strides run in NHWC order, contiguous otherwise (measured
+// against F.conv2d; tests/test_conv2d.py, test_conv_empty_batch_layout).
+at::MemoryFormat empty_batch_format(const at::Tensor& x, at::IntArrayRef out_size) {
+  return x.dim() == 4 && x.sizes() == out_size && x.stride(1) < x.stride(3) &&
+                 x.stride(3) < x.stride(2)
              ? at::MemoryFormat::ChannelsLast
              : at::MemoryFormat::Contiguous;
 }
@@ -148,7 +146,7 @@ Conv2dPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight,
   set_w(p, weight);
   p.P = P, p.Q = Q;
   // An empty batch takes torch's "Empty" path, whose result is contiguous.
-  const auto fmt = p.N > 0 ? output_format(x, weight) : empty_batch_format(x);
+  const auto fmt = p.N > 0 ? output_format(x, weight) : empty_batch_format(x, {p.N, p.K, P, Q});
   plan.out = at::empty({p.N, p.K, P, Q}, x.options().memory_format(fmt));
   set_y(p, plan.out);
   p.x = x.const_data_ptr();

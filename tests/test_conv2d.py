@@ -418,7 +418,7 @@ def test_depthwise_window_plane_cuda(shape, dtype, layout):
                              what=f"{variant} {xs} {ws} {kw} {layout}")
 
 
-# Entry 1 of depthwise_nhwc_window's table (strips of 4 outputs, 3x3 s1) on
+# Entry 1 of depthwise_nhwc_window's table (strips of 8 outputs, 3x3 s1) on
 # the window shapes, in a subprocess (CUOPS_CONV_CONFIG is read once).
 _DW_WINDOW_SCRIPT = r"""
 import torch, cuops
@@ -452,15 +452,29 @@ def test_cuda_depthwise_window_config():
 
 
 def test_conv_empty_batch_layout():
-    """Batch 0: the output is laid out like the input, as torch's (any device)."""
-    for xcl, wcl, g in [(True, True, 8), (False, False, 8), (True, False, 1), (False, True, 1)]:
-        x, w = torch.randn(0, 8, 6, 6), torch.randn(8, 8 // g, 3, 3)
-        x = _layout(x, xcl)
-        w = _layout(w, wcl)
-        want = F.conv2d(x, w, padding=1, groups=g)
-        assert cuops.conv2d(x, w, padding=1, groups=g).stride() == want.stride()
-        fake = torch.compile(lambda a, b: cuops.conv2d(a, b, padding=1, groups=g), fullgraph=True)
-        assert fake(x, w).stride() == want.stride()
+    """Batch 0: torch's output layout (the input's when the shapes agree)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    cases = [((0, 8, 6, 6), (8, 1, 3, 3), dict(padding=1, groups=8)),
+             ((0, 8, 6, 6), (8, 8, 3, 3), dict(padding=1)),
+             ((0, 8, 6, 6), (8, 8, 3, 3), dict(padding=0)),
+             ((0, 4, 5, 5), (6, 4, 3, 3), dict(padding=1)),
+             ((0, 8, 6, 6), (16, 1, 3, 3), dict(padding=1, groups=8))]
+    for xs, ws, kw in cases:
+        for layout in ("nchw", "cl", "cl_slice"):
+            n, c, h, w_ = xs
+            x = torch.randn(xs)
+            if layout == "cl":
+                x = x.to(memory_format=torch.channels_last)
+            elif layout == "cl_slice":
+                x = torch.randn(n, c + 8, h, w_).to(memory_format=torch.channels_last)[:, 8:]
+            for wcl in (False, True):
+                w = _layout(torch.randn(ws), wcl)
+                want = F.conv2d(x, w, **kw).stride()
+                assert cuops.conv2d(x, w, **kw).stride() == want, (xs, ws, kw, layout, wcl)
+                with FakeTensorMode() as mode:  # the fake kernel (torch.compile's view)
+                    got = cuops.conv2d(mode.from_tensor(x), mode.from_tensor(w), **kw)
+                assert got.stride() == want, (xs, ws, kw, layout, wcl, "fake")
 
 
 @pytest.mark.gpu

@@ -150,12 +150,13 @@ def _cl(*ts) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def _empty_batch_format(x) -> torch.memory_format:
-    """Batch 0: torch returns the empty output laid out like the input, read
-    off its strides (empty_batch_format() in csrc/conv2d.cpp)."""
-    if x.dim() == 4:
-        n, c, h, w = x.shape
-        if x.stride() == (h * w * c, 1, w * c, c) and x.stride() != (c * h * w, h * w, w, 1):
+def _empty_batch_format(x, out_shape) -> torch.memory_format:
+    """Batch 0: channels_last when the output has the input's shape and the
+    input's strides run in NHWC order (torch builds the empty output from the
+    input, then views it); empty_batch_format() in csrc/conv2d.cpp."""
+    if x.dim() == 4 and tuple(x.shape) == tuple(out_shape):
+        st = x.stride()
+        if st[1] < st[3] < st[2]:
             return torch.channels_last
     return torch.contiguous_format
 
@@ -179,9 +180,9 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0),
     _check_args(_OP, stride, padding, dilation, groups)
     x = input.unsqueeze(0) if input.dim() == 3 else input
     P, Q = _check_shapes(_OP, "input", x.shape, weight.shape, stride, padding, dilation, groups)
-    out = torch.empty((x.shape[0], weight.shape[0], P, Q), dtype=input.dtype,
-                      device=input.device,
-                      memory_format=_cl(x, weight) if x.shape[0] != 0 else _empty_batch_format(x))
+    out_shape = (x.shape[0], weight.shape[0], P, Q)
+    fmt = _cl(x, weight) if x.shape[0] != 0 else _empty_batch_format(x, out_shape)
+    out = torch.empty(out_shape, dtype=input.dtype, device=input.device, memory_format=fmt)
     return out.squeeze(0) if input.dim() == 3 else out
 
 

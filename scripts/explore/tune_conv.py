@@ -27,7 +27,7 @@ DESC = ["heuristic (128x128 split when its tiles < SMs/2, else 64x64 split)", "6
         "128x128 split 2", "128x128 split 3", "128x128 split 4", "128x128 split 5",
         "128x128 split 6", "64x64 no split"]
 CASES = [("512@7", 512, 7), ("256@14", 256, 14)]
-DW_DESC = ["strips of 8 outputs", "strips of 4 outputs (3x3 s1)"]
+DW_DESC = ["strips of 4 outputs (3x3 s1; default)", "strips of 8 outputs"]
 
 
 def child_dw() -> None:

@@ -437,10 +437,11 @@ void launch_window(const Conv2dProblem& p, const float* wp) {
 }
 
 // Tuning table (CUOPS_CONV_CONFIG="depthwise_nhwc_window=<i>", read once per
-// process; scripts/explore/tune_conv.py --dw): 0 = strips of kWinPix = 8
-// outputs, 1 = strips of 4 (3x3 stride 1 only): fewer accumulators, so more
-// resident warps to hide the load latency, for 4.5 loads per output
-// instead of 3.75.
+// process; scripts/explore/tune_conv.py --dw), 3x3 stride 1 only:
+// 0 = strips of 4 outputs (the default): half the accumulators, so more
+//     resident warps to hide the load latency, for 4.5 loads per output
+//     instead of 3.75 (H100: fp16 0.057 ms = 0.84x cuDNN, bf16 0.98x);
+// 1 = strips of kWinPix = 8 (the first version: 0.072 ms, 0.80x / 0.78x).
 constexpr int kNumWindowConfigs = 2;
 int window_config() {
   static const std::string knob = getenv_string("CUOPS_CONV_CONFIG");
@@ -456,7 +457,7 @@ template <typename T>
 bool try_window(const Conv2dProblem& p) {
   const DwShape shape = dw_shape(p, /*vertical=*/false);
   if (shape == DwShape::kGeneral) return false;
-  const int pix = shape == DwShape::k3x3s1 && window_config() == 1 ? 4 : kWinPix;
+  const int pix = shape == DwShape::k3x3s1 && window_config() == 0 ? 4 : kWinPix;
   const int64_t items = p.P * ceil_div<int64_t>(p.Q, pix) * (p.C / 8);
   if (!index32_ok(p, 1, pix) || items > INT32_MAX - kWinThreads ||
       p.R * p.S * p.C > INT32_MAX)
