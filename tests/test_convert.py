@@ -266,32 +266,39 @@ def test_resnet18_forward_backward(autocast, no_tf32):
         assert e_ours <= max(3 * e_torch, 5e-2), f"grad of {name}: {e_ours:.3e} vs torch {e_torch:.3e}"
 
 
+def _train5(net, x, t):
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(5):
+        loss = nn.functional.cross_entropy(net(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
 @pytest.mark.gpu
 def test_resnet18_training_tracks_torch(no_tf32):
     ref, model = _rn18_pair()
+    truth = copy.deepcopy(ref).double()  # the same training in float64: the yardstick
     torch.manual_seed(1)
     x = torch.randn(16, 3, 64, 64, device="cuda")
     t = torch.randint(0, 10, (16,), device="cuda")
-    losses = {}
-    for name, net in (("torch", ref), ("cuops", model)):
-        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-        losses[name] = []
-        for _ in range(5):
-            loss = nn.functional.cross_entropy(net(x), t)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses[name].append(loss.item())
+    losses = {"torch": _train5(ref, x, t), "cuops": _train5(model, x, t),
+              "fp64": _train5(truth, x.double(), t)}
     # fp32 rounding differences grow through 5 SGD-with-momentum steps and
     # batch norm (measured: 1.4e-3 apart at step 4 of losses ~0.15).
     for a, b in zip(losses["torch"], losses["cuops"]):
         assert abs(a - b) <= 1e-2 * max(1.0, abs(a)), losses
-    for (n, p_ref), p in zip(ref.named_parameters(), model.parameters()):
-        # Parameters: the rounding differences compound through 5 momentum
-        # steps, most in the first layer (session 2: conv1.weight 2.6e-2 after
-        # the fp32 fc matmul changed kernel; one-step gradients match tightly
-        # in test_resnet18_forward_backward).
-        assert_rel_close(p, p_ref, tol=5e-2, what=n)
+    # Parameters: the fp32 differences compound chaotically through 5 momentum
+    # steps (H100 runs: 2.6e-2 on conv1.weight, 5.1e-2 on a batch-norm bias
+    # between cuops and torch), so each fp32 run is judged against the float64
+    # run: cuops may drift at most ~3x as far from it as torch's own fp32 run.
+    for (n, p_ref), p, p64 in zip(ref.named_parameters(), model.parameters(),
+                                  truth.parameters()):
+        e_ours, e_torch = rel_err(p, p64), rel_err(p_ref, p64)
+        assert e_ours <= max(3 * e_torch, 1e-2), f"{n}: {e_ours:.3e} vs torch {e_torch:.3e}"
 
 
 def test_bf16_autocast_cpu():
