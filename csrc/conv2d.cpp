@@ -145,7 +145,7 @@ Conv2dPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight,
   set_x(p, x);
   set_w(p, weight);
   p.P = P, p.Q = Q;
-  // An empty batch takes torch's "Empty" path, whose result is contiguous.
+  // An empty batch takes torch's "Empty" path (its own layout rule, above).
   const auto fmt = p.N > 0 ? output_format(x, weight) : empty_batch_format(x, {p.N, p.K, P, Q});
   plan.out = at::empty({p.N, p.K, P, Q}, x.options().memory_format(fmt));
   set_y(p, plan.out);

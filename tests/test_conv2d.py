@@ -6,9 +6,6 @@ autocast; bad inputs; cuops.nn.Conv2d. CUDA params carry the `gpu` marker.
 """
 
 import importlib
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,7 +13,8 @@ import torch.nn.functional as F
 
 import cuops
 import cuops.nn  # noqa: F401  (cuops.nn.Conv2d)
-from tests.utils import DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator
+from tests.utils import (DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator,
+                         run_python)
 
 _conv_mod = importlib.import_module("cuops.ops.conv2d")  # the module (argument helpers)
 
@@ -246,11 +244,7 @@ print("OK")
 
 
 def _run_split_config(knob):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, CUOPS_CONV_CONFIG=knob,
-               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-c", _SPLIT_SCRIPT], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=300)
+    return run_python(_SPLIT_SCRIPT, {"CUOPS_CONV_CONFIG": knob})
 
 
 @pytest.mark.gpu
@@ -443,11 +437,7 @@ print("OK")
 
 @pytest.mark.gpu
 def test_cuda_depthwise_window_config():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, CUOPS_CONV_CONFIG="depthwise_nhwc_window=1",
-               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable, "-c", _DW_WINDOW_SCRIPT], env=env, cwd=root,
-                       capture_output=True, text=True, timeout=300)
+    r = run_python(_DW_WINDOW_SCRIPT, {"CUOPS_CONV_CONFIG": "depthwise_nhwc_window=1"})
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
 
 

@@ -2,16 +2,13 @@
 CUDA variant of the ladder and the CPU kernel."""
 
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import cuops
 import cuops.nn
-from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_allocator
+from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_allocator, run_python
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("matmul", "cuda")] if cuops.cuda_built() else []
 
@@ -298,11 +295,7 @@ N_STATIC_CONFIGS = 3  # warptile_static.cu
 
 
 def _run_with_config(knob, *args):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, CUOPS_MATMUL_CONFIG=knob,
-               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-c", _TUNE_SCRIPT, *args], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=300)
+    return run_python(_TUNE_SCRIPT, {"CUOPS_MATMUL_CONFIG": knob}, *args)
 
 
 @pytest.mark.gpu

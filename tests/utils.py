@@ -1,5 +1,9 @@
 """Shared test helpers: devices, tolerances by dtype, poisoned outputs."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -53,3 +57,14 @@ def make(shape, dtype, device, layout="contiguous"):
         big = torch.randn(*shape[:-1], 2 * shape[-1] + 1, dtype=dtype, device=device)
         return big[..., 1::2]
     raise ValueError(layout)
+
+
+def run_python(script: str, env: dict, *args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh interpreter with `env` added to the environment
+    and the repository on PYTHONPATH: for the development knobs that are read
+    once per process (CUOPS_MATMUL_CONFIG, CUOPS_CONV_CONFIG)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    full = dict(os.environ, **env,
+                PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-c", script, *args], env=full, cwd=root,
+                          capture_output=True, text=True, timeout=timeout)

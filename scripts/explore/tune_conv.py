@@ -30,12 +30,25 @@ CASES = [("512@7", 512, 7), ("256@14", 256, 14)]
 DW_DESC = ["strips of 4 outputs (3x3 s1; default)", "strips of 8 outputs"]
 
 
+def measure(fns, x, w, ref, flops, dev) -> dict:
+    """Each labelled fn on (x, w): relative error against `ref` and the median
+    cold-L2 time (cuops.bench.time_fn), in one row."""
+    from cuops.bench import time_fn
+
+    row = {}
+    for label, fn in fns:
+        got = fn(x, w).float()
+        err = ((got - ref).norm() / ref.norm()).item()
+        ms = time_fn(fn, [(x, w)], dev, warmup=5, reps=30, max_seconds=1.0)
+        row[label] = {"ms": ms, "tflops": flops / ms / 1e9, "err": err}
+    return row
+
+
 def child_dw() -> None:
     import torch
     import torch.nn.functional as F
 
     import cuops
-    from cuops.bench import time_fn
 
     torch.backends.cudnn.benchmark = True
     dev = torch.device("cuda")
@@ -46,16 +59,10 @@ def child_dw() -> None:
         x = torch.randn(32, 256, 56, 56, device=dev, dtype=dtype).to(memory_format=cl)
         w = torch.randn(256, 1, 3, 3, device=dev, dtype=dtype).to(memory_format=cl)
         ref = F.conv2d(x.float(), w.float(), padding=1, groups=256)
-        flops = 2.0 * ref.numel() * 9
-        row = {}
-        for label, fn in [("ours", lambda a, b: cuops.conv2d(a, b, padding=1, groups=256,
-                                                            variant="depthwise_nhwc_window")),
-                          ("cudnn", lambda a, b: F.conv2d(a, b, padding=1, groups=256))]:
-            got = fn(x, w).float()
-            err = ((got - ref).norm() / ref.norm()).item()
-            ms = time_fn(fn, [(x, w)], dev, warmup=5, reps=30, max_seconds=1.0)
-            row[label] = {"ms": ms, "tflops": flops / ms / 1e9, "err": err}
-        out[str(dtype).replace("torch.", "")] = row
+        fns = [("ours", lambda a, b: cuops.conv2d(a, b, padding=1, groups=256,
+                                                 variant="depthwise_nhwc_window")),
+               ("cudnn", lambda a, b: F.conv2d(a, b, padding=1, groups=256))]
+        out[str(dtype).replace("torch.", "")] = measure(fns, x, w, ref, 2.0 * ref.numel() * 9, dev)
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -64,7 +71,6 @@ def child() -> None:
     import torch.nn.functional as F
 
     import cuops
-    from cuops.bench import time_fn
 
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = False
@@ -76,18 +82,11 @@ def child() -> None:
         x = torch.randn(32, c, hw, hw, device=dev, dtype=torch.float16).to(memory_format=cl)
         w = torch.randn(c, c, 3, 3, device=dev, dtype=torch.float16).to(memory_format=cl)
         ref = F.conv2d(x.float(), w.float(), padding=1)
-        flops = 2.0 * ref.numel() * c * 9
-        row = {}
-        for label, fn in [("splitk", lambda a, b: cuops.conv2d(a, b, padding=1,
-                                                              variant="implicit_gemm_mma_splitk")),
-                          ("mma", lambda a, b: cuops.conv2d(a, b, padding=1,
-                                                           variant="implicit_gemm_mma")),
-                          ("cudnn", lambda a, b: F.conv2d(a, b, padding=1))]:
-            got = fn(x, w).float()
-            err = ((got - ref).norm() / ref.norm()).item()
-            ms = time_fn(fn, [(x, w)], dev, warmup=5, reps=30, max_seconds=1.0)
-            row[label] = {"ms": ms, "tflops": flops / ms / 1e9, "err": err}
-        out[name] = row
+        fns = [("splitk", lambda a, b: cuops.conv2d(a, b, padding=1,
+                                                   variant="implicit_gemm_mma_splitk")),
+               ("mma", lambda a, b: cuops.conv2d(a, b, padding=1, variant="implicit_gemm_mma")),
+               ("cudnn", lambda a, b: F.conv2d(a, b, padding=1))]
+        out[name] = measure(fns, x, w, ref, 2.0 * ref.numel() * c * 9, dev)
     print("RESULT " + json.dumps(out), flush=True)
 
 
