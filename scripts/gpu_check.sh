@@ -50,7 +50,8 @@ fi
 if [ -n "${PROFILE:-}" ]; then
   ncu --clock-control none --profile-from-start off --section SpeedOfLight --section Occupancy \
     --section LaunchStats --section WarpStateStats --section SchedulerStats \
-    --section MemoryWorkloadAnalysis "$PY" scripts/explore/profile_kernels.py $PROFILE \
+    --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables \
+    --section ComputeWorkloadAnalysis "$PY" scripts/explore/profile_kernels.py $PROFILE \
     >"$OUT/ncu.txt" 2>&1
   echo "ncu: rc=$? ($(grep -c 'Section: GPU Speed Of Light' "$OUT/ncu.txt") kernels, $OUT/ncu.txt)"
 fi
