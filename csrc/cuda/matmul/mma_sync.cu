@@ -97,13 +97,20 @@ enum class Major { kK, kMN };
 // 64K / (threads * kMinBlocks)). kFragDB: double-buffer the ldmatrix
 // fragments in registers, so the loads of k16 step s+1 are issued before the
 // mma of step s (costs one more set of fragments: 32 registers for 64x64).
+// kPipe (needs kFragDB): the fragment pipeline also crosses k tiles -- the
+// barrier for tile kt+1 comes before the last k16 step of tile kt, and that
+// step's mma hide the ldmatrix of tile kt+1's first fragments (CUTLASS's
+// multistage main loop). Without it every tile starts with a barrier followed
+// by ldmatrix -> mma stalls.
 template <int kWarpsM_, int kWarpsN_, int kStages_, int BK_ = 32, int WM_ = 64, int WN_ = 64,
-          int kMinBlocks_ = 1, bool kFragDB_ = false>
+          int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false>
 struct Cfg {
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
   static constexpr int kMinBlocks = kMinBlocks_;
   static constexpr bool kFragDB = kFragDB_;
+  static constexpr bool kPipe = kPipe_;
+  static_assert(!kPipe || (kFragDB && (BK / 16) % 2 == 0), "kPipe: double-buffered fragments, even k16 steps");
   static_assert(WM % 16 == 0 && WN % 16 == 0 && BK % 32 == 0, "unsupported tile");
   static constexpr int BM = kWarpsM * WM, BN = kWarpsN * WN;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
@@ -138,7 +145,17 @@ using Tune4 = Cfg<2, 2, 3, 64, 64, 64, 2, true>;   // 128x128x64  96 KB  2 (= Cf
 using Tune5 = Cfg<4, 2, 3, 64, 32, 64, 2, false>;  // 128x128x64  96 KB  2 (16 warps/SM)
 using Tune6 = Cfg<2, 2, 2, 64, 64, 32, 4, false>;  // 128x64x64   48 KB  4 (16 warps/SM)
 using Tune7 = Cfg<2, 2, 4, 32, 64, 64, 2, false>;  // 128x128x32  64 KB  2 (run-3 small, forced)
-constexpr int kNumTuneConfigs = 8;
+// Session 3: the cross-tile fragment pipeline (kPipe), and 8-warp blocks,
+// whose bigger tile halves (128x256: 0.75x) the cp.async bytes written to
+// shared memory per FLOP -- at the mma.sync peak a 128x128 block's ldmatrix
+// reads plus cp.async writes would need ~126 of the SM's 128 B/clock.
+//                 warpsM warpsN stages BK  WM  WN minB fragDB pipe  block      smem  blocks/SM
+using Tune8 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true>;    // 128x128x64  96 KB  2
+using Tune9 = Cfg<2, 4, 3, 64, 64, 64, 1, true, true>;    // 128x256x64 144 KB  1 (8 warps)
+using Tune10 = Cfg<2, 4, 4, 32, 64, 64, 1, true, true>;   // 128x256x32  96 KB  1 (8 warps)
+using Tune11 = Cfg<4, 2, 3, 64, 64, 64, 1, true, true>;   // 256x128x64 144 KB  1 (8 warps)
+using Tune12 = Cfg<2, 2, 4, 32, 64, 64, 2, true, true>;   // 128x128x32  64 KB  2
+constexpr int kNumTuneConfigs = 13;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -347,23 +364,52 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     }
   };
 
+  // The offsets are affine in one of their two indices: moving 16 tile rows
+  // (mi for A kK / nj for B kK, ks for the M/N-contiguous tiles) keeps
+  // (row % 8) and (row / 2 % 4), hence the swizzle, so it adds a constant.
+  // Only the other index needs a register per value (4 + 4 for 64x64x64);
+  // kPipe kernels precompute those once, so each ldmatrix in the main loop is
+  // stage base + register + immediate (the plain kernels keep the per-call
+  // formula: the compiler recomputes it inside the loop).
+  constexpr int kKS = C::BK / 16;
+  constexpr uint32_t kArow16 = 16 * TA::L * 16, kBrow16 = 16 * TB::L * 16;  // 16 rows, bytes
+  uint32_t a_off[AM == Major::kK ? kKS : C::MI], b_off[BMJ == Major::kK ? kKS : C::NI / 2];
+  if constexpr (C::kPipe) {
+    CUOPS_UNROLL
+    for (int i = 0; i < (AM == Major::kK ? kKS : C::MI); ++i)
+      a_off[i] = AM == Major::kK ? a_frag_offset(0, i) : a_frag_offset(i, 0);
+    CUOPS_UNROLL
+    for (int i = 0; i < (BMJ == Major::kK ? kKS : C::NI / 2); ++i)
+      b_off[i] = BMJ == Major::kK ? b_frag_offset(0, i) : b_frag_offset(i, 0);
+  }
+  auto a_offset = [&](int mi, int ks) -> uint32_t {
+    if constexpr (!C::kPipe) return a_frag_offset(mi, ks);
+    else if constexpr (AM == Major::kK) return a_off[ks] + mi * kArow16;
+    else return a_off[mi] + ks * kArow16;
+  };
+  auto b_offset = [&](int nj, int ks) -> uint32_t {
+    if constexpr (!C::kPipe) return b_frag_offset(nj, ks);
+    else if constexpr (BMJ == Major::kK) return b_off[ks] + nj * kBrow16;
+    else return b_off[nj] + ks * kBrow16;
+  };
+
   // All A and B fragments of one k16 step of the warp tile.
   auto load_frags = [&](uint32_t sA, uint32_t sB, int ks, uint32_t(&af)[C::MI][4],
                         uint32_t(&bf)[C::NI][2]) {
     CUOPS_UNROLL
     for (int mi = 0; mi < C::MI; ++mi) {
       if constexpr (AM == Major::kK)
-        ldmatrix_x4(af[mi], sA + a_frag_offset(mi, ks));
+        ldmatrix_x4(af[mi], sA + a_offset(mi, ks));
       else
-        ldmatrix_x4_trans(af[mi], sA + a_frag_offset(mi, ks));
+        ldmatrix_x4_trans(af[mi], sA + a_offset(mi, ks));
     }
     CUOPS_UNROLL
     for (int nj = 0; nj < C::NI / 2; ++nj) {
       uint32_t r[4];
       if constexpr (BMJ == Major::kMN)
-        ldmatrix_x4_trans(r, sB + b_frag_offset(nj, ks));
+        ldmatrix_x4_trans(r, sB + b_offset(nj, ks));
       else
-        ldmatrix_x4(r, sB + b_frag_offset(nj, ks));
+        ldmatrix_x4(r, sB + b_offset(nj, ks));
       bf[2 * nj][0] = r[0];
       bf[2 * nj][1] = r[1];
       bf[2 * nj + 1][0] = r[2];
@@ -434,6 +480,42 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     }
 
     int read_slot = 0, write_slot = kS - 1;
+    if constexpr (C::kPipe && !GENERAL) {
+      // Cross-tile pipeline. Same group accounting as below (prologue: kS-1
+      // groups; one commit per tile), but the wait + barrier for tile kt+1
+      // sit before the last k16 step of tile kt: after the commit of tile
+      // kt+kS-1, kS+kt groups exist and wait<kS-2> leaves tiles 0..kt+1
+      // complete. Slot reuse: iteration kt refills tile kt-1's slot, and every
+      // warp issued its last ldmatrix of tile kt-1 (step kKS-2's prefetch)
+      // before the barrier of iteration kt-1's last step, which it passed.
+      // kKS is even, so tile kt+1's step-0 fragments land in buffer 0.
+      uint32_t af[2][C::MI][4], bf[2][C::NI][2];
+      cp_async_wait<kS - 2>();
+      __syncthreads();
+      uint32_t sA = s_base, sB = s_base + C::kABytes;
+      load_frags(sA, sB, 0, af[0], bf[0]);
+      for (int64_t kt = 0; kt < ktiles; ++kt) {
+        if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot);
+        cp_async_commit();
+        CUOPS_UNROLL
+        for (int ks = 0; ks < kKS; ++ks) {
+          if (ks + 1 < kKS) {
+            load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
+          } else if (kt + 1 < ktiles) {  // block-uniform: the barrier is safe
+            cp_async_wait<kS - 2>();
+            __syncthreads();
+            const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
+            const uint32_t nA = s_base + next * C::kStageBytes;
+            load_frags(nA, nA + C::kABytes, 0, af[0], bf[0]);
+          }
+          mma_all(af[ks & 1], bf[ks & 1]);
+        }
+        read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
+        write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
+        sA = s_base + read_slot * C::kStageBytes;
+        sB = sA + C::kABytes;
+      }
+    } else
     for (int64_t kt = 0; kt < ktiles; ++kt) {
       // kS-1+kt groups committed; allowing kS-2 pending means tile kt (ours)
       // has landed. The barrier then makes every thread's copies visible, and
@@ -563,7 +645,12 @@ void launch_table(int cfg, const Params& prm) {
     case 4: return launch_tuned<T, Tune4>(prm);
     case 5: return launch_tuned<T, Tune5>(prm);
     case 6: return launch_tuned<T, Tune6>(prm);
-    default: return launch_tuned<T, Tune7>(prm);
+    case 7: return launch_tuned<T, Tune7>(prm);
+    case 8: return launch_tuned<T, Tune8>(prm);
+    case 9: return launch_tuned<T, Tune9>(prm);
+    case 10: return launch_tuned<T, Tune10>(prm);
+    case 11: return launch_tuned<T, Tune11>(prm);
+    default: return launch_tuned<T, Tune12>(prm);
   }
 }
 
