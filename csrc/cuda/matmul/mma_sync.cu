@@ -155,7 +155,9 @@ using Tune9 = Cfg<2, 4, 3, 64, 64, 64, 1, true, true>;    // 128x256x64 144 KB  
 using Tune10 = Cfg<2, 4, 4, 32, 64, 64, 1, true, true>;   // 128x256x32  96 KB  1 (8 warps)
 using Tune11 = Cfg<4, 2, 3, 64, 64, 64, 1, true, true>;   // 256x128x64 144 KB  1 (8 warps)
 using Tune12 = Cfg<2, 2, 4, 32, 64, 64, 2, true, true>;   // 128x128x32  64 KB  2
-constexpr int kNumTuneConfigs = 13;
+using Tune13 = Cfg<2, 4, 4, 64, 64, 64, 1, true, true>;   // 128x256x64 192 KB  1 (3 tiles ahead)
+using Tune14 = Cfg<4, 2, 4, 64, 64, 64, 1, true, true>;   // 256x128x64 192 KB  1 (3 tiles ahead)
+constexpr int kNumTuneConfigs = 15;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -650,7 +652,9 @@ void launch_table(int cfg, const Params& prm) {
     case 9: return launch_tuned<T, Tune9>(prm);
     case 10: return launch_tuned<T, Tune10>(prm);
     case 11: return launch_tuned<T, Tune11>(prm);
-    default: return launch_tuned<T, Tune12>(prm);
+    case 12: return launch_tuned<T, Tune12>(prm);
+    case 13: return launch_tuned<T, Tune13>(prm);
+    default: return launch_tuned<T, Tune14>(prm);
   }
 }
 
