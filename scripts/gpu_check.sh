@@ -10,6 +10,7 @@
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
 #                              dw = tune_conv.py --dw)
 #   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
+#   PROFILE_ENV="CUOPS_MATMUL_CONFIG=mma_sync=9"  environment of the profiled process only
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
 set -uo pipefail
@@ -48,7 +49,7 @@ if [ -n "${PEAK:-}" ]; then
 fi
 
 if [ -n "${PROFILE:-}" ]; then
-  ncu --clock-control none --profile-from-start off --section SpeedOfLight --section Occupancy \
+  env ${PROFILE_ENV:-} ncu --clock-control none --profile-from-start off --section SpeedOfLight --section Occupancy \
     --section LaunchStats --section WarpStateStats --section SchedulerStats \
     --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables \
     --section ComputeWorkloadAnalysis \
