@@ -259,9 +259,13 @@ struct AsyncTileLoader {
   // Copies the next k tile (tiles are loaded in order 0, 1, 2, ...): the
   // loader steps its pointer and remaining extents along K after each call,
   // so the main loop does no 64-bit multiplies. Interior tiles (all but the
-  // M/N/K edges; a block-uniform branch) skip every bounds test.
+  // M/N/K edges; a block-uniform branch) skip every bounds test. kChecked =
+  // false drops the edge path from the code altogether (the caller knows the
+  // whole block is interior): left in, the compiler may if-convert the two
+  // paths, and the predicated-off edge path then costs issue slots every tile.
+  template <bool kChecked = true>
   __device__ __forceinline__ void load_next(uint32_t s_tile) {
-    if (outer_full && k_left >= BK) {
+    if (!kChecked || (outer_full && k_left >= BK)) {
       CUOPS_UNROLL
       for (int i = 0; i < kPer; ++i)
         cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ptr + i * row_step, 16);
@@ -432,13 +436,16 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     AsyncTileLoader<TB::R, TB::L, C::kThreads, C::BK, BMJ == Major::kK> b_async(
         B, BMJ == Major::kK ? p.b_sn : p.b_sk, n_block, p.N, p.K, tid);
 
-    // Copy k tile `kt` into ring slot `slot` (both operands).
-    auto load_stage = [&](int64_t kt, int slot) {
+    // Copy k tile `kt` into ring slot `slot` (both operands). `checked`:
+    // std::true_type, or std::false_type when every tile of the block is
+    // interior (no M/N edge, K % BK == 0).
+    auto load_stage = [&](int64_t kt, int slot, auto checked) {
+      constexpr bool kChecked = decltype(checked)::value;
       const uint32_t sA = s_base + slot * C::kStageBytes;
       const uint32_t sB = sA + C::kABytes;
       if constexpr (!GENERAL) {
-        a_async.load_next(sA);  // tiles are requested in order: the loaders
-        b_async.load_next(sB);  // keep their own k position
+        a_async.template load_next<kChecked>(sA);  // tiles are requested in order: the
+        b_async.template load_next<kChecked>(sB);  // loaders keep their own k position
       } else {
         const int64_t k0 = kt * C::BK;
         uint16_t* gA = reinterpret_cast<uint16_t*>(smem + slot * C::kStageBytes);
@@ -477,7 +484,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     // wait count below is a constant.
     CUOPS_UNROLL
     for (int s = 0; s < kS - 1; ++s) {
-      if (s < ktiles) load_stage(s, s);
+      if (s < ktiles) load_stage(s, s, std::true_type{});
       cp_async_commit();
     }
 
@@ -491,13 +498,15 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       // warp issued its last ldmatrix of tile kt-1 (step kKS-2's prefetch)
       // before the barrier of iteration kt-1's last step, which it passed.
       // kKS is even, so tile kt+1's step-0 fragments land in buffer 0.
+      // Interior blocks run a copy of the loop whose loads have no edge path.
       uint32_t af[2][C::MI][4], bf[2][C::NI][2];
       cp_async_wait<kS - 2>();
       __syncthreads();
       uint32_t sA = s_base, sB = s_base + C::kABytes;
       load_frags(sA, sB, 0, af[0], bf[0]);
+      auto main_loop = [&](auto checked) {
       for (int64_t kt = 0; kt < ktiles; ++kt) {
-        if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot);
+        if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot, checked);
         cp_async_commit();
         CUOPS_UNROLL
         for (int ks = 0; ks < kKS; ++ks) {
@@ -517,6 +526,11 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
         sA = s_base + read_slot * C::kStageBytes;
         sB = sA + C::kABytes;
       }
+      };
+      if (a_async.outer_full && b_async.outer_full && p.K % C::BK == 0)
+        main_loop(std::false_type{});
+      else
+        main_loop(std::true_type{});
     } else
     for (int64_t kt = 0; kt < ktiles; ++kt) {
       // kS-1+kt groups committed; allowing kS-2 pending means tile kt (ours)
@@ -524,7 +538,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       // proves all warps finished tile kt-1, whose slot (write_slot) we refill.
       cp_async_wait<kS - 2>();
       __syncthreads();
-      if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot);
+      if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot, std::true_type{});
       cp_async_commit();
 
       const uint32_t sA = s_base + read_slot * C::kStageBytes;
