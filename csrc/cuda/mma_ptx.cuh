@@ -48,6 +48,18 @@ __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t a, uint32_t
                "r"(d));
 }
 
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(addr)
+               : "memory");
+  return v;
+}
+
 // Four 8x8 16-bit matrices. Lane i gives the address of row (i % 8) of matrix
 // (i / 8); afterwards register j of lane l holds matrix j's row l/4, columns
 // 2*(l%4) and 2*(l%4)+1 (with .trans: column l/4, rows 2*(l%4), 2*(l%4)+1) --

@@ -103,8 +103,9 @@ enum class Major { kK, kMN };
 // multistage main loop). Without it every tile starts with a barrier followed
 // by ldmatrix -> mma stalls.
 template <int kWarpsM_, int kWarpsN_, int kStages_, int BK_ = 32, int WM_ = 64, int WN_ = 64,
-          int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false>
+          int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false, int kGroupM_ = 8>
 struct Cfg {
+  static constexpr int kGroupM = kGroupM_;  // tile rows per rasterization group
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
   static constexpr int kMinBlocks = kMinBlocks_;
@@ -157,7 +158,11 @@ using Tune11 = Cfg<4, 2, 3, 64, 64, 64, 1, true, true>;   // 256x128x64 144 KB  
 using Tune12 = Cfg<2, 2, 4, 32, 64, 64, 2, true, true>;   // 128x128x32  64 KB  2
 using Tune13 = Cfg<2, 4, 4, 64, 64, 64, 1, true, true>;   // 128x256x64 192 KB  1 (3 tiles ahead)
 using Tune14 = Cfg<4, 2, 4, 64, 64, 64, 1, true, true>;   // 256x128x64 192 KB  1 (3 tiles ahead)
-constexpr int kNumTuneConfigs = 15;
+// Rasterization groups of 16 / 4 tile rows (8 elsewhere): at 4096^3 a wave of
+// 264 blocks with groups of 8 reads all 32 B panels (32 MB) besides 8 A panels.
+using Tune15 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 16>;  // = Tune8, groups of 16
+using Tune16 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 4>;   // = Tune8, groups of 4
+constexpr int kNumTuneConfigs = 17;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -203,6 +208,7 @@ struct Params {
   OffsetCalculator<3> oc;  // z -> {C, A, B} element offsets
   int tiles_m, tiles_n;
   bool c_pairs;       // C rows contiguous and 4-byte aligned: store 2 elements at once
+  bool c_vec16;       // C rows contiguous, rows and batch items 16-byte aligned
   bool a_k_inner;     // general path: consecutive threads walk k in A (else m)
   bool b_n_inner;     // general path: consecutive threads walk n in B (else k)
 };
@@ -328,7 +334,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
   // Rasterization: groups of kGroupM tile rows; inside a group the tile row
   // varies fastest, so the blocks resident at one time cover a compact
   // ~8 x (#SMs/8) patch of C and share its A and B panels through L2.
-  constexpr int kGroupM = 8;
+  constexpr int kGroupM = C::kGroupM;
   const int64_t pid = blockIdx.x;
   const int64_t per_group = int64_t{kGroupM} * p.tiles_n;
   const int64_t first_m = (pid / per_group) * kGroupM;
@@ -569,12 +575,58 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     cp_async_wait<0>();
     __syncthreads();
 
-    // Epilogue straight from the accumulator layout: lane (g, t) owns
-    // C[g][2t..2t+1] and C[g+8][2t..2t+1] of each 16x8 tile. Pairs of
-    // adjacent columns are stored as one 4-byte word when C allows.
     T* Cz = static_cast<T*>(p.c) + off[0];
     const T* bias = static_cast<const T*>(p.bias);
     const int g = lane >> 2, t = lane & 3;
+
+    // Staged epilogue (kPipe configs; whole tile inside C, C rows contiguous
+    // and 16-byte aligned): each warp converts its tile into its own smem
+    // patch (the pipeline is drained), then writes whole 128-byte row
+    // segments with 16-byte stores. Stored straight from the fragments, each
+    // 4-lane group writes 16 of a sector's 32 bytes, so every C sector took
+    // two partial writes. Row pitch WN*2 + 16 bytes: the 8 rows of a fragment
+    // store then start 4 banks apart (conflict-free); a 16-byte read phase
+    // (8 lanes) covers one row.
+    constexpr int kCPitch = C::WN * 2 + 16;
+    if constexpr (C::kPipe) {
+      static_assert(C::kWarpsM * C::kWarpsN * C::WM * kCPitch <= C::kSmemBytes, "staging fits");
+      if (p.c_vec16 && m_block + C::BM <= p.M && n_block + C::BN <= p.N) {
+        const uint32_t s_c = s_base + warp * (C::WM * kCPitch);
+        CUOPS_UNROLL
+        for (int ni = 0; ni < C::NI; ++ni) {
+          const int col = ni * 8 + 2 * t;
+          float b0 = 0.f, b1 = 0.f;
+          if (bias != nullptr) {
+            b0 = Ops::to_float(bias[n_block + wn * C::WN + col]);
+            b1 = Ops::to_float(bias[n_block + wn * C::WN + col + 1]);
+          }
+          CUOPS_UNROLL
+          for (int mi = 0; mi < C::MI; ++mi)
+            CUOPS_UNROLL
+            for (int h = 0; h < 2; ++h) {
+              const typename Ops::T2 v =
+                  Ops::pack(acc[mi][ni][2 * h] + b0, acc[mi][ni][2 * h + 1] + b1);
+              st_shared_b32(s_c + (mi * 16 + g + h * 8) * kCPitch + col * 2,
+                            *reinterpret_cast<const uint32_t*>(&v));
+            }
+        }
+        __syncwarp();
+        constexpr int kChunksPerRow = C::WN / 8;
+        T* dst0 = Cz + (m_block + wm * C::WM) * p.c_sm + n_block + wn * C::WN;
+        CUOPS_UNROLL
+        for (int i = 0; i < C::WM * kChunksPerRow / 32; ++i) {
+          const int idx = i * 32 + lane, row = idx / kChunksPerRow, ch = idx % kChunksPerRow;
+          const uint4 v = ld_shared_v4(s_c + row * kCPitch + ch * 16);
+          *reinterpret_cast<uint4*>(dst0 + row * p.c_sm + ch * 8) = v;
+        }
+        __syncthreads();  // the next batch item's prologue refills the smem
+        continue;
+      }
+    }
+
+    // Epilogue straight from the accumulator layout: lane (g, t) owns
+    // C[g][2t..2t+1] and C[g+8][2t..2t+1] of each 16x8 tile. Pairs of
+    // adjacent columns are stored as one 4-byte word when C allows.
     CUOPS_UNROLL
     for (int ni = 0; ni < C::NI; ++ni) {
       const int64_t n = n_block + wn * C::WN + ni * 8 + 2 * t;
@@ -668,7 +720,9 @@ void launch_table(int cfg, const Params& prm) {
     case 11: return launch_tuned<T, Tune11>(prm);
     case 12: return launch_tuned<T, Tune12>(prm);
     case 13: return launch_tuned<T, Tune13>(prm);
-    default: return launch_tuned<T, Tune14>(prm);
+    case 14: return launch_tuned<T, Tune14>(prm);
+    case 15: return launch_tuned<T, Tune15>(prm);
+    default: return launch_tuned<T, Tune16>(prm);
   }
 }
 
@@ -782,6 +836,8 @@ void run(const GemmProblem& p_in) {
   prm.b_n_inner = std::abs(p.b_sn) <= std::abs(p.b_sk);
   prm.c_pairs = (p.c_sn == 1 || p.N == 1) && (p.M == 1 || p.c_sm % 2 == 0) &&
                 reinterpret_cast<uintptr_t>(p.c) % 4 == 0 && batch_offsets_multiple_of(oc, 0, 2);
+  prm.c_vec16 = p.c_sn == 1 && p.c_sm % 8 == 0 && aligned16(p.c) &&
+                batch_offsets_multiple_of(oc, 0, 8);
   if (p.N == 1) prm.c_sn = 1;  // never used as a stride then (one column only)
 
   TORCH_CHECK(ceil_div<int64_t>(p.M, 128) * ceil_div<int64_t>(p.N, 128) < (int64_t{1} << 31),
