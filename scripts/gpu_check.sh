@@ -8,7 +8,7 @@
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
-#                              dw = tune_conv.py --dw)
+#                              dw = tune_conv.py --dw, tiles = tune_conv.py --tiles)
 #   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
 #   PROFILE_ENV="CUOPS_MATMUL_CONFIG=mma_sync=9"  environment of the profiled process only
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
@@ -61,8 +61,8 @@ fi
 
 for name in ${SWEEP:-}; do
   [ "$name" = 1 ] && name=matmul
-  if [ "$name" = dw ]; then
-    "$PY" scripts/explore/tune_conv.py --dw 2>&1 | tee "$OUT/tune_dw.txt"
+  if [ "$name" = dw ] || [ "$name" = tiles ]; then
+    "$PY" scripts/explore/tune_conv.py --$name 2>&1 | tee "$OUT/tune_$name.txt"
   else
     "$PY" scripts/explore/tune_$name.py 2>&1 | tee "$OUT/tune_$name.txt"
   fi

@@ -261,6 +261,64 @@ def test_conv_config_errors():
     assert r.returncode != 0 and "CUOPS_CONV_CONFIG" in r.stderr
 
 
+# Every entry of the kernel-configuration table (CUOPS_CONV_CONFIG=
+# "implicit_gemm_mma=<i>": forced tile / warp layout / BK / fragment
+# double-buffering, in both tensor-core steps) on shapes that reach every
+# loader branch: channels_last = fast A (Cg = 8/24/40 wrap (r, s) inside a BK=64
+# step; Ktot % BK != 0), NCHW = general A; Cg % 8 != 0; groups; stride and
+# dilation; M and Kg tails (Kg = 72); GEMM-K long enough for split-K. One
+# subprocess per entry (the knob is read once per process).
+N_TILE_CONFIGS = 9  # kNumTileConfigs in csrc/cuda/conv2d/implicit_gemm_mma.cu
+TILE_SHAPES = [
+    ((3, 64, 9, 7), (72, 64, 3, 3), dict(padding=1)),                    # Kg tail, M tail
+    ((2, 8, 11, 10), (24, 8, 3, 3), dict(padding=1)),                    # Cg 8: Ktot 72
+    ((2, 24, 10, 9), (40, 24, 3, 3), dict(stride=2, padding=1)),         # Cg 24, stride 2
+    ((2, 40, 12, 11), (48, 40, 3, 3), dict(padding=2, dilation=2)),      # Cg 40, dilation 2
+    ((2, 60, 9, 9), (100, 60, 3, 3), dict(padding=1)),                   # Cg % 8 != 0
+    ((2, 128, 6, 5), (96, 64, 3, 3), dict(padding=(1, 0), groups=2)),    # groups
+    ((2, 16, 7, 7), (130, 16, 1, 1), {}),                                # 1x1, Ktot < BK
+    ((4, 256, 7, 7), (192, 256, 3, 3), dict(padding=1)),                 # few tiles: splits
+    ((8, 512, 7, 7), (512, 512, 3, 3), dict(padding=1)),                 # ResNet 512@7
+]
+_TILE_SCRIPT = r"""
+import torch, cuops
+from tests.utils import assert_rel_close, poison_allocator
+from tests.test_conv2d import TILE_SHAPES, _layout, _ref64
+for xs, ws, kw in TILE_SHAPES:
+    for dtype in (torch.float16, torch.bfloat16):
+        for cl in (True, False):
+            torch.manual_seed(0)
+            x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
+            w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+            b = torch.randn(ws[0], device="cuda", dtype=dtype) if cl else None
+            want = _ref64(x, w, b, kw)
+            for variant in ("implicit_gemm_mma", "implicit_gemm_mma_splitk"):
+                poison_allocator("cuda", want.numel() * 16)
+                out = cuops.conv2d(x, w, b, **kw, variant=variant)
+                assert_rel_close(out, want, dtype=dtype,
+                                 what=f"{variant} {xs} {ws} {kw} {dtype} cl={cl}")
+print("OK")
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cfg", range(N_TILE_CONFIGS))
+def test_cuda_tile_configs(cfg):
+    r = run_python(_TILE_SCRIPT, {"CUOPS_CONV_CONFIG": f"implicit_gemm_mma={cfg}"})
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
+
+
+def test_conv_tile_config_errors():
+    """Out-of-range / malformed implicit_gemm_mma=<i> raise ValueError at import."""
+    r = run_python("import cuops", {"CUOPS_CONV_CONFIG": f"implicit_gemm_mma={N_TILE_CONFIGS}"})
+    assert r.returncode != 0 and "ValueError" in r.stderr and "out of range" in r.stderr
+    r = run_python("import cuops", {"CUOPS_CONV_CONFIG": "implicit_gemm_mma=x"})
+    assert r.returncode != 0 and "ValueError" in r.stderr and "implicit_gemm_mma=<index>" in r.stderr
+    r = run_python("import cuops", {"CUOPS_CONV_CONFIG": f"implicit_gemm_mma={N_TILE_CONFIGS - 1},"
+                                                        "implicit_gemm_mma_splitk=1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 # dgrad / wgrad on tensor cores: stride 1 with asymmetric ("same", even
 # kernel) padding, dilation, groups, Kg % 8 != 0; a padding larger than the
 # dilated kernel (padding' < 0) and strides take the SIMT fallback.

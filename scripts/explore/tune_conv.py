@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python scripts/explore/tune_conv.py              # all entries, ~1 min on an H100
     PYTHONPATH=. python scripts/explore/tune_conv.py --configs 0,5
+    PYTHONPATH=. python scripts/explore/tune_conv.py --tiles  # kernel-configuration table
     PYTHONPATH=. python scripts/explore/tune_conv.py --dw   # depthwise_nhwc_window's table
 
 One subprocess per entry i of the table in csrc/cuda/conv2d/implicit_gemm_mma.cu
@@ -13,7 +14,12 @@ implicit_gemm_mma_splitk, implicit_gemm_mma (no split) and cuDNN (F.conv2d,
 cudnn.benchmark on) in the same process, and checks the result against
 F.conv2d in fp32 (relative Frobenius error). With --dw: the table of
 depthwise_nhwc_window (CUOPS_CONV_CONFIG="depthwise_nhwc_window=i") on the
-depthwise 3x3 256@56 layer at batch 32, fp16 and bf16 channels_last.
+depthwise 3x3 256@56 layer at batch 32, fp16 and bf16 channels_last. With
+--tiles: the kernel-configuration table of the tensor-core forward
+(CUOPS_CONV_CONFIG="implicit_gemm_mma=i", csrc/cuda/conv2d/implicit_gemm_mma.cu,
+tile_config; entry i forces one tile/warp layout/BK in both the no-split and the
+split-K step) on all four ResNet-50 3x3 layers (64@56, 128@28, 256@14, 512@7),
+batch 32, fp16 channels_last.
 """
 
 import argparse
@@ -27,6 +33,19 @@ DESC = ["heuristic (128x128 split when its tiles < SMs/2, else 64x64 split)", "6
         "128x128 split 2", "128x128 split 3", "128x128 split 4", "128x128 split 5",
         "128x128 split 6", "64x64 no split"]
 CASES = [("512@7", 512, 7), ("256@14", 256, 14)]
+# implicit_gemm_mma=<i> (Tile1..Tile8 in implicit_gemm_mma.cu). DB: fragment
+# double-buffering with cross-tile prefetch (fast A path; the general A path of
+# a forced entry runs the same tile at BK 32 without it).
+TILE_DESC = ["heuristic (128x128 / 128x64 / 64x64; split step: split_choice)",
+             "64x64, 4 warps 32x32, BK32, 6 st, DB (today's small tile + DB)",
+             "64x64, 2 warps 64x32, BK32, 6 st, DB",
+             "64x64, 2 warps 64x32, BK64, 4 st, DB",
+             "64x64, 4 warps 32x32, BK64, 4 st, DB",
+             "128x64, 2 warps 64x64, BK64, 3 st, DB",
+             "128x128, 4 warps 64x64, BK64, 3 st, DB",
+             "128x128, 8 warps 64x32, BK32, 4 st, DB (1 block/SM)",
+             "64x128, 2 warps 64x64, BK64, 3 st, DB"]
+TILE_CASES = [("64@56", 64, 56), ("128@28", 128, 28), ("256@14", 256, 14), ("512@7", 512, 7)]
 DW_DESC = ["strips of 4 outputs (3x3 s1; default)", "strips of 8 outputs"]
 
 
@@ -66,7 +85,7 @@ def child_dw() -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def child() -> None:
+def child(cases) -> None:
     import torch
     import torch.nn.functional as F
 
@@ -76,7 +95,7 @@ def child() -> None:
     torch.backends.cudnn.allow_tf32 = False
     dev = torch.device("cuda")
     out = {}
-    for name, c, hw in CASES:
+    for name, c, hw in cases:
         torch.manual_seed(0)
         cl = torch.channels_last
         x = torch.randn(32, c, hw, hw, device=dev, dtype=torch.float16).to(memory_format=cl)
@@ -94,18 +113,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--dw", action="store_true", help="sweep depthwise_nhwc_window's table")
+    ap.add_argument("--tiles", action="store_true",
+                    help="sweep the kernel-configuration table (implicit_gemm_mma=<i>)")
     ap.add_argument("--configs", default=None, help="comma-separated entries (default: all)")
     args = ap.parse_args()
     if args.child:
-        return child_dw() if args.dw else child()
-    desc, key = (DW_DESC, "depthwise_nhwc_window") if args.dw else (DESC, "implicit_gemm_mma_splitk")
+        return child_dw() if args.dw else child(TILE_CASES if args.tiles else CASES)
+    desc, key = ((DW_DESC, "depthwise_nhwc_window") if args.dw else
+                 (TILE_DESC, "implicit_gemm_mma") if args.tiles else
+                 (DESC, "implicit_gemm_mma_splitk"))
+    flag = ["--dw"] if args.dw else ["--tiles"] if args.tiles else []
     configs = [int(c) for c in args.configs.split(",")] if args.configs else range(len(desc))
     t0 = time.time()
     rows = {}
     for i in configs:
         env = dict(os.environ, CUOPS_CONV_CONFIG=f"{key}={i}")
-        p = subprocess.run([sys.executable, __file__, "--child"] + (["--dw"] if args.dw else []),
-                           env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run([sys.executable, __file__, "--child"] + flag,
+                           env=env, capture_output=True, text=True, timeout=300)
         line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if p.returncode != 0 or line is None:
             print(f"[config {i}] FAILED (rc={p.returncode}):\n{p.stderr[-2000:]}", flush=True)
@@ -123,6 +147,17 @@ def main() -> None:
                 o, d = r["ours"], r["cudnn"]
                 print(f"{i:>3}  {name:<9} {o['ms']:8.4f} {o['tflops']:8.2f} {d['ms']:8.4f} "
                       f"{d['ms'] / o['ms']:5.2f}x {o['err']:9.2e}  {desc[i]}")
+        print(f"total {time.time() - t0:.0f} s")
+        return
+    if args.tiles:
+        print(f"{'cfg':>3}  {'layer':<7} {'mma ms':>8} {'TFLOP/s':>8} {'ratio':>6} {'split ms':>8} "
+              f"{'TFLOP/s':>8} {'ratio':>6} {'cuDNN':>8} {'rel.err':>9}  config")
+        for i, res in rows.items():
+            for name, r in res.items():
+                s, m, d = r["splitk"], r["mma"], r["cudnn"]
+                print(f"{i:>3}  {name:<7} {m['ms']:8.4f} {m['tflops']:8.1f} {d['ms'] / m['ms']:5.2f}x "
+                      f"{s['ms']:8.4f} {s['tflops']:8.1f} {d['ms'] / s['ms']:5.2f}x "
+                      f"{d['tflops']:8.1f} {max(m['err'], s['err']):9.2e}  {desc[i]}")
         print(f"total {time.time() - t0:.0f} s")
         return
     print(f"{'cfg':>3}  {'layer':<7} {'splitk ms':>9} {'TFLOP/s':>8} {'no-split':>8} "

@@ -11,11 +11,19 @@
 // of one input pixel: for channels_last (NHWC) input that is one 16-byte load,
 // so the "im2col" gather costs nothing beyond an address computation.
 //
-// Block tile BM x BN x BK (BK = 32), 4-stage cp.async pipeline, XOR-swizzled
+// Block tile BM x BN x BK, multi-stage cp.async pipeline, XOR-swizzled
 // shared memory read by ldmatrix, mma.sync m16n8k16 with fp32 accumulators.
-// Three configurations (see launch_typed): 128x128 (8 warps, 64x32 warp
-// tiles), 128x64 (4 warps, 64x32) for Kg <= 64, and 64x64 (4 warps, 32x32)
-// when bigger tiles would leave SMs idle. See docs/conv2d-mma.md.
+// One kernel template, parameterized by a ConvTile (tile, warp layout, BK 32
+// or 64, fragment double-buffering, launch bounds). The heuristic uses three
+// configurations (see launch_typed), all BK = 32 without double-buffering:
+// 128x128 (8 warps, 64x32 warp tiles), 128x64 (4 warps, 64x32) for Kg <= 64,
+// and 64x64 (4 warps, 32x32) when bigger tiles would leave SMs idle. See
+// docs/conv2d-mma.md.
+// Tuning table (CUOPS_CONV_CONFIG="implicit_gemm_mma=<i>", tile_config;
+// docs/conv2d-worklog.md 3e): i >= 1 forces one of 8 more configurations
+// (bigger warp tiles, BK = 64, fragment double-buffering with cross-tile
+// prefetch as in CUTLASS's multistage mainloop) in both the plain and the
+// split-K step, for a sweep (scripts/explore/tune_conv.py --tiles).
 //
 // Operand paths (all write the same shared-memory layout, so the MMA loop is
 // shared):
@@ -89,13 +97,48 @@ __device__ __forceinline__ void decode_pixel(int64_t m, int PQ, int Q, int64_t& 
 // The kernel
 // ---------------------------------------------------------------------------
 
-constexpr int kBK = 32;      // GEMM-K per stage: 64-byte smem rows (4 chunks of 16 B)
-// Pipeline depth: 3 tiles in flight while one is consumed; the 64x64 tile
-// (chosen when blocks are few, so each SM has few warps to switch between)
-// keeps 5 in flight: its per-tile math is a quarter of 128x128's, so the
-// same load latency needs more tiles ahead (docs/conv2d-worklog.md, 3d).
-constexpr int stages_for(int bm, int bn) { return bm * bn <= 64 * 64 ? 6 : 4; }
-constexpr int kRowBytes = kBK * 2;
+// Pipeline depth: tiles in flight while one is consumed, as GEMM-K elements
+// ahead of the math: 96 (3 BK=32 tiles) for the big tiles, 160 (5 tiles) for
+// 64x64 and smaller (chosen when blocks are few, so each SM has few warps to
+// switch between; its per-tile math is a quarter of 128x128's, so the same
+// load latency needs more tiles ahead: docs/conv2d-worklog.md, 3d).
+//   stages = ceil(ahead / BK) + 1
+// BK=32: 6 (64x64) / 4 stages, as measured; BK=64: 4 (64x64) / 3 stages.
+constexpr int stages_for(int bm, int bn, int bk) {
+  return ((bm * bn <= 64 * 64 ? 160 : 96) + bk - 1) / bk + 1;
+}
+constexpr int kMaxBK = 64;  // largest BK of any configuration (launcher's 32-bit checks)
+
+// One kernel configuration: block tile BM x BN x BK, WARPS_M x WARPS_N warps,
+// kFragDB = fragment double-buffering with cross-tile prefetch (fast A path
+// only; see the main loop), kMinBlocks = __launch_bounds__ blocks per SM
+// (0: the default rule of min_blocks() below).
+template <int BM_, int BN_, int WARPS_M_, int WARPS_N_, int BK_ = 32, bool kFragDB_ = false,
+          int kMinBlocks_ = 0>
+struct ConvTile {
+  static constexpr int BM = BM_, BN = BN_, WARPS_M = WARPS_M_, WARPS_N = WARPS_N_, BK = BK_;
+  static constexpr bool kFragDB = kFragDB_;
+  static constexpr int kMinBlocks = kMinBlocks_;
+  static constexpr int kThreads = WARPS_M * WARPS_N * 32;
+  static constexpr int kStages = stages_for(BM, BN, BK);
+  static constexpr int kRowBytes = BK * 2;  // one smem row: BK/8 chunks of 16 B
+  // Fast A loader rows per thread > 4: per-row state in a shared-memory table
+  // (BM entries of 16 B after the stages) instead of registers (see kernel).
+  static constexpr bool kRowTable = BM * BK / 8 / kThreads > 4;
+  static constexpr int kTableOffset = kStages * (BM + BN) * kRowBytes;
+  static constexpr int kSmem = kTableOffset + (kRowTable ? BM * 16 : 0);
+  static_assert(BK == 32 || BK == 64, "BK: 32 or 64 (swz_off)");
+  static_assert(kSmem <= 227 * 1024, "dynamic shared memory per block");
+};
+// The general A path keeps BK = 32 and the plain loop (its 16-kk-per-thread
+// register staging would need 2x the registers at BK = 64, and its
+// after-the-MMA smem store is simplest to reason about there): a forced
+// configuration runs the general path on this companion of the same tile.
+// 8 warps take the default rule (2 blocks/SM: without the second fragment
+// set, 128 registers suffice; the same type as the heuristic's 128x128).
+template <class C>
+using GeneralOf = ConvTile<C::BM, C::BN, C::WARPS_M, C::WARPS_N, 32, false,
+                           C::kThreads >= 256 ? 0 : C::kMinBlocks>;
 
 struct MmaParams {
   const uint16_t* x;     // input, pre-offset by nothing (group offset added in-kernel)
@@ -111,7 +154,7 @@ struct MmaParams {
   int d_s, d_r, d_r0;    // fast A: element deltas for s+1, for (r+1, s=0) from s=S, for r+1
   int Ktot;              // R*S*Cg: valid GEMM-K extent of A
   int Kb;                // valid GEMM-K extent of B rows (>= Ktot, multiple of 8; zeros past Ktot)
-  int KT;                // number of BK tiles
+  int KT;                // number of BK tiles (set per configuration by launch_cfg)
   int tiles_n;           // ceil(Kg / BN)
   int g0;                // group of blockIdx.z == 0 (launches are split at 65535 groups)
   int kt_per_split;      // split-K only: BK tiles per blockIdx.y
@@ -120,48 +163,71 @@ struct MmaParams {
   bool y_vec2;           // y channel-contiguous and 4-byte aligned pairs: 32-bit stores
 };
 
-// Shared-memory layout of one operand tile: ROWS rows of 64 bytes, each row
-// being 4 chunks of 8 elements (16 B). The chunk index is XOR-ed with
-// (row >> 1) & 3. Why: ldmatrix reads 8 rows x 16 B at one chunk column; rows
-// are 64 B apart, so unswizzled rows 0,2,4,6 (and 1,3,5,7) would hit the same
-// banks (4-way conflict). With the XOR the 8 rows land on 8 distinct 16-byte
-// bank groups (row parity picks the half of the 128-byte line, the XOR picks
-// the chunk). The cp.async writers (8 consecutive threads = 2 rows x 4
-// chunks) also stay conflict free, since rows 2i and 2i+1 share a swizzle.
+// Shared-memory layout of one operand tile: ROWS rows of BK/8 chunks of 8
+// elements (16 B); ldmatrix reads 8 rows x 16 B at one chunk column.
+// BK = 32 (64-byte rows): the chunk index is XOR-ed with (row >> 1) & 3.
+//   Unswizzled, rows 0,2,4,6 (and 1,3,5,7) would hit the same banks (4-way
+//   conflict); with the XOR the 8 rows land on 8 distinct 16-byte bank groups
+//   (row parity picks the half of the 128-byte line, the XOR picks the
+//   chunk). The cp.async writers (8 consecutive threads = 2 rows x 4 chunks)
+//   also stay conflict free, since rows 2i and 2i+1 share a swizzle.
+// BK = 64 (128-byte rows, every row starts at bank 0): chunk ^ (row & 7), so
+//   any 8 consecutive rows use 8 distinct bank groups; the writers (8
+//   consecutive threads = one whole row) cover all 32 banks once.
+// Both depend only on row % 8, so moving 16 rows (an mma tile) or the
+// loaders' row step (a multiple of 8) adds a constant; and the k16 step ks
+// (chunks 2ks, 2ks+1) is an XOR of (ks << 5) on the byte offset.
+template <int BK>
 __device__ __forceinline__ uint32_t swz_off(int row, int chunk) {
-  return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ ((row >> 1) & 3)) << 4));
+  if constexpr (BK == 32) {
+    return static_cast<uint32_t>(row * 64 + ((chunk ^ ((row >> 1) & 3)) << 4));
+  } else {
+    return static_cast<uint32_t>(row * 128 + ((chunk ^ (row & 7)) << 4));
+  }
 }
 
 // Blocks per SM the register budget must allow (65536 / (threads * blocks)
-// registers per thread): 128 regs for every fast path. The general 128x64
-// path stages 2 rows of A in registers (16 more) and gets 168 (3 blocks).
-constexpr int kMinBlocks(int bm, int bn, int threads, bool fast_a) {
-  return threads >= 256 ? 2 : (!fast_a && bm * kBK > threads * 16) ? 3 : 4;
+// registers per thread). Default rule (the heuristic's tiles): 128 regs for
+// every fast path; the general 128x64 path stages 2 rows of A in registers
+// (16 more) and gets 168 (3 blocks). Forced configurations set their own.
+template <class C>
+constexpr int min_blocks(bool fast_a) {
+  if constexpr (C::kMinBlocks > 0) {
+    return C::kMinBlocks;
+  } else {
+    return C::kThreads >= 256 ? 2 : (!fast_a && C::BM * 32 > C::kThreads * 16) ? 3 : 4;
+  }
 }
 
 // kSplit: split-K. blockIdx.y owns BK tiles [kt0, kt0 + nkt) of GEMM-K and
 // writes its fp32 partial tile (no bias) to p.ws; splitk_finish_kernel sums
 // the splits. Without it kt0 = 0 and nkt = KT: the original kernel.
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA, bool kSplit = false>
-__global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
-                                  kMinBlocks(BM, BN, WARPS_M * WARPS_N * 32, kFastA))
+template <typename T, class C, bool kFastA, bool kSplit = false>
+__global__ void __launch_bounds__(C::kThreads, min_blocks<C>(kFastA))
     conv2d_mma_kernel(const MmaParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  constexpr int THREADS = WARPS_M * WARPS_N * 32;
-  constexpr int kStages = stages_for(BM, BN);
-  constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // warp tile
-  constexpr int MT = WM / 16, NT = WN / 8;             // mma tiles per warp
+  constexpr int BM = C::BM, BN = C::BN, BK = C::BK, WARPS_M = C::WARPS_M;
+  constexpr int THREADS = C::kThreads;
+  constexpr int kStages = C::kStages;
+  constexpr int kRowBytes = C::kRowBytes;
+  constexpr int WM = BM / WARPS_M, WN = BN / C::WARPS_N;  // warp tile
+  constexpr int MT = WM / 16, NT = WN / 8;                // mma tiles per warp
+  constexpr int KS = BK / 16;                             // k16 steps per tile
   constexpr int A_BYTES = BM * kRowBytes, B_BYTES = BN * kRowBytes;
   constexpr int STAGE_BYTES = A_BYTES + B_BYTES;
-  // Loader shapes: 16-byte chunks, 4 per row; each thread owns one chunk
-  // column and ROWS/(THREADS/4) rows of each operand.
-  constexpr int ROW_STEP = THREADS / 4;
+  // Loader shapes: 16-byte chunks, CPR per row; each thread owns one chunk
+  // column and ROWS/(THREADS/CPR) rows of each operand.
+  constexpr int CPR = BK / 8;
+  constexpr int ROW_STEP = THREADS / CPR;
   constexpr int A_ITERS = BM / ROW_STEP, B_ITERS = BN / ROW_STEP;
   static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile must be a multiple of 16x16");
   static_assert(BM % ROW_STEP == 0 && BN % ROW_STEP == 0 && ROW_STEP % 8 == 0, "loader shape");
+  static_assert(kFastA || (BK == 32 && !C::kFragDB), "general A: BK 32, plain loop (GeneralOf)");
+  static_assert(kStages >= 3, "the general path's late smem store needs a barrier in between");
   // General A loader: each thread fills 16 consecutive kk of GA_ROWS rows.
-  constexpr int GA_ROWS = BM * kBK / (THREADS * 16);
-  static_assert(GA_ROWS >= 1 && BM * kBK == THREADS * 16 * GA_ROWS, "general A loader shape");
+  constexpr int GA_ROWS = BM * BK / (THREADS * 16);
+  static_assert(kFastA || (GA_ROWS >= 1 && BM * BK == THREADS * 16 * GA_ROWS),
+                "general A loader shape");
 
   extern __shared__ __align__(128) uint8_t smem[];
   const uint32_t smem_base = smem_u32(smem);
@@ -181,29 +247,52 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   const int nkt = kSplit ? min(p.KT - kt0, p.kt_per_split) : p.KT;  // launcher: >= 1
 
   // ---- B loader: rows k (output channels), chunk column bc -----------------
-  // Each thread walks its rows with a pointer that moves BK elements per
-  // tile; rows past Kg get a zero kk-limit, so one compare covers both tails.
-  const int bc = tid & 3;
-  const uint16_t* b_ptr[B_ITERS];
-  int b_lim[B_ITERS];
-#pragma unroll
-  for (int it = 0; it < B_ITERS; ++it) {
-    const int k = k0 + (tid >> 2) + it * ROW_STEP;
-    b_lim[it] = k < p.Kg ? p.Kb : 0;
-    b_ptr[it] = wb + static_cast<int64_t>(k < p.Kg ? k : 0) * p.ldb + kt0 * kBK + bc * 8;
-  }
-  int b_kk = kt0 * kBK + bc * 8;  // GEMM-K index of this thread's next chunk
-  const uint32_t b_dst = A_BYTES + swz_off(tid >> 2, bc);  // + it * ROW_STEP * kRowBytes
-
-  auto load_B = [&](int stage) {
+  // Few rows per thread (<= 4): a pointer per row that moves BK elements per
+  // tile, and a kk-limit per row (0 for rows past Kg), so one compare covers
+  // both tails. Many rows (64-thread blocks at BK = 64): one pointer, a row
+  // stride and the count of rows left before Kg, leaving the registers to
+  // the accumulators; also for the general path with >= 4 staged A rows.
+  // (Pointers of rows past Kg are never dereferenced.)
+  constexpr bool kCompactB = B_ITERS > 4 || (!kFastA && GA_ROWS >= 4);
+  constexpr int B_REGS = kCompactB ? 1 : B_ITERS;
+  const int bc = tid % CPR, b_row0 = tid / CPR;
+  const uint16_t* b_ptr[B_REGS];
+  int b_lim[B_REGS];
+  if constexpr (kCompactB) {
+    b_lim[0] = p.Kg - k0 - b_row0;  // row it is valid iff it * ROW_STEP < b_lim[0]
+    b_ptr[0] = wb + static_cast<int64_t>(k0 + b_row0) * p.ldb + kt0 * BK + bc * 8;
+  } else {
 #pragma unroll
     for (int it = 0; it < B_ITERS; ++it) {
-      const bool ok = b_kk < b_lim[it];
-      cp_async_16(smem_base + stage * STAGE_BYTES + b_dst + it * ROW_STEP * kRowBytes,
-                  ok ? b_ptr[it] : p.wb, ok);
-      b_ptr[it] += kBK;
+      const int k = k0 + b_row0 + it * ROW_STEP;
+      b_lim[it] = k < p.Kg ? p.Kb : 0;
+      b_ptr[it] = wb + static_cast<int64_t>(k < p.Kg ? k : 0) * p.ldb + kt0 * BK + bc * 8;
     }
-    b_kk += kBK;
+  }
+  int b_kk = kt0 * BK + bc * 8;  // GEMM-K index of this thread's next chunk
+  const uint32_t b_dst = A_BYTES + swz_off<BK>(b_row0, bc);  // + it * ROW_STEP * kRowBytes
+
+  auto load_B = [&](int stage) {
+    const uint32_t dst = smem_base + stage * STAGE_BYTES + b_dst;
+    if constexpr (kCompactB) {
+      const bool kk_ok = b_kk < p.Kb;
+      const int64_t row_step = static_cast<int64_t>(ROW_STEP) * p.ldb;
+      const uint16_t* ptr = b_ptr[0];
+#pragma unroll
+      for (int it = 0; it < B_ITERS; ++it, ptr += row_step) {
+        const bool ok = kk_ok && it * ROW_STEP < b_lim[0];
+        cp_async_16(dst + it * ROW_STEP * kRowBytes, ok ? ptr : p.wb, ok);
+      }
+      b_ptr[0] += BK;
+    } else {
+#pragma unroll
+      for (int it = 0; it < B_ITERS; ++it) {
+        const bool ok = b_kk < b_lim[it];
+        cp_async_16(dst + it * ROW_STEP * kRowBytes, ok ? b_ptr[it] : p.wb, ok);
+        b_ptr[it] += BK;
+      }
+    }
+    b_kk += BK;
   };
 
   // ---- A loader state -----------------------------------------------------
@@ -212,22 +301,47 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   // image; it is only dereferenced when the tap is inside) and that tap's
   // input coordinates. Rows past M get ih0 = -2^30, so their taps are never
   // inside (the launcher bounds every extent by 2^30).
-  // Fast: rows (tid>>2) + it*ROW_STEP, chunk column tid&3.
+  // Fast: rows (tid/CPR) + it*ROW_STEP, chunk column tid%CPR.
   // General: rows (tid>>1) + it*THREADS/2, kk columns (tid&1)*16 .. +15.
-  constexpr int A_ROWS = kFastA ? A_ITERS : GA_ROWS;
+  // With more than 4 rows per thread (C::kRowTable: 64-thread blocks at
+  // BK = 64, 128x128 with 4 warps) the fast path keeps this state in a
+  // per-block table in shared memory instead of registers: the 8 threads of
+  // a row read the same 16-byte entry (a broadcast), once per tile. So does
+  // the general path when it stages >= 4 rows (128x64 with 2 warps).
+  struct alignas(16) RowInfo {
+    const uint16_t* ptr;
+    int ih0, iw0;
+  };
+  constexpr bool kTable = C::kRowTable && (kFastA || GA_ROWS >= 4);
+  constexpr int A_ROWS = kTable ? 1 : (kFastA ? A_ITERS : GA_ROWS);  // rows of register state
+  constexpr int V_ROWS = kFastA ? 1 : GA_ROWS;                        // general: staged rows
   const uint16_t* a_ptr[A_ROWS];
   int a_ih0[A_ROWS], a_iw0[A_ROWS];
-#pragma unroll
-  for (int it = 0; it < A_ROWS; ++it) {
-    const int row = kFastA ? (tid >> 2) + it * ROW_STEP : (tid >> 1) + it * (THREADS / 2);
+  auto row_info = [&](int row) {
     const int64_t m = m0 + row;
     int64_t n = 0;
     int pp = 0, q = 0;
     if (m < p.M) decode_pixel(m, p.PQ, p.Q, n, pp, q);
-    a_ih0[it] = m < p.M ? pp * p.sh - p.ph : -(1 << 30);
-    a_iw0[it] = q * p.sw - p.pw;
-    a_ptr[it] = x + (n * p.x_sn + static_cast<int64_t>(pp * p.sh - p.ph) * p.x_sh +
-                     static_cast<int64_t>(a_iw0[it]) * p.x_sw);
+    RowInfo e;
+    e.ih0 = m < p.M ? pp * p.sh - p.ph : -(1 << 30);
+    e.iw0 = q * p.sw - p.pw;
+    e.ptr = x + (n * p.x_sn + static_cast<int64_t>(pp * p.sh - p.ph) * p.x_sh +
+                 static_cast<int64_t>(e.iw0) * p.x_sw);
+    return e;
+  };
+  RowInfo* const a_table = reinterpret_cast<RowInfo*>(smem + C::kTableOffset);
+  if constexpr (kTable) {
+    for (int row = tid; row < BM; row += THREADS) a_table[row] = row_info(row);
+    __syncthreads();  // the table is read by other threads from the prologue on
+  } else {
+#pragma unroll
+    for (int it = 0; it < A_ROWS; ++it) {
+      const RowInfo e =
+          row_info(kFastA ? tid / CPR + it * ROW_STEP : (tid >> 1) + it * (THREADS / 2));
+      a_ptr[it] = e.ptr;
+      a_ih0[it] = e.ih0;
+      a_iw0[it] = e.iw0;
+    }
   }
   // Fast path: the (r, s, c) tap of this thread's next chunk, its offsets in
   // input rows/cols (r*dh, s*dw) and in elements (a_koff, 32-bit: the
@@ -237,7 +351,7 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   if constexpr (kFastA) {
     // Closed form of the incremental walk below, valid at any kk (split-K
     // starts mid-way); a_r may reach R past GEMM-K (k_ok then fails).
-    const int kk = kt0 * kBK + (tid & 3) * 8;  // Cg >= 8 here
+    const int kk = kt0 * BK + (tid % CPR) * 8;  // Cg >= 8 here
     a_c = kk % p.Cg;
     const int rs = kk / p.Cg;
     a_s = rs % p.S;
@@ -246,22 +360,31 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
     a_diw = a_s * p.dw;
     a_koff = a_c + a_r * p.d_r0 + a_s * p.d_s;
   }
-  const uint32_t a_dst = kFastA ? swz_off(tid >> 2, tid & 3) : 0u;
+  const uint32_t a_dst = kFastA ? swz_off<BK>(tid / CPR, tid % CPR) : 0u;
 
   auto load_A_fast = [&](int stage) {
     const bool k_ok = a_r < p.R;  // false past GEMM-K (Ktot % 8 == 0 here)
 #pragma unroll
-    for (int it = 0; it < A_ROWS; ++it) {
-      const bool ok = k_ok &&
-                      static_cast<unsigned>(a_ih0[it] + a_dih) < static_cast<unsigned>(p.H) &&
-                      static_cast<unsigned>(a_iw0[it] + a_diw) < static_cast<unsigned>(p.W);
+    for (int it = 0; it < A_ITERS; ++it) {
+      const uint16_t* ptr;
+      int ih0, iw0;
+      if constexpr (kTable) {
+        const RowInfo e = a_table[tid / CPR + it * ROW_STEP];
+        ptr = e.ptr, ih0 = e.ih0, iw0 = e.iw0;
+      } else {
+        ptr = a_ptr[it], ih0 = a_ih0[it], iw0 = a_iw0[it];
+      }
+      const bool ok = k_ok && static_cast<unsigned>(ih0 + a_dih) < static_cast<unsigned>(p.H) &&
+                      static_cast<unsigned>(iw0 + a_diw) < static_cast<unsigned>(p.W);
       cp_async_16(smem_base + stage * STAGE_BYTES + a_dst + it * ROW_STEP * kRowBytes,
-                  ok ? a_ptr[it] + a_koff : p.x, ok);
+                  ok ? ptr + a_koff : p.x, ok);
     }
-    // Advance this chunk by BK along GEMM-K. With Cg % 32 == 0 the loop runs
-    // at most once; small Cg (8, 16, 24) wraps into the next (r, s).
-    a_c += kBK;
-    a_koff += kBK;
+    // Advance this chunk by BK along GEMM-K. With Cg % BK == 0 the loop runs
+    // at most once; smaller Cg (8, 16, 24, 40, ...) wraps into the next
+    // (r, s) once per Cg: c stays in [0, Cg), and since Cg % 8 == 0 a chunk
+    // never straddles two taps. Past GEMM-K, r only grows (k_ok stays false).
+    a_c += BK;
+    a_koff += BK;
     while (a_c >= p.Cg) {
       a_c -= p.Cg;
       a_koff += p.d_s - p.Cg;  // next s, channel back to the wrapped c
@@ -276,11 +399,20 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
     }
   };
 
-  // General A: per row, 16 predicated scalar loads packed into 8 registers.
-  // The tap (r, s, c) of the first column is decoded once per tile (the
-  // general path may divide); the 16 columns then step c with carries.
-  auto load_A_regs = [&](int kt, uint32_t (&v)[A_ROWS][8]) {
-    const int kk = kt * kBK + (tid & 1) * 16;
+  // General A (BK = 32): per row, 16 predicated scalar loads packed into 8
+  // registers. The tap (r, s, c) of the first column is decoded once per tile
+  // (the general path may divide); the 16 columns then step c with carries.
+  auto load_A_regs = [&](int kt, uint32_t (&v)[V_ROWS][8]) {
+    RowInfo rows[V_ROWS];
+#pragma unroll
+    for (int it = 0; it < V_ROWS; ++it) {
+      if constexpr (kTable) {
+        rows[it] = a_table[(tid >> 1) + it * (THREADS / 2)];
+      } else {
+        rows[it] = {a_ptr[it], a_ih0[it], a_iw0[it]};
+      }
+    }
+    const int kk = kt * BK + (tid & 1) * 16;
     const int rs = kk / p.Cg;
     int c = kk - rs * p.Cg;
     int r = rs / p.S;
@@ -290,11 +422,11 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
       const bool k_ok = r < p.R;
       const int dih = r * p.dh, diw = s * p.dw;
 #pragma unroll
-      for (int it = 0; it < A_ROWS; ++it) {
+      for (int it = 0; it < V_ROWS; ++it) {
         uint32_t val = 0;  // bit pattern of +0.0 in fp16 and bf16
-        if (k_ok && static_cast<unsigned>(a_ih0[it] + dih) < static_cast<unsigned>(p.H) &&
-            static_cast<unsigned>(a_iw0[it] + diw) < static_cast<unsigned>(p.W)) {
-          val = a_ptr[it][c * p.x_sc + static_cast<int64_t>(dih) * p.x_sh +
+        if (k_ok && static_cast<unsigned>(rows[it].ih0 + dih) < static_cast<unsigned>(p.H) &&
+            static_cast<unsigned>(rows[it].iw0 + diw) < static_cast<unsigned>(p.W)) {
+          val = rows[it].ptr[c * p.x_sc + static_cast<int64_t>(dih) * p.x_sh +
                           static_cast<int64_t>(diw) * p.x_sw];
         }
         if (e % 2 == 0) {
@@ -312,14 +444,14 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
       }
     }
   };
-  auto store_A_regs = [&](int stage, const uint32_t (&v)[A_ROWS][8]) {
+  auto store_A_regs = [&](int stage, const uint32_t (&v)[V_ROWS][8]) {
     const uint32_t base = smem_base + stage * STAGE_BYTES;
     const int ch = (tid & 1) * 2;
 #pragma unroll
-    for (int it = 0; it < A_ROWS; ++it) {
+    for (int it = 0; it < V_ROWS; ++it) {
       const int row = (tid >> 1) + it * (THREADS / 2);
-      st_shared_v4(base + swz_off(row, ch), v[it][0], v[it][1], v[it][2], v[it][3]);
-      st_shared_v4(base + swz_off(row, ch + 1), v[it][4], v[it][5], v[it][6], v[it][7]);
+      st_shared_v4(base + swz_off<BK>(row, ch), v[it][0], v[it][1], v[it][2], v[it][3]);
+      st_shared_v4(base + swz_off<BK>(row, ch + 1), v[it][4], v[it][5], v[it][6], v[it][7]);
     }
   };
 
@@ -330,12 +462,29 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
   // B (smem rows = output channels, kk contiguous = the "col" operand), two
   // n8 tiles per ldmatrix: lanes 0-7 n0-7 k0-7, 8-15 n0-7 k8-15, 16-23 n8-15
   // k0-7, 24-31 n8-15 k8-15 -> {b0,b1} of n-tile 0, then of n-tile 1.
-  // Rows move in steps of 16 and the swizzle only depends on (row >> 1) & 3,
-  // so the per-tile offsets are constants; the k16 step ks flips chunk bit 1,
-  // i.e. XOR 32 bytes on the in-tile offset.
-  const uint32_t a_ld = swz_off(warp_m * WM + (lane & 15), lane >> 4);
+  // Rows move in steps of 16 and the swizzle only depends on row % 8, so the
+  // per-tile offsets are constants; the k16 step ks sets chunk bits 1-2,
+  // i.e. XOR (ks << 5) on the in-tile offset (A_BYTES is a multiple of 128).
+  const uint32_t a_ld = swz_off<BK>(warp_m * WM + (lane & 15), lane >> 4);
   const uint32_t b_ld =
-      A_BYTES + swz_off(warp_n * WN + (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
+      A_BYTES + swz_off<BK>(warp_n * WN + (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
+
+  // All A and B fragments of one k16 step of the warp tile, from the stage
+  // at smem address `stage`.
+  auto load_frags = [&](uint32_t stage, int ks, uint32_t (&af)[MT][4], uint32_t (&bf)[NT][2]) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+      ldmatrix_x4(af[i], stage + ((a_ld ^ (ks << 5)) + i * 16 * kRowBytes));
+#pragma unroll
+    for (int j = 0; j < NT / 2; ++j) {
+      uint32_t t[4];
+      ldmatrix_x4(t, stage + ((b_ld ^ (ks << 5)) + j * 16 * kRowBytes));
+      bf[2 * j][0] = t[0];
+      bf[2 * j][1] = t[1];
+      bf[2 * j + 1][0] = t[2];
+      bf[2 * j + 1][1] = t[3];
+    }
+  };
 
   float acc[MT][NT][4];
 #pragma unroll
@@ -344,17 +493,23 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
     for (int j = 0; j < NT; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+  auto mma_all = [&](const uint32_t (&af)[MT][4], const uint32_t (&bf)[NT][2]) {
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+      for (int j = 0; j < NT; ++j) mma_16816<T>(acc[i][j], af[i], bf[j]);
+  };
 
   // ---- pipeline prologue: tiles 0 .. kStages-2 in flight ------------------
   // One commit per tile (even when empty) keeps "group index == tile index",
-  // which is what the wait_group count below relies on.
+  // which is what the wait_group counts below rely on.
 #pragma unroll
   for (int st = 0; st < kStages - 1; ++st) {
     if (st < nkt) {
       if constexpr (kFastA) {
         load_A_fast(st);
       } else {
-        uint32_t v[A_ROWS][8];
+        uint32_t v[V_ROWS][8];
         load_A_regs(kt0 + st, v);
         store_A_regs(st, v);
       }
@@ -363,52 +518,90 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32,
     cp_async_commit();
   }
 
-  // ---- main loop ------------------------------------------------------------
-  for (int kt = 0; kt < nkt; ++kt) {  // kt: local tile index (stage = kt % kStages)
-    // Tile kt's group is complete once at most kStages-2 newer ones pend; the
-    // barrier then (1) publishes everyone's copies of tile kt and (2) proves
-    // everyone finished reading tile kt-1, whose stage is refilled next.
+  if constexpr (C::kFragDB) {
+    // ---- main loop, fragment double-buffering (fast A path only) ----------
+    // The fragments of k16 step ks+1 are loaded before the mma of step ks, so
+    // the ldmatrix latency hides behind a step of mma instead of stalling it;
+    // across tiles the same holds: the last step of tile kt first waits for
+    // tile kt+1 (cp.async wait + barrier), loads its ks = 0 fragments, and
+    // only then issues tile kt's last mma.
+    // cp.async groups: the prologue commits tiles 0..S-2 (S = kStages), then
+    // iteration kt commits exactly one group (tile kt+S-1, maybe empty) at
+    // its step 0. At the barrier in iteration kt's last step, tiles
+    // 0..kt+S-1 are committed and tile kt+1 must be complete: at most
+    // (kt+S-1) - (kt+1) = S-2 newer groups may pend, the constant below. The
+    // barrier then publishes everyone's copies of tile kt+1.
+    // Slot reuse: tile kt+S-1 refills slot (kt-1) % S (tile kt-1's) at step 0
+    // of iteration kt. Every warp's last ldmatrix of tile kt-1 (its last
+    // step's fragments) was issued before the barrier of iteration kt-1's
+    // last step, and every warp passed that barrier before any thread reaches
+    // iteration kt: so no warp still reads the slot. (The mma of tile kt-1's
+    // last step runs after that barrier, but from registers.)
+    uint32_t af[2][MT][4], bf[2][NT][2];
+    int rd = 0, wr = kStages - 1;  // ring slots: tile kt, and the next one to refill
     cp_async_wait<kStages - 2>();
     __syncthreads();
-
-    const int kn = kt + kStages - 1;  // tile to prefetch
-    const int sn = kn % kStages;
-    uint32_t av[A_ROWS][8];
-    if (kn < nkt) {
-      if constexpr (kFastA) {
-        load_A_fast(sn);
-      } else {
-        load_A_regs(kt0 + kn, av);  // consumed after the MMAs below
+    load_frags(smem_base, 0, af[0], bf[0]);
+    for (int kt = 0; kt < nkt; ++kt) {
+      const uint32_t stage = smem_base + rd * STAGE_BYTES;
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        if (ks + 1 < KS) {
+          load_frags(stage, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
+        } else if (kt + 1 < nkt) {  // block-uniform: every thread takes the barrier
+          cp_async_wait<kStages - 2>();
+          __syncthreads();
+          rd = rd == kStages - 1 ? 0 : rd + 1;
+          load_frags(smem_base + rd * STAGE_BYTES, 0, af[0], bf[0]);  // KS even: buffer 0
+        }
+        if (ks == 0) {
+          if (kt + kStages - 1 < nkt) {
+            load_A_fast(wr);
+            load_B(wr);
+          }
+          cp_async_commit();
+          wr = wr == kStages - 1 ? 0 : wr + 1;
+        }
+        mma_all(af[ks & 1], bf[ks & 1]);
       }
-      load_B(sn);
     }
-    cp_async_commit();
+  } else {
+    // ---- main loop --------------------------------------------------------
+    for (int kt = 0; kt < nkt; ++kt) {  // kt: local tile index (stage = kt % kStages)
+      // Tile kt's group is complete once at most kStages-2 newer ones pend;
+      // the barrier then (1) publishes everyone's copies of tile kt and (2)
+      // proves everyone finished reading tile kt-1, whose stage is refilled
+      // next.
+      cp_async_wait<kStages - 2>();
+      __syncthreads();
 
-    const uint32_t stage = smem_base + (kt % kStages) * STAGE_BYTES;
-#pragma unroll
-    for (int ks = 0; ks < kBK / 16; ++ks) {
-      uint32_t af[MT][4], bf[NT][2];
-#pragma unroll
-      for (int i = 0; i < MT; ++i) ldmatrix_x4(af[i], stage + ((a_ld ^ (ks << 5)) + i * 16 * kRowBytes));
-#pragma unroll
-      for (int j = 0; j < NT / 2; ++j) {
-        uint32_t t[4];
-        ldmatrix_x4(t, stage + ((b_ld ^ (ks << 5)) + j * 16 * kRowBytes));
-        bf[2 * j][0] = t[0];
-        bf[2 * j][1] = t[1];
-        bf[2 * j + 1][0] = t[2];
-        bf[2 * j + 1][1] = t[3];
+      const int kn = kt + kStages - 1;  // tile to prefetch
+      const int sn = kn % kStages;
+      uint32_t av[V_ROWS][8];
+      if (kn < nkt) {
+        if constexpr (kFastA) {
+          load_A_fast(sn);
+        } else {
+          load_A_regs(kt0 + kn, av);  // consumed after the MMAs below
+        }
+        load_B(sn);
       }
-#pragma unroll
-      for (int i = 0; i < MT; ++i)
-#pragma unroll
-        for (int j = 0; j < NT; ++j) mma_16816<T>(acc[i][j], af[i], bf[j]);
-    }
+      cp_async_commit();
 
-    if constexpr (!kFastA) {
-      // Stage sn held tile kt-1, which every thread finished before the
-      // barrier above; it is read again only after a later barrier.
-      if (kn < nkt) store_A_regs(sn, av);
+      const uint32_t stage = smem_base + (kt % kStages) * STAGE_BYTES;
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        uint32_t af[MT][4], bf[NT][2];
+        load_frags(stage, ks, af, bf);
+        mma_all(af, bf);
+      }
+
+      if constexpr (!kFastA) {
+        // Stage sn held tile kt-1, which every thread finished before the
+        // barrier above; it is read again only after a later barrier (tile kn
+        // is first read in iteration kn = kt + kStages - 1 > kt).
+        if (kn < nkt) store_A_regs(sn, av);
+      }
     }
   }
   cp_async_wait<0>();  // only empty groups remain; drain for hygiene
@@ -542,14 +735,20 @@ __global__ void splitk_finish_kernel(const MmaParams p, int splits) {
   }
 }
 
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N, bool kFastA, bool kSplit = false>
-void launch_config(MmaParams prm, int64_t groups, int splits = 1) {  // by value: sets tiles_n, g0
-  constexpr int kThreads = WARPS_M * WARPS_N * 32;
-  constexpr int kSmem = stages_for(BM, BN) * (BM + BN) * kRowBytes;
-  auto kernel = conv2d_mma_kernel<T, BM, BN, WARPS_M, WARPS_N, kFastA, kSplit>;
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.Kg, BN));
-  const int64_t tiles = ceil_div<int64_t>(prm.M, BM) * prm.tiles_n;
+// The kernel of one configuration/path, with its dynamic shared memory
+// opted into (above 48 KB it must be, per kernel and device).
+template <typename T, class C, bool kFastA, bool kSplit>
+auto prepared_kernel() {
+  auto kernel = conv2d_mma_kernel<T, C, kFastA, kSplit>;
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
+  return kernel;
+}
+
+template <typename T, class C, bool kFastA, bool kSplit>
+void launch_grid(MmaParams prm, int64_t groups, int splits) {  // by value: sets tiles_n, g0
+  auto kernel = prepared_kernel<T, C, kFastA, kSplit>();
+  prm.tiles_n = static_cast<int>(ceil_div<int64_t>(prm.Kg, C::BN));
+  const int64_t tiles = ceil_div<int64_t>(prm.M, C::BM) * prm.tiles_n;
   TORCH_CHECK(tiles <= INT_MAX, "cuops.conv2d (implicit_gemm_mma): problem too large (",
               prm.M, " output pixels)");
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
@@ -558,19 +757,49 @@ void launch_config(MmaParams prm, int64_t groups, int splits = 1) {  // by value
     prm.g0 = static_cast<int>(g0);
     const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(splits),
                     static_cast<unsigned>(std::min<int64_t>(kMaxZ, groups - g0)));
-    kernel<<<grid, kThreads, kSmem, stream>>>(prm);
+    kernel<<<grid, C::kThreads, C::kSmem, stream>>>(prm);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 }
 
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N>
-void launch_path(const MmaParams& prm, bool fast_a, int64_t groups) {
+// One configuration, its GEMM-K split over `splits` blocks (1 = the plain
+// kernel): the split launch writes fp32 partials, a finishing pass sums them.
+// kMaySplit = false: never split (no split-K instantiation to compile).
+template <typename T, class C, bool kFastA, bool kMaySplit = true>
+void launch_cfg(MmaParams prm, int64_t groups, int64_t splits) {
+  prm.KT = static_cast<int>(ceil_div<int64_t>(prm.Ktot, C::BK));
+  if (!kMaySplit || splits <= 1) {
+    launch_grid<T, C, kFastA, false>(prm, groups, 1);
+    return;
+  }
+  prm.kt_per_split = static_cast<int>(ceil_div<int64_t>(prm.KT, splits));
+  splits = ceil_div<int64_t>(prm.KT, prm.kt_per_split);  // no empty split: each has >= 1 tile
+  at::Tensor ws = at::empty({splits, prm.M, prm.K}, at::TensorOptions()
+                                                        .dtype(at::kFloat)
+                                                        .device(at::kCUDA,
+                                                                at::cuda::current_device()));
+  prm.ws = ws.data_ptr<float>();
+  launch_grid<T, C, kFastA, kMaySplit>(prm, groups, static_cast<int>(splits));
+  constexpr int kFinishThreads = 256;
+  splitk_finish_kernel<T><<<grid_for(prm.M * ceil_div<int64_t>(prm.K, 4), kFinishThreads),
+                            kFinishThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
+      prm, static_cast<int>(splits));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename T, class C, bool kMaySplit = true>
+void launch_path(const MmaParams& prm, bool fast_a, int64_t groups, int64_t splits = 1) {
   if (fast_a) {
-    launch_config<T, BM, BN, WARPS_M, WARPS_N, true>(prm, groups);
+    launch_cfg<T, C, true, kMaySplit>(prm, groups, splits);
   } else {
-    launch_config<T, BM, BN, WARPS_M, WARPS_N, false>(prm, groups);
+    launch_cfg<T, C, false, kMaySplit>(prm, groups, splits);
   }
 }
+
+// The heuristic's three tiles (launch_typed), BK = 32, plain main loop.
+using TileBig = ConvTile<128, 128, 2, 4>;   // 8 warps of 64x32
+using TileMid = ConvTile<128, 64, 2, 2>;    // 4 warps of 64x32
+using TileSmall = ConvTile<64, 64, 2, 2>;   // 4 warps of 32x32
 
 // Split-K (step "implicit_gemm_mma_splitk"). Small-M layers (ResNet's 7x7
 // and 14x14 at batch 32) have too few output tiles to fill 132 SMs. Smaller
@@ -587,22 +816,28 @@ struct SplitChoice {
 
 // Splits that bring `tiles` blocks to about `target` (blocks per wave),
 // keeping >= 8 BK tiles per split (the pipeline needs a few to pay off) and
-// the fp32 workspace (splits x M x K) <= 256 MB.
-int64_t splits_for(const MmaParams& prm, int64_t tiles, int64_t target) {
-  if (tiles >= target || prm.KT < 16) return 1;
+// the fp32 workspace (splits x M x K) <= 256 MB. bk: the configuration's BK.
+int64_t splits_for(const MmaParams& prm, int64_t tiles, int64_t target, int bk) {
+  const int64_t kt = ceil_div<int64_t>(prm.Ktot, bk);
+  if (tiles >= target || kt < 16) return 1;
   int64_t splits = (target + tiles / 2) / tiles;  // nearest: a partial extra wave costs a wave
-  splits = std::min<int64_t>(splits, prm.KT / 8);
+  splits = std::min<int64_t>(splits, kt / 8);
   splits = std::min<int64_t>(splits, (int64_t{64} << 20) / std::max<int64_t>(1, prm.M * prm.K));
   return std::max<int64_t>(1, std::min<int64_t>(splits, 64));
 }
 
-// Tuning table (CUOPS_CONV_CONFIG="implicit_gemm_mma_splitk=<i>", read once
-// per process; scripts/explore/tune_conv.py sweeps it). 0 = the heuristic
-// below; the others force a tile and a split count (clamped to KT).
+// CUOPS_CONV_CONFIG, read once per process (tuning_config parses it).
+const std::string& conv_knob() {
+  static const std::string knob = getenv_string("CUOPS_CONV_CONFIG");
+  return knob;
+}
+
+// Tuning table (CUOPS_CONV_CONFIG="implicit_gemm_mma_splitk=<i>";
+// scripts/explore/tune_conv.py sweeps it). 0 = the heuristic below; the
+// others force a tile and a split count (clamped to KT).
 constexpr int kNumSplitConfigs = 8;
 SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
-  static const std::string knob = getenv_string("CUOPS_CONV_CONFIG");
-  const int cfg = tuning_config(knob, "CUOPS_CONV_CONFIG", "implicit_gemm_mma_splitk");
+  const int cfg = tuning_config(conv_knob(), "CUOPS_CONV_CONFIG", "implicit_gemm_mma_splitk");
   TORCH_CHECK_VALUE(cfg >= 0 && cfg < kNumSplitConfigs,
                     "CUOPS_CONV_CONFIG: implicit_gemm_mma_splitk=", cfg, " is out of range (0..",
                     kNumSplitConfigs - 1, ")");
@@ -610,7 +845,7 @@ SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
   const int64_t mt64 = ceil_div<int64_t>(prm.M, 64) * ceil_div<int64_t>(prm.Kg, 64) * groups;
   const int64_t mt128 = ceil_div<int64_t>(prm.M, 128) * ceil_div<int64_t>(prm.Kg, 128) * groups;
   switch (cfg) {
-    case 1: return {64, splits_for(prm, mt64, 4 * sms)};  // the first split-K (64x64, 4/SM)
+    case 1: return {64, splits_for(prm, mt64, 4 * sms, 32)};  // the first split-K (64x64, 4/SM)
     case 2: return {128, 2};
     case 3: return {128, 3};
     case 4: return {128, 4};
@@ -619,35 +854,60 @@ SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
     case 7: return {64, 1};
     default:  // measured (docs/conv2d-worklog.md 3c): 128x128 splits only pay when
               // its tiles fill under half the SMs (512@7 at batch 32); else 64x64
-      if (prm.Kg > 64 && 2 * mt128 <= sms) return {128, splits_for(prm, mt128, 2 * sms)};
-      return {64, splits_for(prm, mt64, 4 * sms)};
+      if (prm.Kg > 64 && 2 * mt128 <= sms) return {128, splits_for(prm, mt128, 2 * sms, 32)};
+      return {64, splits_for(prm, mt64, 4 * sms, 32)};
   }
 }
 
-// One split-K launch (or a plain one when splits == 1), then the finish.
-template <typename T, int BM, int BN, int WARPS_M, int WARPS_N>
-void launch_splitk(MmaParams prm, bool fast_a, int64_t groups, int64_t splits) {
-  if (splits <= 1) {
-    launch_path<T, BM, BN, WARPS_M, WARPS_N>(prm, fast_a, groups);
-    return;
+// Kernel-configuration table (CUOPS_CONV_CONFIG="implicit_gemm_mma=<i>";
+// scripts/explore/tune_conv.py --tiles sweeps it; docs/conv2d-worklog.md 3e).
+// 0 = the heuristic of launch_typed; i >= 1 forces configuration i for every
+// tensor-core forward (and the dgrad that runs as one), in both steps: the
+// split-K step splits it with splits_for(), targeting min(4, resident blocks
+// per SM) blocks per SM (the occupancy API: registers and smem), and ignores
+// implicit_gemm_mma_splitk. All use fragment double-buffering (DB) on the
+// fast A path; the general A path runs GeneralOf<> (BK 32, plain loop).
+// smem = stages x (BM + BN) x BK x 2 B (+ BM x 16 B row table, "T"); blocks
+// per SM as smem allows (228 KB, 1 KB reserved per block):
+//              BM   BN  WM WN  BK  DB minB   warp tile thr stages smem       blocks/SM
+using Tile1 = ConvTile<64, 64, 2, 2, 32, true, 0>;    // 32x32 128  6  48 KB       4 (=512@7 today + DB)
+using Tile2 = ConvTile<64, 64, 1, 2, 32, true, 4>;    // 64x32  64  6  48 KB       4
+using Tile3 = ConvTile<64, 64, 1, 2, 64, true, 4>;    // 64x32  64  4  64 KB + T   3
+using Tile4 = ConvTile<64, 64, 2, 2, 64, true, 0>;    // 32x32 128  4  64 KB       3
+using Tile5 = ConvTile<128, 64, 2, 1, 64, true, 3>;   // 64x64  64  3  72 KB + T   3
+using Tile6 = ConvTile<128, 128, 2, 2, 64, true, 2>;  // 64x64 128  3  96 KB + T   2
+using Tile7 = ConvTile<128, 128, 2, 4, 32, true, 1>;  // 64x32 256  4  64 KB       1 (big tile + DB)
+using Tile8 = ConvTile<64, 128, 1, 2, 64, true, 3>;   // 64x64  64  3  72 KB + T   3
+constexpr int kNumTileConfigs = 9;
+
+int tile_config() {
+  const int cfg = tuning_config(conv_knob(), "CUOPS_CONV_CONFIG", "implicit_gemm_mma");
+  TORCH_CHECK_VALUE(cfg >= 0 && cfg < kNumTileConfigs, "CUOPS_CONV_CONFIG: implicit_gemm_mma=",
+                    cfg, " is out of range (0..", kNumTileConfigs - 1, ")");
+  return cfg;
+}
+
+template <typename T, class C, bool kFastA>
+void launch_forced_path(const MmaParams& prm, int64_t groups, bool allow_split) {
+  int64_t splits = 1;
+  if (allow_split) {
+    int resident = 0;
+    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &resident, prepared_kernel<T, C, kFastA, true>(), C::kThreads, C::kSmem));
+    const int64_t tiles = ceil_div<int64_t>(prm.M, C::BM) * ceil_div<int64_t>(prm.Kg, C::BN) *
+                          groups;
+    splits = splits_for(prm, tiles, std::clamp(resident, 1, 4) * num_sms(), C::BK);
   }
-  prm.kt_per_split = static_cast<int>(ceil_div<int64_t>(prm.KT, splits));
-  splits = ceil_div<int64_t>(prm.KT, prm.kt_per_split);  // no empty split: each has >= 1 tile
-  at::Tensor ws = at::empty({splits, prm.M, prm.K}, at::TensorOptions()
-                                                        .dtype(at::kFloat)
-                                                        .device(at::kCUDA,
-                                                                at::cuda::current_device()));
-  prm.ws = ws.data_ptr<float>();
+  launch_cfg<T, C, kFastA>(prm, groups, splits);
+}
+
+template <typename T, class C>
+void launch_forced(const MmaParams& prm, bool fast_a, int64_t groups, bool allow_split) {
   if (fast_a) {
-    launch_config<T, BM, BN, WARPS_M, WARPS_N, true, true>(prm, groups, static_cast<int>(splits));
+    launch_forced_path<T, C, true>(prm, groups, allow_split);
   } else {
-    launch_config<T, BM, BN, WARPS_M, WARPS_N, false, true>(prm, groups, static_cast<int>(splits));
+    launch_forced_path<T, GeneralOf<C>, false>(prm, groups, allow_split);
   }
-  constexpr int kFinishThreads = 256;
-  splitk_finish_kernel<T><<<grid_for(prm.M * ceil_div<int64_t>(prm.K, 4), kFinishThreads),
-                            kFinishThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
-      prm, static_cast<int>(splits));
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 // Tile choice (three configurations, all with 64x32 or 32x32 warp tiles):
@@ -658,20 +918,32 @@ void launch_splitk(MmaParams prm, bool fast_a, int64_t groups, int64_t splits) {
 //                   a block (ResNet's 14x14 and 7x7 layers at batch 32),
 //                   filling the machine beats per-block efficiency; or, in
 //                   the split-K step, split_choice() (128x128 split over K).
+// Unless CUOPS_CONV_CONFIG forces a configuration (tile_config()).
 template <typename T>
 void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups, bool allow_split) {
+  switch (tile_config()) {
+    case 1: return launch_forced<T, Tile1>(prm, fast_a, groups, allow_split);
+    case 2: return launch_forced<T, Tile2>(prm, fast_a, groups, allow_split);
+    case 3: return launch_forced<T, Tile3>(prm, fast_a, groups, allow_split);
+    case 4: return launch_forced<T, Tile4>(prm, fast_a, groups, allow_split);
+    case 5: return launch_forced<T, Tile5>(prm, fast_a, groups, allow_split);
+    case 6: return launch_forced<T, Tile6>(prm, fast_a, groups, allow_split);
+    case 7: return launch_forced<T, Tile7>(prm, fast_a, groups, allow_split);
+    case 8: return launch_forced<T, Tile8>(prm, fast_a, groups, allow_split);
+    default: break;
+  }
   const int64_t sms = num_sms();
   const int64_t m128 = ceil_div<int64_t>(prm.M, 128);
   if (prm.Kg <= 64 && m128 * groups >= sms) {
-    launch_path<T, 128, 64, 2, 2>(prm, fast_a, groups);
+    launch_path<T, TileMid, false>(prm, fast_a, groups);
   } else if (prm.Kg > 64 && m128 * ceil_div<int64_t>(prm.Kg, 128) * groups >= sms) {
-    launch_path<T, 128, 128, 2, 4>(prm, fast_a, groups);
+    launch_path<T, TileBig>(prm, fast_a, groups);
   } else if (!allow_split) {
-    launch_path<T, 64, 64, 2, 2>(prm, fast_a, groups);
+    launch_path<T, TileSmall>(prm, fast_a, groups);
   } else if (const SplitChoice c = split_choice(prm, groups); c.tile == 128) {
-    launch_splitk<T, 128, 128, 2, 4>(prm, fast_a, groups, c.splits);
+    launch_path<T, TileBig>(prm, fast_a, groups, c.splits);
   } else {
-    launch_splitk<T, 64, 64, 2, 2>(prm, fast_a, groups, c.splits);
+    launch_path<T, TileSmall>(prm, fast_a, groups, c.splits);
   }
 }
 
@@ -698,7 +970,7 @@ void run_mma(const Conv2dProblem& p, bool allow_split) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
   const int64_t Ktot = p.R * p.S * Cg;
   const int64_t Kb = round_up<int64_t>(Ktot, 8);
-  for (int64_t v : {p.H, p.W, p.P, p.Q, p.P * p.Q, Kg, Kb + kBK,
+  for (int64_t v : {p.H, p.W, p.P, p.Q, p.P * p.Q, Kg, Kb + kMaxBK,
                     std::max(p.H, p.P) * p.stride_h + p.R * p.dil_h + p.pad_h,
                     std::max(p.W, p.Q) * p.stride_w + p.S * p.dil_w + p.pad_w}) {
     TORCH_CHECK(v < (int64_t{1} << 30), "cuops.conv2d (implicit_gemm_mma): a spatial or "
@@ -735,11 +1007,10 @@ void run_mma(const Conv2dProblem& p, bool allow_split) {
   prm.dw = static_cast<int>(p.dil_w);
   prm.Ktot = static_cast<int>(Ktot);
   prm.Kb = static_cast<int>(Kb);
-  prm.KT = static_cast<int>(ceil_div<int64_t>(Ktot, kBK));
 
   // A fast path: 8 channels of a pixel are 16 contiguous, aligned bytes, and
   // one receptive field spans < 2^31 elements (32-bit tap offsets).
-  const int64_t field_span = Cg + kBK + (p.R + 1) * p.dil_h * std::abs(p.x_sh) +
+  const int64_t field_span = Cg + kMaxBK + (p.R + 1) * p.dil_h * std::abs(p.x_sh) +
                              (p.S + 1) * p.dil_w * std::abs(p.x_sw);
   const bool fast_a = Cg > 0 && Cg % 8 == 0 && p.x_sc == 1 && aligned16(p.x) &&
                       keeps16(p.N, p.x_sn) && keeps16(p.H, p.x_sh) && keeps16(p.W, p.x_sw) &&
