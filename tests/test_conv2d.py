@@ -268,7 +268,7 @@ def test_conv_config_errors():
 # step; Ktot % BK != 0), NCHW = general A; Cg % 8 != 0; groups; stride and
 # dilation; M and Kg tails (Kg = 72); GEMM-K long enough for split-K. One
 # subprocess per entry (the knob is read once per process).
-N_TILE_CONFIGS = 9  # kNumTileConfigs in csrc/cuda/conv2d/implicit_gemm_mma.cu
+N_TILE_CONFIGS = 12  # kNumTileConfigs in csrc/cuda/conv2d/implicit_gemm_mma.cu
 TILE_SHAPES = [
     ((3, 64, 9, 7), (72, 64, 3, 3), dict(padding=1)),                    # Kg tail, M tail
     ((2, 8, 11, 10), (24, 8, 3, 3), dict(padding=1)),                    # Cg 8: Ktot 72

@@ -18,7 +18,7 @@ from ._common import call, check_same_dtype_device, check_tensor, check_tuning_k
 
 # Sizes of the tuning tables in csrc/cuda/conv2d/{implicit_gemm_mma,depthwise}.cu
 # (development knob, scripts/explore/tune_conv.py).
-check_tuning_knob("CUOPS_CONV_CONFIG", {"implicit_gemm_mma_splitk": 8, "implicit_gemm_mma": 9,
+check_tuning_knob("CUOPS_CONV_CONFIG", {"implicit_gemm_mma_splitk": 8, "implicit_gemm_mma": 12,
                                        "depthwise_nhwc_window": 2})
 
 _OP = "cuops.conv2d"

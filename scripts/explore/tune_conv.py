@@ -36,7 +36,7 @@ CASES = [("512@7", 512, 7), ("256@14", 256, 14)]
 # implicit_gemm_mma=<i> (Tile1..Tile8 in implicit_gemm_mma.cu). DB: fragment
 # double-buffering with cross-tile prefetch (fast A path; the general A path of
 # a forced entry runs the same tile at BK 32 without it).
-TILE_DESC = ["heuristic (128x128 / 128x64 / 64x64; split step: split_choice)",
+TILE_DESC = ["heuristic (128x128 / 128x64 / 64x64 = entry 4; split step: split_choice)",
              "64x64, 4 warps 32x32, BK32, 6 st, DB (today's small tile + DB)",
              "64x64, 2 warps 64x32, BK32, 6 st, DB",
              "64x64, 2 warps 64x32, BK64, 4 st, DB",
@@ -44,7 +44,9 @@ TILE_DESC = ["heuristic (128x128 / 128x64 / 64x64; split step: split_choice)",
              "128x64, 2 warps 64x64, BK64, 3 st, DB",
              "128x128, 4 warps 64x64, BK64, 3 st, DB",
              "128x128, 8 warps 64x32, BK32, 4 st, DB (1 block/SM)",
-             "64x128, 2 warps 64x64, BK64, 3 st, DB"]
+             "64x128, 2 warps 64x64, BK64, 3 st, DB",
+             "128x64, 4 warps 64x32, BK64, 3 st, DB", "64x128, 4 warps 32x64, BK64, 3 st, DB",
+             "128x64, 8 warps 32x32, BK64, 3 st, DB"]
 TILE_CASES = [("64@56", 64, 56), ("128@28", 128, 28), ("256@14", 256, 14), ("512@7", 512, 7)]
 DW_DESC = ["strips of 4 outputs (3x3 s1; default)", "strips of 8 outputs"]
 

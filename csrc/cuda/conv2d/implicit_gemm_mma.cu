@@ -792,14 +792,17 @@ void launch_path(const MmaParams& prm, bool fast_a, int64_t groups, int64_t spli
   if (fast_a) {
     launch_cfg<T, C, true, kMaySplit>(prm, groups, splits);
   } else {
-    launch_cfg<T, C, false, kMaySplit>(prm, groups, splits);
+    launch_cfg<T, GeneralOf<C>, false, kMaySplit>(prm, groups, splits);
   }
 }
 
-// The heuristic's three tiles (launch_typed), BK = 32, plain main loop.
+// The heuristic's three tiles (launch_typed). Big and mid: BK = 32, plain
+// main loop. Small = table entry 4 since session 3 (BK 64, fragment
+// double-buffering; H100 sweep, docs/conv2d-worklog.md 3e: 512@7 0.43x ->
+// 0.47x, 256@14 0.58x -> 0.65x). The general A path runs GeneralOf<> of each.
 using TileBig = ConvTile<128, 128, 2, 4>;   // 8 warps of 64x32
 using TileMid = ConvTile<128, 64, 2, 2>;    // 4 warps of 64x32
-using TileSmall = ConvTile<64, 64, 2, 2>;   // 4 warps of 32x32
+using TileSmall = ConvTile<64, 64, 2, 2, 64, true, 0>;  // 4 warps of 32x32, BK 64, DB
 
 // Split-K (step "implicit_gemm_mma_splitk"). Small-M layers (ResNet's 7x7
 // and 14x14 at batch 32) have too few output tiles to fill 132 SMs. Smaller
@@ -855,7 +858,7 @@ SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
     default:  // measured (docs/conv2d-worklog.md 3c): 128x128 splits only pay when
               // its tiles fill under half the SMs (512@7 at batch 32); else 64x64
       if (prm.Kg > 64 && 2 * mt128 <= sms) return {128, splits_for(prm, mt128, 2 * sms, 32)};
-      return {64, splits_for(prm, mt64, 4 * sms, 32)};
+      return {64, splits_for(prm, mt64, 4 * sms, TileSmall::BK)};
   }
 }
 
@@ -878,7 +881,12 @@ using Tile5 = ConvTile<128, 64, 2, 1, 64, true, 3>;   // 64x64  64  3  72 KB + T
 using Tile6 = ConvTile<128, 128, 2, 2, 64, true, 2>;  // 64x64 128  3  96 KB + T   2
 using Tile7 = ConvTile<128, 128, 2, 4, 32, true, 1>;  // 64x32 256  4  64 KB       1 (big tile + DB)
 using Tile8 = ConvTile<64, 128, 1, 2, 64, true, 3>;   // 64x64  64  3  72 KB + T   3
-constexpr int kNumTileConfigs = 9;
+// Session 3: on 512@7 the 64x64 tiles re-read A 8x and B 25x through L2
+// (~234 MB); 128x64 / 64x128 tiles cut that by a quarter with 4 warps kept.
+using Tile9 = ConvTile<128, 64, 2, 2, 64, true, 2>;   // 64x32 128  3  72 KB       2
+using Tile10 = ConvTile<64, 128, 2, 2, 64, true, 2>;  // 32x64 128  3  72 KB       2
+using Tile11 = ConvTile<128, 64, 4, 2, 64, true, 0>;  // 32x32 256  3  72 KB       2 (8 warps)
+constexpr int kNumTileConfigs = 12;
 
 int tile_config() {
   const int cfg = tuning_config(conv_knob(), "CUOPS_CONV_CONFIG", "implicit_gemm_mma");
@@ -930,6 +938,9 @@ void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups, bool allow_
     case 6: return launch_forced<T, Tile6>(prm, fast_a, groups, allow_split);
     case 7: return launch_forced<T, Tile7>(prm, fast_a, groups, allow_split);
     case 8: return launch_forced<T, Tile8>(prm, fast_a, groups, allow_split);
+    case 9: return launch_forced<T, Tile9>(prm, fast_a, groups, allow_split);
+    case 10: return launch_forced<T, Tile10>(prm, fast_a, groups, allow_split);
+    case 11: return launch_forced<T, Tile11>(prm, fast_a, groups, allow_split);
     default: break;
   }
   const int64_t sms = num_sms();

@@ -162,7 +162,11 @@ using Tune14 = Cfg<4, 2, 4, 64, 64, 64, 1, true, true>;   // 256x128x64 192 KB  
 // 264 blocks with groups of 8 reads all 32 B panels (32 MB) besides 8 A panels.
 using Tune15 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 16>;  // = Tune8, groups of 16
 using Tune16 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 4>;   // = Tune8, groups of 4
-constexpr int kNumTuneConfigs = 17;
+// BK 32 with 5/6 stages: more bytes in flight (4-5 x 16 KB vs 2 x 32 KB) in
+// the same shared memory, at one barrier per 64 mma instead of 128.
+using Tune17 = Cfg<2, 2, 6, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  96 KB  2
+using Tune18 = Cfg<2, 2, 5, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  80 KB  2
+constexpr int kNumTuneConfigs = 19;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -722,7 +726,9 @@ void launch_table(int cfg, const Params& prm) {
     case 13: return launch_tuned<T, Tune13>(prm);
     case 14: return launch_tuned<T, Tune14>(prm);
     case 15: return launch_tuned<T, Tune15>(prm);
-    default: return launch_tuned<T, Tune16>(prm);
+    case 16: return launch_tuned<T, Tune16>(prm);
+    case 17: return launch_tuned<T, Tune17>(prm);
+    default: return launch_tuned<T, Tune18>(prm);
   }
 }
 
