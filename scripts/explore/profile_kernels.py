@@ -29,9 +29,11 @@ def mm(n, dtype, variant):
 
 CASES = {
     "conv512@7": lambda: conv(512, 7, "implicit_gemm_mma"),
+    "conv512@7s": lambda: conv(512, 7, "implicit_gemm_mma_splitk"),
     "conv256@14": lambda: conv(256, 14, "implicit_gemm_mma"),
     "conv128@28": lambda: conv(128, 28, "implicit_gemm_mma"),
     "mm_bf16": lambda: mm(4096, torch.bfloat16, "mma_sync"),
+    "mm_bf16_8k": lambda: mm(8192, torch.bfloat16, "mma_sync"),
     "mm_fp32": lambda: mm(4096, torch.float32, None),
     "dw_fp16": lambda: conv(256, 56, None, groups=256),
     "dw_fp32": lambda: (lambda x, w: lambda: cuops.conv2d(x, w, padding=1, groups=256))(

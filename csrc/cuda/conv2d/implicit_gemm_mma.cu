@@ -801,7 +801,9 @@ void launch_path(const MmaParams& prm, bool fast_a, int64_t groups, int64_t spli
 // double-buffering; H100 sweep, docs/conv2d-worklog.md 3e: 512@7 0.43x ->
 // 0.47x, 256@14 0.58x -> 0.65x). The general A path runs GeneralOf<> of each.
 using TileBig = ConvTile<128, 128, 2, 4>;   // 8 warps of 64x32
-using TileMid = ConvTile<128, 64, 2, 2>;    // 4 warps of 64x32
+// Mid = table entry 11 since session 3 (64@56 0.59x -> 0.66x, 128@28 0.55x
+// -> 0.58x over the former 128x64 4-warp / 128x128 tiles).
+using TileMid = ConvTile<128, 64, 4, 2, 64, true, 0>;  // 8 warps of 32x32, BK 64, DB
 using TileSmall = ConvTile<64, 64, 2, 2, 64, true, 0>;  // 4 warps of 32x32, BK 64, DB
 
 // Split-K (step "implicit_gemm_mma_splitk"). Small-M layers (ResNet's 7x7
@@ -919,10 +921,11 @@ void launch_forced(const MmaParams& prm, bool fast_a, int64_t groups, bool allow
 }
 
 // Tile choice (three configurations, all with 64x32 or 32x32 warp tiles):
-//   Kg <= 64        128x64  (4 warps): a 128-wide N tile would be half zeros
-//                   (ResNet's 64-channel layers, the stem, 1x1 256->64).
+//   Kg <= 128       128x64  (8 warps, BK 64): a 128-wide N tile would be half
+//                   zeros at Kg <= 64 (ResNet's 64-channel layers, the stem,
+//                   1x1 256->64); at Kg = 128 it measured faster too (128@28).
 //   else            128x128 (8 warps): most math per byte loaded.
-//   too few blocks  64x64   (4 warps): when the big tile cannot give every SM
+//   too few blocks  64x64   (4 warps, BK 64): when the big tile cannot give every SM
 //                   a block (ResNet's 14x14 and 7x7 layers at batch 32),
 //                   filling the machine beats per-block efficiency; or, in
 //                   the split-K step, split_choice() (128x128 split over K).
@@ -945,9 +948,9 @@ void launch_typed(const MmaParams& prm, bool fast_a, int64_t groups, bool allow_
   }
   const int64_t sms = num_sms();
   const int64_t m128 = ceil_div<int64_t>(prm.M, 128);
-  if (prm.Kg <= 64 && m128 * groups >= sms) {
+  if (prm.Kg <= 128 && m128 * ceil_div<int64_t>(prm.Kg, 64) * groups >= sms) {
     launch_path<T, TileMid, false>(prm, fast_a, groups);
-  } else if (prm.Kg > 64 && m128 * ceil_div<int64_t>(prm.Kg, 128) * groups >= sms) {
+  } else if (prm.Kg > 128 && m128 * ceil_div<int64_t>(prm.Kg, 128) * groups >= sms) {
     launch_path<T, TileBig>(prm, fast_a, groups);
   } else if (!allow_split) {
     launch_path<T, TileSmall>(prm, fast_a, groups);

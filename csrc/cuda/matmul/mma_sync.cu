@@ -122,9 +122,10 @@ struct Cfg {
 };
 // Fast path defaults. Fragment double-buffering is on (same math, ldmatrix of
 // step ks+1 ordered before the mma of step ks; 238-240 registers, no spills).
-// CfgBig = table entry 4, the best of the H100 sweep (docs/matmul-worklog.md,
-// run 4: 0.49-0.50x cuBLAS vs 0.42-0.44x for the former 128x256x32 default).
-using CfgBig = Cfg<2, 2, 3, 64, 64, 64, 2, true>;    // 128x128x64, 4 warps, 3 x 32 KB, 2 blocks/SM
+// CfgBig = table entry 8 since session 3 (entry 4 + the cross-tile pipeline,
+// lean interior loop, staged epilogue; H100 sweep, docs/matmul-worklog.md:
+// bf16 4096^3 0.56x, 8192^3 0.55-0.62x cuBLAS, vs 0.49x / 0.50-0.54x).
+using CfgBig = Cfg<2, 2, 3, 64, 64, 64, 2, true, true>;  // 128x128x64, 4 warps, 3 x 32 KB, 2 blocks/SM
 using CfgSmall = Cfg<2, 2, 4, 32, 64, 64, 2, true>;  // 128x128, 4 warps, 64 KB smem, 2 blocks/SM
 // General path: element-wise loads need registers of their own (254 without
 // the second fragment set), so no fragment double-buffering there.
