@@ -17,8 +17,10 @@
 //                      8-row vertical strips per thread (others -> depthwise)
 // The default depends on the problem, not only on the dtype: depthwise
 // problems take "depthwise_nhwc_window" when x and y are channels-contiguous,
-// else "depthwise_plane"; fp16/bf16 take "implicit_gemm_mma", fp32/fp64
-// "implicit_gemm". It is decided here, before Ladder::select, so the shared
+// else "depthwise_plane"; fp16/bf16 take "implicit_gemm_mma_splitk" (since
+// session 3: with the latency-bound finish fixed, splitting beats the plain
+// step on 512@7, 0.46x -> 0.51x cuDNN, and is the plain step elsewhere),
+// fp32/fp64 "implicit_gemm". It is decided here, before Ladder::select, so the shared
 // Ladder stays dtype-only.
 //
 // Gradient ladders: "direct", "implicit_gemm" and "implicit_gemm_mma"
@@ -57,7 +59,7 @@ const Ladder<FwdFn> kConvCuda(
      {"depthwise_plane", kAllFloat, &conv2d_depthwise_plane,
       "depthwise, NCHW rows: plane band in smem, 8-row strips/thread; others -> depthwise"}},
     // Per dtype, for non-depthwise problems (depthwise ones: see forward_variant).
-    {"implicit_gemm_mma", "implicit_gemm", "depthwise", "direct"});
+    {"implicit_gemm_mma_splitk", "implicit_gemm", "depthwise", "direct"});
 
 const Ladder<GradFn> kDgradCuda(
     "conv2d_backward_input", "cuda",
@@ -85,7 +87,8 @@ std::optional<c10::string_view> forward_variant(std::optional<c10::string_view> 
   if (is_depthwise(p))
     return c10::string_view(p.x_sc == 1 && p.y_sk == 1 ? "depthwise_nhwc_window"
                                                        : "depthwise_plane");
-  if (p.dtype == at::kHalf || p.dtype == at::kBFloat16) return c10::string_view("implicit_gemm_mma");
+  if (p.dtype == at::kHalf || p.dtype == at::kBFloat16)
+    return c10::string_view("implicit_gemm_mma_splitk");
   return c10::string_view("implicit_gemm");
 }
 

@@ -878,7 +878,8 @@ SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
     default:  // measured (docs/conv2d-worklog.md 3c): 128x128 splits only pay when
               // its tiles fill under half the SMs (512@7 at batch 32); else 64x64
       if (prm.Kg > 64 && 2 * mt128 <= sms) return {128, splits_for(prm, mt128, 2 * sms, 32)};
-      return {64, splits_for(prm, mt64, 4 * sms, TileSmall::BK)};
+      // 64x64: up to 3 resident blocks per SM (TileSmall's 64 KB of smem).
+      return {64, splits_for(prm, mt64, 3 * sms, TileSmall::BK)};
   }
 }
 
