@@ -15,10 +15,10 @@
 // shared memory read by ldmatrix, mma.sync m16n8k16 with fp32 accumulators.
 // One kernel template, parameterized by a ConvTile (tile, warp layout, BK 32
 // or 64, fragment double-buffering, launch bounds). The heuristic uses three
-// configurations (see launch_typed), all BK = 32 without double-buffering:
-// 128x128 (8 warps, 64x32 warp tiles), 128x64 (4 warps, 64x32) for Kg <= 64,
-// and 64x64 (4 warps, 32x32) when bigger tiles would leave SMs idle. See
-// docs/conv2d-mma.md.
+// configurations (see launch_typed): 128x128 (8 warps, 64x32 warp tiles, BK
+// 32), 128x64 (8 warps, 32x32, BK 64, double-buffered) for Kg <= 128, and
+// 64x64 (4 warps, 32x32, BK 64, double-buffered) when bigger tiles would
+// leave SMs idle. See docs/conv2d-mma.md and docs/conv2d-worklog.md (3e, 3f).
 // Tuning table (CUOPS_CONV_CONFIG="implicit_gemm_mma=<i>", tile_config;
 // docs/conv2d-worklog.md 3e): i >= 1 forces one of 8 more configurations
 // (bigger warp tiles, BK = 64, fragment double-buffering with cross-tile

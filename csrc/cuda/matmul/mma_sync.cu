@@ -17,13 +17,21 @@
 //   shared memory read per mma. An SM reads 128 B/clock from shared memory, so
 //   a smaller warp tile (64x32: 192 B/mma) would make smem bandwidth, not the
 //   tensor cores, the limit.
-// * Block tile 128x256 (8 warps) / 128x128 (4 warps) with BK = 32: each A and
-//   B byte fetched from L2 feeds 85 (64) FLOPs. The small tile is used when
-//   the big one would not give every SM a block (fewer, larger tiles idle SMs).
-// * cp.async pipeline (kStages = 4): global->smem copies bypass registers and
-//   run in the background; while the warps multiply tile kt, tiles kt+1..kt+3
-//   are in flight. With ~1 us of DRAM/L2 latency to hide and ~0.1 us of math
-//   per 32-deep k tile, 3 tiles in flight keep the tensor cores busy.
+// * Block tile 128x128 with 4 warps, 2 blocks per SM (CfgBig: BK = 64, 3
+//   stages; CfgSmall: BK = 32, 4 stages, when big tiles would not give every
+//   SM a block): each SM sub-partition then runs one warp of each block, so
+//   while one waits at its block's barrier the other keeps the tensor pipe
+//   busy (8-warp 128x256 blocks measured slower: both warps of a
+//   sub-partition wait at the same barrier). Each A and B byte fetched from
+//   L2 feeds 64 FLOPs.
+// * cp.async pipeline: global->smem copies bypass registers and run in the
+//   background; while the warps multiply tile kt, the next kStages-1 tiles
+//   are in flight.
+// * Cross-tile pipeline (kPipe, CfgBig): fragments are double-buffered and
+//   the next tile's barrier and first ldmatrix come before the current
+//   tile's last k16 step; blocks whose tiles are all interior run a copy of
+//   the main loop without the loader's bounds tests (docs/matmul-worklog.md,
+//   step 5b).
 // * XOR swizzle: ldmatrix reads eight 16-byte rows at once; unswizzled, rows
 //   whose stride is a multiple of 128 B hit the same 4 banks (8-way conflict).
 //   XOR-ing the 16-byte chunk index with the row number spreads any 8
