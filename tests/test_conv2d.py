@@ -224,27 +224,34 @@ def test_forward_splitk_cuda(shape, dtype, cl):
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
 # one subprocess per entry) is correct on the split-K shapes above.
 N_SPLIT_CONFIGS = 8  # kNumSplitConfigs in csrc/cuda/conv2d/implicit_gemm_mma.cu
-_SPLIT_SCRIPT = r"""
-import torch, cuops
+# One checker for both knob tables: shapes (a list in this module) x fp16/bf16
+# x channels_last (fast A path, with bias) / NCHW (general A path, no bias),
+# each variant named, against the float64 reference, outputs poisoned first.
+_KNOB_SCRIPT = r"""
+import sys, torch, cuops
+import tests.test_conv2d as t
 from tests.utils import assert_rel_close, poison_allocator
-from tests.test_conv2d import SPLITK_SHAPES, _layout, _ref64
-for xs, ws, kw in SPLITK_SHAPES:
+shapes, variants = getattr(t, sys.argv[1]), sys.argv[2].split(",")
+for xs, ws, kw in shapes:
     for dtype in (torch.float16, torch.bfloat16):
-        for cl in (False, True):
+        for cl in (True, False):
             torch.manual_seed(0)
-            x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-            w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
-            b = torch.randn(ws[0], device="cuda", dtype=dtype)
-            want = _ref64(x, w, b, kw)
-            poison_allocator("cuda", want.numel() * 16)
-            out = cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_mma_splitk")
-            assert_rel_close(out, want, dtype=dtype, what=f"{xs} {ws} {kw} {dtype} cl={cl}")
+            x = t._layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
+            w = t._layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+            b = torch.randn(ws[0], device="cuda", dtype=dtype) if cl else None
+            want = t._ref64(x, w, b, kw)
+            for variant in variants:
+                poison_allocator("cuda", want.numel() * 16)
+                out = cuops.conv2d(x, w, b, **kw, variant=variant)
+                assert_rel_close(out, want, dtype=dtype,
+                                 what=f"{variant} {xs} {ws} {kw} {dtype} cl={cl}")
 print("OK")
 """
 
 
 def _run_split_config(knob):
-    return run_python(_SPLIT_SCRIPT, {"CUOPS_CONV_CONFIG": knob})
+    return run_python(_KNOB_SCRIPT, {"CUOPS_CONV_CONFIG": knob}, "SPLITK_SHAPES",
+                      "implicit_gemm_mma_splitk")
 
 
 @pytest.mark.gpu
@@ -280,31 +287,13 @@ TILE_SHAPES = [
     ((4, 256, 7, 7), (192, 256, 3, 3), dict(padding=1)),                 # few tiles: splits
     ((8, 512, 7, 7), (512, 512, 3, 3), dict(padding=1)),                 # ResNet 512@7
 ]
-_TILE_SCRIPT = r"""
-import torch, cuops
-from tests.utils import assert_rel_close, poison_allocator
-from tests.test_conv2d import TILE_SHAPES, _layout, _ref64
-for xs, ws, kw in TILE_SHAPES:
-    for dtype in (torch.float16, torch.bfloat16):
-        for cl in (True, False):
-            torch.manual_seed(0)
-            x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-            w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
-            b = torch.randn(ws[0], device="cuda", dtype=dtype) if cl else None
-            want = _ref64(x, w, b, kw)
-            for variant in ("implicit_gemm_mma", "implicit_gemm_mma_splitk"):
-                poison_allocator("cuda", want.numel() * 16)
-                out = cuops.conv2d(x, w, b, **kw, variant=variant)
-                assert_rel_close(out, want, dtype=dtype,
-                                 what=f"{variant} {xs} {ws} {kw} {dtype} cl={cl}")
-print("OK")
-"""
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("cfg", range(N_TILE_CONFIGS))
 def test_cuda_tile_configs(cfg):
-    r = run_python(_TILE_SCRIPT, {"CUOPS_CONV_CONFIG": f"implicit_gemm_mma={cfg}"})
+    r = run_python(_KNOB_SCRIPT, {"CUOPS_CONV_CONFIG": f"implicit_gemm_mma={cfg}"}, "TILE_SHAPES",
+                   "implicit_gemm_mma,implicit_gemm_mma_splitk")
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
 
 
