@@ -141,34 +141,37 @@ def main() -> None:
     import torch
     print(f"# device: {torch.cuda.get_device_name() if torch.cuda.is_available() else '?'} | "
           f"torch {torch.__version__} | {time.strftime('%Y-%m-%d %H:%M')}")
+    # One header and one line format per table; each row is (entry, case, its results).
     if args.dw:
-        print(f"{'cfg':>3}  {'dtype':<9} {'ms':>8} {'TFLOP/s':>8} {'cuDNN ms':>8} {'ratio':>6} "
-              f"{'rel.err':>9}  config")
-        for i, res in rows.items():
-            for name, r in res.items():
-                o, d = r["ours"], r["cudnn"]
-                print(f"{i:>3}  {name:<9} {o['ms']:8.4f} {o['tflops']:8.2f} {d['ms']:8.4f} "
-                      f"{d['ms'] / o['ms']:5.2f}x {o['err']:9.2e}  {desc[i]}")
-        print(f"total {time.time() - t0:.0f} s")
-        return
-    if args.tiles:
-        print(f"{'cfg':>3}  {'layer':<7} {'mma ms':>8} {'TFLOP/s':>8} {'ratio':>6} {'split ms':>8} "
-              f"{'TFLOP/s':>8} {'ratio':>6} {'cuDNN':>8} {'rel.err':>9}  config")
-        for i, res in rows.items():
-            for name, r in res.items():
-                s, m, d = r["splitk"], r["mma"], r["cudnn"]
-                print(f"{i:>3}  {name:<7} {m['ms']:8.4f} {m['tflops']:8.1f} {d['ms'] / m['ms']:5.2f}x "
-                      f"{s['ms']:8.4f} {s['tflops']:8.1f} {d['ms'] / s['ms']:5.2f}x "
-                      f"{d['tflops']:8.1f} {max(m['err'], s['err']):9.2e}  {desc[i]}")
-        print(f"total {time.time() - t0:.0f} s")
-        return
-    print(f"{'cfg':>3}  {'layer':<7} {'splitk ms':>9} {'TFLOP/s':>8} {'no-split':>8} "
-          f"{'cuDNN':>8} {'ratio':>6} {'rel.err':>9}  config")
+        head = (f"{'cfg':>3}  {'dtype':<9} {'ms':>8} {'TFLOP/s':>8} {'cuDNN ms':>8} {'ratio':>6} "
+                f"{'rel.err':>9}  config")
+
+        def fmt(r):
+            o, d = r["ours"], r["cudnn"]
+            return (f"{o['ms']:8.4f} {o['tflops']:8.2f} {d['ms']:8.4f} {d['ms'] / o['ms']:5.2f}x "
+                    f"{o['err']:9.2e}")
+    elif args.tiles:
+        head = (f"{'cfg':>3}  {'layer':<7} {'mma ms':>8} {'TFLOP/s':>8} {'ratio':>6} {'split ms':>8} "
+                f"{'TFLOP/s':>8} {'ratio':>6} {'cuDNN':>8} {'rel.err':>9}  config")
+
+        def fmt(r):
+            s, m, d = r["splitk"], r["mma"], r["cudnn"]
+            return (f"{m['ms']:8.4f} {m['tflops']:8.1f} {d['ms'] / m['ms']:5.2f}x "
+                    f"{s['ms']:8.4f} {s['tflops']:8.1f} {d['ms'] / s['ms']:5.2f}x "
+                    f"{d['tflops']:8.1f} {max(m['err'], s['err']):9.2e}")
+    else:
+        head = (f"{'cfg':>3}  {'layer':<7} {'splitk ms':>9} {'TFLOP/s':>8} {'no-split':>8} "
+                f"{'cuDNN':>8} {'ratio':>6} {'rel.err':>9}  config")
+
+        def fmt(r):
+            s, m, d = r["splitk"], r["mma"], r["cudnn"]
+            return (f"{s['ms']:9.4f} {s['tflops']:8.1f} {m['tflops']:8.1f} {d['tflops']:8.1f} "
+                    f"{d['ms'] / s['ms']:5.2f}x {s['err']:9.2e}")
+    print(head)
+    width = 9 if args.dw else 7
     for i, res in rows.items():
         for name, r in res.items():
-            s, m, d = r["splitk"], r["mma"], r["cudnn"]
-            print(f"{i:>3}  {name:<7} {s['ms']:9.4f} {s['tflops']:8.1f} {m['tflops']:8.1f} "
-                  f"{d['tflops']:8.1f} {d['ms'] / s['ms']:5.2f}x {s['err']:9.2e}  {DESC[i]}")
+            print(f"{i:>3}  {name:<{width}} {fmt(r)}  {desc[i]}")
     print(f"total {time.time() - t0:.0f} s")
 
 
