@@ -630,7 +630,8 @@ __global__ void __launch_bounds__(C::kThreads, min_blocks<C>(kFastA))
         for (int j = 0; j < NT; ++j) {
           const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
           if (pairs && k + 1 < p.Kg) {
-            *reinterpret_cast<float2*>(wrow + k) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+            *reinterpret_cast<float2*>(wrow + k) =
+                make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
           } else {
             if (k < p.Kg) wrow[k] = acc[i][j][2 * h];
             if (k + 1 < p.Kg) wrow[k + 1] = acc[i][j][2 * h + 1];
@@ -645,7 +646,8 @@ __global__ void __launch_bounds__(C::kThreads, min_blocks<C>(kFastA))
       const int k = k0 + warp_n * WN + j * 8 + 2 * (lane & 3);
 #pragma unroll
       for (int e = 0; e < 2; ++e)
-        bias_v[j][e] = (p.bias != nullptr && k + e < p.Kg) ? bits_to_float<T>(p.bias[kbase + k + e]) : 0.f;
+        bias_v[j][e] = (p.bias != nullptr && k + e < p.Kg)
+                           ? bits_to_float<T>(p.bias[kbase + k + e]) : 0.f;
     }
 #pragma unroll
     for (int i = 0; i < MT; ++i) {
@@ -734,7 +736,9 @@ __global__ void splitk_finish_kernel(const MmaParams p, int splits) {
                                  : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
-          if (z0 + u < splits) sum[0] += v[u].x, sum[1] += v[u].y, sum[2] += v[u].z, sum[3] += v[u].w;
+          if (z0 + u < splits) {
+            sum[0] += v[u].x, sum[1] += v[u].y, sum[2] += v[u].z, sum[3] += v[u].w;
+          }
         }
       }
     } else {
@@ -758,7 +762,8 @@ __global__ void splitk_finish_kernel(const MmaParams p, int splits) {
 template <typename T, class C, bool kFastA, bool kSplit>
 auto prepared_kernel() {
   auto kernel = conv2d_mma_kernel<T, C, kFastA, kSplit>;
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
+  C10_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem));
   return kernel;
 }
 
@@ -894,7 +899,7 @@ SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
 // smem = stages x (BM + BN) x BK x 2 B (+ BM x 16 B row table, "T"); blocks
 // per SM as smem allows (228 KB, 1 KB reserved per block):
 //              BM   BN  WM WN  BK  DB minB   warp tile thr stages smem       blocks/SM
-using Tile1 = ConvTile<64, 64, 2, 2, 32, true, 0>;    // 32x32 128  6  48 KB       4 (=512@7 today + DB)
+using Tile1 = ConvTile<64, 64, 2, 2, 32, true, 0>;    // 32x32 128  6  48 KB       4 (old small+DB)
 using Tile2 = ConvTile<64, 64, 1, 2, 32, true, 4>;    // 64x32  64  6  48 KB       4
 using Tile3 = ConvTile<64, 64, 1, 2, 64, true, 4>;    // 64x32  64  4  64 KB + T   3
 using Tile4 = ConvTile<64, 64, 2, 2, 64, true, 0>;    // 32x32 128  4  64 KB       3

@@ -119,7 +119,8 @@ struct Cfg {
   static constexpr int kMinBlocks = kMinBlocks_;
   static constexpr bool kFragDB = kFragDB_;
   static constexpr bool kPipe = kPipe_;
-  static_assert(!kPipe || (kFragDB && (BK / 16) % 2 == 0), "kPipe: double-buffered fragments, even k16 steps");
+  static_assert(!kPipe || (kFragDB && (BK / 16) % 2 == 0),
+                "kPipe: double-buffered fragments, an even number of k16 steps");
   static_assert(WM % 16 == 0 && WN % 16 == 0 && BK % 32 == 0, "unsupported tile");
   static constexpr int BM = kWarpsM * WM, BN = kWarpsN * WN;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
@@ -133,7 +134,8 @@ struct Cfg {
 // CfgBig = table entry 8 since session 3 (entry 4 + the cross-tile pipeline,
 // lean interior loop, staged epilogue; H100 sweep, docs/matmul-worklog.md:
 // bf16 4096^3 0.56x, 8192^3 0.55-0.62x cuBLAS, vs 0.49x / 0.50-0.54x).
-using CfgBig = Cfg<2, 2, 3, 64, 64, 64, 2, true, true>;  // 128x128x64, 4 warps, 3 x 32 KB, 2 blocks/SM
+// 128x128x64, 4 warps, 3 x 32 KB, 2 blocks/SM:
+using CfgBig = Cfg<2, 2, 3, 64, 64, 64, 2, true, true>;
 using CfgSmall = Cfg<2, 2, 4, 32, 64, 64, 2, true>;  // 128x128, 4 warps, 64 KB smem, 2 blocks/SM
 // General path: element-wise loads need registers of their own (254 without
 // the second fragment set), so no fragment double-buffering there.
@@ -156,9 +158,11 @@ using Tune5 = Cfg<4, 2, 3, 64, 32, 64, 2, false>;  // 128x128x64  96 KB  2 (16 w
 using Tune6 = Cfg<2, 2, 2, 64, 64, 32, 4, false>;  // 128x64x64   48 KB  4 (16 warps/SM)
 using Tune7 = Cfg<2, 2, 4, 32, 64, 64, 2, false>;  // 128x128x32  64 KB  2 (run-3 small, forced)
 // Session 3: the cross-tile fragment pipeline (kPipe), and 8-warp blocks,
-// whose bigger tile halves (128x256: 0.75x) the cp.async bytes written to
-// shared memory per FLOP -- at the mma.sync peak a 128x128 block's ldmatrix
-// reads plus cp.async writes would need ~126 of the SM's 128 B/clock.
+// whose bigger tile cuts the cp.async bytes written to shared memory per
+// FLOP to 0.75x (128x256) -- at the mma.sync peak a 128x128 block's ldmatrix
+// reads plus cp.async writes would need ~126 of the SM's 128 B/clock. Measured
+// (docs/matmul-worklog.md, step 5b): entry 8 is the best (now CfgBig); the
+// 8-warp blocks lose to barrier stalls, shared memory ran at ~50 % of peak.
 //                 warpsM warpsN stages BK  WM  WN minB fragDB pipe  block      smem  blocks/SM
 using Tune8 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true>;    // 128x128x64  96 KB  2
 using Tune9 = Cfg<2, 4, 3, 64, 64, 64, 1, true, true>;    // 128x256x64 144 KB  1 (8 warps)
@@ -524,64 +528,65 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       uint32_t sA = s_base, sB = s_base + C::kABytes;
       load_frags(sA, sB, 0, af[0], bf[0]);
       auto main_loop = [&](auto checked) {
-      for (int64_t kt = 0; kt < ktiles; ++kt) {
-        if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot, checked);
-        cp_async_commit();
-        CUOPS_UNROLL
-        for (int ks = 0; ks < kKS; ++ks) {
-          if (ks + 1 < kKS) {
-            load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
-          } else if (kt + 1 < ktiles) {  // block-uniform: the barrier is safe
-            cp_async_wait<kS - 2>();
-            __syncthreads();
-            const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
-            const uint32_t nA = s_base + next * C::kStageBytes;
-            load_frags(nA, nA + C::kABytes, 0, af[0], bf[0]);
+        for (int64_t kt = 0; kt < ktiles; ++kt) {
+          if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot, checked);
+          cp_async_commit();
+          CUOPS_UNROLL
+          for (int ks = 0; ks < kKS; ++ks) {
+            if (ks + 1 < kKS) {
+              load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
+            } else if (kt + 1 < ktiles) {  // block-uniform: the barrier is safe
+              cp_async_wait<kS - 2>();
+              __syncthreads();
+              const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
+              const uint32_t nA = s_base + next * C::kStageBytes;
+              load_frags(nA, nA + C::kABytes, 0, af[0], bf[0]);
+            }
+            mma_all(af[ks & 1], bf[ks & 1]);
           }
-          mma_all(af[ks & 1], bf[ks & 1]);
+          read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
+          write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
+          sA = s_base + read_slot * C::kStageBytes;
+          sB = sA + C::kABytes;
         }
-        read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
-        write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
-        sA = s_base + read_slot * C::kStageBytes;
-        sB = sA + C::kABytes;
-      }
       };
       if (a_async.outer_full && b_async.outer_full && p.K % C::BK == 0)
         main_loop(std::false_type{});
       else
         main_loop(std::true_type{});
-    } else
-    for (int64_t kt = 0; kt < ktiles; ++kt) {
-      // kS-1+kt groups committed; allowing kS-2 pending means tile kt (ours)
-      // has landed. The barrier then makes every thread's copies visible, and
-      // proves all warps finished tile kt-1, whose slot (write_slot) we refill.
-      cp_async_wait<kS - 2>();
-      __syncthreads();
-      if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot, std::true_type{});
-      cp_async_commit();
+    } else {
+      for (int64_t kt = 0; kt < ktiles; ++kt) {
+        // kS-1+kt groups committed; allowing kS-2 pending means tile kt (ours)
+        // has landed. The barrier then makes every thread's copies visible, and
+        // proves all warps finished tile kt-1, whose slot (write_slot) we refill.
+        cp_async_wait<kS - 2>();
+        __syncthreads();
+        if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot, std::true_type{});
+        cp_async_commit();
 
-      const uint32_t sA = s_base + read_slot * C::kStageBytes;
-      const uint32_t sB = sA + C::kABytes;
-      if constexpr (C::kFragDB) {
-        // Fragments of step ks+1 are requested before the mma of step ks, so
-        // the ldmatrix latency hides behind 32 mma instead of stalling them.
-        uint32_t af[2][C::MI][4], bf[2][C::NI][2];
-        load_frags(sA, sB, 0, af[0], bf[0]);
-        CUOPS_UNROLL
-        for (int ks = 0; ks < C::BK / 16; ++ks) {
-          if (ks + 1 < C::BK / 16) load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
-          mma_all(af[ks & 1], bf[ks & 1]);
+        const uint32_t sA = s_base + read_slot * C::kStageBytes;
+        const uint32_t sB = sA + C::kABytes;
+        if constexpr (C::kFragDB) {
+          // Fragments of step ks+1 are requested before the mma of step ks, so
+          // the ldmatrix latency hides behind 32 mma instead of stalling them.
+          uint32_t af[2][C::MI][4], bf[2][C::NI][2];
+          load_frags(sA, sB, 0, af[0], bf[0]);
+          CUOPS_UNROLL
+          for (int ks = 0; ks < C::BK / 16; ++ks) {
+            if (ks + 1 < C::BK / 16) load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
+            mma_all(af[ks & 1], bf[ks & 1]);
+          }
+        } else {
+          CUOPS_UNROLL
+          for (int ks = 0; ks < C::BK / 16; ++ks) {
+            uint32_t af[C::MI][4], bf[C::NI][2];
+            load_frags(sA, sB, ks, af, bf);
+            mma_all(af, bf);
+          }
         }
-      } else {
-        CUOPS_UNROLL
-        for (int ks = 0; ks < C::BK / 16; ++ks) {
-          uint32_t af[C::MI][4], bf[C::NI][2];
-          load_frags(sA, sB, ks, af, bf);
-          mma_all(af, bf);
-        }
+        read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
+        write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
       }
-      read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
-      write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
     }
     // Drain (only empty groups remain) and let every warp finish reading smem
     // before the next batch's prologue overwrites it.
