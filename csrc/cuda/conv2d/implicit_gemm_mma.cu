@@ -187,23 +187,20 @@ __device__ __forceinline__ uint32_t swz_off(int row, int chunk) {
 }
 
 // Blocks per SM the register budget must allow (65536 / (threads * blocks)
-// registers per thread). Default rule (the heuristic's tiles): 128 regs for
-// every fast path; the general 128x64 path stages 2 rows of A in registers
-// (16 more) and gets 168 (3 blocks). Forced configurations set their own.
+// registers per thread): the configuration's own kMinBlocks, else 2 for 8
+// warps and 4 below, i.e. 128 registers, which every configuration relying
+// on the rule fits on both A paths. (The former 3-block case for a 4-warp
+// 128x64 general path went with that tile; no configuration reaches it now.)
 template <class C>
-constexpr int min_blocks(bool fast_a) {
-  if constexpr (C::kMinBlocks > 0) {
-    return C::kMinBlocks;
-  } else {
-    return C::kThreads >= 256 ? 2 : (!fast_a && C::BM * 32 > C::kThreads * 16) ? 3 : 4;
-  }
+constexpr int min_blocks() {
+  return C::kMinBlocks > 0 ? C::kMinBlocks : C::kThreads >= 256 ? 2 : 4;
 }
 
 // kSplit: split-K. blockIdx.y owns BK tiles [kt0, kt0 + nkt) of GEMM-K and
 // writes its fp32 partial tile (no bias) to p.ws; splitk_finish_kernel sums
 // the splits. Without it kt0 = 0 and nkt = KT: the original kernel.
 template <typename T, class C, bool kFastA, bool kSplit = false>
-__global__ void __launch_bounds__(C::kThreads, min_blocks<C>(kFastA))
+__global__ void __launch_bounds__(C::kThreads, min_blocks<C>())
     conv2d_mma_kernel(const MmaParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   constexpr int BM = C::BM, BN = C::BN, BK = C::BK, WARPS_M = C::WARPS_M;
@@ -873,7 +870,8 @@ SplitChoice split_choice(const MmaParams& prm, int64_t groups) {
   const int64_t mt64 = ceil_div<int64_t>(prm.M, 64) * ceil_div<int64_t>(prm.Kg, 64) * groups;
   const int64_t mt128 = ceil_div<int64_t>(prm.M, 128) * ceil_div<int64_t>(prm.Kg, 128) * groups;
   switch (cfg) {
-    case 1: return {64, splits_for(prm, mt64, 4 * sms, 32)};  // the first split-K (64x64, 4/SM)
+    case 1:  // the first split-K (64x64, 4/SM)
+      return {64, splits_for(prm, mt64, 4 * sms, TileSmall::BK)};
     case 2: return {128, 2};
     case 3: return {128, 3};
     case 4: return {128, 4};
