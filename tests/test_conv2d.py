@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 import cuops
 import cuops.nn  # noqa: F401  (cuops.nn.Conv2d)
+from cuops.ops.conv2d import TUNING_TABLES
 from tests.utils import (DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator,
                          run_python)
 
@@ -223,7 +224,7 @@ def test_forward_splitk_cuda(shape, dtype, cl):
 
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
 # one subprocess per entry) is correct on the split-K shapes above.
-N_SPLIT_CONFIGS = 8  # kNumSplitConfigs in csrc/cuda/conv2d/implicit_gemm_mma.cu
+N_SPLIT_CONFIGS = TUNING_TABLES["implicit_gemm_mma_splitk"]  # kNumSplitConfigs (.cu)
 # One checker for both knob tables: shapes (a list in this module) x fp16/bf16
 # x channels_last (fast A path, with bias) / NCHW (general A path, no bias),
 # each variant named, against the float64 reference, outputs poisoned first.
@@ -275,7 +276,7 @@ def test_conv_config_errors():
 # step; Ktot % BK != 0), NCHW = general A; Cg % 8 != 0; groups; stride and
 # dilation; M and Kg tails (Kg = 72); GEMM-K long enough for split-K. One
 # subprocess per entry (the knob is read once per process).
-N_TILE_CONFIGS = 12  # kNumTileConfigs in csrc/cuda/conv2d/implicit_gemm_mma.cu
+N_TILE_CONFIGS = TUNING_TABLES["implicit_gemm_mma"]  # kNumTileConfigs (.cu)
 TILE_SHAPES = [
     ((3, 64, 9, 7), (72, 64, 3, 3), dict(padding=1)),                    # Kg tail, M tail
     ((2, 8, 11, 10), (24, 8, 3, 3), dict(padding=1)),                    # Cg 8: Ktot 72

@@ -8,6 +8,7 @@ import torch
 
 import cuops
 import cuops.nn
+from cuops.ops.matmul import TUNING_TABLES
 from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_allocator, run_python
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("matmul", "cuda")] if cuops.cuda_built() else []
@@ -259,6 +260,7 @@ def test_cuda_warptile_static():
 # with M/N/K tails, a batch, a bias and enough tiles for the rasterization.
 _TUNE_SCRIPT = r"""
 import sys, torch, cuops
+from cuops.ops.matmul import TUNING_TABLES
 from tests.utils import assert_rel_close, make, poison_allocator
 from tests.test_matmul import tol_for, reference
 cfg = int(sys.argv[1])
@@ -277,11 +279,11 @@ for dtype in (torch.float16, torch.bfloat16):
     for sa, sb in shapes:
         run(dtype, "mma_sync", sa, sb)
     run(dtype, "mma_sync", (300, 200), (200, 520), bias=True)
-if cfg < 3:  # warptile_static's table: A K-contiguous, B N-contiguous (others keep entry 0)
+if cfg < TUNING_TABLES["warptile_static"]:  # A K-contiguous, B N-contiguous (others: entry 0)
     for sa, sb in shapes + [((70, 36), (36, 44))]:
         run(torch.float32, "warptile_static", sa, sb)
     run(torch.float32, "warptile_static", (300, 200), (200, 520), bias=True)
-if cfg < 5:  # warptile's fp32 table: every layout uses it
+if cfg < TUNING_TABLES["warptile"]:  # warptile's fp32 table: every layout uses it
     for sa, sb in shapes[:6] + [((70, 33), (33, 45))]:
         run(torch.float32, "warptile", sa, sb)
     run(torch.float32, "warptile", (300, 200), (200, 520), bias=True)
@@ -290,8 +292,9 @@ if cfg < 5:  # warptile's fp32 table: every layout uses it
 print("OK", cfg)
 """
 
-N_MMA_CONFIGS, N_WARPTILE_CONFIGS = 19, 5  # the tables in mma_sync.cu / warptile.cu
-N_STATIC_CONFIGS = 3  # warptile_static.cu
+N_MMA_CONFIGS = TUNING_TABLES["mma_sync"]  # the tables in mma_sync.cu / warptile*.cu
+N_WARPTILE_CONFIGS = TUNING_TABLES["warptile"]
+N_STATIC_CONFIGS = TUNING_TABLES["warptile_static"]
 
 
 def _run_with_config(knob, *args):

@@ -17,9 +17,11 @@ from ..variants import pick
 from ._common import call, check_same_dtype_device, check_tensor, check_tuning_knob
 
 # Sizes of the tuning tables in csrc/cuda/conv2d/{implicit_gemm_mma,depthwise}.cu
-# (development knob, scripts/explore/tune_conv.py).
-check_tuning_knob("CUOPS_CONV_CONFIG", {"implicit_gemm_mma_splitk": 8, "implicit_gemm_mma": 12,
-                                       "depthwise_nhwc_window": 2})
+# (development knob): the one Python copy, used by the tests and
+# scripts/explore/tune_conv.py.
+TUNING_TABLES = {"implicit_gemm_mma_splitk": 8, "implicit_gemm_mma": 12,
+                 "depthwise_nhwc_window": 2}
+check_tuning_knob("CUOPS_CONV_CONFIG", TUNING_TABLES)
 
 _OP = "cuops.conv2d"
 _DGRAD = "cuops.conv2d_backward_input"

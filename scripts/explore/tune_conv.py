@@ -125,6 +125,9 @@ def main() -> None:
                  (TILE_DESC, "implicit_gemm_mma") if args.tiles else
                  (DESC, "implicit_gemm_mma_splitk"))
     flag = ["--dw"] if args.dw else ["--tiles"] if args.tiles else []
+    from cuops.ops.conv2d import TUNING_TABLES  # sizes of the C++ tables
+
+    assert len(desc) == TUNING_TABLES[key], f"one description per entry of {key}'s table"
     configs = [int(c) for c in args.configs.split(",")] if args.configs else range(len(desc))
     t0 = time.time()
     rows = {}

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import time
 
-N_MMA = 19  # entries of mma_sync's table (kNumTuneConfigs in mma_sync.cu)
-N_WARP = 5  # entries of warptile's fp32 table (kNumWarpTune in warptile.cu)
-N_STATIC = 3  # entries of warptile_static's table (kNumStaticTune in warptile_static.cu)
+from cuops.ops.matmul import TUNING_TABLES  # sizes of the C++ tables (kNumTuneConfigs, ...)
+
+N_MMA, N_WARP, N_STATIC = (TUNING_TABLES[k] for k in ("mma_sync", "warptile", "warptile_static"))
 TOL = {"bf16": 2e-2, "fp32": 1e-4}
 
 MMA_DESC = ["default (128x128x64 4w 3st fragDB 2blk | 128x128x32 4w 4st by size)",
@@ -48,6 +48,8 @@ MMA_DESC = ["default (128x128x64 4w 3st fragDB 2blk | 128x128x32 4w 4st by size)
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
 STATIC_DESC = ["default BK 16, 1 blk/SM", "BK 8, 1 blk/SM", "BK 8, 2 blk/SM"]
+assert (len(MMA_DESC), len(WARP_DESC), len(STATIC_DESC)) == (N_MMA, N_WARP, N_STATIC), \
+    "one description per table entry"
 
 
 def child(cfg_index: int, irregular: bool) -> None:
