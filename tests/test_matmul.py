@@ -290,7 +290,7 @@ if cfg < 5:  # warptile's fp32 table: every layout uses it
 print("OK", cfg)
 """
 
-N_MMA_CONFIGS, N_WARPTILE_CONFIGS = 19, 5  # the tables in mma_sync.cu / warptile.cu
+N_MMA_CONFIGS, N_WARPTILE_CONFIGS = 20, 5  # the tables in mma_sync.cu / warptile.cu
 N_STATIC_CONFIGS = 3  # warptile_static.cu
 
 

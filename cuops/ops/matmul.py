@@ -41,7 +41,7 @@ from ..variants import pick
 from ._common import call, check_same_dtype_device, check_tensor, check_tuning_knob
 
 # Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile,warptile_static}.cu.
-_TUNING_TABLES = {"mma_sync": 19, "warptile": 5, "warptile_static": 3}
+_TUNING_TABLES = {"mma_sync": 20, "warptile": 5, "warptile_static": 3}
 check_tuning_knob("CUOPS_MATMUL_CONFIG", _TUNING_TABLES)
 
 _OP = "cuops.gemm"

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-N_MMA = 19  # entries of mma_sync's table (kNumTuneConfigs in mma_sync.cu)
+N_MMA = 20  # entries of mma_sync's table (kNumTuneConfigs in mma_sync.cu)
 N_WARP = 5  # entries of warptile's fp32 table (kNumWarpTune in warptile.cu)
 N_STATIC = 3  # entries of warptile_static's table (kNumStaticTune in warptile_static.cu)
 TOL = {"bf16": 2e-2, "fp32": 1e-4}
@@ -44,7 +44,7 @@ MMA_DESC = ["default (128x128x64 4w 3st fragDB 2blk | 128x128x32 4w 4st by size)
             "128x128x32 4w 4st fragDB pipe 2blk", "128x256x64 8w 4st fragDB pipe 1blk",
             "256x128x64 8w 4st fragDB pipe 1blk", "128x128x64 4w 3st fragDB pipe 2blk groupM 16",
             "128x128x64 4w 3st fragDB pipe 2blk groupM 4", "128x128x32 4w 6st fragDB pipe 2blk groupM 16",
-            "128x128x32 4w 5st fragDB pipe 2blk groupM 16"]
+            "128x128x32 4w 5st fragDB pipe 2blk groupM 16", "= 8, ldmatrix interleaved with the mma"]
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
 STATIC_DESC = ["default BK 16, 1 blk/SM", "BK 8, 1 blk/SM", "BK 8, 2 blk/SM"]

@@ -111,9 +111,15 @@ enum class Major { kK, kMN };
 // multistage main loop). Without it every tile starts with a barrier followed
 // by ldmatrix -> mma stalls.
 template <int kWarpsM_, int kWarpsN_, int kStages_, int BK_ = 32, int WM_ = 64, int WN_ = 64,
-          int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false, int kGroupM_ = 8>
+          int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false, int kGroupM_ = 8,
+          bool kInterleave_ = false>
 struct Cfg {
   static constexpr int kGroupM = kGroupM_;  // tile rows per rasterization group
+  // kInterleave (kPipe only): the ldmatrix of the next k16 step are spread
+  // one per 4 mma instead of issued as a burst of 8 (ncu: MIO throttle, the
+  // ldmatrix queue, was the third stall of entry 8); mma and ldmatrix are
+  // then volatile asm, so the order written is the order emitted.
+  static constexpr bool kInterleave = kInterleave_;
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
   static constexpr int kMinBlocks = kMinBlocks_;
@@ -179,7 +185,9 @@ using Tune16 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 4>;   // = Tune8, groups 
 // the same shared memory, at one barrier per 64 mma instead of 128.
 using Tune17 = Cfg<2, 2, 6, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  96 KB  2
 using Tune18 = Cfg<2, 2, 5, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  80 KB  2
-constexpr int kNumTuneConfigs = 19;
+// Entry 8 with ldmatrix spread among the mma (not yet measured).
+using Tune19 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true>;  // 128x128x64  96 KB  2
+constexpr int kNumTuneConfigs = 20;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -501,6 +509,41 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
         CUOPS_UNROLL
         for (int ni = 0; ni < C::NI; ++ni) Ops::mma(acc[mi][ni], af[mi], bf[ni]);
     };
+    // One k16 step's mma with the next step's ldmatrix (fragment j of
+    // MI + NI/2, see load_frags) after every kPer-th mma; both as volatile
+    // asm, so they stay in this order.
+    auto mma_interleaved = [&](const uint32_t(&af)[C::MI][4], const uint32_t(&bf)[C::NI][2],
+                               bool load, uint32_t nA, uint32_t nB, int nks,
+                               uint32_t(&naf)[C::MI][4], uint32_t(&nbf)[C::NI][2]) {
+      constexpr int kLoads = C::MI + C::NI / 2, kMmas = C::MI * C::NI;
+      constexpr int kPer = kMmas / kLoads;
+      static_assert(!C::kInterleave || kMmas % kLoads == 0, "loads spread evenly over the mma");
+      CUOPS_UNROLL
+      for (int i = 0; i < kMmas; ++i) {
+        const int mi = i / C::NI, ni = i % C::NI;
+        mma_16816_ordered<T>(acc[mi][ni], af[mi], bf[ni]);
+        if (load && i % kPer == 0) {
+          const int j = i / kPer;
+          if (j < C::MI) {
+            if constexpr (AM == Major::kK)
+              ldmatrix_x4(naf[j], nA + a_offset(j, nks));
+            else
+              ldmatrix_x4_trans(naf[j], nA + a_offset(j, nks));
+          } else {
+            const int nj = j - C::MI;
+            uint32_t r[4];
+            if constexpr (BMJ == Major::kMN)
+              ldmatrix_x4_trans(r, nB + b_offset(nj, nks));
+            else
+              ldmatrix_x4(r, nB + b_offset(nj, nks));
+            nbf[2 * nj][0] = r[0];
+            nbf[2 * nj][1] = r[1];
+            nbf[2 * nj + 1][0] = r[2];
+            nbf[2 * nj + 1][1] = r[3];
+          }
+        }
+      }
+    };
 
     // Prologue: tiles 0..kS-2 in flight. One commit group per tile, even an
     // empty one past the end, so "group g == tile g" always holds and the
@@ -533,16 +576,36 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
           cp_async_commit();
           CUOPS_UNROLL
           for (int ks = 0; ks < kKS; ++ks) {
-            if (ks + 1 < kKS) {
-              load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
-            } else if (kt + 1 < ktiles) {  // block-uniform: the barrier is safe
-              cp_async_wait<kS - 2>();
-              __syncthreads();
-              const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
-              const uint32_t nA = s_base + next * C::kStageBytes;
-              load_frags(nA, nA + C::kABytes, 0, af[0], bf[0]);
+            if constexpr (C::kInterleave) {
+              // Where the next fragments come from (none after the last tile).
+              uint32_t nA = sA, nB = sB;
+              int nks = ks + 1;
+              bool load = true;
+              if (ks + 1 == kKS) {
+                load = kt + 1 < ktiles;
+                if (load) {  // block-uniform: the barrier is safe
+                  cp_async_wait<kS - 2>();
+                  __syncthreads();
+                  const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
+                  nA = s_base + next * C::kStageBytes;
+                  nB = nA + C::kABytes;
+                  nks = 0;
+                }
+              }
+              mma_interleaved(af[ks & 1], bf[ks & 1], load, nA, nB, nks, af[(ks + 1) & 1],
+                              bf[(ks + 1) & 1]);
+            } else {
+              if (ks + 1 < kKS) {
+                load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
+              } else if (kt + 1 < ktiles) {  // block-uniform: the barrier is safe
+                cp_async_wait<kS - 2>();
+                __syncthreads();
+                const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
+                const uint32_t nA = s_base + next * C::kStageBytes;
+                load_frags(nA, nA + C::kABytes, 0, af[0], bf[0]);
+              }
+              mma_all(af[ks & 1], bf[ks & 1]);
             }
-            mma_all(af[ks & 1], bf[ks & 1]);
           }
           read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
           write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
@@ -742,7 +805,8 @@ void launch_table(int cfg, const Params& prm) {
     case 15: return launch_tuned<T, Tune15>(prm);
     case 16: return launch_tuned<T, Tune16>(prm);
     case 17: return launch_tuned<T, Tune17>(prm);
-    default: return launch_tuned<T, Tune18>(prm);
+    case 18: return launch_tuned<T, Tune18>(prm);
+    default: return launch_tuned<T, Tune19>(prm);
   }
 }
 
