@@ -9,6 +9,7 @@
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
 #                              dw = tune_conv.py --dw, tiles = tune_conv.py --tiles)
+#   SWEEP_ARGS="--configs 8,19"  extra arguments of every sweep
 #   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
 #   PROFILE_ENV="CUOPS_MATMUL_CONFIG=mma_sync=9"  environment of the profiled process only
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
@@ -62,9 +63,9 @@ fi
 for name in ${SWEEP:-}; do
   [ "$name" = 1 ] && name=matmul
   if [ "$name" = dw ] || [ "$name" = tiles ]; then
-    "$PY" scripts/explore/tune_conv.py --$name 2>&1 | tee "$OUT/tune_$name.txt"
+    "$PY" scripts/explore/tune_conv.py --$name ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/tune_$name.txt"
   else
-    "$PY" scripts/explore/tune_$name.py 2>&1 | tee "$OUT/tune_$name.txt"
+    "$PY" scripts/explore/tune_$name.py ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/tune_$name.txt"
   fi
 done
 

@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python scripts/explore/tune_matmul.py            # whole sweep, < 90 s on an H100
     PYTHONPATH=. python scripts/explore/tune_matmul.py --configs 0,2   # only some entries
+    PYTHONPATH=. python scripts/explore/tune_matmul.py --configs 8,19,8,19  # repeats, interleaved
 
 One subprocess per table entry i (the knob is read once per process), with
 CUOPS_MATMUL_CONFIG="mma_sync=i,warptile=i,warptile_static=i" (each only while
@@ -44,7 +45,9 @@ MMA_DESC = ["default (128x128x64 4w 3st fragDB 2blk | 128x128x32 4w 4st by size)
             "128x128x32 4w 4st fragDB pipe 2blk", "128x256x64 8w 4st fragDB pipe 1blk",
             "256x128x64 8w 4st fragDB pipe 1blk", "128x128x64 4w 3st fragDB pipe 2blk groupM 16",
             "128x128x64 4w 3st fragDB pipe 2blk groupM 4", "128x128x32 4w 6st fragDB pipe 2blk groupM 16",
-            "128x128x32 4w 5st fragDB pipe 2blk groupM 16"]
+            "128x128x32 4w 5st fragDB pipe 2blk groupM 16",
+            "= 8, ldmatrix interleaved with the mma", "= 8, cp.async spread over k16 steps",
+            "= 8, ldmatrix interleaved + cp.async spread"]
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
 STATIC_DESC = ["default BK 16, 1 blk/SM", "BK 8, 1 blk/SM", "BK 8, 2 blk/SM"]
@@ -102,7 +105,7 @@ def main() -> None:
     configs = ([int(c) for c in args.configs.split(",")] if args.configs
                else list(range(max(N_MMA, N_WARP, N_STATIC))))
     t0 = time.time()
-    rows = {}
+    rows = []  # (entry, results); an entry listed twice is measured twice
     for i in configs:
         knob = (f"mma_sync={i}" + (f",warptile={i}" if i < N_WARP else "")
                 + (f",warptile_static={i}" if i < N_STATIC else ""))
@@ -113,7 +116,7 @@ def main() -> None:
         if p.returncode != 0 or line is None:
             print(f"[config {i}] FAILED (rc={p.returncode}):\n{p.stderr[-2000:]}", flush=True)
             continue
-        rows[i] = json.loads(line[len("RESULT "):])
+        rows.append((i, json.loads(line[len("RESULT "):])))
         print(f"[config {i}] done ({time.time() - t0:.0f} s)", flush=True)
 
     import torch
@@ -121,7 +124,7 @@ def main() -> None:
           f"torch {torch.__version__} | {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"{'cfg':>3}  {'case':<18} {'variant':<15} {'TFLOP/s':>8} {'cuBLAS':>8} {'ratio':>6} "
           f"{'rel.err':>9}  ok  config")
-    for i, res in rows.items():
+    for i, res in rows:
         for case, r in res.items():
             desc = {"mma_sync": MMA_DESC, "warptile": WARP_DESC,
                     "warptile_static": STATIC_DESC}[r["variant"]][i]
@@ -130,11 +133,12 @@ def main() -> None:
                   f"{r['ratio']:5.2f}x {r['err']:9.2e}  {'ok' if r['ok'] else 'BAD'} {desc}")
 
     def best(variant, cases):
-        scores = {}
-        for i, res in rows.items():
+        logs = {}  # entry -> log ratios of every case and repeat
+        for i, res in rows:
             rs = [res[f"{variant} {c}"] for c in cases if f"{variant} {c}" in res]
             if len(rs) == len(cases) and all(r["ok"] for r in rs):
-                scores[i] = math.exp(sum(math.log(r["ratio"]) for r in rs) / len(rs))
+                logs.setdefault(i, []).extend(math.log(r["ratio"]) for r in rs)
+        scores = {i: math.exp(sum(v) / len(v)) for i, v in logs.items()}
         if scores:
             i = max(scores, key=scores.get)
             print(f"best {variant}: config {i} ({scores[i]:.2f}x cuBLAS geo-mean; "

@@ -111,9 +111,20 @@ enum class Major { kK, kMN };
 // multistage main loop). Without it every tile starts with a barrier followed
 // by ldmatrix -> mma stalls.
 template <int kWarpsM_, int kWarpsN_, int kStages_, int BK_ = 32, int WM_ = 64, int WN_ = 64,
-          int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false, int kGroupM_ = 8>
+          int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false, int kGroupM_ = 8,
+          bool kInterleave_ = false, bool kSpread_ = false>
 struct Cfg {
   static constexpr int kGroupM = kGroupM_;  // tile rows per rasterization group
+  // kInterleave (kPipe only): the ldmatrix of the next k16 step are spread
+  // one per 4 mma instead of issued as a burst of 8 (ncu: MIO throttle, the
+  // ldmatrix queue, was the third stall of entry 8); mma and ldmatrix are
+  // then volatile asm, so the order written is the order emitted.
+  static constexpr bool kInterleave = kInterleave_;
+  // kSpread (kPipe only): the next tile's cp.async are issued a part per k16
+  // step (steps 0 .. kKS-2, committed before the last step's wait), not as a
+  // burst of 16 per thread at the top of the tile (CUTLASS's multistage loop
+  // does the same): LDGSTS share the MIO queue with ldmatrix.
+  static constexpr bool kSpread = kSpread_;
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
   static constexpr int kMinBlocks = kMinBlocks_;
@@ -179,7 +190,14 @@ using Tune16 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 4>;   // = Tune8, groups 
 // the same shared memory, at one barrier per 64 mma instead of 128.
 using Tune17 = Cfg<2, 2, 6, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  96 KB  2
 using Tune18 = Cfg<2, 2, 5, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  80 KB  2
-constexpr int kNumTuneConfigs = 19;
+// Session 4, against entry 8's MIO-throttle stall (the ldmatrix/LDGSTS queue):
+// entry 8 with the ldmatrix spread among the mma (19), with the cp.async
+// spread over the k16 steps (20), both (21).
+//                 warpsM warpsN stages BK  WM  WN minB fragDB pipe group interleave spread
+using Tune19 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true>;         // 128x128x64 96 KB 2
+using Tune20 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, true>;  // 128x128x64 96 KB 2
+using Tune21 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true, true>;   // 128x128x64 96 KB 2
+constexpr int kNumTuneConfigs = 22;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -289,9 +307,7 @@ struct AsyncTileLoader {
   template <bool kChecked = true>
   __device__ __forceinline__ void load_next(uint32_t s_tile) {
     if (!kChecked || (outer_full && k_left >= BK)) {
-      CUOPS_UNROLL
-      for (int i = 0; i < kPer; ++i)
-        cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ptr + i * row_step, 16);
+      load_chunks(s_tile, 0, kPer);
     } else {
       const int64_t cl = cols_left;
       const int bytes = cl <= 0 ? 0 : (cl >= 8 ? 16 : static_cast<int>(cl) * 2);
@@ -302,6 +318,19 @@ struct AsyncTileLoader {
                     ok ? bytes : 0);
       }
     }
+    advance();
+  }
+
+  // Interior tiles only: chunks [i0, i1) of the next tile (the bounds are
+  // compile-time constants after unrolling, so the test folds away); the
+  // caller issues every part and then calls advance().
+  __device__ __forceinline__ void load_chunks(uint32_t s_tile, int i0, int i1) const {
+    CUOPS_UNROLL
+    for (int i = 0; i < kPer; ++i)
+      if (i >= i0 && i < i1)
+        cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ptr + i * row_step, 16);
+  }
+  __device__ __forceinline__ void advance() {
     ptr += k_step;
     k_left -= BK;
     if constexpr (K_MAJOR) cols_left -= BK; else rows_left -= BK;
@@ -422,18 +451,18 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     else return b_off[nj] + ks * kBrow16;
   };
 
-  // All A and B fragments of one k16 step of the warp tile.
-  auto load_frags = [&](uint32_t sA, uint32_t sB, int ks, uint32_t(&af)[C::MI][4],
-                        uint32_t(&bf)[C::NI][2]) {
-    CUOPS_UNROLL
-    for (int mi = 0; mi < C::MI; ++mi) {
+  // Fragment j of one k16 step of the warp tile: A fragment j < MI, else the
+  // B fragments 2(j-MI), 2(j-MI)+1 (one ldmatrix.x4 each).
+  constexpr int kFrags = C::MI + C::NI / 2;
+  auto load_frag = [&](uint32_t sA, uint32_t sB, int ks, int j, uint32_t(&af)[C::MI][4],
+                       uint32_t(&bf)[C::NI][2]) {
+    if (j < C::MI) {
       if constexpr (AM == Major::kK)
-        ldmatrix_x4(af[mi], sA + a_offset(mi, ks));
+        ldmatrix_x4(af[j], sA + a_offset(j, ks));
       else
-        ldmatrix_x4_trans(af[mi], sA + a_offset(mi, ks));
-    }
-    CUOPS_UNROLL
-    for (int nj = 0; nj < C::NI / 2; ++nj) {
+        ldmatrix_x4_trans(af[j], sA + a_offset(j, ks));
+    } else {
+      const int nj = j - C::MI;
       uint32_t r[4];
       if constexpr (BMJ == Major::kMN)
         ldmatrix_x4_trans(r, sB + b_offset(nj, ks));
@@ -444,6 +473,11 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       bf[2 * nj + 1][0] = r[2];
       bf[2 * nj + 1][1] = r[3];
     }
+  };
+  auto load_frags = [&](uint32_t sA, uint32_t sB, int ks, uint32_t(&af)[C::MI][4],
+                        uint32_t(&bf)[C::NI][2]) {
+    CUOPS_UNROLL
+    for (int j = 0; j < kFrags; ++j) load_frag(sA, sB, ks, j, af, bf);
   };
 
   // Batches beyond gridDim.y (65535 at most) are looped over.
@@ -501,6 +535,20 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
         CUOPS_UNROLL
         for (int ni = 0; ni < C::NI; ++ni) Ops::mma(acc[mi][ni], af[mi], bf[ni]);
     };
+    // kInterleave: one k16 step's mma with the next step's ldmatrix written
+    // one after every kPer-th mma; both are volatile asm, so they stay in
+    // this order.
+    auto mma_interleaved = [&](const uint32_t(&af)[C::MI][4], const uint32_t(&bf)[C::NI][2],
+                               uint32_t nA, uint32_t nB, int nks, uint32_t(&naf)[C::MI][4],
+                               uint32_t(&nbf)[C::NI][2]) {
+      constexpr int kMmas = C::MI * C::NI, kPer = kMmas / kFrags;
+      static_assert(!C::kInterleave || kMmas % kFrags == 0, "loads spread evenly over the mma");
+      CUOPS_UNROLL
+      for (int i = 0; i < kMmas; ++i) {
+        mma_16816_ordered<T>(acc[i / C::NI][i % C::NI], af[i / C::NI], bf[i % C::NI]);
+        if (i % kPer == 0) load_frag(nA, nB, nks, i / kPer, naf, nbf);
+      }
+    };
 
     // Prologue: tiles 0..kS-2 in flight. One commit group per tile, even an
     // empty one past the end, so "group g == tile g" always holds and the
@@ -527,22 +575,69 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       __syncthreads();
       uint32_t sA = s_base, sB = s_base + C::kABytes;
       load_frags(sA, sB, 0, af[0], bf[0]);
+      // kSpread: part `part` (of kKS-1) of the next tile's copies, chunks of
+      // A then B; the last part steps both loaders to the following tile.
+      using LA = decltype(a_async);
+      using LB = decltype(b_async);
+      auto load_part = [&](int part) {
+        constexpr int kParts = kKS - 1, kTot = LA::kPer + LB::kPer;
+        const int c0 = part * kTot / kParts, c1 = (part + 1) * kTot / kParts;
+        const uint32_t wA = s_base + write_slot * C::kStageBytes;
+        a_async.load_chunks(wA, c0, c1);
+        b_async.load_chunks(wA + C::kABytes, c0 - LA::kPer, c1 - LA::kPer);
+        if (part == kParts - 1) {
+          a_async.advance();
+          b_async.advance();
+        }
+      };
+      // Waits for tile kt+1 and returns its slot: after the commit of tile
+      // kt+kS-1, kS+kt groups exist, so wait<kS-2> leaves tiles 0..kt+1 done.
+      auto wait_next = [&]() -> uint32_t {
+        cp_async_wait<kS - 2>();
+        __syncthreads();
+        const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
+        return s_base + next * C::kStageBytes;
+      };
       auto main_loop = [&](auto checked) {
+        // Spreading needs the edge-free loader (interior blocks).
+        constexpr bool kSpreadHere = C::kSpread && !decltype(checked)::value;
+        static_assert(!C::kSpread || kKS >= 2, "kSpread: at least two k16 steps");
         for (int64_t kt = 0; kt < ktiles; ++kt) {
-          if (kt + kS - 1 < ktiles) load_stage(kt + kS - 1, write_slot, checked);
-          cp_async_commit();
+          const bool more = kt + kS - 1 < ktiles;  // a tile left to request
+          if constexpr (!kSpreadHere) {
+            if (more) load_stage(kt + kS - 1, write_slot, checked);
+            cp_async_commit();
+          }
           CUOPS_UNROLL
           for (int ks = 0; ks < kKS; ++ks) {
-            if (ks + 1 < kKS) {
-              load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
-            } else if (kt + 1 < ktiles) {  // block-uniform: the barrier is safe
-              cp_async_wait<kS - 2>();
-              __syncthreads();
-              const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
-              const uint32_t nA = s_base + next * C::kStageBytes;
-              load_frags(nA, nA + C::kABytes, 0, af[0], bf[0]);
+            if constexpr (kSpreadHere) {
+              if (ks + 1 < kKS) {
+                if (more) load_part(ks);
+                if (ks + 2 == kKS) cp_async_commit();  // same group count before the wait
+              }
             }
-            mma_all(af[ks & 1], bf[ks & 1]);
+            // The next fragments: step ks+1 of this tile, or step 0 of tile
+            // kt+1 behind its wait + barrier (block-uniform branch), or none
+            // after the last tile.
+            if constexpr (C::kInterleave) {
+              if (ks + 1 < kKS) {
+                mma_interleaved(af[ks & 1], bf[ks & 1], sA, sB, ks + 1, af[(ks + 1) & 1],
+                                bf[(ks + 1) & 1]);
+              } else if (kt + 1 < ktiles) {
+                const uint32_t nA = wait_next();
+                mma_interleaved(af[ks & 1], bf[ks & 1], nA, nA + C::kABytes, 0, af[0], bf[0]);
+              } else {
+                mma_all(af[ks & 1], bf[ks & 1]);
+              }
+            } else {
+              if (ks + 1 < kKS) {
+                load_frags(sA, sB, ks + 1, af[(ks + 1) & 1], bf[(ks + 1) & 1]);
+              } else if (kt + 1 < ktiles) {
+                const uint32_t nA = wait_next();
+                load_frags(nA, nA + C::kABytes, 0, af[0], bf[0]);
+              }
+              mma_all(af[ks & 1], bf[ks & 1]);
+            }
           }
           read_slot = read_slot == kS - 1 ? 0 : read_slot + 1;
           write_slot = write_slot == kS - 1 ? 0 : write_slot + 1;
@@ -742,7 +837,10 @@ void launch_table(int cfg, const Params& prm) {
     case 15: return launch_tuned<T, Tune15>(prm);
     case 16: return launch_tuned<T, Tune16>(prm);
     case 17: return launch_tuned<T, Tune17>(prm);
-    default: return launch_tuned<T, Tune18>(prm);
+    case 18: return launch_tuned<T, Tune18>(prm);
+    case 19: return launch_tuned<T, Tune19>(prm);
+    case 20: return launch_tuned<T, Tune20>(prm);
+    default: return launch_tuned<T, Tune21>(prm);
   }
 }
 
