@@ -275,10 +275,14 @@ def run(dtype, variant, sa, sb, bias=False):
 shapes = [((256, 256), (256, 256)), ((300, 200), (200, 520)), ((129, 40), (40, 264)),
           ((1000, 1000), (1000, 1000)), ((2, 130, 96), (2, 96, 136)), ((7, 8), (8, 8)),
           ((2048, 2048), (2048, 2048)), ((517, 1000), (1000, 1032))]
+# More 128x128 tiles than an H100's 264 block slots (stream-K entries split
+# tiles between blocks only then): interior, and with M/N/K tails.
+big = [((2304, 1024), (1024, 2304)), ((2300, 1000), (1000, 2312))]
 for dtype in (torch.float16, torch.bfloat16):
-    for sa, sb in shapes:
+    for sa, sb in shapes + big:
         run(dtype, "mma_sync", sa, sb)
     run(dtype, "mma_sync", (300, 200), (200, 520), bias=True)
+    run(dtype, "mma_sync", *big[1], bias=True)
 if cfg < TUNING_TABLES["warptile_static"]:  # A K-contiguous, B N-contiguous (others: entry 0)
     for sa, sb in shapes + [((70, 36), (36, 44))]:
         run(torch.float32, "warptile_static", sa, sb)

@@ -112,7 +112,7 @@ enum class Major { kK, kMN };
 // by ldmatrix -> mma stalls.
 template <int kWarpsM_, int kWarpsN_, int kStages_, int BK_ = 32, int WM_ = 64, int WN_ = 64,
           int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false, int kGroupM_ = 8,
-          bool kInterleave_ = false, bool kSpread_ = false>
+          bool kInterleave_ = false, bool kSpread_ = false, bool kStreamK_ = false>
 struct Cfg {
   static constexpr int kGroupM = kGroupM_;  // tile rows per rasterization group
   // kInterleave (kPipe only): the ldmatrix of the next k16 step are spread
@@ -125,6 +125,12 @@ struct Cfg {
   // burst of 16 per thread at the top of the tile (CUTLASS's multistage loop
   // does the same): LDGSTS share the MIO queue with ldmatrix.
   static constexpr bool kSpread = kSpread_;
+  // kStreamK (fast path, one GEMM): a persistent grid of as many blocks as fit
+  // at once, each taking an equal share of all tiles' k tiles (stream-K):
+  // 1024 tiles of 4096^3 on 264 block slots are 3.88 waves, so the last
+  // wave left 12 % of the slots idle. A tile split between blocks is summed
+  // by the block that owns its k tile 0 (see the fixup in the kernel).
+  static constexpr bool kStreamK = kStreamK_;
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
   static constexpr int kMinBlocks = kMinBlocks_;
@@ -197,7 +203,10 @@ using Tune18 = Cfg<2, 2, 5, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  80 K
 using Tune19 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true>;         // 128x128x64 96 KB 2
 using Tune20 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, true>;  // 128x128x64 96 KB 2
 using Tune21 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true, true>;   // 128x128x64 96 KB 2
-constexpr int kNumTuneConfigs = 22;
+// Entry 8 as a stream-K persistent grid (single GEMMs with more tiles than
+// block slots; others run the plain grid).
+using Tune22 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, false, true>;
+constexpr int kNumTuneConfigs = 23;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -246,6 +255,11 @@ struct Params {
   bool c_vec16;       // C rows contiguous, rows and batch items 16-byte aligned
   bool a_k_inner;     // general path: consecutive threads walk k in A (else m)
   bool b_n_inner;     // general path: consecutive threads walk n in B (else k)
+  // Stream-K (C::kStreamK): all tiles' k tiles, and per block of the grid a
+  // BM x BN fp32 partial-sum slot and a ready flag (zeroed before the launch).
+  int64_t sk_iters;
+  float* sk_partial;
+  int* sk_flags;
 };
 
 // Fast path: one thread's share of an operand tile, copied with 16-byte
@@ -330,6 +344,12 @@ struct AsyncTileLoader {
       if (i >= i0 && i < i1)
         cp_async_16(s_tile + s_off + i * (kRowStep * L * 16), ptr + i * row_step, 16);
   }
+  // Start at k tile n instead of 0 (stream-K blocks begin mid-tile).
+  __device__ __forceinline__ void skip(int64_t n) {
+    ptr += n * k_step;
+    k_left -= n * BK;
+    if constexpr (K_MAJOR) cols_left -= n * BK; else rows_left -= n * BK;
+  }
   __device__ __forceinline__ void advance() {
     ptr += k_step;
     k_left -= BK;
@@ -381,15 +401,10 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
   // varies fastest, so the blocks resident at one time cover a compact
   // ~8 x (#SMs/8) patch of C and share its A and B panels through L2.
   constexpr int kGroupM = C::kGroupM;
-  const int64_t pid = blockIdx.x;
   const int64_t per_group = int64_t{kGroupM} * p.tiles_n;
-  const int64_t first_m = (pid / per_group) * kGroupM;
-  const int64_t group_m = min(p.tiles_m - first_m, int64_t{kGroupM});
-  const int64_t m_block = (first_m + (pid % per_group) % group_m) * C::BM;
-  const int64_t n_block = ((pid % per_group) / group_m) * C::BN;
 
   const uint32_t s_base = smem_u32(smem);
-  const int64_t ktiles = ceil_div<int64_t>(p.K, C::BK);
+  const int64_t ktiles_all = ceil_div<int64_t>(p.K, C::BK);  // per tile
 
   // ldmatrix row addresses of this lane (tile-local row/chunk, see the layout
   // derivation next to each). Lane l addresses row (l % 8) of matrix l / 8.
@@ -480,8 +495,33 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     for (int j = 0; j < kFrags; ++j) load_frag(sA, sB, ks, j, af, bf);
   };
 
-  // Batches beyond gridDim.y (65535 at most) are looped over.
-  for (int64_t z = blockIdx.y; z < p.batch; z += gridDim.y) {
+  // Work units. Plain: tile blockIdx.x, all its k tiles, for batch items
+  // blockIdx.y, + gridDim.y, ... (65535 at most in the grid). Stream-K: the
+  // block's share [it0, it1) of the tiles * ktiles_all iterations, cut at
+  // tile boundaries into units (tile, k tiles [kt0, kt1)).
+  int64_t u0 = blockIdx.y, u1 = p.batch;
+  if constexpr (C::kStreamK) {
+    u0 = blockIdx.x * p.sk_iters / gridDim.x;
+    u1 = (blockIdx.x + 1) * p.sk_iters / gridDim.x;
+  }
+  int64_t u_next;
+  for (int64_t u = u0; u < u1; u = u_next) {
+    int64_t z = u, pid = blockIdx.x, kt0 = 0, kt1 = ktiles_all;
+    if constexpr (C::kStreamK) {
+      z = 0;
+      pid = u / ktiles_all;
+      kt0 = u % ktiles_all;
+      kt1 = min(ktiles_all, kt0 + (u1 - u));
+      u_next = u + (kt1 - kt0);
+    } else {
+      u_next = u + gridDim.y;
+    }
+    const int64_t ktiles = kt1 - kt0;  // the unit's k tiles; the loops count from 0
+    const int64_t first_m = (pid / per_group) * kGroupM;
+    const int64_t group_m = min(p.tiles_m - first_m, int64_t{kGroupM});
+    const int64_t m_block = (first_m + (pid % per_group) % group_m) * C::BM;
+    const int64_t n_block = ((pid % per_group) / group_m) * C::BN;
+
     int64_t off[3];
     p.oc.get(z, off);
     const uint16_t* A = p.a + off[1];
@@ -492,6 +532,10 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
         A, AM == Major::kK ? p.a_sm : p.a_sk, m_block, p.M, p.K, tid);
     AsyncTileLoader<TB::R, TB::L, C::kThreads, C::BK, BMJ == Major::kK> b_async(
         B, BMJ == Major::kK ? p.b_sn : p.b_sk, n_block, p.N, p.K, tid);
+    if constexpr (C::kStreamK) {
+      a_async.skip(kt0);
+      b_async.skip(kt0);
+    }
 
     // Copy k tile `kt` into ring slot `slot` (both operands). `checked`:
     // std::true_type, or std::false_type when every tile of the block is
@@ -504,7 +548,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
         a_async.template load_next<kChecked>(sA);  // tiles are requested in order: the
         b_async.template load_next<kChecked>(sB);  // loaders keep their own k position
       } else {
-        const int64_t k0 = kt * C::BK;
+        const int64_t k0 = (kt0 + kt) * C::BK;
         uint16_t* gA = reinterpret_cast<uint16_t*>(smem + slot * C::kStageBytes);
         uint16_t* gB = gA + C::kABytes / 2;
         if constexpr (AM == Major::kK)
@@ -688,6 +732,57 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     cp_async_wait<0>();
     __syncthreads();
 
+    // Stream-K fixup of a tile split between blocks. The block owning k tile 0
+    // finishes the tile: it processes that segment at the END of its range,
+    // while every other segment of the tile comes first in its block's range
+    // (or is the whole range), so the wait below is normally already over.
+    // The grid never exceeds the blocks resident at once, so the blocks it
+    // waits for are running. Partial slot layout: float4 j of thread tid at
+    // (j * kThreads + tid) * 4 (coalesced, the same in both blocks).
+    if constexpr (C::kStreamK) {
+      if (kt0 != 0 || kt1 != ktiles_all) {
+        constexpr int kVec = C::MI * C::NI;  // float4 per thread
+        if (kt0 != 0) {  // a later segment: hand the partial sums over
+          float4* slot = reinterpret_cast<float4*>(p.sk_partial) +
+                         blockIdx.x * int64_t{kVec * C::kThreads};
+          CUOPS_UNROLL
+          for (int j = 0; j < kVec; ++j) {
+            const float* a4 = acc[j / C::NI][j % C::NI];
+            __stcg(slot + j * C::kThreads + tid, make_float4(a4[0], a4[1], a4[2], a4[3]));
+          }
+          __syncthreads();  // every thread's stores precede the flag
+          if (tid == 0) {
+            __threadfence();
+            atomicExch(p.sk_flags + blockIdx.x, 1);
+          }
+          continue;
+        }
+        // k tile 0's owner: add the segments of the blocks that own the
+        // tile's later k tiles (block c owns iteration i when
+        // c * I / G <= i < (c + 1) * I / G).
+        const int64_t last = pid * ktiles_all + ktiles_all - 1;
+        const int64_t owner_last = ((last + 1) * gridDim.x - 1) / p.sk_iters;
+        for (int64_t c = blockIdx.x + 1; c <= owner_last; ++c) {
+          if (tid == 0) {
+            while (atomicAdd(p.sk_flags + c, 0) == 0) __nanosleep(64);
+            __threadfence();
+          }
+          __syncthreads();
+          const float4* slot =
+              reinterpret_cast<const float4*>(p.sk_partial) + c * int64_t{kVec * C::kThreads};
+          CUOPS_UNROLL
+          for (int j = 0; j < kVec; ++j) {
+            const float4 v = __ldcg(slot + j * C::kThreads + tid);
+            float* a4 = acc[j / C::NI][j % C::NI];
+            a4[0] += v.x;
+            a4[1] += v.y;
+            a4[2] += v.z;
+            a4[3] += v.w;
+          }
+        }
+      }
+    }
+
     T* Cz = static_cast<T*>(p.c) + off[0];
     const T* bias = static_cast<const T*>(p.bias);
     const int g = lane >> 2, t = lane & 3;
@@ -787,9 +882,36 @@ void launch(const Params& prm) {
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
-  const dim3 grid(static_cast<unsigned>(static_cast<int64_t>(prm.tiles_m) * prm.tiles_n),
+  const int64_t tiles = static_cast<int64_t>(prm.tiles_m) * prm.tiles_n;
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  if constexpr (C::kStreamK && !GENERAL) {
+    // Stream-K grid: the blocks that fit at once (the fixup waits on other
+    // blocks, so all must be resident). Only where that is fewer than the
+    // tiles of a single GEMM; otherwise the plain launch below.
+    int per_sm = 0;
+    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads,
+                                                                 C::kSmemBytes));
+    const int64_t grid_sk = int64_t{per_sm} * num_sms();
+    const int64_t ktiles = ceil_div<int64_t>(prm.K, C::BK);
+    if (prm.batch == 1 && ktiles > 0 && grid_sk > 0 && tiles > grid_sk) {
+      Params sk = prm;
+      sk.sk_iters = tiles * ktiles;
+      // Workspace from the caching allocator: released after the launch is
+      // queued, reused only by later work on this stream.
+      const auto opts = at::TensorOptions().device(at::kCUDA, c10::cuda::current_device());
+      at::Tensor partial = at::empty({grid_sk * C::BM * C::BN}, opts.dtype(at::kFloat));
+      at::Tensor flags = at::empty({grid_sk}, opts.dtype(at::kInt));
+      C10_CUDA_CHECK(cudaMemsetAsync(flags.data_ptr(), 0, grid_sk * sizeof(int), stream));
+      sk.sk_partial = partial.data_ptr<float>();
+      sk.sk_flags = flags.data_ptr<int>();
+      kernel<<<static_cast<unsigned>(grid_sk), C::kThreads, C::kSmemBytes, stream>>>(sk);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    }
+  }
+  const dim3 grid(static_cast<unsigned>(tiles),
                   static_cast<unsigned>(std::min<int64_t>(prm.batch, 65535)));
-  kernel<<<grid, C::kThreads, C::kSmemBytes, at::cuda::getCurrentCUDAStream()>>>(prm);
+  kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(prm);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -840,7 +962,8 @@ void launch_table(int cfg, const Params& prm) {
     case 18: return launch_tuned<T, Tune18>(prm);
     case 19: return launch_tuned<T, Tune19>(prm);
     case 20: return launch_tuned<T, Tune20>(prm);
-    default: return launch_tuned<T, Tune21>(prm);
+    case 21: return launch_tuned<T, Tune21>(prm);
+    default: return launch_tuned<T, Tune22>(prm);
   }
 }
 
