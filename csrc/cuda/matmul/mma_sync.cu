@@ -126,10 +126,11 @@ struct Cfg {
   // does the same): LDGSTS share the MIO queue with ldmatrix.
   static constexpr bool kSpread = kSpread_;
   // kStreamK (fast path, one GEMM): a persistent grid of as many blocks as fit
-  // at once, each taking an equal share of all tiles' k tiles (stream-K):
-  // 1024 tiles of 4096^3 on 264 block slots are 3.88 waves, so the last
-  // wave left 12 % of the slots idle. A tile split between blocks is summed
-  // by the block that owns its k tile 0 (see the fixup in the kernel).
+  // at once; whole waves of tiles run data-parallel, the rest (last partial
+  // wave + one full wave) is split into equal shares of k tiles per block
+  // (stream-K): 1024 tiles of 4096^3 on 264 block slots are 3.88 waves, the
+  // last one left 12 % of the slots idle. A tile split between blocks is
+  // summed by the block that owns its k tile 0 (see the fixup in the kernel).
   static constexpr bool kStreamK = kStreamK_;
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
@@ -198,13 +199,19 @@ using Tune17 = Cfg<2, 2, 6, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  96 K
 using Tune18 = Cfg<2, 2, 5, 32, 64, 64, 2, true, true, 16>;  // 128x128x32  80 KB  2
 // Session 4, against entry 8's MIO-throttle stall (the ldmatrix/LDGSTS queue):
 // entry 8 with the ldmatrix spread among the mma (19), with the cp.async
-// spread over the k16 steps (20), both (21).
+// spread over the k16 steps (20), both (21). Measured (H100, bf16 4096^3 /
+// 8192^3, two sweeps each, docs/matmul-worklog.md step 5c): 19 0.55x /
+// 0.53-0.58x, 20 0.51x / 0.54x (each spread copy costs its own address
+// math: 377 instructions per 128 mma instead of 251), 21 0.55x / 0.58-0.59x;
+// entry 8 in the same sweeps 0.56x / 0.57-0.61x. None kept as default.
 //                 warpsM warpsN stages BK  WM  WN minB fragDB pipe group interleave spread
 using Tune19 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true>;         // 128x128x64 96 KB 2
 using Tune20 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, true>;  // 128x128x64 96 KB 2
 using Tune21 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true, true>;   // 128x128x64 96 KB 2
-// Entry 8 as a stream-K persistent grid (single GEMMs with more tiles than
-// block slots; others run the plain grid).
+// Entry 8 on a stream-K grid (single GEMMs with more tiles than block slots
+// and a partial last wave; others run the plain grid). Measured: 0.52x /
+// 0.57-0.59x (entry 8: 0.57x / 0.56-0.60x): the wave tail was not where the
+// time went (the fixup and the split tiles' extra prologues cost more).
 using Tune22 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, false, true>;
 constexpr int kNumTuneConfigs = 23;
 
@@ -255,9 +262,10 @@ struct Params {
   bool c_vec16;       // C rows contiguous, rows and batch items 16-byte aligned
   bool a_k_inner;     // general path: consecutive threads walk k in A (else m)
   bool b_n_inner;     // general path: consecutive threads walk n in B (else k)
-  // Stream-K (C::kStreamK): all tiles' k tiles, and per block of the grid a
-  // BM x BN fp32 partial-sum slot and a ready flag (zeroed before the launch).
-  int64_t sk_iters;
+  // Stream-K grid (C::kStreamK; sk_iters == 0: plain grid): tiles from
+  // sk_first_tile on are split, sk_iters = their k tiles; per block of the
+  // grid a BM x BN fp32 partial-sum slot and a ready flag (zeroed before the launch).
+  int64_t sk_first_tile, sk_iters;
   float* sk_partial;
   int* sk_flags;
 };
@@ -495,26 +503,34 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     for (int j = 0; j < kFrags; ++j) load_frag(sA, sB, ks, j, af, bf);
   };
 
-  // Work units. Plain: tile blockIdx.x, all its k tiles, for batch items
-  // blockIdx.y, + gridDim.y, ... (65535 at most in the grid). Stream-K: the
-  // block's share [it0, it1) of the tiles * ktiles_all iterations, cut at
-  // tile boundaries into units (tile, k tiles [kt0, kt1)).
-  int64_t u0 = blockIdx.y, u1 = p.batch;
-  if constexpr (C::kStreamK) {
-    u0 = blockIdx.x * p.sk_iters / gridDim.x;
-    u1 = (blockIdx.x + 1) * p.sk_iters / gridDim.x;
+  // Work units (tile pid, k tiles [kt0, kt1), batch item z). Plain grid:
+  // tile blockIdx.x, all its k tiles, batch items blockIdx.y, + gridDim.y, ...
+  // (65535 at most in the grid). Stream-K grid (p.sk_iters > 0, one GEMM):
+  // first the data-parallel tiles blockIdx.x, + gridDim.x, ... below
+  // p.sk_first_tile (whole waves, in raster order as the plain grid runs
+  // them), then the block's equal share [it, it_end) of the remaining tiles'
+  // k tiles, cut at tile boundaries.
+  const bool stream_k = C::kStreamK && p.sk_iters > 0;
+  int64_t next_z = blockIdx.y, dp_tile = blockIdx.x, it = 0, it_end = 0;
+  if (stream_k) {
+    it = blockIdx.x * p.sk_iters / gridDim.x;
+    it_end = (blockIdx.x + 1) * p.sk_iters / gridDim.x;
   }
-  int64_t u_next;
-  for (int64_t u = u0; u < u1; u = u_next) {
-    int64_t z = u, pid = blockIdx.x, kt0 = 0, kt1 = ktiles_all;
-    if constexpr (C::kStreamK) {
-      z = 0;
-      pid = u / ktiles_all;
-      kt0 = u % ktiles_all;
-      kt1 = min(ktiles_all, kt0 + (u1 - u));
-      u_next = u + (kt1 - kt0);
+  for (;;) {
+    int64_t z = 0, pid = blockIdx.x, kt0 = 0, kt1 = ktiles_all;
+    if (!stream_k) {
+      if (next_z >= p.batch) break;
+      z = next_z;
+      next_z += gridDim.y;
+    } else if (dp_tile < p.sk_first_tile) {
+      pid = dp_tile;
+      dp_tile += gridDim.x;
     } else {
-      u_next = u + gridDim.y;
+      if (it >= it_end) break;
+      pid = p.sk_first_tile + it / ktiles_all;
+      kt0 = it % ktiles_all;
+      kt1 = min(ktiles_all, kt0 + (it_end - it));
+      it += kt1 - kt0;
     }
     const int64_t ktiles = kt1 - kt0;  // the unit's k tiles; the loops count from 0
     const int64_t first_m = (pid / per_group) * kGroupM;
@@ -532,7 +548,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
         A, AM == Major::kK ? p.a_sm : p.a_sk, m_block, p.M, p.K, tid);
     AsyncTileLoader<TB::R, TB::L, C::kThreads, C::BK, BMJ == Major::kK> b_async(
         B, BMJ == Major::kK ? p.b_sn : p.b_sk, n_block, p.N, p.K, tid);
-    if constexpr (C::kStreamK) {
+    if (kt0 != 0) {
       a_async.skip(kt0);
       b_async.skip(kt0);
     }
@@ -740,7 +756,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
     // waits for are running. Partial slot layout: float4 j of thread tid at
     // (j * kThreads + tid) * 4 (coalesced, the same in both blocks).
     if constexpr (C::kStreamK) {
-      if (kt0 != 0 || kt1 != ktiles_all) {
+      if (kt0 != 0 || kt1 != ktiles_all) {  // only in a stream-K grid
         constexpr int kVec = C::MI * C::NI;  // float4 per thread
         if (kt0 != 0) {  // a later segment: hand the partial sums over
           float4* slot = reinterpret_cast<float4*>(p.sk_partial) +
@@ -758,9 +774,9 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
           continue;
         }
         // k tile 0's owner: add the segments of the blocks that own the
-        // tile's later k tiles (block c owns iteration i when
+        // tile's later k tiles (block c owns split iteration i when
         // c * I / G <= i < (c + 1) * I / G).
-        const int64_t last = pid * ktiles_all + ktiles_all - 1;
+        const int64_t last = (pid - p.sk_first_tile) * ktiles_all + ktiles_all - 1;
         const int64_t owner_last = ((last + 1) * gridDim.x - 1) / p.sk_iters;
         for (int64_t c = blockIdx.x + 1; c <= owner_last; ++c) {
           if (tid == 0) {
@@ -886,16 +902,19 @@ void launch(const Params& prm) {
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   if constexpr (C::kStreamK && !GENERAL) {
     // Stream-K grid: the blocks that fit at once (the fixup waits on other
-    // blocks, so all must be resident). Only where that is fewer than the
-    // tiles of a single GEMM; otherwise the plain launch below.
+    // blocks, so all must be resident), for a single GEMM whose tiles are
+    // not a whole number of such waves; otherwise the plain launch below.
+    // The last partial wave and one full wave are split (each block gets
+    // >= 1 tile's k tiles of them), whole waves before run data-parallel.
     int per_sm = 0;
     C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads,
                                                                  C::kSmemBytes));
     const int64_t grid_sk = int64_t{per_sm} * num_sms();
     const int64_t ktiles = ceil_div<int64_t>(prm.K, C::BK);
-    if (prm.batch == 1 && ktiles > 0 && grid_sk > 0 && tiles > grid_sk) {
+    if (prm.batch == 1 && ktiles > 0 && grid_sk > 0 && tiles > grid_sk && tiles % grid_sk != 0) {
       Params sk = prm;
-      sk.sk_iters = tiles * ktiles;
+      sk.sk_first_tile = tiles - (grid_sk + tiles % grid_sk);
+      sk.sk_iters = (tiles - sk.sk_first_tile) * ktiles;
       // Workspace from the caching allocator: released after the launch is
       // queued, reused only by later work on this stream.
       const auto opts = at::TensorOptions().device(at::kCUDA, c10::cuda::current_device());
