@@ -115,4 +115,54 @@ __device__ __forceinline__ void mma_16816_ordered(float (&d)[4], const uint32_t 
   }
 }
 
+// ---------------------------------------------------------------------------
+// sm_90: the bulk tensor copy engine (TMA) completing on an mbarrier. Compiled
+// to a trap for older targets; the host launches these paths only on sm_90+.
+// ---------------------------------------------------------------------------
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define CUOPS_SM90_PTX(...) __VA_ARGS__
+#else
+#define CUOPS_SM90_PTX(...) __trap()
+#endif
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  CUOPS_SM90_PTX(asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count)
+                              : "memory"));
+}
+// Makes the initialized barriers visible to the copy engine (then a __syncthreads).
+__device__ __forceinline__ void mbar_init_fence() {
+  CUOPS_SM90_PTX(asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"));
+}
+// One arrival that also announces `bytes` of copies to complete this phase.
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  CUOPS_SM90_PTX(asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar),
+                              "r"(bytes)
+                              : "memory"));
+}
+// Waits until the barrier's phase with this parity has completed.
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  CUOPS_SM90_PTX({
+    uint32_t done;
+    do {
+      asm volatile(
+          "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+          " selp.u32 %0, 1, 0, p;\n}\n"
+          : "=r"(done)
+          : "r"(bar), "r"(parity)
+          : "memory");
+    } while (!done);
+  });
+}
+// 2-D tile copy global -> shared: box origin (c0 innermost, c1) in elements;
+// parts of the box outside the tensor are zero-filled. `map` points to a
+// CUtensorMap in param/const/global space (a __grid_constant__ kernel argument).
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, uint32_t bar, int c0,
+                                            int c1) {
+  CUOPS_SM90_PTX(asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4}], [%2];\n" ::"r"(dst),
+      "l"(map), "r"(bar), "r"(c0), "r"(c1)
+      : "memory"));
+}
+
 }  // namespace cuops::cuda::ptx

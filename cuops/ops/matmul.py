@@ -42,7 +42,7 @@ from ._common import call, check_same_dtype_device, check_tensor, check_tuning_k
 
 # Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile,warptile_static}.cu
 # (kNumTuneConfigs, ...): the one Python copy, used by the tests and the sweep.
-TUNING_TABLES = {"mma_sync": 23, "warptile": 5, "warptile_static": 3}
+TUNING_TABLES = {"mma_sync": 24, "warptile": 5, "warptile_static": 3}
 check_tuning_knob("CUOPS_MATMUL_CONFIG", TUNING_TABLES)
 
 _OP = "cuops.gemm"

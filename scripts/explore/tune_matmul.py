@@ -47,7 +47,8 @@ MMA_DESC = ["default (128x128x64 4w 3st fragDB 2blk | 128x128x32 4w 4st by size)
             "128x128x64 4w 3st fragDB pipe 2blk groupM 4", "128x128x32 4w 6st fragDB pipe 2blk groupM 16",
             "128x128x32 4w 5st fragDB pipe 2blk groupM 16",
             "= 8, ldmatrix interleaved with the mma", "= 8, cp.async spread over k16 steps",
-            "= 8, ldmatrix interleaved + cp.async spread", "= 8, stream-K persistent grid"]
+            "= 8, ldmatrix interleaved + cp.async spread", "= 8, stream-K persistent grid",
+            "= 8, stages filled by the tensor copy engine (TMA, sm_90)"]
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
 STATIC_DESC = ["default BK 16, 1 blk/SM", "BK 8, 1 blk/SM", "BK 8, 2 blk/SM"]

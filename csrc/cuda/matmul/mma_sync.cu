@@ -51,6 +51,8 @@
 // * general: any strides/alignment. Each element is loaded on its own
 //   (predicated) and stored into the same swizzled smem layout; the math part
 //   is unchanged. Slower (no async copies), but correct for every input.
+#include <cuda.h>  // CUtensorMap (the encode function comes from the runtime's driver entry point)
+
 #include "cuda/matmul/common.cuh"
 #include "cuda/mma_ptx.cuh"
 
@@ -112,7 +114,8 @@ enum class Major { kK, kMN };
 // by ldmatrix -> mma stalls.
 template <int kWarpsM_, int kWarpsN_, int kStages_, int BK_ = 32, int WM_ = 64, int WN_ = 64,
           int kMinBlocks_ = 1, bool kFragDB_ = false, bool kPipe_ = false, int kGroupM_ = 8,
-          bool kInterleave_ = false, bool kSpread_ = false, bool kStreamK_ = false>
+          bool kInterleave_ = false, bool kSpread_ = false, bool kStreamK_ = false,
+          bool kTma_ = false>
 struct Cfg {
   static constexpr int kGroupM = kGroupM_;  // tile rows per rasterization group
   // kInterleave (kPipe only): the ldmatrix of the next k16 step are spread
@@ -132,6 +135,14 @@ struct Cfg {
   // last one left 12 % of the slots idle. A tile split between blocks is
   // summed by the block that owns its k tile 0 (see the fixup in the kernel).
   static constexpr bool kStreamK = kStreamK_;
+  // kTma (sm_90, one GEMM, A K-contiguous, B N-contiguous): the stages are
+  // filled by the bulk tensor copy engine instead of cp.async -- one thread
+  // issues three box copies per k tile (A 128x64, B two 64x64 halves, the
+  // engine's 128-byte swizzle = this file's swizzle<8>) completing on a
+  // per-stage mbarrier, so the 16 LDGSTS and their address math per thread
+  // and k tile leave the mma warps' instruction stream; edges are zero-filled
+  // by the engine. The mma side is unchanged.
+  static constexpr bool kTma = kTma_;
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
   static constexpr int kMinBlocks = kMinBlocks_;
@@ -145,6 +156,11 @@ struct Cfg {
   static constexpr int kABytes = BM * BK * 2, kBBytes = BN * BK * 2;
   static constexpr int kStageBytes = kABytes + kBBytes;
   static constexpr int kSmemBytes = kStageBytes * kStages;
+  // kTma: + alignment slack (swizzled boxes start 1024-byte aligned) + barriers.
+  static constexpr int kDynSmem = kSmemBytes + (kTma ? 1024 + 8 * kStages : 0);
+  static_assert(!kTma || (kPipe && !kSpread && !kStreamK && BK == 64 && WN == 64 &&
+                          (kWarpsN * WN) % 64 == 0),
+                "kTma: 128-byte rows of A (BK 64), B in 64-column halves");
   static constexpr int MI = WM / 16, NI = WN / 8;  // mma tiles per warp: 4 x 8
 };
 // Fast path defaults. Fragment double-buffering is on (same math, ldmatrix of
@@ -213,7 +229,10 @@ using Tune21 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true, true>;   // 128x
 // 0.57-0.59x (entry 8: 0.57x / 0.56-0.60x): the wave tail was not where the
 // time went (the fixup and the split tiles' extra prologues cost more).
 using Tune22 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, false, true>;
-constexpr int kNumTuneConfigs = 23;
+// Entry 8 with its stages filled by the bulk tensor copy engine (sm_90, one
+// GEMM; elsewhere entry 8 itself runs).
+using Tune23 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, false, false, true>;
+constexpr int kNumTuneConfigs = 24;
 
 // A smem tile is R rows of L 16-byte chunks; a row runs along the operand's
 // contiguous dim (8 elements per chunk). Returns the chunk's index in the tile.
@@ -268,6 +287,8 @@ struct Params {
   int64_t sk_first_tile, sk_iters;
   float* sk_partial;
   int* sk_flags;
+  // C::kTma: tensor maps of A ([M][K], box 128 x 64) and B ([K][N], box 64 x 64).
+  CUtensorMap tma_a, tma_b;
 };
 
 // Fast path: one thread's share of an operand tile, copied with 16-byte
@@ -395,7 +416,8 @@ __device__ __forceinline__ void load_tile_general(uint16_t* s_tile, const uint16
 // The kernel
 // ---------------------------------------------------------------------------
 template <typename T, class C, Major AM, Major BMJ, bool GENERAL>
-__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(const Params p) {
+__global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
+    gemm_mma_kernel(const __grid_constant__ Params p) {
   using Ops = HalfOps<T>;
   using TA = TileShape<C, AM, true>;
   using TB = TileShape<C, BMJ, false>;
@@ -411,7 +433,18 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
   constexpr int kGroupM = C::kGroupM;
   const int64_t per_group = int64_t{kGroupM} * p.tiles_n;
 
-  const uint32_t s_base = smem_u32(smem);
+  // kTma: stages from the next 1024-byte boundary, one mbarrier per stage
+  // after them; bar_parity bit s = the phase parity the next wait on stage s expects.
+  const uint32_t s_base = C::kTma ? (smem_u32(smem) + 1023u) & ~1023u : smem_u32(smem);
+  const uint32_t bar_base = s_base + C::kSmemBytes;
+  uint32_t bar_parity = 0;
+  if constexpr (C::kTma) {
+    if (tid == 0) {
+      for (int st = 0; st < kS; ++st) mbar_init(bar_base + 8 * st, 1);
+      mbar_init_fence();
+    }
+    __syncthreads();
+  }
   const int64_t ktiles_all = ceil_div<int64_t>(p.K, C::BK);  // per tile
 
   // ldmatrix row addresses of this lane (tile-local row/chunk, see the layout
@@ -436,8 +469,10 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
   auto b_frag_offset = [&](int nj, int ks) -> uint32_t {
     if constexpr (BMJ == Major::kMN) {
       const int row = ks * 16 + (lane & 15);
-      const int ch = (wn * C::WN + nj * 16) / 8 + (lane >> 4);
-      return swizzle<TB::L>(row, ch) * 16;
+      const int n = wn * C::WN + nj * 16;  // first column of the pair of n8 tiles
+      if constexpr (C::kTma)  // 64-column halves of BK rows x 128 bytes
+        return (n / 64) * (C::BK * 128) + swizzle<8>(row, (n % 64) / 8 + (lane >> 4)) * 16;
+      return swizzle<TB::L>(row, n / 8 + (lane >> 4)) * 16;
     } else {
       const int row = wn * C::WN + nj * 16 + (lane & 7) + (lane >> 4) * 8;
       const int ch = ks * 2 + ((lane >> 3) & 1);
@@ -453,7 +488,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
   // stage base + register + immediate (the plain kernels keep the per-call
   // formula: the compiler recomputes it inside the loop).
   constexpr int kKS = C::BK / 16;
-  constexpr uint32_t kArow16 = 16 * TA::L * 16, kBrow16 = 16 * TB::L * 16;  // 16 rows, bytes
+  constexpr int kBL = C::kTma ? 8 : TB::L;  // B chunks per smem row
+  constexpr uint32_t kArow16 = 16 * TA::L * 16, kBrow16 = 16 * kBL * 16;  // 16 rows, bytes
   uint32_t a_off[AM == Major::kK ? kKS : C::MI], b_off[BMJ == Major::kK ? kKS : C::NI / 2];
   if constexpr (C::kPipe) {
     CUOPS_UNROLL
@@ -560,7 +596,18 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       constexpr bool kChecked = decltype(checked)::value;
       const uint32_t sA = s_base + slot * C::kStageBytes;
       const uint32_t sB = sA + C::kABytes;
-      if constexpr (!GENERAL) {
+      if constexpr (C::kTma) {
+        if (tid == 0) {
+          const uint32_t bar = bar_base + 8 * slot;
+          const int k0 = static_cast<int>((kt0 + kt) * C::BK);
+          mbar_arrive_expect_tx(bar, C::kStageBytes);  // full boxes, edges zero-filled
+          tma_load_2d(sA, &p.tma_a, bar, k0, static_cast<int>(m_block));
+          CUOPS_UNROLL
+          for (int h = 0; h < C::BN / 64; ++h)
+            tma_load_2d(sB + h * (C::BK * 128), &p.tma_b, bar, static_cast<int>(n_block) + 64 * h,
+                        k0);
+        }
+      } else if constexpr (!GENERAL) {
         a_async.template load_next<kChecked>(sA);  // tiles are requested in order: the
         b_async.template load_next<kChecked>(sB);  // loaders keep their own k position
       } else {
@@ -631,8 +678,18 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       // kKS is even, so tile kt+1's step-0 fragments land in buffer 0.
       // Interior blocks run a copy of the loop whose loads have no edge path.
       uint32_t af[2][C::MI][4], bf[2][C::NI][2];
-      cp_async_wait<kS - 2>();
-      __syncthreads();
+      // Tile in `slot` has landed and is visible to every thread (kTma: its
+      // stage's mbarrier phase completed; cp.async: the group count, see below).
+      auto wait_tile = [&](int slot) {
+        if constexpr (C::kTma) {
+          mbar_wait(bar_base + 8 * slot, (bar_parity >> slot) & 1u);
+          bar_parity ^= 1u << slot;
+        } else {
+          cp_async_wait<kS - 2>();
+        }
+        __syncthreads();
+      };
+      wait_tile(0);
       uint32_t sA = s_base, sB = s_base + C::kABytes;
       load_frags(sA, sB, 0, af[0], bf[0]);
       // kSpread: part `part` (of kKS-1) of the next tile's copies, chunks of
@@ -653,9 +710,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
       // Waits for tile kt+1 and returns its slot: after the commit of tile
       // kt+kS-1, kS+kt groups exist, so wait<kS-2> leaves tiles 0..kt+1 done.
       auto wait_next = [&]() -> uint32_t {
-        cp_async_wait<kS - 2>();
-        __syncthreads();
         const int next = read_slot == kS - 1 ? 0 : read_slot + 1;
+        wait_tile(next);
         return s_base + next * C::kStageBytes;
       };
       auto main_loop = [&](auto checked) {
@@ -705,7 +761,9 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks) gemm_mma_kernel(co
           sB = sA + C::kABytes;
         }
       };
-      if (a_async.outer_full && b_async.outer_full && p.K % C::BK == 0)
+      if constexpr (C::kTma)
+        main_loop(std::false_type{});  // the copy engine handles the edges
+      else if (a_async.outer_full && b_async.outer_full && p.K % C::BK == 0)
         main_loop(std::false_type{});
       else
         main_loop(std::true_type{});
@@ -892,12 +950,68 @@ bool batch_offsets_multiple_of(const OffsetCalculator<3>& oc, int arg, int64_t q
   return true;
 }
 
+// kTma entries: a single GEMM (batch offsets all 0) on an sm_90+ device, with
+// element coordinates that fit the copy engine's int32 box origins. (The
+// fast path already guarantees 16-byte aligned bases and row strides.)
+bool tma_eligible(const Params& prm) {
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  const int64_t lim = int64_t{1} << 31;
+  return props->major >= 9 && prm.batch == 1 && prm.M < lim && prm.N < lim && prm.K < lim;
+}
+
+// cuTensorMapEncodeTiled through the runtime's driver entry point (no link
+// against libcuda).
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                   const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
+                                   const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                   CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+EncodeTiledFn encode_tiled_fn() {
+  static const EncodeTiledFn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    C10_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
+                                                    cudaEnableDefault, &q));
+    TORCH_CHECK(q == cudaDriverEntryPointSuccess && f != nullptr,
+                "cuops.matmul: cuTensorMapEncodeTiled is not available from the CUDA driver");
+    return reinterpret_cast<EncodeTiledFn>(f);
+  }();
+  return fn;
+}
+
+// Row-major 2-D tensor map (rows x cols elements, `ld` elements between rows)
+// with box_rows x 64-column boxes of 128-byte rows, 128-byte swizzle, zero fill.
+template <typename T>
+CUtensorMap make_tma_map(const void* base, int64_t rows, int64_t cols, int64_t ld, int box_rows) {
+  CUtensorMap m;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * 2};  // bytes, dim 1
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  const CUresult r = encode_tiled_fn()(
+      &m, std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+      2, const_cast<void*>(base), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  TORCH_CHECK(r == CUDA_SUCCESS, "cuops.matmul: cuTensorMapEncodeTiled failed (", static_cast<int>(r),
+              ")");
+  return m;
+}
+
+// A [M][K] (K contiguous) in BM x 64 boxes, B [K][N] (N contiguous) in BK x 64.
+template <typename T, class C>
+void encode_tma_maps(Params& prm) {
+  prm.tma_a = make_tma_map<T>(prm.a, prm.M, prm.K, prm.a_sm, C::BM);
+  prm.tma_b = make_tma_map<T>(prm.b, prm.K, prm.N, prm.b_sk, C::BK);
+}
+
 template <typename T, class C, Major AM, Major BMJ, bool GENERAL>
 void launch(const Params& prm) {
+  static_assert(!C::kTma || (AM == Major::kK && BMJ == Major::kMN && !GENERAL),
+                "kTma: A K-contiguous, B N-contiguous, fast path");
   auto kernel = gemm_mma_kernel<T, C, AM, BMJ, GENERAL>;
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).
   C10_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
   const int64_t tiles = static_cast<int64_t>(prm.tiles_m) * prm.tiles_n;
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   if constexpr (C::kStreamK && !GENERAL) {
@@ -908,7 +1022,7 @@ void launch(const Params& prm) {
     // >= 1 tile's k tiles of them), whole waves before run data-parallel.
     int per_sm = 0;
     C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads,
-                                                                 C::kSmemBytes));
+                                                                 C::kDynSmem));
     const int64_t grid_sk = int64_t{per_sm} * num_sms();
     const int64_t ktiles = ceil_div<int64_t>(prm.K, C::BK);
     if (prm.batch == 1 && ktiles > 0 && grid_sk > 0 && tiles > grid_sk && tiles % grid_sk != 0) {
@@ -923,14 +1037,20 @@ void launch(const Params& prm) {
       C10_CUDA_CHECK(cudaMemsetAsync(flags.data_ptr(), 0, grid_sk * sizeof(int), stream));
       sk.sk_partial = partial.data_ptr<float>();
       sk.sk_flags = flags.data_ptr<int>();
-      kernel<<<static_cast<unsigned>(grid_sk), C::kThreads, C::kSmemBytes, stream>>>(sk);
+      kernel<<<static_cast<unsigned>(grid_sk), C::kThreads, C::kDynSmem, stream>>>(sk);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
   }
   const dim3 grid(static_cast<unsigned>(tiles),
                   static_cast<unsigned>(std::min<int64_t>(prm.batch, 65535)));
-  kernel<<<grid, C::kThreads, C::kSmemBytes, stream>>>(prm);
+  if constexpr (C::kTma) {
+    Params t = prm;
+    encode_tma_maps<T, C>(t);
+    kernel<<<grid, C::kThreads, C::kDynSmem, stream>>>(t);
+  } else {
+    kernel<<<grid, C::kThreads, C::kDynSmem, stream>>>(prm);
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -982,7 +1102,9 @@ void launch_table(int cfg, const Params& prm) {
     case 19: return launch_tuned<T, Tune19>(prm);
     case 20: return launch_tuned<T, Tune20>(prm);
     case 21: return launch_tuned<T, Tune21>(prm);
-    default: return launch_tuned<T, Tune22>(prm);
+    case 22: return launch_tuned<T, Tune22>(prm);
+    default:
+      return tma_eligible(prm) ? launch_tuned<T, Tune23>(prm) : launch_tuned<T, Tune8>(prm);
   }
 }
 
