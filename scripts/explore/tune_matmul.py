@@ -34,7 +34,7 @@ from cuops.ops.matmul import TUNING_TABLES  # sizes of the C++ tables (kNumTuneC
 N_MMA, N_WARP, N_STATIC = (TUNING_TABLES[k] for k in ("mma_sync", "warptile", "warptile_static"))
 TOL = {"bf16": 2e-2, "fp32": 1e-4}
 
-MMA_DESC = ["default (128x128x64 4w 3st fragDB 2blk | 128x128x32 4w 4st by size)",
+MMA_DESC = ["default (= 23 on sm_90 | = 8 | 128x128x32 4w 4st by size and layout)",
             "128x64x64 4w (64x32 warps) 3st fragDB 3blk", "128x128x32 4w 4st fragDB 2blk",
             "128x128x64 8w (64x32 warps) 3st 2blk [spills]", "128x128x64 4w 3st fragDB 2blk",
             "128x128x64 8w (32x64 warps) 3st 2blk [spills]",
