@@ -177,6 +177,21 @@ def test_cuda_irregular_large(variant, dtype):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("la", ["contiguous", "transposed"])
+@pytest.mark.parametrize("lb", ["contiguous", "transposed"])
+def test_cuda_mma_big_tiles_layouts(dtype, la, lb):
+    """Enough 128x128 tiles for the big-tile default (on sm_90: stages filled by
+    the tensor copy engine, one kernel per operand layout), with M/N/K edges
+    (1512 = 11.8 tiles, 1608, K = 1000 = 15.6 k tiles) and 16-byte strides."""
+    m, k, n = 1512, 1000, 1608
+    a, b = make((m, k), dtype, "cuda", la), make((k, n), dtype, "cuda", lb)
+    check("cuda", "mma_sync", dtype, a, b)
+    check("cuda", "mma_sync", dtype, a, b, make((n,), dtype, "cuda"), fn="gemm")
+    check("cuda", "mma_sync", dtype, a[:, :512], b[:512])  # K a whole number of k tiles
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("variant", CUDA_VARIANTS)
 def test_cuda_64bit_offsets(variant):
     """An operand of more than 2^31 elements (offsets need 64 bits)."""

@@ -26,7 +26,7 @@
 //   L2 feeds 64 FLOPs.
 // * cp.async pipeline: global->smem copies bypass registers and run in the
 //   background; while the warps multiply tile kt, the next kStages-1 tiles
-//   are in flight. On sm_90, for a single row-major a @ b, the default
+//   are in flight. On sm_90, for a single GEMM (batch 1), the default
 //   (CfgBigTma) fills the same stages with the tensor copy engine instead
 //   (TMA boxes + one mbarrier per stage): the 16 LDGSTS per thread and k tile
 //   then stop competing with ldmatrix for the SM's load/store pipe (+11 %).
@@ -138,13 +138,13 @@ struct Cfg {
   // last one left 12 % of the slots idle. A tile split between blocks is
   // summed by the block that owns its k tile 0 (see the fixup in the kernel).
   static constexpr bool kStreamK = kStreamK_;
-  // kTma (sm_90, one GEMM, A K-contiguous, B N-contiguous): the stages are
-  // filled by the bulk tensor copy engine instead of cp.async -- one thread
-  // issues three box copies per k tile (A 128x64, B two 64x64 halves, the
-  // engine's 128-byte swizzle = this file's swizzle<8>) completing on a
-  // per-stage mbarrier, so the 16 LDGSTS and their address math per thread
-  // and k tile leave the mma warps' instruction stream; edges are zero-filled
-  // by the engine. The mma side is unchanged.
+  // kTma (sm_90, one GEMM): the stages are filled by the bulk tensor copy
+  // engine instead of cp.async -- one thread issues the box copies of a k
+  // tile (a K-contiguous operand: one BM/BN x 64 box; an M/N-contiguous one:
+  // 64 x 64 boxes side by side; the engine's 128-byte swizzle = this file's
+  // swizzle<8>) completing on a per-stage mbarrier, so the 16 LDGSTS and their
+  // address math per thread and k tile leave the mma warps' instruction
+  // stream; edges are zero-filled by the engine. The mma side is unchanged.
   static constexpr bool kTma = kTma_;
   static constexpr int kWarpsM = kWarpsM_, kWarpsN = kWarpsN_, kStages = kStages_;
   static constexpr int WM = WM_, WN = WN_, BK = BK_;  // warp tile, k depth of a stage
@@ -161,9 +161,9 @@ struct Cfg {
   static constexpr int kSmemBytes = kStageBytes * kStages;
   // kTma: + alignment slack (swizzled boxes start 1024-byte aligned) + barriers.
   static constexpr int kDynSmem = kSmemBytes + (kTma ? 1024 + 8 * kStages : 0);
-  static_assert(!kTma || (kPipe && !kSpread && !kStreamK && BK == 64 && WN == 64 &&
-                          (kWarpsN * WN) % 64 == 0),
-                "kTma: 128-byte rows of A (BK 64), B in 64-column halves");
+  static_assert(!kTma || (kPipe && !kSpread && !kStreamK && BK == 64 && WM == 64 && WN == 64),
+                "kTma: 128-byte rows of K-major tiles (BK 64), a warp's M/N-contiguous "
+                "fragments inside one 64-column half");
   static constexpr int MI = WM / 16, NI = WN / 8;  // mma tiles per warp: 4 x 8
 };
 // Fast path defaults. Fragment double-buffering is on (same math, ldmatrix of
@@ -174,9 +174,9 @@ struct Cfg {
 // 128x128x64, 4 warps, 3 x 32 KB, 2 blocks/SM:
 using CfgBig = Cfg<2, 2, 3, 64, 64, 64, 2, true, true>;
 // CfgBigTma = table entry 23 (session 4): CfgBig with its stages filled by the
-// tensor copy engine; the default on sm_90+ for a single GEMM with A
-// K-contiguous and B N-contiguous (a plain row-major a @ b): bf16 4096^3
-// 0.62-0.63x, 8192^3 0.60-0.69x cuBLAS (CfgBig 0.56-0.57x / 0.55-0.60x in the same sweep).
+// tensor copy engine; the default on sm_90+ for a single GEMM (any of the
+// four fast-path layouts): bf16 4096^3 0.62-0.63x, 8192^3 0.60-0.69x cuBLAS
+// for a row-major a @ b (CfgBig 0.56-0.57x / 0.55-0.60x in the same sweep).
 using CfgBigTma = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, false, false, true>;
 using CfgSmall = Cfg<2, 2, 4, 32, 64, 64, 2, true>;  // 128x128, 4 warps, 64 KB smem, 2 blocks/SM
 // General path: element-wise loads need registers of their own (254 without
@@ -470,8 +470,10 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
       return swizzle<TA::L>(row, ch) * 16;
     } else {
       const int row = ks * 16 + (lane & 7) + (lane >> 4) * 8;
-      const int ch = (wm * C::WM + mi * 16) / 8 + ((lane >> 3) & 1);
-      return swizzle<TA::L>(row, ch) * 16;
+      const int m = wm * C::WM + mi * 16;  // first row of the 16-row fragment
+      if constexpr (C::kTma)  // 64-row halves of BK rows x 128 bytes
+        return (m / 64) * (C::BK * 128) + swizzle<8>(row, (m % 64) / 8 + ((lane >> 3) & 1)) * 16;
+      return swizzle<TA::L>(row, m / 8 + ((lane >> 3) & 1)) * 16;
     }
   };
   auto b_frag_offset = [&](int nj, int ks) -> uint32_t {
@@ -496,8 +498,9 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
   // stage base + register + immediate (the plain kernels keep the per-call
   // formula: the compiler recomputes it inside the loop).
   constexpr int kKS = C::BK / 16;
-  constexpr int kBL = C::kTma ? 8 : TB::L;  // B chunks per smem row
-  constexpr uint32_t kArow16 = 16 * TA::L * 16, kBrow16 = 16 * kBL * 16;  // 16 rows, bytes
+  // Chunks per smem row (kTma: M/N-contiguous tiles are 64-column halves).
+  constexpr int kAL = C::kTma ? 8 : TA::L, kBL = C::kTma ? 8 : TB::L;
+  constexpr uint32_t kArow16 = 16 * kAL * 16, kBrow16 = 16 * kBL * 16;  // 16 rows, bytes
   uint32_t a_off[AM == Major::kK ? kKS : C::MI], b_off[BMJ == Major::kK ? kKS : C::NI / 2];
   if constexpr (C::kPipe) {
     CUOPS_UNROLL
@@ -605,15 +608,27 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
       const uint32_t sA = s_base + slot * C::kStageBytes;
       const uint32_t sB = sA + C::kABytes;
       if constexpr (C::kTma) {
+        // A K-major tile: one box [BM rows][64 k]; M/N-contiguous tiles: boxes
+        // [BK rows][64 columns] side by side (see encode_tma_maps).
         if (tid == 0) {
           const uint32_t bar = bar_base + 8 * slot;
           const int k0 = static_cast<int>((kt0 + kt) * C::BK);
+          const int m0 = static_cast<int>(m_block), n0 = static_cast<int>(n_block);
           mbar_arrive_expect_tx(bar, C::kStageBytes);  // full boxes, edges zero-filled
-          tma_load_2d(sA, &p.tma_a, bar, k0, static_cast<int>(m_block));
-          CUOPS_UNROLL
-          for (int h = 0; h < C::BN / 64; ++h)
-            tma_load_2d(sB + h * (C::BK * 128), &p.tma_b, bar, static_cast<int>(n_block) + 64 * h,
-                        k0);
+          if constexpr (AM == Major::kK) {
+            tma_load_2d(sA, &p.tma_a, bar, k0, m0);
+          } else {
+            CUOPS_UNROLL
+            for (int h = 0; h < C::BM / 64; ++h)
+              tma_load_2d(sA + h * (C::BK * 128), &p.tma_a, bar, m0 + 64 * h, k0);
+          }
+          if constexpr (BMJ == Major::kK) {
+            tma_load_2d(sB, &p.tma_b, bar, k0, n0);
+          } else {
+            CUOPS_UNROLL
+            for (int h = 0; h < C::BN / 64; ++h)
+              tma_load_2d(sB + h * (C::BK * 128), &p.tma_b, bar, n0 + 64 * h, k0);
+          }
         }
       } else if constexpr (!GENERAL) {
         a_async.template load_next<kChecked>(sA);  // tiles are requested in order: the
@@ -963,12 +978,14 @@ bool batch_offsets_multiple_of(const OffsetCalculator<3>& oc, int arg, int64_t q
 // fast path already guarantees 16-byte aligned bases and row strides.)
 // The tensor maps need row strides that are positive multiples of 16 bytes
 // (the fast path lets a size-1 dim's stride be anything).
-bool tma_eligible(const Params& prm) {
+bool tma_eligible(const Params& prm, Major am, Major bm) {
   const auto* props = at::cuda::getCurrentDeviceProperties();
   const int64_t lim = int64_t{1} << 31;
   const auto stride_ok = [](int64_t ld) { return ld >= 8 && ld % 8 == 0 && ld < (int64_t{1} << 36); };
   return props->major >= 9 && prm.batch == 1 && prm.M > 0 && prm.N > 0 && prm.K > 0 &&
-         prm.M < lim && prm.N < lim && prm.K < lim && stride_ok(prm.a_sm) && stride_ok(prm.b_sk);
+         prm.M < lim && prm.N < lim && prm.K < lim &&
+         stride_ok(am == Major::kK ? prm.a_sm : prm.a_sk) &&
+         stride_ok(bm == Major::kMN ? prm.b_sk : prm.b_sn);
 }
 
 // cuTensorMapEncodeTiled through the runtime's driver entry point (no link
@@ -1009,17 +1026,23 @@ CUtensorMap make_tma_map(const void* base, int64_t rows, int64_t cols, int64_t l
   return m;
 }
 
-// A [M][K] (K contiguous) in BM x 64 boxes, B [K][N] (N contiguous) in BK x 64.
-template <typename T, class C>
+// A K-contiguous operand as rows = M/N, columns = K with BM/BN-row boxes; an
+// M/N-contiguous one as rows = K, columns = M/N with BK-row boxes.
+template <typename T, class C, Major AM, Major BMJ>
 void encode_tma_maps(Params& prm) {
-  prm.tma_a = make_tma_map<T>(prm.a, prm.M, prm.K, prm.a_sm, C::BM);
-  prm.tma_b = make_tma_map<T>(prm.b, prm.K, prm.N, prm.b_sk, C::BK);
+  if constexpr (AM == Major::kK)
+    prm.tma_a = make_tma_map<T>(prm.a, prm.M, prm.K, prm.a_sm, C::BM);
+  else
+    prm.tma_a = make_tma_map<T>(prm.a, prm.K, prm.M, prm.a_sk, C::BK);
+  if constexpr (BMJ == Major::kMN)
+    prm.tma_b = make_tma_map<T>(prm.b, prm.K, prm.N, prm.b_sk, C::BK);
+  else
+    prm.tma_b = make_tma_map<T>(prm.b, prm.N, prm.K, prm.b_sn, C::BN);
 }
 
 template <typename T, class C, Major AM, Major BMJ, bool GENERAL>
 void launch(const Params& prm) {
-  static_assert(!C::kTma || (AM == Major::kK && BMJ == Major::kMN && !GENERAL),
-                "kTma: A K-contiguous, B N-contiguous, fast path");
+  static_assert(!C::kTma || !GENERAL, "kTma: fast path only");
   auto kernel = gemm_mma_kernel<T, C, AM, BMJ, GENERAL>;
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).
   C10_CUDA_CHECK(
@@ -1058,7 +1081,7 @@ void launch(const Params& prm) {
                   static_cast<unsigned>(std::min<int64_t>(prm.batch, 65535)));
   if constexpr (C::kTma) {
     Params t = prm;
-    encode_tma_maps<T, C>(t);
+    encode_tma_maps<T, C, AM, BMJ>(t);
     kernel<<<grid, C::kThreads, C::kDynSmem, stream>>>(t);
   } else {
     kernel<<<grid, C::kThreads, C::kDynSmem, stream>>>(prm);
@@ -1116,7 +1139,8 @@ void launch_table(int cfg, const Params& prm) {
     case 21: return launch_tuned<T, Tune21>(prm);
     case 22: return launch_tuned<T, Tune22>(prm);
     default:
-      return tma_eligible(prm) ? launch_tuned<T, Tune23>(prm) : launch_tuned<T, Tune8>(prm);
+      return tma_eligible(prm, Major::kK, Major::kMN) ? launch_tuned<T, Tune23>(prm)
+                                                      : launch_tuned<T, Tune8>(prm);
   }
 }
 
@@ -1249,8 +1273,8 @@ void run(const GemmProblem& p_in) {
     launch_general<T>(prm);
   else if (cfg != 0 && am == Major::kK && bm == Major::kMN)
     launch_table<T>(cfg, prm);
-  else if (big_blocks >= num_sms() && am == Major::kK && bm == Major::kMN && tma_eligible(prm))
-    launch_tuned<T, CfgBigTma>(prm);
+  else if (big_blocks >= num_sms() && tma_eligible(prm, am, bm))
+    launch_fast<T, CfgBigTma>(prm, am, bm);
   else if (big_blocks >= num_sms())
     launch_fast<T, CfgBig>(prm, am, bm);
   else
