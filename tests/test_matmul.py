@@ -192,6 +192,17 @@ def test_cuda_mma_big_tiles_layouts(dtype, la, lb):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+def test_cuda_mma_big_tiles_edges(dtype):
+    """Big-tile default with K shorter than one k tile (the copy engine's box
+    is mostly zero-fill), and a big batched product, which the copy engine
+    does not take (the cp.async kernel runs)."""
+    check("cuda", "mma_sync", dtype, make((2304, 8), dtype, "cuda"), make((8, 2304), dtype, "cuda"))
+    check("cuda", "mma_sync", dtype, make((2, 1536, 256), dtype, "cuda"),
+          make((2, 256, 1536), dtype, "cuda"))
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("variant", CUDA_VARIANTS)
 def test_cuda_64bit_offsets(variant):
     """An operand of more than 2^31 elements (offsets need 64 bits)."""

@@ -117,7 +117,8 @@ __device__ __forceinline__ void mma_16816_ordered(float (&d)[4], const uint32_t 
 
 // ---------------------------------------------------------------------------
 // sm_90: the bulk tensor copy engine (TMA) completing on an mbarrier. Compiled
-// to a trap for older targets; the host launches these paths only on sm_90+.
+// to a trap for older targets, where the kernels do not call them (see kTma
+// in mma_sync.cu: code built for < sm_90 keeps the cp.async path).
 // ---------------------------------------------------------------------------
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define CUOPS_SM90_PTX(...) __VA_ARGS__

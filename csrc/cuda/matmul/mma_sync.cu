@@ -233,7 +233,10 @@ using Tune19 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true>;         // 128x
 using Tune20 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, true>;  // 128x128x64 96 KB 2
 using Tune21 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, true, true>;   // 128x128x64 96 KB 2
 // Entry 8 on a stream-K grid (single GEMMs with more tiles than block slots
-// and a partial last wave; others run the plain grid). Measured: 0.52x /
+// and a partial last wave; others run the plain grid). A development entry:
+// its fixup waits on other blocks of the grid, so it needs the whole grid
+// resident at once (not guaranteed under MPS SM limits or next to another
+// persistent kernel). Measured: 0.52x /
 // 0.57-0.59x (entry 8: 0.57x / 0.56-0.60x): the wave tail was not where the
 // time went (the fixup and the split tiles' extra prologues cost more).
 using Tune22 = Cfg<2, 2, 3, 64, 64, 64, 2, true, true, 8, false, false, true>;
@@ -295,7 +298,7 @@ struct Params {
   int64_t sk_first_tile, sk_iters;
   float* sk_partial;
   int* sk_flags;
-  // C::kTma: tensor maps of A ([M][K], box 128 x 64) and B ([K][N], box 64 x 64).
+  // C::kTma: tensor maps of A and B (see encode_tma_maps).
   CUtensorMap tma_a, tma_b;
 };
 
@@ -441,12 +444,23 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
   constexpr int kGroupM = C::kGroupM;
   const int64_t per_group = int64_t{kGroupM} * p.tiles_n;
 
+  // The copy-engine path exists only in code built for sm_90+. The same
+  // kernel built for an older target (e.g. sm_80 PTX that the driver compiles
+  // for an H100) keeps the cp.async path, so a kTma launch is right on any build.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+  constexpr bool kTma = false;
+#else
+  constexpr bool kTma = C::kTma;
+#endif
   // kTma: stages from the next 1024-byte boundary, one mbarrier per stage
   // after them; bar_parity bit s = the phase parity the next wait on stage s expects.
-  const uint32_t s_base = C::kTma ? (smem_u32(smem) + 1023u) & ~1023u : smem_u32(smem);
+  // A kTma block runs one unit (tma_eligible: batch 1; no stream-K): a second
+  // one would need fence.proxy.async.shared::cta after the staged epilogue's
+  // ordinary shared-memory stores, before the copy engine refills the stages.
+  const uint32_t s_base = kTma ? (smem_u32(smem) + 1023u) & ~1023u : smem_u32(smem);
   const uint32_t bar_base = s_base + C::kSmemBytes;
   uint32_t bar_parity = 0;
-  if constexpr (C::kTma) {
+  if constexpr (kTma) {
     if (tid == 0) {
       for (int st = 0; st < kS; ++st) mbar_init(bar_base + 8 * st, 1);
       mbar_init_fence();
@@ -471,7 +485,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
     } else {
       const int row = ks * 16 + (lane & 7) + (lane >> 4) * 8;
       const int m = wm * C::WM + mi * 16;  // first row of the 16-row fragment
-      if constexpr (C::kTma)  // 64-row halves of BK rows x 128 bytes
+      if constexpr (kTma)  // 64-row halves of BK rows x 128 bytes
         return (m / 64) * (C::BK * 128) + swizzle<8>(row, (m % 64) / 8 + ((lane >> 3) & 1)) * 16;
       return swizzle<TA::L>(row, m / 8 + ((lane >> 3) & 1)) * 16;
     }
@@ -480,7 +494,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
     if constexpr (BMJ == Major::kMN) {
       const int row = ks * 16 + (lane & 15);
       const int n = wn * C::WN + nj * 16;  // first column of the pair of n8 tiles
-      if constexpr (C::kTma)  // 64-column halves of BK rows x 128 bytes
+      if constexpr (kTma)  // 64-column halves of BK rows x 128 bytes
         return (n / 64) * (C::BK * 128) + swizzle<8>(row, (n % 64) / 8 + (lane >> 4)) * 16;
       return swizzle<TB::L>(row, n / 8 + (lane >> 4)) * 16;
     } else {
@@ -499,7 +513,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
   // formula: the compiler recomputes it inside the loop).
   constexpr int kKS = C::BK / 16;
   // Chunks per smem row (kTma: M/N-contiguous tiles are 64-column halves).
-  constexpr int kAL = C::kTma ? 8 : TA::L, kBL = C::kTma ? 8 : TB::L;
+  constexpr int kAL = kTma ? 8 : TA::L, kBL = kTma ? 8 : TB::L;
   constexpr uint32_t kArow16 = 16 * kAL * 16, kBrow16 = 16 * kBL * 16;  // 16 rows, bytes
   uint32_t a_off[AM == Major::kK ? kKS : C::MI], b_off[BMJ == Major::kK ? kKS : C::NI / 2];
   if constexpr (C::kPipe) {
@@ -607,28 +621,28 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
       constexpr bool kChecked = decltype(checked)::value;
       const uint32_t sA = s_base + slot * C::kStageBytes;
       const uint32_t sB = sA + C::kABytes;
-      if constexpr (C::kTma) {
-        // A K-major tile: one box [BM rows][64 k]; M/N-contiguous tiles: boxes
-        // [BK rows][64 columns] side by side (see encode_tma_maps).
+      if constexpr (kTma) {
         if (tid == 0) {
           const uint32_t bar = bar_base + 8 * slot;
           const int k0 = static_cast<int>((kt0 + kt) * C::BK);
-          const int m0 = static_cast<int>(m_block), n0 = static_cast<int>(n_block);
+          // One operand's tile: K-major, one box [outer rows][64 k]; M/N-
+          // contiguous, boxes [BK rows][64 columns] side by side (encode_tma_maps).
+          auto boxes = [&](uint32_t dst, const CUtensorMap* map, auto k_major, auto outer,
+                           int64_t origin) {
+            const int o0 = static_cast<int>(origin);
+            if constexpr (decltype(k_major)::value) {
+              tma_load_2d(dst, map, bar, k0, o0);
+            } else {
+              CUOPS_UNROLL
+              for (int h = 0; h < decltype(outer)::value / 64; ++h)
+                tma_load_2d(dst + h * (C::BK * 128), map, bar, o0 + 64 * h, k0);
+            }
+          };
           mbar_arrive_expect_tx(bar, C::kStageBytes);  // full boxes, edges zero-filled
-          if constexpr (AM == Major::kK) {
-            tma_load_2d(sA, &p.tma_a, bar, k0, m0);
-          } else {
-            CUOPS_UNROLL
-            for (int h = 0; h < C::BM / 64; ++h)
-              tma_load_2d(sA + h * (C::BK * 128), &p.tma_a, bar, m0 + 64 * h, k0);
-          }
-          if constexpr (BMJ == Major::kK) {
-            tma_load_2d(sB, &p.tma_b, bar, k0, n0);
-          } else {
-            CUOPS_UNROLL
-            for (int h = 0; h < C::BN / 64; ++h)
-              tma_load_2d(sB + h * (C::BK * 128), &p.tma_b, bar, n0 + 64 * h, k0);
-          }
+          boxes(sA, &p.tma_a, std::bool_constant<AM == Major::kK>{},
+                std::integral_constant<int, C::BM>{}, m_block);
+          boxes(sB, &p.tma_b, std::bool_constant<BMJ == Major::kK>{},
+                std::integral_constant<int, C::BN>{}, n_block);
         }
       } else if constexpr (!GENERAL) {
         a_async.template load_next<kChecked>(sA);  // tiles are requested in order: the
@@ -704,7 +718,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
       // Tile in `slot` has landed and is visible to every thread (kTma: its
       // stage's mbarrier phase completed; cp.async: the group count, see below).
       auto wait_tile = [&](int slot) {
-        if constexpr (C::kTma) {
+        if constexpr (kTma) {
           mbar_wait(bar_base + 8 * slot, (bar_parity >> slot) & 1u);
           bar_parity ^= 1u << slot;
         } else {
@@ -784,7 +798,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
           sB = sA + C::kABytes;
         }
       };
-      if constexpr (C::kTma)
+      if constexpr (kTma)
         main_loop(std::false_type{});  // the copy engine handles the edges
       else if (a_async.outer_full && b_async.outer_full && p.K % C::BK == 0)
         main_loop(std::false_type{});
@@ -976,12 +990,13 @@ bool batch_offsets_multiple_of(const OffsetCalculator<3>& oc, int arg, int64_t q
 // kTma entries: a single GEMM (batch offsets all 0) on an sm_90+ device, with
 // element coordinates that fit the copy engine's int32 box origins. (The
 // fast path already guarantees 16-byte aligned bases and row strides.)
-// The tensor maps need row strides that are positive multiples of 16 bytes
-// (the fast path lets a size-1 dim's stride be anything).
+// A tensor map's row stride must be a positive multiple of 16 bytes below
+// 2^40 bytes; the fast path checks the multiple only where the dim is > 1 (a
+// size-1 dim's stride can be anything, even 0), so it is checked again here.
 bool tma_eligible(const Params& prm, Major am, Major bm) {
   const auto* props = at::cuda::getCurrentDeviceProperties();
   const int64_t lim = int64_t{1} << 31;
-  const auto stride_ok = [](int64_t ld) { return ld >= 8 && ld % 8 == 0 && ld < (int64_t{1} << 36); };
+  const auto stride_ok = [](int64_t ld) { return ld >= 8 && ld % 8 == 0 && ld < (int64_t{1} << 39); };
   return props->major >= 9 && prm.batch == 1 && prm.M > 0 && prm.N > 0 && prm.K > 0 &&
          prm.M < lim && prm.N < lim && prm.K < lim &&
          stride_ok(am == Major::kK ? prm.a_sm : prm.a_sk) &&
@@ -998,8 +1013,12 @@ EncodeTiledFn encode_tiled_fn() {
   static const EncodeTiledFn fn = [] {
     void* f = nullptr;
     cudaDriverEntryPointQueryResult q{};
+#if CUDART_VERSION >= 12050
     C10_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
                                                     cudaEnableDefault, &q));
+#else
+    C10_CUDA_CHECK(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &f, cudaEnableDefault, &q));
+#endif
     TORCH_CHECK(q == cudaDriverEntryPointSuccess && f != nullptr,
                 "cuops.matmul: cuTensorMapEncodeTiled is not available from the CUDA driver");
     return reinterpret_cast<EncodeTiledFn>(f);
@@ -1138,9 +1157,10 @@ void launch_table(int cfg, const Params& prm) {
     case 20: return launch_tuned<T, Tune20>(prm);
     case 21: return launch_tuned<T, Tune21>(prm);
     case 22: return launch_tuned<T, Tune22>(prm);
-    default:
+    case 23:
       return tma_eligible(prm, Major::kK, Major::kMN) ? launch_tuned<T, Tune23>(prm)
                                                       : launch_tuned<T, Tune8>(prm);
+    default: TORCH_CHECK(false, "mma_sync: no tuning entry ", cfg);
   }
 }
 
