@@ -839,7 +839,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
       }
     }
     // Drain (only empty groups remain) and let every warp finish reading smem
-    // before the next batch's prologue overwrites it.
+    // before the next unit's prologue overwrites it.
     cp_async_wait<0>();
     __syncthreads();
 
@@ -938,7 +938,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kMinBlocks)
           const uint4 v = ld_shared_v4(s_c + row * kCPitch + ch * 16);
           *reinterpret_cast<uint4*>(dst0 + row * p.c_sm + ch * 8) = v;
         }
-        __syncthreads();  // the next batch item's prologue refills the smem
+        __syncthreads();  // the next unit's prologue refills the smem
         continue;
       }
     }
@@ -988,11 +988,11 @@ bool batch_offsets_multiple_of(const OffsetCalculator<3>& oc, int arg, int64_t q
 }
 
 // kTma entries: a single GEMM (batch offsets all 0) on an sm_90+ device, with
-// element coordinates that fit the copy engine's int32 box origins. (The
-// fast path already guarantees 16-byte aligned bases and row strides.)
-// A tensor map's row stride must be a positive multiple of 16 bytes below
-// 2^40 bytes; the fast path checks the multiple only where the dim is > 1 (a
-// size-1 dim's stride can be anything, even 0), so it is checked again here.
+// element coordinates that fit the copy engine's int32 box origins. The fast
+// path already guarantees 16-byte aligned bases, but checks a row stride only
+// where its dim is > 1 (a size-1 dim's stride can be anything, even 0), while
+// a tensor map's row stride must be a positive multiple of 16 bytes below
+// 2^40 bytes: so the strides are checked here.
 bool tma_eligible(const Params& prm, Major am, Major bm) {
   const auto* props = at::cuda::getCurrentDeviceProperties();
   const int64_t lim = int64_t{1} << 31;
@@ -1294,7 +1294,7 @@ void run(const GemmProblem& p_in) {
   else if (cfg != 0 && am == Major::kK && bm == Major::kMN)
     launch_table<T>(cfg, prm);
   else if (big_blocks >= num_sms() && tma_eligible(prm, am, bm))
-    launch_fast<T, CfgBigTma>(prm, am, bm);
+    launch_fast<T, CfgBigTma>(prm, am, bm);  // sm_90+: same tile, stages filled by TMA
   else if (big_blocks >= num_sms())
     launch_fast<T, CfgBig>(prm, am, bm);
   else
