@@ -74,6 +74,32 @@ def is_dense(t: torch.Tensor) -> bool:
     return bool(_dense(t))
 
 
+def register_autograd(name: str, backward, setup_context) -> None:
+    """torch.library.register_autograd for cuops::<name>, with
+    ctx.needs_input_grad covering every argument of the schema.
+
+    The dispatcher drops trailing arguments that equal their schema defaults
+    before it boxes a call into Python (so that serialized graphs stay
+    compatible when defaults are added), and torch's generated
+    autograd.Function sizes needs_input_grad by the arguments it was handed:
+    for `conv2d(x, w)` it has two entries, not eight. setup_context already
+    sees the defaults filled back in; this does the same for backward, so
+    every formula may index any argument. A dropped argument equals its
+    default (None for an optional tensor), so it needs no gradient."""
+    n_args = len(getattr(torch.ops.cuops, name).default._schema.arguments)
+
+    def backward_all_args(ctx, *grads):
+        passed = ctx.needs_input_grad
+        ctx.needs_input_grad = tuple(passed) + (False,) * (n_args - len(passed))
+        try:
+            return backward(ctx, *grads)
+        finally:
+            ctx.needs_input_grad = passed
+
+    torch.library.register_autograd(f"cuops::{name}", backward_all_args,
+                                    setup_context=setup_context)
+
+
 _below_autograd = torch._C._AutoDispatchBelowAutograd
 _is_compiling = torch.compiler.is_compiling
 

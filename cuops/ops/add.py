@@ -10,7 +10,8 @@ import numbers
 import torch
 
 from ..variants import pick
-from ._common import call, check_float, check_real_number, check_tensor, is_dense
+from ._common import (call, check_float, check_real_number, check_tensor, is_dense,
+                      register_autograd)
 
 _OP = "cuops.add"
 
@@ -105,7 +106,7 @@ def _add_backward(ctx, grad):
     return grads[0], grads[1], None, None
 
 
-torch.library.register_autograd("cuops::add", _add_backward, setup_context=_add_setup_context)
+register_autograd("add", _add_backward, setup_context=_add_setup_context)
 
 
 def _sum_to_setup_context(ctx, inputs, output):
@@ -119,5 +120,4 @@ def _sum_to_backward(ctx, grad):
     return g.expand(ctx.x_shape), None, None
 
 
-torch.library.register_autograd("cuops::sum_to", _sum_to_backward,
-                                setup_context=_sum_to_setup_context)
+register_autograd("sum_to", _sum_to_backward, setup_context=_sum_to_setup_context)

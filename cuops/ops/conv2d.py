@@ -14,7 +14,8 @@ import torch
 from torch._prims_common import suggest_memory_format
 
 from ..variants import pick
-from ._common import call, check_same_dtype_device, check_tensor, check_tuning_knob
+from ._common import (call, check_same_dtype_device, check_tensor, check_tuning_knob,
+                      register_autograd)
 
 # Sizes of the tuning tables in csrc/cuda/conv2d/{implicit_gemm_mma,depthwise}.cu
 # (development knob): the one Python copy, used by the tests and
@@ -266,7 +267,7 @@ def _backward(ctx, grad):
     return gi, gw, gb, None, None, None, None, None
 
 
-torch.library.register_autograd("cuops::conv2d", _backward, setup_context=_setup_context)
+register_autograd("conv2d", _backward, setup_context=_setup_context)
 
 
 # ---------------------------------------------------------------------------

@@ -38,7 +38,8 @@ Worklog: docs/matmul-worklog.md.
 import torch
 
 from ..variants import pick
-from ._common import call, check_same_dtype_device, check_tensor, check_tuning_knob
+from ._common import (call, check_same_dtype_device, check_tensor, check_tuning_knob,
+                      register_autograd)
 
 # Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile,warptile_static}.cu
 # (kNumTuneConfigs, ...): the one Python copy, used by the tests and the sweep.
@@ -151,10 +152,9 @@ def _gemm_backward(ctx, grad):
             gb = gemm_op(a.reshape(-1, k).mT, grad.reshape(-1, n), None, v)
         else:
             gb = _reduce_to(gemm_op(a.mT, grad, None, v), b.shape)
-    needs = ctx.needs_input_grad  # (shorter when bias is None)
-    if len(needs) > 2 and needs[2]:
+    if ctx.needs_input_grad[2]:
         gbias = torch.ops.cuops.sum_to(grad, [grad.shape[-1]], 1)
     return ga, gb, gbias, None
 
 
-torch.library.register_autograd("cuops::gemm", _gemm_backward, setup_context=_gemm_setup_context)
+register_autograd("gemm", _gemm_backward, setup_context=_gemm_setup_context)
