@@ -74,8 +74,14 @@ def _ref64(x, w, b, kw):
     return F.conv2d(d(x), d(w), d(b), **kw)
 
 
+def _cpu_variants(op):
+    """The CPU default and every CPU step by name."""
+    return [pytest.param("cpu", None, id="cpu")] + [
+        pytest.param("cpu", v["name"], id=f"cpu-{v['name']}") for v in cuops.variants(op, "cpu")]
+
+
 def _device_variants():
-    out = [pytest.param("cpu", None, id="cpu")]
+    out = _cpu_variants("conv2d")
     for v in FWD_VARIANTS:
         out.append(pytest.param("cuda", v, id=f"cuda-{v}", marks=pytest.mark.gpu))
     out.append(pytest.param("cuda", None, id="cuda-default", marks=pytest.mark.gpu))
@@ -139,7 +145,7 @@ GRAD_CONFIGS = ["3x3_pad1", "stride2", "asym_all", "same_even", "depthwise_x2_s2
 
 
 def _grad_device_variants():
-    out = [pytest.param("cpu", None, id="cpu")]
+    out = _cpu_variants("conv2d_backward_input")
     for v in GRAD_VARIANTS:
         out.append(pytest.param("cuda", v, id=f"cuda-{v}", marks=pytest.mark.gpu))
     return out
@@ -161,8 +167,8 @@ def test_backward(device, variant, cfg, dtype, layout):
     if variant is None:
         grads = torch.autograd.grad(out, [t for t in (x, w, b) if t is not None], g)
     else:
-        with cuops.use_variant("conv2d_backward_input", variant), \
-                cuops.use_variant("conv2d_backward_weight", variant):
+        with cuops.use_variant("conv2d_backward_input", variant, device), \
+                cuops.use_variant("conv2d_backward_weight", variant, device):
             grads = torch.autograd.grad(out, [t for t in (x, w, b) if t is not None], g)
     d = lambda t: t.detach().double().cpu().requires_grad_(True)  # noqa: E731
     xr, wr = d(x), d(w)
@@ -740,7 +746,7 @@ def test_bad_inputs_cuda():
 
 
 def test_variants_listed():
-    assert [v["name"] for v in cuops.variants("conv2d", "cpu")] == ["cpu"]
+    assert [v["name"] for v in cuops.variants("conv2d", "cpu")] == ["cpu", "im2col_gemm"]
     if cuops.cuda_built():
         assert [v["name"] for v in cuops.variants("conv2d")] == FWD_VARIANTS
         assert [v["name"] for v in cuops.variants("conv2d_backward_input")] == GRAD_VARIANTS

@@ -1,6 +1,8 @@
-// CPU kernels of cuops.conv2d and its gradients.
+// CPU kernels of cuops.conv2d and its gradients: the `cpu` step (direct
+// loops, below) and the `im2col_gemm` step (csrc/cpu/conv2d_im2col.cpp, the
+// default), listed in one ladder per op.
 //
-// All three are direct loops written so that the innermost loop walks one
+// The direct loops are written so that the innermost loop walks one
 // output/input row (q or w) with a constant stride, accumulating in acc_t
 // (fp32 for fp16/bf16) into a per-task buffer: no im2col buffer, no atomics,
 // deterministic. Every layout works through the element strides of
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "conv2d_plan.h"
+#include "cpu/conv2d_im2col.h"
 
 namespace cuops {
 namespace {
@@ -164,8 +167,10 @@ const Ladder<FwdFn> kConvCpu(
       [](const Conv2dProblem& p) {
         CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d(cpu)", [&] { forward_cpu<scalar_t>(p); });
       },
-      "direct loops parallel over (n, k) planes, row-wise inner loop, any layout"}},
-    {"cpu"});
+      "direct loops parallel over (n, k) planes, row-wise inner loop, any layout"},
+     {"im2col_gemm", kAllFloat, conv2d_im2col_cpu,
+      "patches gathered into a dense matrix, times the weight in the CPU GEMM"}},
+    {"im2col_gemm", "cpu"});
 
 const Ladder<GradFn> kDgradCpu(
     "conv2d_backward_input", "cpu",
@@ -174,8 +179,10 @@ const Ladder<GradFn> kDgradCpu(
         CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d_backward_input(cpu)",
                                       [&] { dgrad_cpu<scalar_t>(p); });
       },
-      "scatter loops parallel over (n, c) planes, any layout"}},
-    {"cpu"});
+      "scatter loops parallel over (n, c) planes, any layout"},
+     {"im2col_gemm", kAllFloat, conv2d_backward_input_im2col_cpu,
+      "grad_output times the weight in the CPU GEMM, summed back into patches (col2im)"}},
+    {"im2col_gemm", "cpu"});
 
 const Ladder<GradFn> kWgradCpu(
     "conv2d_backward_weight", "cpu",
@@ -184,8 +191,21 @@ const Ladder<GradFn> kWgradCpu(
         CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d_backward_weight(cpu)",
                                       [&] { wgrad_cpu<scalar_t>(p); });
       },
-      "reduction loops parallel over (k, c), any layout"}},
-    {"cpu"});
+      "reduction loops parallel over (k, c), any layout"},
+     {"im2col_gemm", kAllFloat, conv2d_backward_weight_im2col_cpu,
+      "grad_output^T times the gathered patches in the CPU GEMM, chunks summed in order"}},
+    {"im2col_gemm", "cpu"});
+
+// The GEMM step pays for its buffers once each output sums more than a few
+// taps; depthwise-like problems (a handful of taps per output channel, many
+// groups) run faster in the direct loops. (The ladders' own default lists
+// im2col_gemm: it is the default for every problem but those.)
+std::optional<c10::string_view> variant_or_default(std::optional<c10::string_view> variant,
+                                                   const Conv2dProblem& p) {
+  if (variant.has_value() && !variant->empty()) return variant;
+  const int64_t taps = p.C / p.groups * p.R * p.S;
+  return taps >= 16 && p.K / p.groups >= 4 ? "im2col_gemm" : "cpu";
+}
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
@@ -193,7 +213,7 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       std::optional<c10::string_view> variant) {
   Conv2dPlan plan = plan_conv2d(input, weight, bias, stride, padding, dilation, groups);
   TORCH_CHECK(plan.out.is_cpu(), "cuops.conv2d: the CPU kernel got tensors on ", plan.out.device());
-  const auto& step = kConvCpu.select(variant, plan.prob.dtype);
+  const auto& step = kConvCpu.select(variant_or_default(variant, plan.prob), plan.prob.dtype);
   if (plan.out.numel() > 0) step.fn(plan.prob);
   return plan.result;
 }
@@ -206,7 +226,7 @@ at::Tensor conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Te
       grad_output, weight, C10_AS_INTARRAYREF_SLOW(input_size), stride, padding, dilation, groups);
   TORCH_CHECK(plan.out.is_cpu(), "cuops.conv2d_backward_input: the CPU kernel got tensors on ",
               plan.out.device());
-  const auto& step = kDgradCpu.select(variant, plan.prob.dtype);
+  const auto& step = kDgradCpu.select(variant_or_default(variant, plan.prob), plan.prob.dtype);
   if (plan.out.numel() > 0) step.fn(plan.prob);
   return plan.out;
 }
@@ -219,7 +239,7 @@ at::Tensor conv2d_backward_weight_cpu(const at::Tensor& grad_output, const at::T
       grad_output, input, C10_AS_INTARRAYREF_SLOW(weight_size), stride, padding, dilation, groups);
   TORCH_CHECK(plan.out.is_cpu(), "cuops.conv2d_backward_weight: the CPU kernel got tensors on ",
               plan.out.device());
-  const auto& step = kWgradCpu.select(variant, plan.prob.dtype);
+  const auto& step = kWgradCpu.select(variant_or_default(variant, plan.prob), plan.prob.dtype);
   if (plan.out.numel() > 0) step.fn(plan.prob);  // N == 0 sums nothing: zeros
   return plan.out;
 }

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/gemm_cpu.h"
 #include "matmul_plan.h"
 
 namespace cuops {
@@ -97,15 +98,19 @@ void gemm_cpu_impl(const GemmProblem& p) {
   });
 }
 
+}  // namespace
+
+void gemm_cpu_run(const GemmProblem& p) {
+  CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.gemm(cpu)", [&] { gemm_cpu_impl<scalar_t>(p); });
+}
+
+namespace {
+
 using GemmFn = void (*)(const GemmProblem&);
 
 const Ladder<GemmFn> kGemmCpu(
     "matmul", "cpu",
-    {{"cpu", kAllFloat,
-      [](const GemmProblem& p) {
-        CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.gemm(cpu)",
-                                      [&] { gemm_cpu_impl<scalar_t>(p); });
-      },
+    {{"cpu", kAllFloat, gemm_cpu_run,
       "cache-blocked (64x256x256), packed panels, 4x8 register micro-kernel, parallel over blocks"}},
     {"cpu"});
 
