@@ -89,10 +89,12 @@ def _cmd_demo(args) -> int:
 
 
 def main(argv=None) -> int:
+    from .bench import SUITES
+
     p = argparse.ArgumentParser(prog="python -m cuops", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bench", help="time every variant against PyTorch")
-    b.add_argument("op", nargs="?", default="all", choices=["add", "matmul", "conv2d", "all"])
+    b.add_argument("op", nargs="?", default="all", choices=[*SUITES, "all"])
     b.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     b.add_argument("--quick", action="store_true", help="fewer sizes")
     b.add_argument("--csv", default=None, help="also write the results to this CSV file")

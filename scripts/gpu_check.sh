@@ -4,7 +4,8 @@
 # short table last. Logs and the benchmark CSV go to $OUT (default out/).
 #   TESTS="tests/test_add.py"  which tests (default: all GPU-marked tests)
 #   PYTEST_ARGS="-k vec16"     extra pytest arguments
-#   BENCH="add matmul"         which benchmarks (default: all; "none" skips)
+#   BENCH="add matmul"         which benchmarks (default: "all models": the ops, then whole
+#                              torchvision models; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
@@ -14,6 +15,9 @@
 #   PROFILE_ENV="CUOPS_MATMUL_CONFIG=mma_sync=9"  environment of the profiled process only
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
+#   SANITIZE=1                 also run scripts/sanitize_sweep.py under compute-sanitizer's
+#                              memcheck, racecheck, synccheck and initcheck (Firecracker only)
+#   FUZZ_EXAMPLES=2000         hypothesis examples per property in the GPU fuzz tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -21,6 +25,7 @@ mkdir -p "$OUT"
 PY=${CUOPS_PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 
+echo "kernel: $(uname -r) (4.4.0 = gVisor: no compute-sanitizer, no ncu counters)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
 "$PY" -c "import torch; print('torch', torch.__version__, '| CUDA', torch.version.cuda, '|', torch.cuda.get_device_name())"
 
@@ -39,7 +44,8 @@ trc=skipped
 if [ -z "${SKIP_TESTS:-}" ]; then
   start=$(date +%s)
   eval "extra=(${PYTEST_ARGS:-})"  # keeps quoted words: PYTEST_ARGS='-k "a or b"'
-  "$PY" -m pytest -m gpu -p no:cacheprovider ${TESTS:-tests} "${extra[@]}" >"$OUT/tests.log" 2>&1
+  CUOPS_FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-2000} "$PY" -m pytest -m gpu -p no:cacheprovider \
+    --durations=15 ${TESTS:-tests} "${extra[@]}" >"$OUT/tests.log" 2>&1
   trc=$?
   grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -40
   echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests.log")"
@@ -77,10 +83,24 @@ if [ -n "${DEMO:-}" ]; then
   fi
 fi
 
-if [ "${BENCH:-all}" != "none" ]; then
-  for op in ${BENCH:-all}; do
+if [ -n "${SANITIZE:-}" ]; then
+  for tool in memcheck racecheck synccheck initcheck; do
+    start=$(date +%s)
+    # The caching allocator off: an access past a tensor's end leaves its
+    # allocation. Beyond memcheck, only cuops's kernels are checked.
+    filter=(); [ "$tool" != memcheck ] && filter=(--kernel-regex kns=cuops)
+    PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$tool" "${filter[@]}" \
+      "$PY" scripts/sanitize_sweep.py >"$OUT/sanitize_$tool.txt" 2>&1
+    echo "sanitizer $tool: rc=$? in $(( $(date +%s) - start )) s: $(grep -E 'sanitize sweep|ERROR SUMMARY' \
+      "$OUT/sanitize_$tool.txt" | tr '\n' ' ')"
+  done | tee "$OUT/sanitize.txt"
+fi
+
+if [ "${BENCH:-all models}" != "none" ]; then
+  for op in ${BENCH:-all models}; do
     "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} --csv "$OUT/bench_$op.csv" --plot "$OUT/bench_$op.png" \
       2>/dev/null | tee -a "$OUT/bench.txt"
   done
 fi
-echo "== summary: build rc=$rc, gpu tests rc=$trc: $(tail -n 1 "$OUT/tests.log" 2>/dev/null)"
+echo "== summary: build rc=$rc, gpu tests rc=$trc"
+"$PY" scripts/gpu_summary.py "$OUT"

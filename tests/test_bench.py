@@ -112,3 +112,19 @@ def test_plot_from_csv(tmp_path, capsys):
     assert cli(["bench", "conv2d", "--from-csv", path]) == 0
     out = capsys.readouterr().out
     assert "conv2d" in out and "\nadd " not in out
+
+
+def test_cli_models_quick(tmp_path, capsys):
+    """`bench models` on the CPU (quick: ResNet-18 at batch 2): every case runs
+    both impls, torch first as the baseline."""
+    import pytest
+
+    pytest.importorskip("torchvision")
+    csv_path = tmp_path / "models.csv"
+    assert cli(["bench", "models", "--quick", "--device", "cpu", "--csv", str(csv_path)]) == 0
+    assert "img/s" in capsys.readouterr().out
+    results, _ = read_csv(str(csv_path))
+    labels = {r.label for r in results}
+    assert labels == {f"resnet18 {m} {p}" for m in ("train", "infer") for p in ("fp32", "bf16")}
+    for r in results:
+        assert r.op == "models" and r.impl in ("torch", "cuops") and r.rate > 0, r

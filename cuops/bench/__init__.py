@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 
 OPS = ("add", "matmul", "conv2d")
+SUITES = (*OPS, "models")  # `bench all` runs the ops; `bench models` whole networks
 
 
 @dataclasses.dataclass
@@ -43,6 +44,9 @@ class Case:
     # bandwidth for a memory-bound op. None: the baseline's own rate (cuBLAS,
     # cuDNN are the ceiling for matmul and conv).
     ceiling: float | None = None
+    # Timing budget per impl: warm-up calls, then repetitions for up to this long.
+    warmup: int = 5
+    max_seconds: float = 2.0
 
 
 @dataclasses.dataclass
@@ -133,7 +137,7 @@ def time_call_overhead(fn, args, device: torch.device, reps: int = 200) -> float
 
 
 def _scale(unit: str) -> float:
-    return {"GB/s": 1e9, "TFLOP/s": 1e12}[unit]
+    return {"GB/s": 1e9, "TFLOP/s": 1e12, "img/s": 1.0}[unit]
 
 
 def _compiled(fn):
@@ -176,7 +180,8 @@ def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True) -> lis
             if progress:
                 progress(i, len(cases), f"{case.op} {case.label}: {name}")
             try:
-                ms[name] = time_fn(fn, sets, device)
+                ms[name] = time_fn(fn, sets, device, warmup=case.warmup,
+                                   max_seconds=case.max_seconds)
                 err = ""
             except Exception as e:  # a variant that cannot run this case is reported, not fatal
                 ms[name], err = float("nan"), f"{type(e).__name__}: {e}"[:120]

@@ -80,6 +80,16 @@ def _make_meta(new_cls, m: torch.nn.Module) -> torch.nn.Module:
                    bias=m.bias is not None, padding_mode=m.padding_mode, **kw)
 
 
+def _subclass_reason(m: torch.nn.Module) -> str:
+    if type(m) is torch.nn.modules.linear.NonDynamicallyQuantizableLinear:
+        # The out_proj of nn.MultiheadAttention, which reads its weight in
+        # F.multi_head_attention_forward and never calls its forward.
+        return ("the out_proj of an nn.MultiheadAttention, which uses its weight directly "
+                "(cuops has no attention op): left as is")
+    return (f"{type(m).__module__}.{type(m).__qualname__} is a subclass of a torch layer, not "
+            "the layer itself: left as is")
+
+
 def _convert_one(m: torch.nn.Module, new_cls):
     """The cuops module for `m` (sharing all of m's state), or a skip reason."""
     w = getattr(m, "weight", None)
@@ -130,8 +140,7 @@ def convert(model: torch.nn.Module, *, verbose: bool = False) -> torch.nn.Module
             else:
                 report.replaced[name] = type(m).__name__
         elif isinstance(m, tuple(targets)) and not isinstance(m, tuple(targets.values())):
-            report.skipped[name] = (f"{type(m).__module__}.{type(m).__qualname__} is a subclass "
-                                    "of a torch layer, not the layer itself: left as is")
+            report.skipped[name] = _subclass_reason(m)
         done[id(m)] = (m, new)
         if new is None:  # recurse into whatever stays (a converted layer has no children)
             for child_name, child in list(m._modules.items()):
