@@ -107,7 +107,7 @@ const Ladder<GemmFn> kGemmCpu(
                                       [&] { gemm_cpu_impl<scalar_t>(p); });
       },
       "cache-blocked (64x256x256), packed panels, 4x8 register micro-kernel, parallel over blocks"}},
-    {"cpu"});
+    {"cpu"}, "cuops.gemm");
 
 at::Tensor gemm_cpu(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
                     std::optional<c10::string_view> variant) {
