@@ -45,6 +45,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("MAX_DIMS") = cuops::kMaxDims;
   m.def("dtype_name", [](at::ScalarType t) { return std::string(c10::toString(t)); },
         "A dtype's c10 name, as the C++ checks print it ('Float', 'Long', 'ComplexFloat').");
+  m.def(
+      "check_variant",
+      [](const std::string& op, const std::string& ladder, const std::string& device,
+         const std::string& variant, at::ScalarType dtype) {
+        cuops::check_variant(op.c_str(), ladder, device, variant, dtype);
+      },
+      "csrc/cuops.h's check_variant: a named variant exists and supports the dtype.");
   m.def("cuda_built", []() {
 #ifdef CUOPS_WITH_CUDA
     return true;

@@ -86,6 +86,13 @@ def check_max_dims(t: torch.Tensor, op: str, arg: str) -> None:
                          f"{_C.MAX_DIMS} are supported")
 
 
+def check_variant(op: str, ladder: str, device: torch.device, variant, dtype) -> None:
+    """A named kernel variant exists in cuops.variants(ladder, device) and
+    supports `dtype`: the C++ check (csrc/cuops.h), for the fake kernels."""
+    if variant:
+        _C.check_variant(op, ladder, device.type, variant, dtype)
+
+
 def check_tensor(x, op: str, arg: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{op}: argument '{arg}' must be a Tensor, but got {type(x).__name__}")

@@ -11,7 +11,7 @@ import torch
 
 from ..variants import pick
 from ._common import (call, check_float, check_int64, check_max_dims, check_real_number,
-                      check_tensor, is_dense, is_int, register_autograd)
+                      check_tensor, check_variant, is_dense, is_int, register_autograd)
 
 _OP = "cuops.add"
 _SUM_TO = "cuops.sum_to"
@@ -91,6 +91,7 @@ def _add_meta(a, b, alpha):
 @torch.library.register_fake("cuops::add")
 def _add_fake(a, b, alpha=1, variant=None):
     shape, dtype, device = _add_meta(a, b, alpha)
+    check_variant(_OP, "add", device, variant, dtype)
     for like in (a, b):  # strides follow the first dense input of the output's shape
         if like.shape == shape and is_dense(like):
             return torch.empty_strided(shape, like.stride(), dtype=dtype, device=device)

@@ -15,7 +15,7 @@ from torch._prims_common import suggest_memory_format
 
 from ..variants import pick
 from ._common import (INT64_MAX, call, check_int64, check_same_dtype_device, check_tensor,
-                      check_tuning_knob, is_int, register_autograd)
+                      check_tuning_knob, check_variant, is_int, register_autograd)
 
 # Sizes of the tuning tables in csrc/cuda/conv2d/{implicit_gemm_mma,depthwise}.cu
 # (development knob): the one Python copy, used by the tests and
@@ -198,6 +198,7 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0),
     out_shape = (x.shape[0], weight.shape[0], P, Q)
     fmt = _cl(x, weight) if x.shape[0] != 0 else _empty_batch_format(x, out_shape)
     out = torch.empty(out_shape, dtype=input.dtype, device=input.device, memory_format=fmt)
+    check_variant(_OP, "conv2d", input.device, variant, input.dtype)
     return out.squeeze(0) if input.dim() == 3 else out
 
 
@@ -229,6 +230,7 @@ def _dgrad_fake(grad_output, weight, input_size, stride, padding, dilation, grou
     P, Q = _check_shapes(_DGRAD, "input_size", input_size, weight.shape, stride, padding,
                          dilation, groups)
     _check_grad_output_shape(_DGRAD, grad_output, [input_size[0], weight.shape[0], P, Q])
+    check_variant(_DGRAD, "conv2d_backward_input", grad_output.device, variant, grad_output.dtype)
     return torch.empty(list(input_size), dtype=grad_output.dtype, device=grad_output.device,
                        memory_format=_cl(grad_output, weight))
 
@@ -241,6 +243,8 @@ def _wgrad_fake(grad_output, input, weight_size, stride, padding, dilation, grou
     P, Q = _check_shapes(_WGRAD, "input", input.shape, weight_size, stride, padding, dilation,
                          groups)
     _check_grad_output_shape(_WGRAD, grad_output, [input.shape[0], weight_size[0], P, Q])
+    check_variant(_WGRAD, "conv2d_backward_weight", grad_output.device, variant,
+                  grad_output.dtype)
     return torch.empty(list(weight_size), dtype=grad_output.dtype, device=grad_output.device,
                        memory_format=_cl(grad_output, input))
 

@@ -39,7 +39,7 @@ import torch
 
 from ..variants import pick
 from ._common import (call, check_max_dims, check_same_dtype_device, check_tensor,
-                      check_tuning_knob, register_autograd)
+                      check_tuning_knob, check_variant, register_autograd)
 
 # Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile,warptile_static}.cu
 # (kNumTuneConfigs, ...): the one Python copy, used by the tests and the sweep.
@@ -122,7 +122,9 @@ def _gemm_meta(a, b, bias):
 
 @torch.library.register_fake("cuops::gemm")
 def _gemm_fake(a, b, bias=None, variant=None):
-    return a.new_empty(_gemm_meta(a, b, bias))
+    out = a.new_empty(_gemm_meta(a, b, bias))
+    check_variant(_OP, "matmul", a.device, variant, a.dtype)
+    return out
 
 
 # ---------------------------------------------------------------------------
