@@ -73,7 +73,7 @@ def linear(input, weight, bias=None, *, variant=None):
     if bias is not None:
         check_tensor(bias, "cuops.linear", "bias")
     return call(torch.ops.cuops.linear.default, (input, weight, bias), input, weight, bias,
-                pick("matmul", input, variant))
+                pick("matmul", input, variant, "cuops.linear"))
 
 
 def gemm(a, b, bias=None, *, variant=None):
@@ -81,7 +81,8 @@ def gemm(a, b, bias=None, *, variant=None):
     dimensions broadcast: the op matmul and linear are built on."""
     check_tensor(a, _OP, "a")
     check_tensor(b, _OP, "b")
-    return call(torch.ops.cuops.gemm.default, (a, b, bias), a, b, bias, pick("matmul", a, variant))
+    return call(torch.ops.cuops.gemm.default, (a, b, bias), a, b, bias,
+                pick("matmul", a, variant, _OP))
 
 
 # ---------------------------------------------------------------------------
