@@ -156,10 +156,10 @@ def _gemm_backward(ctx, grad):
         if b.dim() == 2 and a.dim() > 2:
             # b is shared by every batch item (a linear layer's weight): fold
             # the batch into the contraction, one [K, B*M] @ [B*M, N] GEMM
-            # instead of B products summed afterwards. (reshape is a view for
-            # the usual contiguous a and grad, a copy otherwise.)
-            k, n = a.shape[-1], grad.shape[-1]
-            gb = gemm_op(a.reshape(-1, k).mT, grad.reshape(-1, n), None, v)
+            # instead of B products summed afterwards. (flatten is a view for
+            # the usual contiguous a and grad, a copy otherwise; unlike
+            # reshape(-1, k) it also takes K == 0 or N == 0.)
+            gb = gemm_op(a.flatten(0, -2).mT, grad.flatten(0, -2), None, v)
         else:
             gb = _reduce_to(gemm_op(a.mT, grad, None, v), b.shape)
     if ctx.needs_input_grad[2]:
