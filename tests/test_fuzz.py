@@ -151,9 +151,10 @@ def draw_operand(data, label, shape, dtype, device, gen):
     return Operand(shape, data.draw(layouts(shape), label=label), dtype, device, gen)
 
 
-def check(device, dtype, run, ref_fn, operands, tol_dtypes=(), what=""):
+def check(device, dtype, gen, run, ref_fn, operands, tol_dtypes=(), what=""):
     """run(*tensors) against ref_fn(*float64 tensors, absolute=False/True),
-    forward and the gradients of every operand, with a random output grad."""
+    forward and the gradients of every operand, with a random output grad
+    (drawn from `gen`, the example's generator)."""
     tests = [o.make("test") for o in operands]
     refs = [o.make("ref") for o in operands]
     abss = [o.make("abs") for o in operands]
@@ -163,7 +164,7 @@ def check(device, dtype, run, ref_fn, operands, tol_dtypes=(), what=""):
     tol = max(REL_TOL[d] for d in (dtype, *tol_dtypes))
     assert out.device.type == device
     assert_rel_close(out, ref, tol=tol, scale=scale, what=f"{what} forward")
-    g = torch.randn(out.shape, dtype=torch.float64, device=device).to(out.dtype)
+    g = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(device, out.dtype)
     grads = torch.autograd.grad(out, tests, g, allow_unused=True)
     ref_grads = torch.autograd.grad(ref, refs, g.double(), allow_unused=True)
     scale_grads = torch.autograd.grad(scale, abss, g.double().abs(), allow_unused=True)
@@ -217,13 +218,13 @@ def _add(data, device):
     variant = draw_variant(data, "add", device, da if b_number else result)
     if b_number:  # a Python float: it does not widen a's dtype
         number = float(b.base.to(db).item())
-        out = check(device, da, lambda x: cuops.add(x, number, alpha, variant=variant),
+        out = check(device, da, gen, lambda x: cuops.add(x, number, alpha, variant=variant),
                     lambda x, absolute: torch.add(x, abs(number) if absolute else number,
                                                   alpha=abs(alpha) if absolute else alpha),
                     [a], what="add(tensor, number)")
         assert out.dtype == torch.add(a.make("test"), number, alpha=alpha).dtype
         return
-    out = check(device, da, lambda x, y: cuops.add(x, y, alpha, variant=variant),
+    out = check(device, da, gen, lambda x, y: cuops.add(x, y, alpha, variant=variant),
                 lambda x, y, absolute: torch.add(x, y, alpha=abs(alpha) if absolute else alpha),
                 [a, b], tol_dtypes=[db], what="add")
     assert out.dtype == result
@@ -261,7 +262,7 @@ def _matmul(data, device):
     a = draw_operand(data, "layout a", sa, dtype, device, gen)
     b = draw_operand(data, "layout b", sb, dtype, device, gen)
     variant = draw_variant(data, "matmul", device, dtype)
-    out = check(device, dtype, lambda x, y: cuops.matmul(x, y, variant=variant),
+    out = check(device, dtype, gen, lambda x, y: cuops.matmul(x, y, variant=variant),
                 lambda x, y, absolute: torch.matmul(x, y), [a, b], what=f"matmul {sa} @ {sb}")
     assert out.dtype == dtype
 
@@ -282,7 +283,7 @@ def _linear(data, device):
     if data.draw(st.booleans(), label="bias"):
         ops.append(draw_operand(data, "layout bias", [n], dtype, device, gen))
     variant = draw_variant(data, "matmul", device, dtype)
-    check(device, dtype, lambda *t: cuops.linear(*t, variant=variant),
+    check(device, dtype, gen, lambda *t: cuops.linear(*t, variant=variant),
           lambda *t, absolute: F.linear(*t), ops, what=f"linear {lead + [k]} x [{n}, {k}]")
 
 
@@ -359,7 +360,7 @@ def _conv2d(data, device):
         for op, v in (("conv2d_backward_input", dgrad), ("conv2d_backward_weight", wgrad)):
             if v is not None:
                 stack.enter_context(cuops.use_variant(op, v))
-        out = check(device, dtype, run, ref, ops,
+        out = check(device, dtype, gen, run, ref, ops,
                     what=f"conv2d x {xs} w {[k, cpg, kh, kw]} stride {stride} pad {pad4} "
                          f"dilation {dil} groups {groups}")
     assert out.dtype == dtype
