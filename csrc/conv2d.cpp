@@ -4,6 +4,8 @@
 // Error kinds follow the project rule: ValueError for shapes and values,
 // TypeError for dtypes, RuntimeError for devices. The Python fake kernels
 // (cuops/ops/conv2d.py) raise the same errors with the same messages.
+#include <c10/util/safe_numerics.h>
+
 #include <sstream>
 
 #include "conv2d_plan.h"
@@ -51,8 +53,19 @@ void check_shapes(const char* op, const char* in_name, at::IntArrayRef in,
                     ", 'weight' shape ", shape_str(wt), ")");
   TORCH_CHECK_VALUE(wt[2] > 0 && wt[3] > 0, op, ": 'weight' has an empty kernel, shape ",
                     shape_str(wt));
-  const int64_t ph = H + a.pt + a.pb, pw = W + a.pl + a.pr;
-  const int64_t eh = a.dh * (wt[2] - 1) + 1, ew = a.dw * (wt[3] - 1) + 1;
+  // Padded input and dilated kernel sizes; huge padding or dilation values
+  // would wrap around int64 (and index memory far outside the tensors).
+  int64_t ph = 0, pw = 0, eh = 0, ew = 0;
+  TORCH_CHECK_VALUE(!c10::add_overflows(H, a.pt, &ph) && !c10::add_overflows(ph, a.pb, &ph) &&
+                        !c10::add_overflows(W, a.pl, &pw) && !c10::add_overflows(pw, a.pr, &pw),
+                    op, ": 'padding' [", a.pt, ", ", a.pb, ", ", a.pl, ", ", a.pr,
+                    "] is too large: the padded input size overflows int64");
+  TORCH_CHECK_VALUE(!c10::mul_overflows(a.dh, wt[2] - 1, &eh) &&
+                        !c10::add_overflows(eh, int64_t{1}, &eh) &&
+                        !c10::mul_overflows(a.dw, wt[3] - 1, &ew) &&
+                        !c10::add_overflows(ew, int64_t{1}, &ew),
+                    op, ": 'dilation' [", a.dh, ", ", a.dw,
+                    "] is too large: the dilated kernel size overflows int64");
   TORCH_CHECK_VALUE(eh <= ph && ew <= pw, op, ": kernel size (", eh, " x ", ew,
                     ", dilation included) is larger than the padded input (", ph, " x ", pw,
                     "; '", in_name, "' shape ", shape_str(in), ", 'weight' shape ", shape_str(wt),
@@ -138,6 +151,12 @@ Conv2dPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight,
   const at::Tensor x = unbatched ? input.unsqueeze(0) : input;
   int64_t P = 0, Q = 0;
   check_shapes(op, "input", x.sizes(), weight.sizes(), a, &P, &Q);
+  // As F.conv2d: an input may be empty in its batch or channel dimension only
+  // (a padded empty image would otherwise give an output of bias values).
+  TORCH_CHECK_VALUE(x.size(0) == 0 || x.size(1) == 0 || (x.size(2) > 0 && x.size(3) > 0), op,
+                    ": 'input' of shape ", shape_str(input.sizes()),
+                    " has an empty spatial dimension; only its batch or channel dimension may "
+                    "be 0");
 
   Conv2dPlan plan;
   Conv2dProblem& p = plan.prob;

@@ -86,12 +86,13 @@ inline void check_max_dims(const at::Tensor& t, const char* op, const char* arg)
                     " dimensions; at most ", kMaxDims, " are supported");
 }
 
-// Alpha-like scalars multiply floating-point data: real numbers only.
+// Alpha-like scalars multiply floating-point data: real numbers only. (Worded
+// as the Python check_real_number in cuops/ops/_common.py, which names the
+// Python type.)
 inline void check_real_scalar(const c10::Scalar& s, const char* op, const char* arg) {
-  TORCH_CHECK_TYPE(!s.isBoolean(), op, ": argument '", arg,
-                   "' must be a real number, but got a bool");
-  TORCH_CHECK_TYPE(!s.isComplex(), op, ": argument '", arg,
-                   "' must be a real number, but got a complex number");
+  TORCH_CHECK_TYPE(!s.isBoolean() && !s.isComplex(), op, ": argument '", arg,
+                   "' must be a real number (int or float), but got ",
+                   s.isBoolean() ? "bool" : "complex");
 }
 
 // ---------------------------------------------------------------------------
@@ -130,6 +131,40 @@ struct VariantInfo {
 // All registered variants, in registration (ladder) order. Defined in module.cpp.
 std::vector<VariantInfo>& variant_registry();
 
+inline std::string dtype_list(const std::vector<at::ScalarType>& ts) {
+  std::ostringstream os;
+  for (size_t i = 0; i < ts.size(); ++i) os << (i ? ", " : "") << ts[i];
+  return os.str();
+}
+
+// A variant named by the user exists in `ladder`'s table on `device` and
+// supports `dtype` (unknown name -> ValueError listing the names, dtype ->
+// TypeError); errors name `op`, the function the user called. No name, or a
+// device with no registered variants (meta; CUDA in a CPU-only build), checks
+// nothing. Ladder::select runs it; so do matmul and linear before calling
+// gemm, so that their errors carry their own names.
+inline void check_variant(const char* op, const std::string& ladder, const std::string& device,
+                          const std::optional<c10::string_view>& variant, at::ScalarType dtype) {
+  if (!variant.has_value() || variant->empty()) return;
+  const std::string name(variant->data(), variant->size());
+  std::ostringstream names;
+  bool any = false;
+  for (const auto& v : variant_registry()) {
+    if (v.op != ladder || v.device != device) continue;
+    if (v.name == name) {
+      bool ok = false;
+      for (auto t : v.dtypes) ok = ok || t == dtype;
+      TORCH_CHECK_TYPE(ok, op, ": variant '", name, "' does not support dtype ", dtype,
+                       " (it supports ", dtype_list(v.dtypes), ")");
+      return;
+    }
+    names << (any ? ", " : "") << v.name;
+    any = true;
+  }
+  TORCH_CHECK_VALUE(!any, op, ": unknown ", device, " variant '", name, "'; available: ",
+                    names.str());
+}
+
 template <typename Fn>
 class Ladder {
  public:
@@ -140,9 +175,12 @@ class Ladder {
     const char* summary;
   };
 
+  // `op` names the ladder in cuops.variants(op); errors say `label` (default
+  // "cuops.<op>"), the op whose kernel runs the ladder.
   Ladder(const char* op, const char* device, std::vector<Step> steps,
-         std::vector<const char*> fastest_first)
-      : op_(op), device_(device), steps_(std::move(steps)), fastest_(std::move(fastest_first)) {
+         std::vector<const char*> fastest_first, const char* label = nullptr)
+      : op_(op), device_(device), label_(label ? label : "cuops." + op_),
+        steps_(std::move(steps)), fastest_(std::move(fastest_first)) {
     for (const auto& s : steps_) {
       VariantInfo info{op_, device_, s.name, s.summary, s.dtypes, {}};
       for (at::ScalarType t : {at::kHalf, at::kBFloat16, at::kFloat, at::kDouble}) {
@@ -158,20 +196,13 @@ class Ladder {
   const Step& select(const std::optional<c10::string_view>& variant, at::ScalarType dtype) const {
     if (!variant.has_value() || variant->empty()) {
       const Step* d = default_step(dtype);
-      TORCH_CHECK_TYPE(d != nullptr, "cuops.", op_, ": no ", device_, " variant supports dtype ",
-                       dtype);
+      TORCH_CHECK_TYPE(d != nullptr, label_, ": no ", device_, " variant supports dtype ", dtype);
       return *d;
     }
-    for (const auto& s : steps_) {
-      if (*variant == s.name) {
-        TORCH_CHECK_TYPE(supports(s, dtype), "cuops.", op_, ": variant '", s.name,
-                         "' does not support dtype ", dtype, " (it supports ",
-                         dtype_list(s.dtypes), ")");
-        return s;
-      }
-    }
-    TORCH_CHECK_VALUE(false, "cuops.", op_, ": unknown ", device_, " variant '",
-                      std::string(variant->data(), variant->size()), "'; available: ", names());
+    check_variant(label_.c_str(), op_, device_, variant, dtype);
+    for (const auto& s : steps_)
+      if (*variant == s.name) return s;
+    TORCH_CHECK(false, label_, ": variant table out of sync");  // registered above: unreachable
   }
 
  private:
@@ -186,18 +217,8 @@ class Ladder {
         if (std::string(name) == s.name && supports(s, t)) return &s;
     return nullptr;
   }
-  std::string names() const {
-    std::ostringstream os;
-    for (size_t i = 0; i < steps_.size(); ++i) os << (i ? ", " : "") << steps_[i].name;
-    return os.str();
-  }
-  static std::string dtype_list(const std::vector<at::ScalarType>& ts) {
-    std::ostringstream os;
-    for (size_t i = 0; i < ts.size(); ++i) os << (i ? ", " : "") << ts[i];
-    return os.str();
-  }
 
-  std::string op_, device_;
+  std::string op_, device_, label_;
   std::vector<Step> steps_;
   std::vector<const char*> fastest_;
 };

@@ -46,6 +46,7 @@ GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
   std::optional<at::Tensor> bias;
   if (bias_in.has_value() && bias_in->defined()) {
     const at::Tensor& t = *bias_in;
+    check_float_dtype(t, op, "bias");
     check_same_dtype(a, "a", t, "bias", op);
     check_same_device(a, "a", t, "bias", op);
     TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == N, op, ": argument 'bias' must have shape [",
@@ -123,10 +124,10 @@ GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
 }
 
 // ---------------------------------------------------------------------------
-// matmul and linear: shapes only (views, unsqueeze/squeeze), then gemm.
-// Dtype and device checks happen in gemm, after autocast has cast the inputs
-// (so mixed dtypes under autocast work, as with torch.matmul). The shape
-// checks use symbolic sizes, so they also run under torch.compile.
+// matmul and linear: checks under their own names and their own argument
+// names, then views (unsqueeze/squeeze) around gemm. The checks use symbolic
+// sizes, so they also run under torch.compile (these composites are traced
+// through, with fake tensors).
 // ---------------------------------------------------------------------------
 namespace {
 
@@ -140,33 +141,64 @@ at::Tensor call_gemm(const at::Tensor& a, const at::Tensor& b, const std::option
   return op.call(a, b, bias, variant);
 }
 
-at::Tensor matmul_composite(const at::Tensor& self, const at::Tensor& other,
+// The dtype gemm will see: these composites run before gemm's autocast kernel,
+// which casts eligible inputs (floating, not float64, on the autocast device).
+at::ScalarType gemm_dtype(const at::Tensor& t) {
+  const auto dev = t.device().type();
+  if ((dev == c10::DeviceType::CPU || dev == c10::DeviceType::CUDA) &&
+      at::autocast::is_autocast_enabled(dev) && at::autocast::is_eligible(t, dev))
+    return at::autocast::get_autocast_dtype(dev);
+  return t.scalar_type();
+}
+
+// gemm's dtype/device checks (plan_gemm), named for the caller: `t` joins
+// `first` in one product. Mixed dtypes that autocast makes equal are fine.
+void check_operand(const char* op, const at::Tensor& first, const char* first_name,
+                   const at::Tensor& t, const char* name) {
+  check_float_dtype(t, op, name);
+  if (gemm_dtype(first) != gemm_dtype(t)) check_same_dtype(first, first_name, t, name, op);
+  check_same_device(first, first_name, t, name, op);
+  check_max_dims(t, op, name);
+}
+
+// The variant exists for the device and dtype (else gemm's ladder would
+// report it under gemm's name).
+void check_gemm_variant(const char* op, const at::Tensor& a,
+                        const std::optional<c10::string_view>& variant) {
+  check_variant(op, "matmul", c10::DeviceTypeName(a.device().type(), /*lower_case=*/true),
+                variant, gemm_dtype(a));
+}
+
+at::Tensor matmul_composite(const at::Tensor& a, const at::Tensor& b,
                             std::optional<c10::string_view> variant) {
   constexpr const char* op = "cuops.matmul";
-  TORCH_CHECK_VALUE(self.dim() >= 1 && other.dim() >= 1, op,
-                    ": both arguments must be at least 1-D, but got 'self' of shape ",
-                    shape_str(self.sym_sizes()), " (", self.dim(), "-D) and 'other' of shape ",
-                    shape_str(other.sym_sizes()), " (", other.dim(), "-D)");
-  const c10::SymInt k_self = self.sym_size(-1);
-  const c10::SymInt k_other = other.dim() == 1 ? other.sym_size(0) : other.sym_size(-2);
-  TORCH_CHECK_VALUE(k_self == k_other, op, ": inner dimensions do not match: 'self' has shape ",
-                    shape_str(self.sym_sizes()), " and 'other' has shape ",
-                    shape_str(other.sym_sizes()), " (", k_self, " != ", k_other, ")");
-  // Batch dims: checked here too so the message names matmul's arguments.
-  const int64_t bs = std::max<int64_t>(self.dim() - 2, 0), bo = std::max<int64_t>(other.dim() - 2, 0);
-  for (int64_t i = 0; i < std::min(bs, bo); ++i) {
-    const c10::SymInt ds = self.sym_size(bs - 1 - i), dn = other.sym_size(bo - 1 - i);
-    TORCH_CHECK_VALUE(ds == dn || ds == 1 || dn == 1, op, ": batch dimensions of 'self' ",
-                      shape_str(self.sym_sizes()), " and 'other' ", shape_str(other.sym_sizes()),
-                      " cannot be broadcast together (size ", ds, " vs ", dn, ")");
+  TORCH_CHECK_VALUE(a.dim() >= 1 && b.dim() >= 1, op,
+                    ": both arguments must be at least 1-D, but got 'a' of shape ",
+                    shape_str(a.sym_sizes()), " (", a.dim(), "-D) and 'b' of shape ",
+                    shape_str(b.sym_sizes()), " (", b.dim(), "-D)");
+  check_float_dtype(a, op, "a");
+  check_operand(op, a, "a", b, "b");
+  check_max_dims(a, op, "a");
+  const c10::SymInt k_a = a.sym_size(-1);
+  const c10::SymInt k_b = b.dim() == 1 ? b.sym_size(0) : b.sym_size(-2);
+  TORCH_CHECK_VALUE(k_a == k_b, op, ": inner dimensions do not match: 'a' has shape ",
+                    shape_str(a.sym_sizes()), " and 'b' has shape ", shape_str(b.sym_sizes()),
+                    " (", k_a, " != ", k_b, ")");
+  const int64_t ba = std::max<int64_t>(a.dim() - 2, 0), bb = std::max<int64_t>(b.dim() - 2, 0);
+  for (int64_t i = 0; i < std::min(ba, bb); ++i) {
+    const c10::SymInt da = a.sym_size(ba - 1 - i), db = b.sym_size(bb - 1 - i);
+    TORCH_CHECK_VALUE(da == db || da == 1 || db == 1, op, ": batch dimensions of 'a' ",
+                      shape_str(a.sym_sizes()), " and 'b' ", shape_str(b.sym_sizes()),
+                      " cannot be broadcast together (size ", da, " vs ", db, ")");
   }
+  check_gemm_variant(op, a, variant);
   // torch.matmul's rule: a 1-D left operand is a row [1, K], a 1-D right
   // operand a column [K, 1]; the added dim is removed from the result.
-  const at::Tensor a = self.dim() == 1 ? self.unsqueeze(0) : self;
-  const at::Tensor b = other.dim() == 1 ? other.unsqueeze(-1) : other;
-  at::Tensor out = call_gemm(a, b, std::nullopt, variant);
-  if (other.dim() == 1) out = out.squeeze(-1);
-  if (self.dim() == 1) out = out.squeeze(other.dim() == 1 ? -1 : -2);
+  const at::Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
+  const at::Tensor b2 = b.dim() == 1 ? b.unsqueeze(-1) : b;
+  at::Tensor out = call_gemm(a2, b2, std::nullopt, variant);
+  if (b.dim() == 1) out = out.squeeze(-1);
+  if (a.dim() == 1) out = out.squeeze(b.dim() == 1 ? -1 : -2);
   return out;
 }
 
@@ -174,16 +206,27 @@ at::Tensor linear_composite(const at::Tensor& input, const at::Tensor& weight,
                             const std::optional<at::Tensor>& bias,
                             std::optional<c10::string_view> variant) {
   constexpr const char* op = "cuops.linear";
-  TORCH_CHECK_VALUE(weight.dim() == 2, op,
-                    ": argument 'weight' must be 2-D [out_features, in_features], but got shape ",
-                    shape_str(weight.sym_sizes()));
   TORCH_CHECK_VALUE(input.dim() >= 1, op,
                     ": argument 'input' must be at least 1-D [..., in_features], but got shape ",
                     shape_str(input.sym_sizes()));
+  TORCH_CHECK_VALUE(weight.dim() == 2, op,
+                    ": argument 'weight' must be 2-D [out_features, in_features], but got shape ",
+                    shape_str(weight.sym_sizes()));
+  check_float_dtype(input, op, "input");
+  check_operand(op, input, "input", weight, "weight");
+  check_max_dims(input, op, "input");
   TORCH_CHECK_VALUE(input.sym_size(-1) == weight.sym_size(1), op, ": 'input' of shape ",
                     shape_str(input.sym_sizes()), " has ", input.sym_size(-1),
                     " features but 'weight' of shape ", shape_str(weight.sym_sizes()), " expects ",
                     weight.sym_size(1));
+  if (bias.has_value() && bias->defined()) {
+    check_operand(op, input, "input", *bias, "bias");
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->sym_size(0) == weight.sym_size(0), op,
+                      ": argument 'bias' must have shape [", weight.sym_size(0),
+                      "] (out_features of 'weight' ", shape_str(weight.sym_sizes()),
+                      "), but got shape ", shape_str(bias->sym_sizes()));
+  }
+  check_gemm_variant(op, input, variant);
   // weight.mT() is a strided view: gemm reads W^T without a copy.
   const at::Tensor x = input.dim() == 1 ? input.unsqueeze(0) : input;
   at::Tensor out = call_gemm(x, weight.mT(), bias, variant);

@@ -40,6 +40,18 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("variants", &list_variants,
         "Every registered kernel variant as dicts (op, device, name, summary, dtypes, "
         "default_for); dtypes are c10 names such as 'Float', 'Half', 'BFloat16'.");
+  // For the fake kernels' checks (cuops/ops/_common.py), so that they raise the
+  // C++ checks' messages word for word.
+  m.attr("MAX_DIMS") = cuops::kMaxDims;
+  m.def("dtype_name", [](at::ScalarType t) { return std::string(c10::toString(t)); },
+        "A dtype's c10 name, as the C++ checks print it ('Float', 'Long', 'ComplexFloat').");
+  m.def(
+      "check_variant",
+      [](const std::string& op, const std::string& ladder, const std::string& device,
+         const std::string& variant, at::ScalarType dtype) {
+        cuops::check_variant(op.c_str(), ladder, device, variant, dtype);
+      },
+      "csrc/cuops.h's check_variant: a named variant exists and supports the dtype.");
   m.def("cuda_built", []() {
 #ifdef CUOPS_WITH_CUDA
     return true;

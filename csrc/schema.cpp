@@ -24,7 +24,7 @@ TORCH_LIBRARY(cuops, m) {
   // torch.matmul semantics (1-D and 2-D mixes, batched with broadcast).
   // CompositeImplicitAutograd: views around gemm, so autograd, compile and
   // export see gemm.
-  m.def("matmul(Tensor self, Tensor other, str? variant=None) -> Tensor");
+  m.def("matmul(Tensor a, Tensor b, str? variant=None) -> Tensor");
   // torch.nn.functional.linear: input [..., K] @ weight[N, K]^T + bias, the
   // bias fused (CompositeImplicitAutograd over gemm(input, weight.mT, bias)).
   m.def("linear(Tensor input, Tensor weight, Tensor? bias=None, str? variant=None) -> Tensor");

@@ -75,9 +75,16 @@ def use_variant(op: str, name: str, device: str = "cuda"):
             _override[key] = previous
 
 
-def pick(op: str, tensor: torch.Tensor, variant):
+def pick(op: str, tensor: torch.Tensor, variant, caller: str = ""):
     """The variant to pass to torch.ops.cuops.<op>: the explicit one, else the
-    use_variant() override for the tensor's device, else None (the default)."""
-    if variant is not None or not _override:
+    use_variant() override for the tensor's device, else None (the default).
+    `caller` (default "cuops.<op>") names the function in errors."""
+    if variant is not None:
+        if not isinstance(variant, str):
+            raise TypeError(f"{caller or 'cuops.' + op}: argument 'variant' must be a str (a "
+                            f"name from cuops.variants({op!r})) or None, but got "
+                            f"{type(variant).__name__}")
         return variant
+    if not _override:
+        return None
     return _override.get((op, tensor.device.type))

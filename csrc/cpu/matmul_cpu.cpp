@@ -112,7 +112,7 @@ const Ladder<GemmFn> kGemmCpu(
     "matmul", "cpu",
     {{"cpu", kAllFloat, gemm_cpu_run,
       "cache-blocked (64x256x256), packed panels, 4x8 register micro-kernel, parallel over blocks"}},
-    {"cpu"});
+    {"cpu"}, "cuops.gemm");
 
 at::Tensor gemm_cpu(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
                     std::optional<c10::string_view> variant) {

@@ -34,7 +34,7 @@ const Ladder<GemmFn> kGemmCuda(
      {"mma_sync", kHalfTypes, &gemm_mma_sync,
       "tensor cores (mma.sync) with a multi-stage cp.async pipeline; fp16/bf16"}},
     // Fastest first (to be confirmed by the measurements in docs/matmul-worklog.md).
-    {"mma_sync", "warptile_static", "warptile", "regblock", "smem_tiled", "naive"});
+    {"mma_sync", "warptile_static", "warptile", "regblock", "smem_tiled", "naive"}, "cuops.gemm");
 
 at::Tensor gemm_cuda(const at::Tensor& a, const at::Tensor& b,
                      const std::optional<at::Tensor>& bias,

@@ -6,13 +6,15 @@ import os
 
 import torch
 
+from .. import _C
+
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def check_float(t: torch.Tensor, op: str, arg: str) -> None:
     if t.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{op}: argument '{arg}' has unsupported dtype {t.dtype}; supported "
-                        "dtypes are float16, bfloat16, float32 and float64")
+        raise TypeError(f"{op}: argument '{arg}' has unsupported dtype {c10_name(t.dtype)}; "
+                        "supported dtypes are float16, bfloat16, float32 and float64")
 
 
 def check_tuning_knob(env: str, tables: dict) -> None:
@@ -30,10 +32,9 @@ def check_tuning_knob(env: str, tables: dict) -> None:
 
 
 def c10_name(dtype: torch.dtype) -> str:
-    """The dtype as the C++ checks print it (c10 names), so fake and real
-    kernels raise identical messages."""
-    return {torch.float16: "Half", torch.bfloat16: "BFloat16", torch.float32: "Float",
-            torch.float64: "Double"}.get(dtype, str(dtype))
+    """The dtype as the C++ checks print it (c10 names: Float, Long, ...), so
+    fake and real kernels raise identical messages."""
+    return _C.dtype_name(dtype)
 
 
 def check_same_dtype_device(op: str, a, a_name: str, b, b_name: str) -> None:
@@ -50,12 +51,46 @@ def check_same_dtype_device(op: str, a, a_name: str, b, b_name: str) -> None:
                            f"but got {a_name} on {a.device} and {b_name} on {b.device}")
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def check_real_number(x, op: str, arg: str) -> None:
-    if type(x) in (int, float):  # the common case, without the slow ABC check
+    if type(x) is float:  # the common cases first, without the slow ABC check
+        return
+    if type(x) is int:
+        # A Scalar holds an int64 or a uint64 (as torch.add's alpha).
+        if not INT64_MIN <= x < 2**64:
+            raise OverflowError(f"{op}: argument '{arg}' = {x} is out of range for a 64-bit "
+                                "integer (pass a float)")
         return
     if isinstance(x, bool) or not isinstance(x, (numbers.Real, torch.SymInt, torch.SymFloat)):
         raise TypeError(f"{op}: argument '{arg}' must be a real number (int or float), "
                         f"but got {type(x).__name__}")
+
+
+def check_int64(v, op: str, arg: str) -> None:
+    """An int argument of the schema (int, int[], SymInt[]) fits in int64."""
+    if type(v) is int and not INT64_MIN <= v <= INT64_MAX:
+        raise ValueError(f"{op}: argument '{arg}' has a value out of range for int64: {v}")
+
+
+def is_int(v) -> bool:
+    """An int argument (a SymInt while tracing); bool is not one."""
+    return isinstance(v, (int, torch.SymInt)) and not isinstance(v, bool)
+
+
+def check_max_dims(t: torch.Tensor, op: str, arg: str) -> None:
+    """csrc/cuops.h's check_max_dims: the rank the strided kernels index."""
+    if t.dim() > _C.MAX_DIMS:
+        raise ValueError(f"{op}: argument '{arg}' has {t.dim()} dimensions; at most "
+                         f"{_C.MAX_DIMS} are supported")
+
+
+def check_variant(op: str, ladder: str, device: torch.device, variant, dtype) -> None:
+    """A named kernel variant exists in cuops.variants(ladder, device) and
+    supports `dtype`: the C++ check (csrc/cuops.h), for the fake kernels."""
+    if variant:
+        _C.check_variant(op, ladder, device.type, variant, dtype)
 
 
 def check_tensor(x, op: str, arg: str) -> None:

@@ -14,8 +14,8 @@ import torch
 from torch._prims_common import suggest_memory_format
 
 from ..variants import pick
-from ._common import (call, check_same_dtype_device, check_tensor, check_tuning_knob,
-                      register_autograd)
+from ._common import (INT64_MAX, call, check_int64, check_same_dtype_device, check_tensor,
+                      check_tuning_knob, check_variant, is_int, register_autograd)
 
 # Sizes of the tuning tables in csrc/cuda/conv2d/{implicit_gemm_mma,depthwise}.cu
 # (development knob): the one Python copy, used by the tests and
@@ -29,18 +29,17 @@ _DGRAD = "cuops.conv2d_backward_input"
 _WGRAD = "cuops.conv2d_backward_weight"
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, (int, torch.SymInt)) and not isinstance(v, bool)
-
-
 def _pair(v, arg: str) -> list:
-    if _is_int(v):
-        return [v, v]
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_int(e) for e in v):
-        return list(v)
-    if isinstance(v, (tuple, list)) and len(v) == 1 and _is_int(v[0]):
-        return [v[0], v[0]]
-    raise TypeError(f"{_OP}: argument '{arg}' must be an int or a pair of ints, but got {v!r}")
+    if is_int(v):
+        out = [v, v]
+    elif isinstance(v, (tuple, list)) and len(v) in (1, 2) and all(is_int(e) for e in v):
+        out = [v[0], v[-1]]  # a 1-element sequence counts for both
+    else:
+        raise TypeError(f"{_OP}: argument '{arg}' must be an int or a pair of ints, but got "
+                        f"{v!r}")
+    for e in out:
+        check_int64(e, _OP, arg)
+    return out
 
 
 def _padding4(padding, weight, stride, dilation) -> list:
@@ -82,8 +81,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     check_tensor(weight, _OP, "weight")
     if bias is not None:
         check_tensor(bias, _OP, "bias")
-    if not _is_int(groups):
+    if not is_int(groups):
         raise TypeError(f"{_OP}: argument 'groups' must be an int, but got {groups!r}")
+    check_int64(groups, _OP, "groups")
     stride = _pair(stride, "stride")
     dilation = _pair(dilation, "dilation")
     pad = _padding4(padding, weight, stride, dilation)
@@ -134,7 +134,15 @@ def _check_shapes(op, in_name, ins, wt, stride, padding, dilation, groups):
     if wt[2] <= 0 or wt[3] <= 0:
         raise ValueError(f"{op}: 'weight' has an empty kernel, shape {wt}")
     ph, pw = H + padding[0] + padding[1], W + padding[2] + padding[3]
+    # C++ refuses int64 overflow (plain ints only: symbolic sizes come from
+    # real tensors, and comparing them would add guards).
+    if any(type(v) is int and v > INT64_MAX for v in (ph, pw)):
+        raise ValueError(f"{op}: 'padding' {list(padding)} is too large: the padded input size "
+                         "overflows int64")
     eh, ew = dilation[0] * (wt[2] - 1) + 1, dilation[1] * (wt[3] - 1) + 1
+    if any(type(v) is int and v > INT64_MAX for v in (eh, ew)):
+        raise ValueError(f"{op}: 'dilation' {list(dilation)} is too large: the dilated kernel "
+                         "size overflows int64")
     if eh > ph or ew > pw:
         raise ValueError(f"{op}: kernel size ({eh} x {ew}, dilation included) is larger than "
                          f"the padded input ({ph} x {pw}; '{in_name}' shape {ins}, 'weight' "
@@ -184,9 +192,13 @@ def _conv2d_fake(input, weight, bias=None, stride=(1, 1), padding=(0, 0, 0, 0),
     _check_args(_OP, stride, padding, dilation, groups)
     x = input.unsqueeze(0) if input.dim() == 3 else input
     P, Q = _check_shapes(_OP, "input", x.shape, weight.shape, stride, padding, dilation, groups)
+    if x.shape[0] != 0 and x.shape[1] != 0 and (x.shape[2] == 0 or x.shape[3] == 0):
+        raise ValueError(f"{_OP}: 'input' of shape {list(input.shape)} has an empty spatial "
+                         "dimension; only its batch or channel dimension may be 0")
     out_shape = (x.shape[0], weight.shape[0], P, Q)
     fmt = _cl(x, weight) if x.shape[0] != 0 else _empty_batch_format(x, out_shape)
     out = torch.empty(out_shape, dtype=input.dtype, device=input.device, memory_format=fmt)
+    check_variant(_OP, "conv2d", input.device, variant, input.dtype)
     return out.squeeze(0) if input.dim() == 3 else out
 
 
@@ -218,6 +230,7 @@ def _dgrad_fake(grad_output, weight, input_size, stride, padding, dilation, grou
     P, Q = _check_shapes(_DGRAD, "input_size", input_size, weight.shape, stride, padding,
                          dilation, groups)
     _check_grad_output_shape(_DGRAD, grad_output, [input_size[0], weight.shape[0], P, Q])
+    check_variant(_DGRAD, "conv2d_backward_input", grad_output.device, variant, grad_output.dtype)
     return torch.empty(list(input_size), dtype=grad_output.dtype, device=grad_output.device,
                        memory_format=_cl(grad_output, weight))
 
@@ -230,6 +243,8 @@ def _wgrad_fake(grad_output, input, weight_size, stride, padding, dilation, grou
     P, Q = _check_shapes(_WGRAD, "input", input.shape, weight_size, stride, padding, dilation,
                          groups)
     _check_grad_output_shape(_WGRAD, grad_output, [input.shape[0], weight_size[0], P, Q])
+    check_variant(_WGRAD, "conv2d_backward_weight", grad_output.device, variant,
+                  grad_output.dtype)
     return torch.empty(list(weight_size), dtype=grad_output.dtype, device=grad_output.device,
                        memory_format=_cl(grad_output, input))
 

@@ -38,8 +38,8 @@ Worklog: docs/matmul-worklog.md.
 import torch
 
 from ..variants import pick
-from ._common import (call, check_same_dtype_device, check_tensor, check_tuning_knob,
-                      register_autograd)
+from ._common import (call, check_max_dims, check_same_dtype_device, check_tensor,
+                      check_tuning_knob, check_variant, register_autograd)
 
 # Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile,warptile_static}.cu
 # (kNumTuneConfigs, ...): the one Python copy, used by the tests and the sweep.
@@ -64,15 +64,16 @@ def matmul(a, b, *, variant=None):
     return call(torch.ops.cuops.matmul.default, (a, b), a, b, pick("matmul", a, variant))
 
 
-def linear(x, weight, bias=None, *, variant=None):
-    """y = x @ weight.T + bias, like torch.nn.functional.linear, with the bias
-    added in the GEMM's epilogue (no extra pass over y). weight.T is a view."""
-    check_tensor(x, "cuops.linear", "input")
+def linear(input, weight, bias=None, *, variant=None):
+    """y = input @ weight.T + bias, like torch.nn.functional.linear (same
+    parameter names), with the bias added in the GEMM's epilogue (no extra
+    pass over y). weight.T is a view. `variant`: as for matmul."""
+    check_tensor(input, "cuops.linear", "input")
     check_tensor(weight, "cuops.linear", "weight")
     if bias is not None:
         check_tensor(bias, "cuops.linear", "bias")
-    return call(torch.ops.cuops.linear.default, (x, weight, bias), x, weight, bias,
-                pick("matmul", x, variant))
+    return call(torch.ops.cuops.linear.default, (input, weight, bias), input, weight, bias,
+                pick("matmul", input, variant, "cuops.linear"))
 
 
 def gemm(a, b, bias=None, *, variant=None):
@@ -80,7 +81,8 @@ def gemm(a, b, bias=None, *, variant=None):
     dimensions broadcast: the op matmul and linear are built on."""
     check_tensor(a, _OP, "a")
     check_tensor(b, _OP, "b")
-    return call(torch.ops.cuops.gemm.default, (a, b, bias), a, b, bias, pick("matmul", a, variant))
+    return call(torch.ops.cuops.gemm.default, (a, b, bias), a, b, bias,
+                pick("matmul", a, variant, _OP))
 
 
 # ---------------------------------------------------------------------------
@@ -89,33 +91,41 @@ def gemm(a, b, bias=None, *, variant=None):
 
 
 def _gemm_meta(a, b, bias):
+    # plan_gemm's checks (csrc/matmul.cpp), in its order.
     if a.dim() < 2:
         raise ValueError(f"{_OP}: argument 'a' must have at least 2 dimensions [..., M, K], "
                          f"but got shape {list(a.shape)}")
     if b.dim() < 2:
         raise ValueError(f"{_OP}: argument 'b' must have at least 2 dimensions [..., K, N], "
                          f"but got shape {list(b.shape)}")
-    for name, t in (("b", b), ("bias", bias)):
-        if t is not None:
-            check_same_dtype_device(_OP, a, "a", t, name)
+    check_same_dtype_device(_OP, a, "a", b, "b")
+    check_max_dims(a, _OP, "a")
+    check_max_dims(b, _OP, "b")
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"{_OP}: inner dimensions do not match: 'a' has shape {list(a.shape)} "
                          f"(K={a.shape[-1]}) but 'b' has shape {list(b.shape)} (K={b.shape[-2]})")
     n = b.shape[-1]
-    if bias is not None and (bias.dim() != 1 or bias.shape[0] != n):
-        raise ValueError(f"{_OP}: argument 'bias' must have shape [{n}], but got shape "
-                         f"{list(bias.shape)}")
+    if bias is not None:
+        check_same_dtype_device(_OP, a, "a", bias, "bias")
+        if bias.dim() != 1 or bias.shape[0] != n:
+            raise ValueError(f"{_OP}: argument 'bias' must have shape [{n}] (N of 'b' "
+                             f"{list(b.shape)}), but got shape {list(bias.shape)}")
     try:
         batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except RuntimeError:
+        sizes = next((da, db) for da, db in zip(a.shape[-3::-1], b.shape[-3::-1])
+                     if da != db and da != 1 and db != 1)
         raise ValueError(f"{_OP}: batch dimensions of 'a' {list(a.shape)} and 'b' "
-                         f"{list(b.shape)} cannot be broadcast together") from None
+                         f"{list(b.shape)} cannot be broadcast together (size {sizes[0]} vs "
+                         f"{sizes[1]})") from None
     return [*batch, a.shape[-2], n]
 
 
 @torch.library.register_fake("cuops::gemm")
 def _gemm_fake(a, b, bias=None, variant=None):
-    return a.new_empty(_gemm_meta(a, b, bias))
+    out = a.new_empty(_gemm_meta(a, b, bias))
+    check_variant(_OP, "matmul", a.device, variant, a.dtype)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -146,10 +156,10 @@ def _gemm_backward(ctx, grad):
         if b.dim() == 2 and a.dim() > 2:
             # b is shared by every batch item (a linear layer's weight): fold
             # the batch into the contraction, one [K, B*M] @ [B*M, N] GEMM
-            # instead of B products summed afterwards. (reshape is a view for
-            # the usual contiguous a and grad, a copy otherwise.)
-            k, n = a.shape[-1], grad.shape[-1]
-            gb = gemm_op(a.reshape(-1, k).mT, grad.reshape(-1, n), None, v)
+            # instead of B products summed afterwards. (flatten is a view for
+            # the usual contiguous a and grad, a copy otherwise; unlike
+            # reshape(-1, k) it also takes K == 0 or N == 0.)
+            gb = gemm_op(a.flatten(0, -2).mT, grad.flatten(0, -2), None, v)
         else:
             gb = _reduce_to(gemm_op(a.mT, grad, None, v), b.shape)
     if ctx.needs_input_grad[2]:
