@@ -55,15 +55,6 @@ def _pair(device, dtype=torch.float32, seed=0):
     return ref, copy.deepcopy(ref)
 
 
-@pytest.fixture
-def no_tf32():
-    """The torch reference in true fp32 on a GPU (our kernels do not use TF32)."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
 def _check_types(model):
     modules = dict(model.named_modules())
     for name, kind in CONVERTIBLE.items():

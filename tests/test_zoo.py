@@ -127,17 +127,8 @@ def test_zoo_cpu(name, mode):
     # Training-mode batch norm over the 1x1 last stage of a 32x32 input sees 2
     # values per channel: so ill-conditioned that torch's own fp32 gradients
     # are ~100% off the truth. At 64x64 it sees 8.
-    check_zoo_model(name, "cpu", batch=2, image=64 if mode == "train" else 32, mode=mode, precisions=("fp32", "bf16"),
-                    formats=("contiguous", "channels_last"))
-
-
-@pytest.fixture
-def no_tf32():
-    """torch's reference in true fp32 (cuops computes fp32 without TF32)."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    check_zoo_model(name, "cpu", batch=2, image=64 if mode == "train" else 32, mode=mode,
+                    precisions=("fp32", "bf16"), formats=("contiguous", "channels_last"))
 
 
 @pytest.mark.gpu
