@@ -16,7 +16,9 @@
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
 #   SANITIZE=1                 also run scripts/sanitize_sweep.py under compute-sanitizer's
-#                              memcheck, racecheck, synccheck and initcheck (Firecracker only)
+#                              memcheck, racecheck, synccheck and initcheck (Firecracker only;
+#                              or name the tools: SANITIZE="memcheck racecheck"), each for at
+#                              most SANITIZE_TIMEOUT seconds (default 240)
 #   FUZZ_EXAMPLES=2000         hypothesis examples per property in the GPU fuzz tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -84,12 +86,14 @@ if [ -n "${DEMO:-}" ]; then
 fi
 
 if [ -n "${SANITIZE:-}" ]; then
-  for tool in memcheck racecheck synccheck initcheck; do
+  tools=$SANITIZE; [ "$tools" = 1 ] && tools="memcheck racecheck synccheck initcheck"
+  for tool in $tools; do
     start=$(date +%s)
     # The caching allocator off: an access past a tensor's end leaves its
     # allocation. Beyond memcheck, only cuops's kernels are checked.
     filter=(); [ "$tool" != memcheck ] && filter=(--kernel-regex kns=cuops)
-    PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool "$tool" "${filter[@]}" \
+    PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "${SANITIZE_TIMEOUT:-240}" \
+      compute-sanitizer --tool "$tool" "${filter[@]}" \
       "$PY" scripts/sanitize_sweep.py >"$OUT/sanitize_$tool.txt" 2>&1
     echo "sanitizer $tool: rc=$? in $(( $(date +%s) - start )) s: $(grep -E 'sanitize sweep|ERROR SUMMARY' \
       "$OUT/sanitize_$tool.txt" | tr '\n' ' ')"
