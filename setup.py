@@ -1,15 +1,19 @@
 """Build script for the cuops extension (`cuops._C`).
 
 The extension is always built with its CPU kernels. The CUDA kernels are added
-when torch was built with CUDA and a CUDA toolkit (nvcc) is found. Environment:
+when a GPU is visible (torch.cuda.is_available()) and a CUDA toolkit (nvcc) is
+found, or when the build is forced. Environment:
 
-  CUOPS_CUDA=1      require the CUDA build (fail if torch/nvcc cannot do it)
-  CUOPS_CUDA=0      force a CPU-only build
+  CUOPS_CUDA=1 or FORCE_CUDA=1  build the CUDA kernels without a GPU (fail if
+                    torch has no CUDA or nvcc is missing): CI's compile check
+  CUOPS_CUDA=0      CPU-only build, even with a GPU
   TORCH_CUDA_ARCH_LIST  target architectures; defaults to the local GPU, or to
                     "8.0;9.0" when no GPU is visible (a build machine without one)
-  MAX_JOBS          parallel compile jobs (ninja)
+  MAX_JOBS          parallel compile jobs (default: the number of CPU cores)
 
-See docs/building.md for the traps this script works around.
+torch is not a build requirement: build with `pip install --no-build-isolation .`
+against the torch that will import the result. See docs/building.md for that
+and for the traps this script works around.
 """
 
 import glob
@@ -26,24 +30,56 @@ if not os.environ.get("CUDA_HOME") and not os.environ.get("CUDA_PATH"):
     if os.path.exists("/usr/local/cuda/bin/nvcc"):
         os.environ["CUDA_HOME"] = "/usr/local/cuda"
 
-import torch  # noqa: E402
-from torch.utils import cpp_extension as ce  # noqa: E402
+# Metadata and the sdist need no torch; only compiling does.
+_COMPILE_COMMANDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install",
+                     "bdist_egg"}
+try:
+    import torch
+    from torch.utils import cpp_extension as ce
+except ModuleNotFoundError as e:
+    if e.name != "torch":
+        raise
+    if _COMPILE_COMMANDS & set(sys.argv[1:]):  # compiling needs torch
+        sys.exit(
+            f"cuops: cannot build: torch is not importable by {sys.executable}.\n"
+            "cuops compiles against the torch it will run with: install torch first, then build\n"
+            "without pip's build isolation (an isolated build runs in a temporary environment\n"
+            "that has no torch):\n"
+            "    pip install torch\n"
+            "    pip install --no-build-isolation .     (or a cuops-*.tar.gz sdist instead of .)\n"
+            "See docs/building.md."
+        )
+    torch = None
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+BUILDING = bool(_COMPILE_COMMANDS & set(sys.argv[1:]))
+_ON = ("1", "true", "yes", "on")
 
 
 def _want_cuda() -> bool:
-    mode = os.environ.get("CUOPS_CUDA", "auto").strip().lower()
+    mode = os.environ.get("CUOPS_CUDA", "").strip().lower()
+    forced = mode in _ON or os.environ.get("FORCE_CUDA", "").strip().lower() in _ON
     possible = torch.version.cuda is not None and ce.CUDA_HOME is not None
     if mode in ("0", "false", "no", "off"):
         return False
-    if mode in ("1", "true", "yes", "on"):
+    if forced:
         if not possible:
             sys.exit(
-                "CUOPS_CUDA=1 but a CUDA build is impossible: "
+                "cuops: CUOPS_CUDA=1/FORCE_CUDA=1 but a CUDA build is impossible: "
                 f"torch.version.cuda={torch.version.cuda!r}, CUDA_HOME={ce.CUDA_HOME!r}"
             )
         return True
+    if not torch.cuda.is_available():
+        # Compiling the CUDA kernels takes ~10 minutes on 2 cores: not for a
+        # machine that cannot run them.
+        if possible:
+            print("cuops: no GPU visible: CPU-only build (FORCE_CUDA=1 builds the CUDA kernels "
+                  "anyway)", flush=True)
+        return False
+    if not possible:
+        print(f"cuops: a GPU is visible but no CUDA build is possible (torch.version.cuda="
+              f"{torch.version.cuda!r}, CUDA_HOME={ce.CUDA_HOME!r}; nvcc not found?): CPU-only "
+              "build", flush=True)
     return possible
 
 
@@ -70,21 +106,29 @@ def _set_arch_list() -> None:
 
 
 def extensions():
+    if torch is None or not BUILDING:  # metadata or sdist only
+        return []
     use_cuda = _want_cuda()
+    # ninja's default, cores + 2, only adds memory pressure (each nvcc takes ~1.5 GB).
+    os.environ.setdefault("MAX_JOBS", str(len(os.sched_getaffinity(0))))
     sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/**/*.cpp", recursive=True))
     # Trap 4: no -std flag; torch picks the C++ standard its headers need.
-    cxx = ["-O3", "-fopenmp"]  # at::parallel_for is OpenMP inlined into our TU
+    # -g0 cancels the -g of Python's CFLAGS: debug info for torch's headers
+    # made every C++ file compile 1.5-3x slower (docs/building.md).
+    cxx = ["-O3", "-g0", "-fopenmp"]  # at::parallel_for is OpenMP inlined into our TU
     link = ["-fopenmp"]
     includes = [os.path.join(ROOT, "csrc")]
     if not use_cuda:
-        print("cuops: building the CPU-only extension", flush=True)
+        print(f"cuops: building the CPU-only extension ({len(sources)} C++ files, "
+              f"MAX_JOBS={os.environ['MAX_JOBS']})", flush=True)
         return [ce.CppExtension("cuops._C", sources, include_dirs=includes,
                                 extra_compile_args={"cxx": cxx}, extra_link_args=link)]
     _set_arch_list()
-    print(f"cuops: building with CUDA (CUDA_HOME={ce.CUDA_HOME}, "
-          f"arch list={os.environ.get('TORCH_CUDA_ARCH_LIST', 'local GPU')})", flush=True)
     sources += sorted(glob.glob("csrc/cuda/**/*.cu", recursive=True))
     sources += sorted(glob.glob("csrc/cuda/**/*.cpp", recursive=True))
+    print(f"cuops: building with CUDA ({len(sources)} files, CUDA_HOME={ce.CUDA_HOME}, "
+          f"arch list={os.environ.get('TORCH_CUDA_ARCH_LIST', 'local GPU')}, "
+          f"MAX_JOBS={os.environ['MAX_JOBS']})", flush=True)
     nvcc = ["-O3", "-lineinfo", "--expt-relaxed-constexpr",
             "-Xptxas=-warn-spills"]
     return [ce.CUDAExtension(
@@ -96,7 +140,19 @@ def extensions():
     )]
 
 
+if torch is not None:
+    class BuildExt(ce.BuildExtension.with_options(use_ninja=True)):
+        """Objects in build/temp, also for an editable install (whose default
+        is a new temporary directory each time): a rebuild then recompiles only
+        the files whose sources, headers or flags changed (ninja)."""
+
+        def finalize_options(self):
+            if self.build_temp is None:
+                self.build_temp = os.path.join(ROOT, "build", "temp")
+            super().finalize_options()
+
+
 setup(
     ext_modules=extensions(),
-    cmdclass={"build_ext": ce.BuildExtension.with_options(use_ninja=True)},
+    cmdclass={"build_ext": BuildExt} if torch is not None else {},
 )
