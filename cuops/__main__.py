@@ -3,10 +3,16 @@
 import argparse
 import sys
 
+from ._optional import MissingDependency, require
+
 
 def _cmd_bench(args) -> int:
     from . import bench
 
+    if not args.from_csv:
+        require("cuops bench", "bench", "tqdm")
+    if args.plot:  # before a long run, not after it
+        require("cuops bench --plot", "bench", "matplotlib")
     if args.from_csv:  # re-print / re-plot saved results: no GPU needed
         from .bench import read_csv
 
@@ -109,7 +115,11 @@ def main(argv=None) -> int:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(fn=_cmd_demo)
     args = p.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except MissingDependency as e:
+        print(e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

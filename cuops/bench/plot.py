@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+from .._optional import require
+
 _BASE_COLOR = "#1a1a1a"
 _COMPILE_COLOR = "#a6a6a6"
 
@@ -45,6 +47,7 @@ def _groups(results: list) -> dict:
 
 def plot(results: list, path: str, title: str = "") -> None:
     """Write the chart of `results` (bench.Result rows) to `path` (PNG)."""
+    require("cuops bench --plot", "bench", "matplotlib")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
