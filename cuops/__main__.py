@@ -76,15 +76,18 @@ def _cmd_info(args) -> int:
 
     print(f"cuops {cuops.__version__}, torch {torch.__version__}, CUDA kernels built: "
           f"{cuops.cuda_built()}, CUDA available: {torch.cuda.is_available()}")
-    for op in ("add", "matmul", "conv2d"):
+    # the three public ops first, then any other ladder (the conv backward ones)
+    registered = [v["op"] for v in cuops._C.variants()]
+    ops = [op for op in dict.fromkeys(["add", "matmul", "conv2d"] + registered) if op in registered]
+    rows = []
+    for op in ops:
         for dev in ("cpu", "cuda"):
-            try:
-                vs = cuops.variants(op, dev)
-            except ValueError:
-                continue
-            for v in vs:
+            for v in cuops.variants(op, dev):
                 dflt = ",".join(str(d).replace("torch.", "") for d in v["default_for"])
-                print(f"  {op:7s} {dev:4s} {v['name']:14s} {('default: ' + dflt) if dflt else ''}")
+                rows.append((op, dev, v["name"], f"default: {dflt}" if dflt else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths + [0])).rstrip())
     return 0
 
 

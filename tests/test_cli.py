@@ -1,6 +1,7 @@
-"""Missing optional dependencies: `python -m cuops` prints one line naming the
-extra to install and exits with 1 (simulated by sys.modules[name] = None, which
-makes `import name` fail as if it were not installed)."""
+"""`python -m cuops`: with an optional dependency missing it prints one line
+naming the extra to install and exits with 1 (simulated by sys.modules[name] =
+None, which makes `import name` fail as if it were not installed); `info`'s
+columns."""
 
 import os
 import subprocess
@@ -45,3 +46,23 @@ def test_python_m_cuops_subprocess():
     assert p.returncode == 1
     assert p.stderr.strip().splitlines() == [
         "cuops demo needs scikit-learn: pip install 'cuops[demo]'"], p.stderr
+
+
+def test_info_columns(monkeypatch, capsys):
+    """`python -m cuops info`: one row per variant, the columns aligned for any name length."""
+    import cuops
+
+    fake = [{"op": "add", "device": "cuda", "name": "grid_stride", "summary": "", "dtypes": ["Float"],
+             "default_for": []},
+            {"op": "conv2d", "device": "cuda", "name": "implicit_gemm_mma_splitk", "summary": "",
+             "dtypes": ["Half"], "default_for": ["Half", "BFloat16"]},
+            {"op": "conv2d_backward_input", "device": "cuda", "name": "direct", "summary": "",
+             "dtypes": ["Float"], "default_for": ["Float"]}]
+    monkeypatch.setattr(cuops._C, "variants", lambda: fake)
+    assert cli(["info"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 3
+    assert rows[1].split() == ["conv2d", "cuda", "implicit_gemm_mma_splitk", "default:",
+                               "float16,bfloat16"]
+    assert {r.index("cuda") for r in rows} == {len("  conv2d_backward_input  ")}
+    assert rows[1].index("default:") == rows[2].index("default:")
