@@ -21,7 +21,7 @@ pick_python() {
   echo "dev.sh: creating .venv: torch, torchvision and the test/demo/bench dependencies" \
        "from PyPI (first run only; ~3 GB to download)" >&2
   python3 -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip >&2
+  .venv/bin/python -m pip install -q --upgrade pip setuptools >&2
   # torchvision must match torch (0.29.1 pairs with 2.14.1); the rest are the
   # extras demo, bench and test of pyproject.toml, and ninja for the build.
   .venv/bin/python -m pip install torch==2.14.1 torchvision==0.29.1 numpy ninja \
