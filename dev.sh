@@ -21,10 +21,10 @@ pick_python() {
   echo "dev.sh: creating .venv: torch, torchvision and the test/demo/bench dependencies" \
        "from PyPI (first run only; ~3 GB to download)" >&2
   python3 -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip setuptools >&2
   # torchvision must match torch (0.29.1 pairs with 2.14.1); the rest are the
-  # extras demo, bench and test of pyproject.toml, and ninja for the build.
-  .venv/bin/python -m pip install torch==2.14.1 torchvision==0.29.1 numpy ninja \
+  # extras demo, bench and test of pyproject.toml, and for the build ninja and a
+  # setuptools with its own bdist_wheel (a Python 3.11 venv has 65 and no wheel).
+  .venv/bin/python -m pip install torch==2.14.1 torchvision==0.29.1 numpy ninja "setuptools>=70.1" \
     pytest hypothesis tqdm scikit-learn matplotlib >&2
   echo .venv/bin/python
 }
