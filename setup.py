@@ -31,20 +31,20 @@ if not os.environ.get("CUDA_HOME") and not os.environ.get("CUDA_PATH"):
         os.environ["CUDA_HOME"] = "/usr/local/cuda"
 
 # Metadata and the sdist need no torch; only compiling does.
-_COMPILE_COMMANDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install",
-                     "bdist_egg"}
+BUILDING = bool({"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install",
+                 "bdist_egg"} & set(sys.argv[1:]))
 try:
     import torch
     from torch.utils import cpp_extension as ce
 except ModuleNotFoundError as e:
     if e.name != "torch":
         raise
-    if _COMPILE_COMMANDS & set(sys.argv[1:]):  # compiling needs torch
+    if BUILDING:
         sys.exit(
-            f"cuops: cannot build: torch is not importable by {sys.executable}.\n"
-            "cuops compiles against the torch it will run with: install torch first, then build\n"
-            "without pip's build isolation (an isolated build runs in a temporary environment\n"
-            "that has no torch):\n"
+            f"cuops: cannot build: torch cannot be imported here ({sys.executable}).\n"
+            "cuops compiles against the torch it will run with. If your environment has torch,\n"
+            "this is pip's build isolation (a temporary environment without torch): add\n"
+            "--no-build-isolation. Otherwise install torch first:\n"
             "    pip install torch\n"
             "    pip install --no-build-isolation .     (or a cuops-*.tar.gz sdist instead of .)\n"
             "See docs/building.md."
@@ -52,7 +52,6 @@ except ModuleNotFoundError as e:
     torch = None
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-BUILDING = bool(_COMPILE_COMMANDS & set(sys.argv[1:]))
 _ON = ("1", "true", "yes", "on")
 
 
