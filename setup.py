@@ -1,15 +1,19 @@
 """Build script for the cuops extension (`cuops._C`).
 
 The extension is always built with its CPU kernels. The CUDA kernels are added
-when torch was built with CUDA and a CUDA toolkit (nvcc) is found. Environment:
+when a GPU is visible (torch.cuda.is_available()) and a CUDA toolkit (nvcc) is
+found, or when the build is forced. Environment:
 
-  CUOPS_CUDA=1      require the CUDA build (fail if torch/nvcc cannot do it)
-  CUOPS_CUDA=0      force a CPU-only build
+  CUOPS_CUDA=1 or FORCE_CUDA=1  build the CUDA kernels without a GPU (fail if
+                    torch has no CUDA or nvcc is missing): CI's compile check
+  CUOPS_CUDA=0      CPU-only build, even with a GPU
   TORCH_CUDA_ARCH_LIST  target architectures; defaults to the local GPU, or to
                     "8.0;9.0" when no GPU is visible (a build machine without one)
-  MAX_JOBS          parallel compile jobs (ninja)
+  MAX_JOBS          parallel compile jobs (default: the number of CPU cores)
 
-See docs/building.md for the traps this script works around.
+torch is not a build requirement: build with `pip install --no-build-isolation .`
+against the torch that will import the result. See docs/building.md for that
+and for the traps this script works around.
 """
 
 import glob
@@ -26,24 +30,55 @@ if not os.environ.get("CUDA_HOME") and not os.environ.get("CUDA_PATH"):
     if os.path.exists("/usr/local/cuda/bin/nvcc"):
         os.environ["CUDA_HOME"] = "/usr/local/cuda"
 
-import torch  # noqa: E402
-from torch.utils import cpp_extension as ce  # noqa: E402
+# Metadata and the sdist need no torch; only compiling does.
+BUILDING = bool({"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install",
+                 "bdist_egg"} & set(sys.argv[1:]))
+try:
+    import torch
+    from torch.utils import cpp_extension as ce
+except ModuleNotFoundError as e:
+    if e.name != "torch":
+        raise
+    if BUILDING:
+        sys.exit(
+            f"cuops: cannot build: torch cannot be imported here ({sys.executable}).\n"
+            "cuops compiles against the torch it will run with. If your environment has torch,\n"
+            "this is pip's build isolation (a temporary environment without torch): add\n"
+            "--no-build-isolation. Otherwise install torch first:\n"
+            "    pip install torch\n"
+            "    pip install --no-build-isolation .     (or a cuops-*.tar.gz sdist instead of .)\n"
+            "See docs/building.md."
+        )
+    torch = None
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+_ON = ("1", "true", "yes", "on")
 
 
 def _want_cuda() -> bool:
-    mode = os.environ.get("CUOPS_CUDA", "auto").strip().lower()
+    mode = os.environ.get("CUOPS_CUDA", "").strip().lower()
+    forced = mode in _ON or os.environ.get("FORCE_CUDA", "").strip().lower() in _ON
     possible = torch.version.cuda is not None and ce.CUDA_HOME is not None
     if mode in ("0", "false", "no", "off"):
         return False
-    if mode in ("1", "true", "yes", "on"):
+    if forced:
         if not possible:
             sys.exit(
-                "CUOPS_CUDA=1 but a CUDA build is impossible: "
+                "cuops: CUOPS_CUDA=1/FORCE_CUDA=1 but a CUDA build is impossible: "
                 f"torch.version.cuda={torch.version.cuda!r}, CUDA_HOME={ce.CUDA_HOME!r}"
             )
         return True
+    if not torch.cuda.is_available():
+        # Compiling the CUDA kernels takes ~10 minutes on 2 cores: not for a
+        # machine that cannot run them.
+        if possible:
+            print("cuops: no GPU visible: CPU-only build (FORCE_CUDA=1 builds the CUDA kernels "
+                  "anyway)", flush=True)
+        return False
+    if not possible:
+        print(f"cuops: a GPU is visible but no CUDA build is possible (torch.version.cuda="
+              f"{torch.version.cuda!r}, CUDA_HOME={ce.CUDA_HOME!r}; nvcc not found?): CPU-only "
+              "build", flush=True)
     return possible
 
 
@@ -70,21 +105,29 @@ def _set_arch_list() -> None:
 
 
 def extensions():
+    if torch is None or not BUILDING:  # metadata or sdist only
+        return []
     use_cuda = _want_cuda()
+    # ninja's default, cores + 2, only adds memory pressure (each nvcc takes ~1.5 GB).
+    os.environ.setdefault("MAX_JOBS", str(len(os.sched_getaffinity(0))))
     sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/**/*.cpp", recursive=True))
     # Trap 4: no -std flag; torch picks the C++ standard its headers need.
-    cxx = ["-O3", "-fopenmp"]  # at::parallel_for is OpenMP inlined into our TU
+    # -g0 cancels the -g of Python's CFLAGS: debug info for torch's headers
+    # made every C++ file compile 1.5-3x slower (docs/building.md).
+    cxx = ["-O3", "-g0", "-fopenmp"]  # at::parallel_for is OpenMP inlined into our TU
     link = ["-fopenmp"]
     includes = [os.path.join(ROOT, "csrc")]
     if not use_cuda:
-        print("cuops: building the CPU-only extension", flush=True)
+        print(f"cuops: building the CPU-only extension ({len(sources)} C++ files, "
+              f"MAX_JOBS={os.environ['MAX_JOBS']})", flush=True)
         return [ce.CppExtension("cuops._C", sources, include_dirs=includes,
                                 extra_compile_args={"cxx": cxx}, extra_link_args=link)]
     _set_arch_list()
-    print(f"cuops: building with CUDA (CUDA_HOME={ce.CUDA_HOME}, "
-          f"arch list={os.environ.get('TORCH_CUDA_ARCH_LIST', 'local GPU')})", flush=True)
     sources += sorted(glob.glob("csrc/cuda/**/*.cu", recursive=True))
     sources += sorted(glob.glob("csrc/cuda/**/*.cpp", recursive=True))
+    print(f"cuops: building with CUDA ({len(sources)} files, CUDA_HOME={ce.CUDA_HOME}, "
+          f"arch list={os.environ.get('TORCH_CUDA_ARCH_LIST', 'local GPU')}, "
+          f"MAX_JOBS={os.environ['MAX_JOBS']})", flush=True)
     nvcc = ["-O3", "-lineinfo", "--expt-relaxed-constexpr",
             "-Xptxas=-warn-spills"]
     return [ce.CUDAExtension(
@@ -96,7 +139,93 @@ def extensions():
     )]
 
 
+# Precompiled header: every C++ file parses ATen's headers first (~12 s each on
+# a 2-core machine, most of its compile time); GCC parses them once into a .gch
+# that each file loads in ~1 s. Only GCC, and only what every file includes
+# anyway: if GCC finds the .gch unusable it reads the header itself, as before.
+_PCH_HEADERS = ("ATen/ATen.h", "ATen/Parallel.h", "torch/library.h")
+
+
+def _precompiled_header(compiler, output_dir, macros, include_dirs, debug, cxx_flags):
+    """Build (or reuse) the .gch for the flags of this build; return the flags
+    that make a C++ file use it, or [] when that is not possible."""
+    import hashlib
+    import subprocess
+
+    cxx = compiler.compiler_cxx[0] if getattr(compiler, "compiler_cxx", None) else None
+    if os.environ.get("CUOPS_PCH", "1") == "0" or not cxx:
+        return []
+    try:
+        version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    if "Free Software Foundation" not in version:  # GCC's .gch format
+        return []
+    # The same flags as cpp_extension's compile of each file (its
+    # unix_wrap_ninja_compile), and the -std it appends when none is given.
+    _, _, _, pp_opts, _ = compiler._setup_compile(output_dir, macros, include_dirs, [], None, [])
+    flags = compiler.compiler_so[1:] + compiler._get_cc_args(pp_opts, debug, None) + list(cxx_flags)
+    if not any(f.startswith("-std=") for f in flags):
+        flags.append("-std=c++20")
+    # A new directory when torch or the flags change: the changed -include
+    # path makes ninja recompile every file against the new header.
+    key = hashlib.sha1(repr((cxx, flags, torch.__version__, torch.version.git_version,
+                             _PCH_HEADERS)).encode()).hexdigest()[:12]
+    base = os.path.join(output_dir, "pch")
+    pch_dir = os.path.join(base, key)
+    header = os.path.join(pch_dir, "cuops_pch.h")
+    if not os.path.exists(header + ".gch"):
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)  # earlier torch/flags: ~0.4 GB each
+        os.makedirs(pch_dir)
+        with open(header, "w") as f:
+            f.write("".join(f"#include <{h}>\n" for h in _PCH_HEADERS))
+        print("cuops: precompiling torch's headers (once per torch and flags)", flush=True)
+        cmd = [cxx] + flags + ["-x", "c++-header", header, "-o", header + ".gch.tmp"]
+        if subprocess.run(cmd).returncode != 0:
+            print("cuops: precompiling the headers failed; building without", flush=True)
+            return []
+        os.replace(header + ".gch.tmp", header + ".gch")
+    return ["-include", header, "-Winvalid-pch"]
+
+
+if torch is not None:
+    class BuildExt(ce.BuildExtension.with_options(use_ninja=True)):
+        """Objects in build/temp, also for an editable install (whose default
+        is a new temporary directory each time): a rebuild then recompiles only
+        the files whose sources, headers or flags changed (ninja). C++ files
+        use a precompiled header of torch's (_precompiled_header)."""
+
+        def finalize_options(self):
+            if self.build_temp is None:
+                self.build_temp = os.path.join(ROOT, "build", "temp")
+            super().finalize_options()
+
+        def build_extension(self, ext):
+            compile_ = self.compiler.compile  # cpp_extension's ninja compile
+
+            def compile_with_pch(sources, output_dir=None, macros=None, include_dirs=None,
+                                 debug=0, extra_preargs=None, extra_postargs=None, depends=None):
+                cxx_flags = extra_postargs["cxx"]
+                cxx_flags += _precompiled_header(self.compiler, output_dir, macros, include_dirs,
+                                                 debug, cxx_flags)
+                # ninja starts files in the order given (distutils sorted them):
+                # the slowest first, those that parse all of torch/extension.h,
+                # so that none is left alone on one core at the end.
+                order = sorted(sources, key=lambda src: "torch/extension.h" not in open(src).read())
+                objects = dict(zip(order, compile_(order, output_dir, macros, include_dirs, debug,
+                                                   extra_preargs, extra_postargs, depends)))
+                return [objects[src] for src in sources]  # link in the usual order
+
+            self.compiler.compile = compile_with_pch
+            try:
+                super().build_extension(ext)
+            finally:
+                self.compiler.compile = compile_
+
+
 setup(
     ext_modules=extensions(),
-    cmdclass={"build_ext": ce.BuildExtension.with_options(use_ninja=True)},
+    cmdclass={"build_ext": BuildExt} if torch is not None else {},
 )

@@ -3,10 +3,16 @@
 import argparse
 import sys
 
+from ._optional import MissingDependency, require
+
 
 def _cmd_bench(args) -> int:
     from . import bench
 
+    if not args.from_csv:
+        require("cuops bench", "bench", "tqdm")
+    if args.plot:  # before a long run, not after it
+        require("cuops bench --plot", "bench", "matplotlib")
     if args.from_csv:  # re-print / re-plot saved results: no GPU needed
         from .bench import read_csv
 
@@ -70,15 +76,18 @@ def _cmd_info(args) -> int:
 
     print(f"cuops {cuops.__version__}, torch {torch.__version__}, CUDA kernels built: "
           f"{cuops.cuda_built()}, CUDA available: {torch.cuda.is_available()}")
-    for op in ("add", "matmul", "conv2d"):
+    # the three public ops first, then any other ladder (the conv backward ones)
+    registered = [v["op"] for v in cuops._C.variants()]
+    ops = [op for op in dict.fromkeys(["add", "matmul", "conv2d"] + registered) if op in registered]
+    rows = []
+    for op in ops:
         for dev in ("cpu", "cuda"):
-            try:
-                vs = cuops.variants(op, dev)
-            except ValueError:
-                continue
-            for v in vs:
+            for v in cuops.variants(op, dev):
                 dflt = ",".join(str(d).replace("torch.", "") for d in v["default_for"])
-                print(f"  {op:7s} {dev:4s} {v['name']:14s} {('default: ' + dflt) if dflt else ''}")
+                rows.append((op, dev, v["name"], f"default: {dflt}" if dflt else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths + [0])).rstrip())
     return 0
 
 
@@ -111,7 +120,11 @@ def main(argv=None) -> int:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(fn=_cmd_demo)
     args = p.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except MissingDependency as e:
+        print(e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
