@@ -11,6 +11,8 @@ def _cmd_bench(args) -> int:
 
     if not args.from_csv:
         require("cuops bench", "bench", "tqdm")
+        if args.op == "models":
+            require("cuops bench models", "bench", "torchvision")
     if args.plot:  # before a long run, not after it
         require("cuops bench --plot", "bench", "matplotlib")
     if args.from_csv:  # re-print / re-plot saved results: no GPU needed

@@ -20,6 +20,8 @@ CSV = os.path.join(ROOT, "docs", "results", "bench-h100.csv")
     ("sklearn", ["demo", "--device", "cpu"], "cuops demo needs scikit-learn: pip install 'cuops[demo]'"),
     ("tqdm", ["demo", "--device", "cpu"], "cuops demo needs tqdm: pip install 'cuops[demo]'"),
     ("tqdm", ["bench", "add", "--device", "cpu"], "cuops bench needs tqdm: pip install 'cuops[bench]'"),
+    ("torchvision", ["bench", "models", "--device", "cpu"],
+     "cuops bench models needs torchvision: pip install 'cuops[bench]'"),
     ("matplotlib", ["bench", "--from-csv", CSV, "--plot", "unwritten.png"],
      "cuops bench --plot needs matplotlib: pip install 'cuops[bench]'"),
 ])
