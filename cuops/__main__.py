@@ -79,8 +79,10 @@ def _cmd_info(args) -> int:
     print(f"cuops {cuops.__version__}, torch {torch.__version__}, CUDA kernels built: "
           f"{cuops.cuda_built()}, CUDA available: {torch.cuda.is_available()}")
     # the three public ops first, then any other ladder (the conv backward ones)
+    from .bench import OPS
+
     registered = [v["op"] for v in cuops._C.variants()]
-    ops = [op for op in dict.fromkeys(["add", "matmul", "conv2d"] + registered) if op in registered]
+    ops = [op for op in dict.fromkeys([*OPS, *registered]) if op in registered]
     rows = []
     for op in ops:
         for dev in ("cpu", "cuda"):
