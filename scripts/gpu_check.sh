@@ -20,10 +20,14 @@
 #                              or name the tools: SANITIZE="memcheck racecheck"), each for at
 #                              most SANITIZE_TIMEOUT seconds (default 240)
 #   FUZZ_EXAMPLES=2000         hypothesis examples per property in the GPU fuzz tests
+#   BEFORE=before.tar          also build that source archive (`git archive <ref> -o before.tar`)
+#                              beside this tree and run the same benchmarks with it, then
+#                              print the before/after table (scripts/bench_compare.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 PY=${CUOPS_PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 
@@ -32,15 +36,29 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 "$PY" -c "import torch; print('torch', torch.__version__, '| CUDA', torch.version.cuda, '|', torch.cuda.get_device_name())"
 
 rc=0
+BEFORE_DIR=/tmp/cuops-before
+bpid=
+if [ -n "${BEFORE:-}" ]; then
+  # Built in place, in parallel with this tree's build; run from its own
+  # directory so that its package is the one imported.
+  rm -rf "$BEFORE_DIR" && mkdir -p "$BEFORE_DIR" && tar -xf "$BEFORE" -C "$BEFORE_DIR"
+  ( cd "$BEFORE_DIR" && FORCE_CUDA=1 MAX_JOBS=8 "$PY" setup.py build_ext --inplace ) \
+    >"$OUT/build_before.log" 2>&1 &
+  bpid=$!
+fi
 if [ -z "${SKIP_BUILD:-}" ]; then
   start=$(date +%s)
-  MAX_JOBS=${MAX_JOBS:-16} "$PY" -m pip install --no-build-isolation --no-deps -v -e . >"$OUT/build.log" 2>&1
+  MAX_JOBS=${MAX_JOBS:-$([ -n "$bpid" ] && echo 8 || echo 16)} "$PY" -m pip install --no-build-isolation --no-deps -v -e . >"$OUT/build.log" 2>&1
   rc=$?
   echo "build: rc=$rc in $(( $(date +%s) - start )) s (log: $OUT/build.log)"
   grep -E "spill|error" "$OUT/build.log" | grep -v " 0 bytes spill" | head -20
   [ $rc -ne 0 ] && { tail -40 "$OUT/build.log"; exit $rc; }
 fi
 "$PY" -m cuops info
+if [ -n "$bpid" ]; then
+  wait "$bpid"
+  echo "build of $BEFORE: rc=$? (log: $OUT/build_before.log)"
+fi
 
 trc=skipped
 if [ -z "${SKIP_TESTS:-}" ]; then
@@ -107,5 +125,13 @@ if [ "${BENCH:-all models}" != "none" ]; then
       2>/dev/null | tee -a "$OUT/bench.txt"
   done
 fi
+if [ -n "$bpid" ] && [ "${BENCH:-all models}" != "none" ]; then
+  mkdir -p "$OUT/before"
+  for op in ${BENCH:-all models}; do
+    ( cd "$BEFORE_DIR" && "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} \
+        --csv "$OUT/before/bench_$op.csv" 2>/dev/null ) | tee -a "$OUT/before/bench.txt" >/dev/null
+  done
+fi
 echo "== summary: build rc=$rc, gpu tests rc=$trc"
+[ -n "$bpid" ] && "$PY" scripts/bench_compare.py "$OUT/before" "$OUT"
 "$PY" scripts/gpu_summary.py "$OUT"
