@@ -40,6 +40,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("variants", &list_variants,
         "Every registered kernel variant as dicts (op, device, name, summary, dtypes, "
         "default_for); dtypes are c10 names such as 'Float', 'Half', 'BFloat16'.");
+  m.def("float_dtypes", []() { return cuops::kAllFloat; },
+        "The floating dtypes cuops supports (csrc/cuops.h's kAllFloat), as torch dtypes.");
   // For the fake kernels' checks (cuops/ops/_common.py), so that they raise the
   // C++ checks' messages word for word.
   m.attr("MAX_DIMS") = cuops::kMaxDims;

@@ -27,7 +27,6 @@ def _cmd_bench(args) -> int:
 
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         ops = bench.OPS if args.op == "all" else (args.op,)
-        ops = [op for op in ops if _op_available(op)]
         bar = tqdm(total=1, unit="case", desc="bench", dynamic_ncols=True)
 
         def progress(done, total, text):
@@ -55,12 +54,6 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-def _op_available(op: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"cuops.bench.{op}") is not None
-
-
 def _header(device: str) -> str:
     import torch
 
@@ -78,10 +71,11 @@ def _cmd_info(args) -> int:
 
     print(f"cuops {cuops.__version__}, torch {torch.__version__}, CUDA kernels built: "
           f"{cuops.cuda_built()}, CUDA available: {torch.cuda.is_available()}")
-    # the three public ops first, then any other ladder (the conv backward ones)
+    # the public ops first, then any other ladder (the conv backward ones)
+    from ._registry import ladder_ops
     from .bench import OPS
 
-    registered = [v["op"] for v in cuops._C.variants()]
+    registered = ladder_ops()
     ops = [op for op in dict.fromkeys([*OPS, *registered]) if op in registered]
     rows = []
     for op in ops:

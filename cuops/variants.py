@@ -10,13 +10,7 @@ import contextlib
 import torch
 
 from . import _C
-
-_DTYPES = {
-    "Half": torch.float16,
-    "BFloat16": torch.bfloat16,
-    "Float": torch.float32,
-    "Double": torch.float64,
-}
+from ._registry import DTYPE_BY_NAME
 
 # (op, device type) -> variant name chosen by use_variant(). A plain dict, not
 # a ContextVar: torch.compile traces (and guards on) dict reads, not ContextVars.
@@ -40,8 +34,8 @@ def variants(op: str, device: str = "cuda") -> list:
                 {
                     "name": v["name"],
                     "summary": v["summary"],
-                    "dtypes": [_DTYPES[d] for d in v["dtypes"]],
-                    "default_for": [_DTYPES[d] for d in v["default_for"]],
+                    "dtypes": [DTYPE_BY_NAME[d] for d in v["dtypes"]],
+                    "default_for": [DTYPE_BY_NAME[d] for d in v["default_for"]],
                 }
             )
     if not out and op not in {v["op"] for v in _C.variants()}:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import cuops
+from cuops._registry import ladder_ops
 
 OPS = torch.ops.cuops
 DEV = os.environ.get("CUOPS_SWEEP_DEVICE", "cuda")  # "cpu": a dry run of the sweep's logic
@@ -106,7 +107,8 @@ def main() -> int:
     runners = {"add": add_calls, "matmul": gemm_calls}
     runners.update({op: (lambda op: lambda v, d: conv_calls(op, v, d))(op)
                     for op in ("conv2d", "conv2d_backward_input", "conv2d_backward_weight")})
-    for op, run in runners.items():
+    for op in ladder_ops():  # a new ladder without a runner here fails loudly
+        run = runners[op]
         for v in cuops.variants(op, DEV):
             for dtype in v["dtypes"]:
                 ok &= run(v["name"], dtype)

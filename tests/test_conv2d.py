@@ -19,12 +19,16 @@ from tests.utils import (DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poiso
 
 _conv_mod = importlib.import_module("cuops.ops.conv2d")  # the module (argument helpers)
 
-FWD_VARIANTS = ["direct", "implicit_gemm", "implicit_gemm_mma", "depthwise",
-                "implicit_gemm_mma_splitk", "depthwise_nhwc", "depthwise_nhwc_window",
-                "depthwise_plane"]
-GRAD_VARIANTS = ["direct", "implicit_gemm", "implicit_gemm_mma"]
-MMA_VARIANTS = ("implicit_gemm_mma", "implicit_gemm_mma_splitk")  # fp16/bf16 only
+# The CUDA ladders (empty in a CPU-only build), as name -> supported dtypes.
+FWD_VARIANTS = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d", "cuda")}
+GRAD_VARIANTS = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d_backward_input", "cuda")}
 HALF = (torch.float16, torch.bfloat16)
+
+
+def _supports(device, op, variant, dtype):
+    """`variant` (None: the default) of `op` on `device` accepts `dtype`."""
+    return variant is None or any(v["name"] == variant and dtype in v["dtypes"]
+                                  for v in cuops.variants(op, device))
 
 # (input shape, weight shape, kwargs, bias?)
 CONFIGS = {
@@ -93,8 +97,8 @@ def _device_variants():
 @pytest.mark.parametrize("cfg", list(CONFIGS))
 @pytest.mark.parametrize("device,variant", _device_variants())
 def test_forward(device, variant, cfg, dtype, layout):
-    if variant in MMA_VARIANTS and dtype not in HALF:
-        pytest.skip("tensor-core variant: fp16/bf16 only")
+    if not _supports(device, "conv2d", variant, dtype):
+        pytest.skip(f"{variant} does not support {dtype}")
     torch.manual_seed(0)
     x, w, b, kw = _inputs(cfg, dtype, device, layout)
     ref = _ref64(x, w, b, kw)
@@ -119,7 +123,8 @@ def test_forward_strided_views(device):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("variant", [v for v in FWD_VARIANTS if v not in MMA_VARIANTS])
+@pytest.mark.parametrize("variant", [v for v, dtypes in FWD_VARIANTS.items()
+                                     if torch.float32 in dtypes])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=str)
 def test_forward_large_cuda(variant, dtype):
     """Realistic sizes: many tiles, K and C/groups*R*S not multiples of 64/16."""
@@ -156,8 +161,8 @@ def _grad_device_variants():
 @pytest.mark.parametrize("cfg", GRAD_CONFIGS)
 @pytest.mark.parametrize("device,variant", _grad_device_variants())
 def test_backward(device, variant, cfg, dtype, layout):
-    if variant == "implicit_gemm_mma" and dtype not in HALF:
-        pytest.skip("tensor-core variant: fp16/bf16 only")
+    if not _supports(device, "conv2d_backward_input", variant, dtype):
+        pytest.skip(f"{variant} does not support {dtype}")
     torch.manual_seed(0)
     x, w, b, kw = _inputs(cfg, dtype, device, layout, requires_grad=True)
     fwd_variant = "implicit_gemm" if device == "cuda" else None
@@ -745,12 +750,16 @@ def test_bad_inputs_cuda():
 # ---------------------------------------------------------------------------
 
 
-def test_variants_listed():
-    assert [v["name"] for v in cuops.variants("conv2d", "cpu")] == ["cpu", "im2col_gemm"]
-    if cuops.cuda_built():
-        assert [v["name"] for v in cuops.variants("conv2d")] == FWD_VARIANTS
-        assert [v["name"] for v in cuops.variants("conv2d_backward_input")] == GRAD_VARIANTS
-        assert [v["name"] for v in cuops.variants("conv2d_backward_weight")] == GRAD_VARIANTS
+@pytest.mark.parametrize("device", DEVICES)
+def test_variants_listed(device):
+    """Every ladder has one default per dtype, and the two backward ladders
+    have the same steps: test_backward names one variant for both."""
+    fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
+                         ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
+    for ladder in (fwd, dgrad, wgrad):
+        defaults = [t for v in ladder for t in v["default_for"]]
+        assert sorted(defaults, key=str) == sorted(FLOAT_DTYPES, key=str)
+    assert [(v["name"], v["dtypes"]) for v in dgrad] == [(v["name"], v["dtypes"]) for v in wgrad]
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

@@ -4,7 +4,7 @@ Each op module (cuops/bench/<op>.py) defines `cases(device, quick)` returning
 Case objects; `run()` times them all and returns Result rows; `format_table`
 prints them. CLI: `python -m cuops bench add|matmul|conv2d|all`.
 
-Timing (docs/benchmarking.md): CUDA events around each call with an L2 flush
+Timing (docs/gpu.md): CUDA events around each call with an L2 flush
 queued before it (cold cache; the flush also hides host overhead, as
 triton's do_bench does), warm-up first, the median of many repetitions, fresh
 random inputs (never zeros), input sets rotated when they fit in L2, and the
@@ -16,14 +16,24 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib
+import importlib.util
 import statistics
 import time
 from typing import Callable
 
 import torch
 
-OPS = ("add", "matmul", "conv2d")
-SUITES = (*OPS, "models")  # `bench all` runs the ops; `bench models` whole networks
+import cuops
+from cuops._registry import ladder_ops
+
+# The public ops with a kernel ladder and a module here, in the API's order
+# (cuops.__all__): what `bench all` runs. `bench models` times whole networks.
+OPS = tuple(op for op in cuops.__all__
+            if op in ladder_ops() and importlib.util.find_spec(f"{__name__}.{op}"))
+SUITES = (*OPS, "models")
+# Short dtype names for case labels.
+DTYPE_LABELS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32",
+                torch.float64: "fp64"}
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ import torch
 
 import cuops
 
-from . import Case
+from . import DTYPE_LABELS, Case
 
 # Device-to-device copy bandwidth (bytes read + written) measured on the H100
 # (docs/add-worklog.md): the ceiling of a memory-bound op. Other devices:
@@ -37,7 +37,7 @@ def cases(device: torch.device, quick: bool) -> list:
             impls = {"torch": lambda a, b: torch.add(a, b, alpha=0.5)}
             for v in cuops.variants("add", device.type):
                 impls[v["name"]] = (lambda name: lambda a, b: cuops.add(a, b, 0.5, variant=name))(v["name"])
-            name = {torch.float32: "fp32", torch.bfloat16: "bf16"}[dtype]
+            name = DTYPE_LABELS[dtype]
             out.append(Case("add", f"{name} n={n >> 20}M" if n >= 1 << 20 else f"{name} n={n >> 10}K",
                             "GB/s", nbytes, make, impls, bytes_per_set=nbytes, compile=True,
                             ceiling=ceiling))

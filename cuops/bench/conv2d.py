@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 import cuops
 
-from . import Case
+from . import DTYPE_LABELS, Case
 
 # name, (N, C, H, W), (K, C/groups, R, S), stride, padding, groups, small
 _LAYERS_CUDA = [
@@ -30,7 +30,6 @@ _LAYERS_CPU = [
     ("3x3 16->32@8", (8, 16, 8, 8), (32, 16, 3, 3), 1, 1, 1, True),
     ("dw 3x3 32@8", (8, 32, 8, 8), (32, 1, 3, 3), 1, 1, 32, True),
 ]
-_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
 def _flops(xs, ws, stride, padding):
@@ -53,8 +52,10 @@ def cases(device: torch.device, quick: bool) -> list:
     if quick:
         layers = layers[:1] + layers[3:4] + layers[-1:] if on_cuda else layers[:1]
     dtypes = (torch.float32, torch.float16, torch.bfloat16) if on_cuda else (torch.float32,)
-    fwd_variants = [v["name"] for v in cuops.variants("conv2d", device.type)]
-    grad_variants = [v["name"] for v in cuops.variants("conv2d_backward_input", device.type)]
+    # name -> the dtypes it supports
+    fwd_variants = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d", device.type)}
+    grad_variants = {v["name"]: v["dtypes"]
+                     for v in cuops.variants("conv2d_backward_input", device.type)}
     out = []
     for name, xs, ws, stride, padding, groups, small in layers:
         for dtype in dtypes:
@@ -65,7 +66,7 @@ def cases(device: torch.device, quick: bool) -> list:
             flops, ys = _flops(xs, ws, stride, padding)
             nbytes = (2 * (torch.Size(xs).numel() + torch.Size(ys).numel())
                       + torch.Size(ws).numel()) * dtype.itemsize
-            label = f"{name} {_NAMES[dtype]}{' cl' if cl else ''}"
+            label = f"{name} {DTYPE_LABELS[dtype]}{' cl' if cl else ''}"
             depthwise = groups == xs[1] and groups > 1
 
             def make(xs=xs, ws=ws, ys=ys, dtype=dtype, fmt=fmt):
@@ -77,11 +78,11 @@ def cases(device: torch.device, quick: bool) -> list:
             kw = dict(stride=stride, padding=padding, groups=groups)
             base = "cudnn" if on_cuda else "torch"
             fwd = {base: lambda x, w, g, kw=kw: F.conv2d(x, w, None, **kw)}
-            for v in fwd_variants:
+            for v, v_dtypes in fwd_variants.items():
+                if dtype not in v_dtypes:
+                    continue
                 if v == "direct" and not small:
                     continue  # minutes per call on the big layers
-                if v.startswith("implicit_gemm_mma") and dtype == torch.float32:
-                    continue
                 if v.startswith("depthwise") and not depthwise:
                     continue  # it would just run implicit_gemm
                 if v == "implicit_gemm_mma_splitk" and depthwise:
@@ -99,11 +100,13 @@ def cases(device: torch.device, quick: bool) -> list:
                     [True, True, False])
 
             bwd = {base: torch_bwd}
-            for v in grad_variants:
+            for v, v_dtypes in grad_variants.items():
+                if dtype not in v_dtypes:
+                    continue
                 if v == "direct" and not small:
                     continue
-                if v == "implicit_gemm_mma" and (dtype == torch.float32 or depthwise):
-                    continue  # fp16/bf16 only; depthwise tiles would be 1/64 full
+                if v == "implicit_gemm_mma" and depthwise:
+                    continue  # depthwise tiles would be 1/64 full
 
                 def ours(x, w, g, v=v, s2=s2, p4=p4, groups=groups):
                     gi = torch.ops.cuops.conv2d_backward_input(g, w, list(x.shape), s2, p4, d2,

@@ -10,10 +10,8 @@ import torch
 
 import cuops
 
-from . import Case
+from . import DTYPE_LABELS, Case
 
-_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16",
-          torch.float64: "fp64"}
 # Largest FLOP count per call at which each teaching step is still timed.
 _MAX_FLOPS = {"naive": 2 * 2048**3, "smem_tiled": 2 * 4096**3}
 
@@ -33,7 +31,7 @@ def _case(device, dtype, label, sa, sb, flops, transpose_a=False, transpose_b=Fa
             continue
         impls[v["name"]] = (lambda name: lambda a, b: cuops.matmul(a, b, variant=name))(v["name"])
     nbytes = (_numel(sa) + _numel(sb) + flops // (2 * sa[-1])) * dtype.itemsize
-    return Case("matmul", f"{_NAMES[dtype]} {label}", "TFLOP/s", flops, make, impls,
+    return Case("matmul", f"{DTYPE_LABELS[dtype]} {label}", "TFLOP/s", flops, make, impls,
                 bytes_per_set=nbytes)
 
 

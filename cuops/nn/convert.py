@@ -36,7 +36,7 @@ import dataclasses
 
 import torch
 
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+from .._registry import FLOAT_DTYPES
 
 
 @dataclasses.dataclass
@@ -93,9 +93,10 @@ def _subclass_reason(m: torch.nn.Module) -> str:
 def _convert_one(m: torch.nn.Module, new_cls):
     """The cuops module for `m` (sharing all of m's state), or a skip reason."""
     w = getattr(m, "weight", None)
-    if not isinstance(w, torch.Tensor) or w.dtype not in _FLOAT_DTYPES:
+    if not isinstance(w, torch.Tensor) or w.dtype not in FLOAT_DTYPES:
         dtype = getattr(w, "dtype", None)
-        return None, f"dtype {dtype} (cuops supports float16, bfloat16, float32, float64)"
+        names = ", ".join(str(t).removeprefix("torch.") for t in FLOAT_DTYPES)
+        return None, f"dtype {dtype} (cuops supports {names})"
     try:
         new = _make_meta(new_cls, m)
     except ValueError as e:  # a configuration the cuops module does not support

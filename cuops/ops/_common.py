@@ -7,8 +7,7 @@ import os
 import torch
 
 from .. import _C
-
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+from .._registry import FLOAT_DTYPES
 
 
 def check_float(t: torch.Tensor, op: str, arg: str) -> None:

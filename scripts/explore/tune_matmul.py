@@ -39,7 +39,7 @@ MMA_DESC = ["default (= 23 on sm_90 | = 8 | 128x128x32 4w 4st by size and layout
             "128x128x64 8w (64x32 warps) 3st 2blk [spills]", "128x128x64 4w 3st fragDB 2blk",
             "128x128x64 8w (32x64 warps) 3st 2blk [spills]",
             "128x64x64 4w (64x32 warps) 2st 4blk [spills]",
-            "128x128x32 4w 4st 2blk (run-3 small, forced)",
+            "128x128x32 4w 4st 2blk (= 2 without fragDB)",
             "128x128x64 4w 3st fragDB pipe 2blk", "128x256x64 8w 3st fragDB pipe 1blk",
             "128x256x32 8w 4st fragDB pipe 1blk", "256x128x64 8w 3st fragDB pipe 1blk",
             "128x128x32 4w 4st fragDB pipe 2blk", "128x256x64 8w 4st fragDB pipe 1blk",
