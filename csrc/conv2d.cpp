@@ -1,5 +1,5 @@
 // cuops.conv2d: argument checks, output allocation and the problem
-// description shared by the CPU and CUDA kernels (csrc/conv2d_plan.h).
+// description shared by the CPU and CUDA kernels (csrc/conv2d.h).
 //
 // Error kinds follow the project rule: ValueError for shapes and values,
 // TypeError for dtypes, RuntimeError for devices. The Python fake kernels
@@ -8,7 +8,7 @@
 
 #include <sstream>
 
-#include "conv2d_plan.h"
+#include "conv2d.h"
 
 namespace cuops {
 namespace {

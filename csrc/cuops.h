@@ -105,15 +105,24 @@ inline void check_real_scalar(const c10::Scalar& s, const char* op, const char* 
 template <typename T>
 using acc_t = at::opmath_type<T>;
 
+inline const std::vector<at::ScalarType> kAllFloat = {at::kHalf, at::kBFloat16, at::kFloat,
+                                                      at::kDouble};
+inline const std::vector<at::ScalarType> kHalfTypes = {at::kHalf, at::kBFloat16};
+inline const std::vector<at::ScalarType> kFloatOnly = {at::kFloat};
+
 // ---------------------------------------------------------------------------
 // Kernel variants ("the ladder").
 //
 // Every implementation of an op on a device is a named step of a Ladder, in
 // teaching order (naive first). Each step lists the dtypes it handles and must
 // be correct for every input of those dtypes (it may route awkward layouts to
-// a general path internally). The default for a dtype is the first name in the
-// ladder's `fastest_first` list that supports the dtype: that list is ordered
-// by measured speed (docs/*-worklog.md).
+// a general path internally).
+//
+// The default is the Ladder's alone to choose, by its ordered default rules:
+// the first rule whose condition holds for the problem and whose step supports
+// the dtype. A rule without a condition is a plain name (add's ladder is a
+// list of names, fastest first); a conditional rule carries the text that
+// cuops.variants() shows. The order is the measured one (docs/*-worklog.md).
 //
 // Ladders register themselves (at library load) in a global table so Python
 // can list them: cuops.variants("add").
@@ -125,7 +134,9 @@ struct VariantInfo {
   std::string name;
   std::string summary;
   std::vector<at::ScalarType> dtypes;
-  std::vector<at::ScalarType> default_for;  // dtypes for which this is the default
+  // (dtype, condition) for every rule that can pick this step: "" when the
+  // rule has no condition, "otherwise" when it follows conditional rules.
+  std::vector<std::pair<at::ScalarType, std::string>> default_when;
 };
 
 // All registered variants, in registration (ladder) order. Defined in module.cpp.
@@ -165,9 +176,19 @@ inline void check_variant(const char* op, const std::string& ladder, const std::
                     names.str());
 }
 
+// A step's function takes the op's problem first: void (*)(const Problem&, ...).
+template <typename Fn>
+struct ladder_problem;
+template <typename P, typename... Args>
+struct ladder_problem<void (*)(const P&, Args...)> {
+  using type = P;
+};
+
 template <typename Fn>
 class Ladder {
  public:
+  using Problem = typename ladder_problem<Fn>::type;
+
   struct Step {
     const char* name;
     std::vector<at::ScalarType> dtypes;
@@ -175,34 +196,60 @@ class Ladder {
     const char* summary;
   };
 
+  // A default rule: `step` is the default when `holds(problem)` (no predicate:
+  // always) and the step supports the dtype. `when` says the condition in
+  // words for cuops.variants(). A plain step name converts to an
+  // unconditional rule.
+  struct Rule {
+    const char* when;
+    std::function<bool(const Problem&)> holds;
+    const char* step;
+    Rule(const char* step_name) : when(""), step(step_name) {}  // NOLINT: a name is a rule
+    Rule(const char* condition, std::function<bool(const Problem&)> pred, const char* step_name)
+        : when(condition), holds(std::move(pred)), step(step_name) {}
+  };
+
   // `op` names the ladder in cuops.variants(op); errors say `label` (default
-  // "cuops.<op>"), the op whose kernel runs the ladder.
-  Ladder(const char* op, const char* device, std::vector<Step> steps,
-         std::vector<const char*> fastest_first, const char* label = nullptr)
+  // "cuops.<op>"), the op whose kernel runs the ladder. The device ("cpu",
+  // "cuda") also names the device the entry point's tensors must be on.
+  Ladder(const char* op, const char* device, std::vector<Step> steps, std::vector<Rule> defaults,
+         const char* label = nullptr)
       : op_(op), device_(device), label_(label ? label : "cuops." + op_),
-        steps_(std::move(steps)), fastest_(std::move(fastest_first)) {
-    for (const auto& s : steps_) {
-      VariantInfo info{op_, device_, s.name, s.summary, s.dtypes, {}};
-      for (at::ScalarType t : {at::kHalf, at::kBFloat16, at::kFloat, at::kDouble}) {
-        const Step* d = default_step(t);
-        if (d != nullptr && std::string(d->name) == s.name) info.default_for.push_back(t);
-      }
-      variant_registry().push_back(std::move(info));
+        device_type_(c10::Device(device).type()), steps_(std::move(steps)),
+        rules_(std::move(defaults)) {
+    for (const auto& r : rules_) {
+      rule_step_.push_back(find(r.step));
+      TORCH_INTERNAL_ASSERT(rule_step_.back() != nullptr, label_, ": default rule names unknown ",
+                            device_, " step '", r.step, "'");
+      TORCH_INTERNAL_ASSERT(!r.holds == !*r.when, label_, ": default rule for '", r.step,
+                            "' needs both a condition and its text, or neither");
     }
+    for (const auto& s : steps_)
+      variant_registry().push_back({op_, device_, s.name, s.summary, s.dtypes, default_when(s)});
   }
 
-  // The step to run: the named one, or the default for `dtype` when `variant`
-  // is empty. Unknown names and unsupported dtypes raise a ValueError/TypeError.
-  const Step& select(const std::optional<c10::string_view>& variant, at::ScalarType dtype) const {
-    if (!variant.has_value() || variant->empty()) {
-      const Step* d = default_step(dtype);
-      TORCH_CHECK_TYPE(d != nullptr, label_, ": no ", device_, " variant supports dtype ", dtype);
-      return *d;
+  Ladder(const Ladder&) = delete;  // rule_step_ points into steps_
+  Ladder& operator=(const Ladder&) = delete;
+
+  const std::string& label() const { return label_; }
+  c10::DeviceType device_type() const { return device_type_; }
+
+  // The step to run on `problem` of `dtype` (the output's dtype; passed apart
+  // because an empty problem may be left unfilled): the named one, or the
+  // first default rule that holds when `variant` is empty. Unknown names and
+  // unsupported dtypes raise a ValueError/TypeError.
+  const Step& select(const std::optional<c10::string_view>& variant, const Problem& problem,
+                     at::ScalarType dtype) const {
+    if (variant.has_value() && !variant->empty()) {
+      check_variant(label_.c_str(), op_, device_, variant, dtype);
+      for (const auto& s : steps_)
+        if (*variant == s.name) return s;
+      TORCH_CHECK(false, label_, ": variant table out of sync");  // registered above: unreachable
     }
-    check_variant(label_.c_str(), op_, device_, variant, dtype);
-    for (const auto& s : steps_)
-      if (*variant == s.name) return s;
-    TORCH_CHECK(false, label_, ": variant table out of sync");  // registered above: unreachable
+    for (size_t i = 0; i < rules_.size(); ++i)
+      if (supports(*rule_step_[i], dtype) && (!rules_[i].holds || rules_[i].holds(problem)))
+        return *rule_step_[i];
+    TORCH_CHECK_TYPE(false, label_, ": no ", device_, " variant supports dtype ", dtype);
   }
 
  private:
@@ -211,21 +258,34 @@ class Ladder {
       if (d == t) return true;
     return false;
   }
-  const Step* default_step(at::ScalarType t) const {
-    for (const char* name : fastest_)
-      for (const auto& s : steps_)
-        if (std::string(name) == s.name && supports(s, t)) return &s;
+  const Step* find(const char* name) const {
+    for (const auto& s : steps_)
+      if (std::string(name) == s.name) return &s;
     return nullptr;
+  }
+  // The rules that can pick `s`, per dtype: those before the dtype's first
+  // unconditional rule (the later ones are never reached for it).
+  std::vector<std::pair<at::ScalarType, std::string>> default_when(const Step& s) const {
+    std::vector<std::pair<at::ScalarType, std::string>> out;
+    for (at::ScalarType t : kAllFloat) {
+      bool after_condition = false;
+      for (size_t i = 0; i < rules_.size(); ++i) {
+        if (!supports(*rule_step_[i], t)) continue;
+        const bool always = !rules_[i].holds;
+        if (rule_step_[i] == &s)
+          out.emplace_back(t, always ? (after_condition ? "otherwise" : "") : rules_[i].when);
+        if (always) break;
+        after_condition = true;
+      }
+    }
+    return out;
   }
 
   std::string op_, device_, label_;
+  c10::DeviceType device_type_;
   std::vector<Step> steps_;
-  std::vector<const char*> fastest_;
+  std::vector<Rule> rules_;
+  std::vector<const Step*> rule_step_;  // rules_[i]'s step (steps_ does not change)
 };
-
-inline const std::vector<at::ScalarType> kAllFloat = {at::kHalf, at::kBFloat16, at::kFloat,
-                                                      at::kDouble};
-inline const std::vector<at::ScalarType> kHalfTypes = {at::kHalf, at::kBFloat16};
-inline const std::vector<at::ScalarType> kFloatOnly = {at::kFloat};
 
 }  // namespace cuops

@@ -9,7 +9,7 @@
 
 #include <sstream>
 
-#include "matmul_plan.h"
+#include "matmul.h"
 
 namespace cuops {
 namespace {

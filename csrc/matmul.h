@@ -1,5 +1,7 @@
-// cuops.matmul: the problem every matmul kernel (CPU and each CUDA variant)
-// solves, built once by the device-independent frontend (csrc/matmul.cpp).
+// cuops.gemm (and so cuops.matmul and cuops.linear): the problem every kernel
+// (CPU and each CUDA variant) solves and the plan that the device-independent
+// frontend (csrc/matmul.cpp) builds for the CPU kernel
+// (csrc/cpu/matmul_cpu.cpp) and the CUDA ladder (csrc/cuda/matmul_cuda.cu).
 #pragma once
 
 #include "cuops.h"
@@ -26,5 +28,19 @@ struct GemmProblem {
   OffsetCalculator<3> batch_oc;  // z -> element offsets of {C, A, B}
   at::ScalarType dtype = at::kFloat;  // of A, B, C and bias
 };
+
+struct GemmPlan {
+  at::Tensor a, b, out;
+  std::optional<at::Tensor> bias;  // contiguous [N], or none
+  GemmProblem p;
+  // False when there is nothing for a kernel to do: an empty output, or
+  // K == 0 (the frontend has already written zeros + bias). `p` is then
+  // left unfilled.
+  bool run_kernel = false;
+};
+
+// Checks the arguments of a [..., M, K] @ b [..., K, N] (+ bias [N]), batch
+// dims broadcast, allocates the output and describes the work.
+GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias);
 
 }  // namespace cuops

@@ -23,11 +23,12 @@ py::list list_variants() {
     d["device"] = v.device;
     d["name"] = v.name;
     d["summary"] = v.summary;
-    py::list dtypes, defaults;
+    py::list dtypes, when;
     for (auto t : v.dtypes) dtypes.append(py::str(c10::toString(t)));
-    for (auto t : v.default_for) defaults.append(py::str(c10::toString(t)));
+    for (const auto& [t, condition] : v.default_when)
+      when.append(py::make_tuple(py::str(c10::toString(t)), condition));
     d["dtypes"] = dtypes;
-    d["default_for"] = defaults;
+    d["default_when"] = when;
     out.append(d);
   }
   return out;
@@ -39,7 +40,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "cuops native library: operators are reached through torch.ops.cuops";
   m.def("variants", &list_variants,
         "Every registered kernel variant as dicts (op, device, name, summary, dtypes, "
-        "default_for); dtypes are c10 names such as 'Float', 'Half', 'BFloat16'.");
+        "default_when); dtypes are c10 names such as 'Float', 'Half', 'BFloat16'; default_when "
+        "lists (dtype, condition) for each default rule that picks the variant, condition '' "
+        "when the rule has none.");
   m.def("float_dtypes", []() { return cuops::kAllFloat; },
         "The floating dtypes cuops supports (csrc/cuops.h's kAllFloat), as torch dtypes.");
   // For the fake kernels' checks (cuops/ops/_common.py), so that they raise the

@@ -64,6 +64,23 @@ def _header(device: str) -> str:
     return f"# device: {name} | torch {torch.__version__} | {date}"
 
 
+def _default_text(default_when) -> str:
+    """"default: float16,bfloat16", with the rule's condition where it has one:
+    "default: float32,float64 if depthwise; float16 otherwise"."""
+    groups: dict = {}
+    for dtype, cond in default_when:
+        groups.setdefault(cond, []).append(str(dtype).replace("torch.", ""))
+    parts = []
+    for cond, dtypes in groups.items():
+        text = ",".join(dtypes)
+        if cond == "otherwise":
+            text += " otherwise"
+        elif cond:
+            text += f" if {cond}"
+        parts.append(text)
+    return "default: " + "; ".join(parts) if parts else ""
+
+
 def _cmd_info(args) -> int:
     import torch
 
@@ -81,8 +98,7 @@ def _cmd_info(args) -> int:
     for op in ops:
         for dev in ("cpu", "cuda"):
             for v in cuops.variants(op, dev):
-                dflt = ",".join(str(d).replace("torch.", "") for d in v["default_for"])
-                rows.append((op, dev, v["name"], f"default: {dflt}" if dflt else ""))
+                rows.append((op, dev, v["name"], _default_text(v["default_when"])))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths + [0])).rstrip())

@@ -1,8 +1,10 @@
 """The kernel ladder of each op: list the variants, pick one.
 
 Variants are registered by the C++ library (csrc/cuops.h, `Ladder`), in
-teaching order (naive first). The default for a dtype is the fastest correct
-variant, as measured in docs/*-worklog.md.
+teaching order (naive first). The default is chosen there too, by the
+ladder's default rules (the fastest correct variant for the dtype and, where
+a rule says so, the problem, as measured in docs/*-worklog.md); Python only
+passes on a variant the user named.
 """
 
 import contextlib
@@ -25,17 +27,22 @@ def cuda_built() -> bool:
 def variants(op: str, device: str = "cuda") -> list:
     """The variants of `op` on `device` ("cuda" or "cpu"), in ladder order.
 
-    Each is a dict: name, summary, dtypes (torch dtypes it supports) and
-    default_for (the dtypes for which it is the default)."""
+    Each is a dict: name, summary, dtypes (torch dtypes it supports),
+    default_when (a (dtype, condition) pair for each default rule that picks
+    it: condition None when the rule has none, "otherwise" when it follows
+    rules with conditions) and default_for (the dtypes for which some rule
+    picks it)."""
     out = []
     for v in _C.variants():
         if v["op"] == op and v["device"] == device:
+            when = [(DTYPE_BY_NAME[d], cond or None) for d, cond in v["default_when"]]
             out.append(
                 {
                     "name": v["name"],
                     "summary": v["summary"],
                     "dtypes": [DTYPE_BY_NAME[d] for d in v["dtypes"]],
-                    "default_for": [DTYPE_BY_NAME[d] for d in v["default_for"]],
+                    "default_for": list(dict.fromkeys(d for d, _ in when)),
+                    "default_when": when,
                 }
             )
     if not out and op not in {v["op"] for v in _C.variants()}:

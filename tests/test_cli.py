@@ -55,16 +55,20 @@ def test_info_columns(monkeypatch, capsys):
     import cuops
 
     fake = [{"op": "add", "device": "cuda", "name": "grid_stride", "summary": "", "dtypes": ["Float"],
-             "default_for": []},
+             "default_when": []},
             {"op": "conv2d", "device": "cuda", "name": "implicit_gemm_mma_splitk", "summary": "",
-             "dtypes": ["Half"], "default_for": ["Half", "BFloat16"]},
+             "dtypes": ["Half"], "default_when": [("Half", ""), ("BFloat16", "")]},
             {"op": "conv2d_backward_input", "device": "cuda", "name": "direct", "summary": "",
-             "dtypes": ["Float"], "default_for": ["Float"]}]
+             "dtypes": ["Float"], "default_when": [("Float", "depthwise"), ("Double", "depthwise")]},
+            {"op": "conv2d_backward_input", "device": "cuda", "name": "implicit_gemm",
+             "summary": "", "dtypes": ["Float"], "default_when": [("Float", "otherwise")]}]
     monkeypatch.setattr(cuops._C, "variants", lambda: fake)
     assert cli(["info"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
-    assert len(rows) == 3
+    assert len(rows) == 4
     assert rows[1].split() == ["conv2d", "cuda", "implicit_gemm_mma_splitk", "default:",
                                "float16,bfloat16"]
+    assert rows[2].split()[2:] == ["direct", "default:", "float32,float64", "if", "depthwise"]
+    assert rows[3].split()[2:] == ["implicit_gemm", "default:", "float32", "otherwise"]
     assert {r.index("cuda") for r in rows} == {len("  conv2d_backward_input  ")}
     assert rows[1].index("default:") == rows[2].index("default:")

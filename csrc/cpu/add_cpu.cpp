@@ -3,6 +3,7 @@
 #include <torch/library.h>
 
 #include "add.h"
+#include "op_entry.h"
 
 namespace cuops {
 namespace {
@@ -63,9 +64,7 @@ const Ladder<AddFn> kAddCpu(
 at::Tensor add_cpu(const at::Tensor& a, const at::Tensor& b, const c10::Scalar& alpha,
                    std::optional<c10::string_view> variant) {
   AddPlan p = plan_add(a, b, alpha);
-  TORCH_CHECK(p.out.is_cpu(), "cuops.add: the CPU kernel got tensors on ", p.out.device());
-  const auto& step = kAddCpu.select(variant, p.out.scalar_type());
-  if (p.out.numel() > 0) step.fn(p, alpha);
+  run_ladder(kAddCpu, variant, p.out, p, p.out.numel() > 0, alpha);
   return p.out;
 }
 

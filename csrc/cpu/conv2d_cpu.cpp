@@ -1,6 +1,6 @@
 // CPU kernels of cuops.conv2d and its gradients: the `cpu` step (direct
-// loops, below) and the `im2col_gemm` step (csrc/cpu/conv2d_im2col.cpp, the
-// default), listed in one ladder per op.
+// loops, below) and the `im2col_gemm` step (csrc/cpu/conv2d_im2col.cpp),
+// listed in one ladder per op, with one default rule between them.
 //
 // The direct loops are written so that the innermost loop walks one
 // output/input row (q or w) with a constant stride, accumulating in acc_t
@@ -16,8 +16,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "conv2d_plan.h"
+#include "conv2d.h"
 #include "cpu/conv2d_im2col.h"
+#include "op_entry.h"
 
 namespace cuops {
 namespace {
@@ -157,9 +158,16 @@ void wgrad_cpu(const Conv2dGradProblem& p) {
   });
 }
 
-// One-step CPU "ladders", listed so cuops.variants() shows every kernel.
 using FwdFn = void (*)(const Conv2dProblem&);
 using GradFn = void (*)(const Conv2dGradProblem&);
+
+// The GEMM step pays for its buffers once each output sums more than a few
+// taps; depthwise-like problems (a handful of taps per output channel, many
+// groups) run faster in the direct loops. One rule for all three ladders.
+constexpr const char* kGemmPaysWhen = "C/groups*R*S >= 16 and K/groups >= 4";
+bool gemm_pays(const Conv2dProblem& p) {
+  return p.C / p.groups * p.R * p.S >= 16 && p.K / p.groups >= 4;
+}
 
 const Ladder<FwdFn> kConvCpu(
     "conv2d", "cpu",
@@ -170,7 +178,7 @@ const Ladder<FwdFn> kConvCpu(
       "direct loops parallel over (n, k) planes, row-wise inner loop, any layout"},
      {"im2col_gemm", kAllFloat, conv2d_im2col_cpu,
       "patches gathered into a dense matrix, times the weight in the CPU GEMM"}},
-    {"im2col_gemm", "cpu"});
+    {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
 
 const Ladder<GradFn> kDgradCpu(
     "conv2d_backward_input", "cpu",
@@ -182,7 +190,7 @@ const Ladder<GradFn> kDgradCpu(
       "scatter loops parallel over (n, c) planes, any layout"},
      {"im2col_gemm", kAllFloat, conv2d_backward_input_im2col_cpu,
       "grad_output times the weight in the CPU GEMM, summed back into patches (col2im)"}},
-    {"im2col_gemm", "cpu"});
+    {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
 
 const Ladder<GradFn> kWgradCpu(
     "conv2d_backward_weight", "cpu",
@@ -194,27 +202,14 @@ const Ladder<GradFn> kWgradCpu(
       "reduction loops parallel over (k, c), any layout"},
      {"im2col_gemm", kAllFloat, conv2d_backward_weight_im2col_cpu,
       "grad_output^T times the gathered patches in the CPU GEMM, chunks summed in order"}},
-    {"im2col_gemm", "cpu"});
-
-// The GEMM step pays for its buffers once each output sums more than a few
-// taps; depthwise-like problems (a handful of taps per output channel, many
-// groups) run faster in the direct loops. (The ladders' own default lists
-// im2col_gemm: it is the default for every problem but those.)
-std::optional<c10::string_view> variant_or_default(std::optional<c10::string_view> variant,
-                                                   const Conv2dProblem& p) {
-  if (variant.has_value() && !variant->empty()) return variant;
-  const int64_t taps = p.C / p.groups * p.R * p.S;
-  return taps >= 16 && p.K / p.groups >= 4 ? "im2col_gemm" : "cpu";
-}
+    {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                       at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                       std::optional<c10::string_view> variant) {
   Conv2dPlan plan = plan_conv2d(input, weight, bias, stride, padding, dilation, groups);
-  TORCH_CHECK(plan.out.is_cpu(), "cuops.conv2d: the CPU kernel got tensors on ", plan.out.device());
-  const auto& step = kConvCpu.select(variant_or_default(variant, plan.prob), plan.prob.dtype);
-  if (plan.out.numel() > 0) step.fn(plan.prob);
+  run_ladder(kConvCpu, variant, plan.out, plan.prob, plan.out.numel() > 0);
   return plan.result;
 }
 
@@ -224,10 +219,7 @@ at::Tensor conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Te
                                      int64_t groups, std::optional<c10::string_view> variant) {
   Conv2dGradPlan plan = plan_conv2d_backward_input(
       grad_output, weight, C10_AS_INTARRAYREF_SLOW(input_size), stride, padding, dilation, groups);
-  TORCH_CHECK(plan.out.is_cpu(), "cuops.conv2d_backward_input: the CPU kernel got tensors on ",
-              plan.out.device());
-  const auto& step = kDgradCpu.select(variant_or_default(variant, plan.prob), plan.prob.dtype);
-  if (plan.out.numel() > 0) step.fn(plan.prob);
+  run_ladder(kDgradCpu, variant, plan.out, plan.prob, plan.out.numel() > 0);
   return plan.out;
 }
 
@@ -237,10 +229,8 @@ at::Tensor conv2d_backward_weight_cpu(const at::Tensor& grad_output, const at::T
                                       int64_t groups, std::optional<c10::string_view> variant) {
   Conv2dGradPlan plan = plan_conv2d_backward_weight(
       grad_output, input, C10_AS_INTARRAYREF_SLOW(weight_size), stride, padding, dilation, groups);
-  TORCH_CHECK(plan.out.is_cpu(), "cuops.conv2d_backward_weight: the CPU kernel got tensors on ",
-              plan.out.device());
-  const auto& step = kWgradCpu.select(variant_or_default(variant, plan.prob), plan.prob.dtype);
-  if (plan.out.numel() > 0) step.fn(plan.prob);  // N == 0 sums nothing: zeros
+  // N == 0 sums nothing: the step still runs and writes zeros.
+  run_ladder(kWgradCpu, variant, plan.out, plan.prob, plan.out.numel() > 0);
   return plan.out;
 }
 

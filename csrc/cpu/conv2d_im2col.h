@@ -1,7 +1,7 @@
 // CPU step `im2col_gemm` of conv2d, dgrad and wgrad (csrc/cpu/conv2d_im2col.cpp).
 #pragma once
 
-#include "conv2d_plan.h"
+#include "conv2d.h"
 
 namespace cuops {
 

@@ -15,7 +15,8 @@
 #include <vector>
 
 #include "cpu/gemm_cpu.h"
-#include "matmul_plan.h"
+#include "matmul.h"
+#include "op_entry.h"
 
 namespace cuops {
 namespace {
@@ -117,9 +118,7 @@ const Ladder<GemmFn> kGemmCpu(
 at::Tensor gemm_cpu(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
                     std::optional<c10::string_view> variant) {
   GemmPlan plan = plan_gemm(a, b, bias);
-  TORCH_CHECK(plan.out.is_cpu(), "cuops.gemm: the CPU kernel got tensors on ", plan.out.device());
-  const auto& step = kGemmCpu.select(variant, plan.out.scalar_type());
-  if (plan.run_kernel) step.fn(plan.p);
+  run_ladder(kGemmCpu, variant, plan.out, plan.p, plan.run_kernel);
   return plan.out;
 }
 

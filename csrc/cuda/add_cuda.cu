@@ -15,6 +15,7 @@
 
 #include "add.h"
 #include "cuda/cuda_utils.cuh"
+#include "op_entry.h"
 
 namespace cuops::cuda {
 namespace {
@@ -144,16 +145,13 @@ const Ladder<AddFn> kAddCuda(
       "16-byte vector loads/stores on the flat fast path"},
      {"vec16x4", kAllFloat, for_all_dtypes<Vec16x4>(),
       "16-byte vectors, 4 per operand in flight per thread, one chunk per block"}},
-    // Measured order (docs/add-worklog.md).
+    // Default: the fastest that supports the dtype (measured, docs/add-worklog.md).
     {"vec16x4", "vec16", "grid_stride"});
 
 at::Tensor add_cuda(const at::Tensor& a, const at::Tensor& b, const c10::Scalar& alpha,
                     std::optional<c10::string_view> variant) {
   AddPlan p = plan_add(a, b, alpha);
-  TORCH_CHECK(p.out.is_cuda(), "cuops.add: the CUDA kernel got tensors on ", p.out.device());
-  const auto& step = kAddCuda.select(variant, p.out.scalar_type());
-  const c10::cuda::CUDAGuard guard(p.out.device());
-  if (p.out.numel() > 0) step.fn(p, alpha);
+  run_ladder<c10::cuda::CUDAGuard>(kAddCuda, variant, p.out, p, p.out.numel() > 0, alpha);
   return p.out;
 }
 

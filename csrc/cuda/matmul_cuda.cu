@@ -11,7 +11,8 @@
 
 #include "cuda/cuda_utils.cuh"
 #include "cuda/matmul/kernels.h"
-#include "matmul_plan.h"
+#include "matmul.h"
+#include "op_entry.h"
 
 namespace cuops::cuda {
 namespace {
@@ -33,18 +34,14 @@ const Ladder<GemmFn> kGemmCuda(
       "fp32"},
      {"mma_sync", kHalfTypes, &gemm_mma_sync,
       "tensor cores (mma.sync) with a multi-stage cp.async pipeline; fp16/bf16"}},
-    // Fastest first (to be confirmed by the measurements in docs/matmul-worklog.md).
+    // Default: the fastest step that supports the dtype (docs/matmul-worklog.md).
     {"mma_sync", "warptile_static", "warptile", "regblock", "smem_tiled", "naive"}, "cuops.gemm");
 
 at::Tensor gemm_cuda(const at::Tensor& a, const at::Tensor& b,
                      const std::optional<at::Tensor>& bias,
                      std::optional<c10::string_view> variant) {
   GemmPlan plan = plan_gemm(a, b, bias);
-  TORCH_CHECK(plan.out.is_cuda(), "cuops.gemm: the CUDA kernel got tensors on ",
-              plan.out.device());
-  const auto& step = kGemmCuda.select(variant, plan.out.scalar_type());
-  const c10::cuda::CUDAGuard guard(plan.out.device());
-  if (plan.run_kernel) step.fn(plan.p);
+  run_ladder<c10::cuda::CUDAGuard>(kGemmCuda, variant, plan.out, plan.p, plan.run_kernel);
   return plan.out;
 }
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "conv2d.h"
-#include "conv2d_plan.h"
 
 namespace cuops::cuda {
 
@@ -28,7 +27,7 @@ void conv2d_depthwise_nhwc_window(const Conv2dProblem& p);
 // others -> conv2d_depthwise.
 void conv2d_depthwise_plane(const Conv2dProblem& p);
 
-// Gradients (Conv2dGradProblem, csrc/conv2d_plan.h). dgrad: grad_input.
+// Gradients (Conv2dGradProblem, csrc/conv2d.h). dgrad: grad_input.
 void conv2d_backward_input_direct(const Conv2dGradProblem& p);         // one thread per dx
 void conv2d_backward_input_implicit_gemm(const Conv2dGradProblem& p);  // implicit GEMM (SIMT)
 // Stride 1: a forward mma convolution of dy with the spatially flipped,
