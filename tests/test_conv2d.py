@@ -752,13 +752,15 @@ def test_bad_inputs_cuda():
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_variants_listed(device):
-    """Every ladder has one default per dtype, and the two backward ladders
-    have the same steps: test_backward names one variant for both."""
+    """Every ladder has, per dtype, one default that holds without a condition
+    (the last rule), and the two backward ladders have the same steps:
+    test_backward names one variant for both."""
     fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
                          ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
     for ladder in (fwd, dgrad, wgrad):
-        defaults = [t for v in ladder for t in v["default_for"]]
-        assert sorted(defaults, key=str) == sorted(FLOAT_DTYPES, key=str)
+        fallbacks = [t for v in ladder for t, cond in v["default_when"]
+                     if cond in (None, "otherwise")]
+        assert sorted(fallbacks, key=str) == sorted(FLOAT_DTYPES, key=str)
     assert [(v["name"], v["dtypes"]) for v in dgrad] == [(v["name"], v["dtypes"]) for v in wgrad]
 
 
