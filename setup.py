@@ -10,6 +10,9 @@ found, or when the build is forced. Environment:
   TORCH_CUDA_ARCH_LIST  target architectures; defaults to the local GPU, or to
                     "8.0;9.0" when no GPU is visible (a build machine without one)
   MAX_JOBS          parallel compile jobs (default: the number of CPU cores)
+  CUOPS_EXPLORE=1   also compile the CUDA kernels' development tuning tables
+                    (-DCUOPS_EXPLORE; CUOPS_*_CONFIG entries beyond 0, swept by
+                    scripts/explore/)
 
 torch is not a build requirement: build with `pip install --no-build-isolation .`
 against the torch that will import the result. See docs/building.md for that
@@ -128,12 +131,15 @@ def extensions():
     print(f"cuops: building with CUDA ({len(sources)} files, CUDA_HOME={ce.CUDA_HOME}, "
           f"arch list={os.environ.get('TORCH_CUDA_ARCH_LIST', 'local GPU')}, "
           f"MAX_JOBS={os.environ['MAX_JOBS']})", flush=True)
+    macros = [("CUOPS_WITH_CUDA", None)]
+    if os.environ.get("CUOPS_EXPLORE", "").strip().lower() in _ON:
+        macros.append(("CUOPS_EXPLORE", None))  # the development tuning tables
     nvcc = ["-O3", "-lineinfo", "--expt-relaxed-constexpr",
             "-Xptxas=-warn-spills"]
     return [ce.CUDAExtension(
         "cuops._C", sources,
         include_dirs=includes + _extra_cuda_includes(),
-        define_macros=[("CUOPS_WITH_CUDA", None)],
+        define_macros=macros,
         extra_compile_args={"cxx": cxx, "nvcc": nvcc},
         extra_link_args=link,
     )]

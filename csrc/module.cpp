@@ -3,6 +3,9 @@
 #include <torch/extension.h>
 
 #include "cuops.h"
+#ifdef CUOPS_WITH_CUDA
+#include "cuda/matmul/kernels.h"
+#endif
 
 namespace cuops {
 
@@ -57,6 +60,20 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         cuops::check_variant(op.c_str(), ladder, device, variant, dtype);
       },
       "csrc/cuops.h's check_variant: a named variant exists and supports the dtype.");
+  m.def(
+      "tuning_tables",
+      []() {
+        py::dict out;  // {op: {variant: entries}}; empty without the CUDA kernels
+#ifdef CUOPS_WITH_CUDA
+        py::dict matmul;
+        for (const auto& [variant, n] : cuops::cuda::matmul_tuning_tables())
+          matmul[py::str(variant)] = n;
+        out["matmul"] = matmul;
+#endif
+        return out;
+      },
+      "Sizes of the CUDA kernels' development tuning tables (CUOPS_MATMUL_CONFIG, ...): "
+      "{op: {variant: entries}}; entries beyond 0 exist only in a CUOPS_EXPLORE=1 build.");
   m.def("cuda_built", []() {
 #ifdef CUOPS_WITH_CUDA
     return true;

@@ -10,7 +10,8 @@
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
 #                              dw = tune_conv.py --dw, tiles = tune_conv.py --tiles)
-#   SWEEP_ARGS="--configs 8,19"  extra arguments of every sweep
+#   SWEEP_ARGS="--configs 8,19"  extra arguments of every sweep (sweeps need CUOPS_EXPLORE=1:
+#                              the tuning tables beyond their default entry)
 #   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
 #   PROFILE_ENV="CUOPS_MATMUL_CONFIG=mma_sync=9"  environment of the profiled process only
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)

@@ -3,6 +3,7 @@
 # nvcc, and print ptxas' register/spill report: a quick check of a kernel
 # edit on a machine without a GPU (a full build compiles every file).
 #   scripts/nvcc_check.sh csrc/cuda/conv2d/depthwise.cu [ARCH...]   (default: 90)
+# CUOPS_EXPLORE=1 compiles the development tuning tables too (as setup.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$1; shift
@@ -24,10 +25,12 @@ print(" ".join("-I" + p for p in paths))
 PY
 )
 gencode=()
+defs=(-DCUOPS_WITH_CUDA)
+if [ "${CUOPS_EXPLORE:-0}" = 1 ]; then defs+=(-DCUOPS_EXPLORE); fi
 for a in "${archs[@]}"; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
 log=/tmp/nvcc_check_$$.log
 rc=0
-"$CUDA_HOME/bin/nvcc" -DCUOPS_WITH_CUDA -Icsrc $inc -I"$CUDA_HOME/include" -c "$src" -o /tmp/nvcc_check_$$.o \
+"$CUDA_HOME/bin/nvcc" "${defs[@]}" -Icsrc $inc -I"$CUDA_HOME/include" -c "$src" -o /tmp/nvcc_check_$$.o \
   -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__ -D__CUDA_NO_BFLOAT16_CONVERSIONS__ \
   -D__CUDA_NO_HALF2_OPERATORS__ --expt-relaxed-constexpr -Xcompiler -fPIC -O3 -lineinfo \
   -Xptxas=-warn-spills -Xptxas=-v -DTORCH_API_INCLUDE_EXTENSION_H -DTORCH_EXTENSION_NAME=_C \

@@ -322,9 +322,10 @@ if cfg < TUNING_TABLES["warptile"]:  # warptile's fp32 table: every layout uses 
 print("OK", cfg)
 """
 
-N_MMA_CONFIGS = TUNING_TABLES["mma_sync"]  # the tables in mma_sync.cu / warptile*.cu
-N_WARPTILE_CONFIGS = TUNING_TABLES["warptile"]
-N_STATIC_CONFIGS = TUNING_TABLES["warptile_static"]
+# Entry 0 only unless built with CUOPS_EXPLORE=1; no tables in a CPU-only build.
+N_MMA_CONFIGS = TUNING_TABLES.get("mma_sync", 0)
+N_WARPTILE_CONFIGS = TUNING_TABLES.get("warptile", 0)
+N_STATIC_CONFIGS = TUNING_TABLES.get("warptile_static", 0)
 
 
 def _run_with_config(knob, *args):

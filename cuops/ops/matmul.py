@@ -37,14 +37,16 @@ Worklog: docs/matmul-worklog.md.
 
 import torch
 
+from .. import _C
 from ..variants import pick
 from ._common import (call, check_max_dims, check_same_dtype_device, check_tensor,
                       check_tuning_knob, check_variant, register_autograd)
 
-# Sizes of the tuning tables in csrc/cuda/matmul/{mma_sync,warptile,warptile_static}.cu
-# (kNumTuneConfigs, ...): the one Python copy, used by the tests and the sweep.
-TUNING_TABLES = {"mma_sync": 24, "warptile": 5, "warptile_static": 3}
-check_tuning_knob("CUOPS_MATMUL_CONFIG", TUNING_TABLES)
+# Sizes of the CUDA kernels' tuning tables, from C++ (csrc/cuda/matmul/kernels.h:
+# entry 0 only, unless built with CUOPS_EXPLORE=1; none in a CPU-only build).
+TUNING_TABLES = _C.tuning_tables().get("matmul", {})
+if TUNING_TABLES:
+    check_tuning_knob("CUOPS_MATMUL_CONFIG", TUNING_TABLES)
 
 _OP = "cuops.gemm"
 

@@ -14,11 +14,14 @@ and checks every result against torch.matmul (relative Frobenius error).
 Entry 0 (the default) also times the irregular 8205x2949x5921 bf16 product
 (contiguous inputs: the padded-copy path of mma_sync).
 
+The tables beyond entry 0 are compiled only in a CUOPS_EXPLORE=1 build
+(`CUOPS_EXPLORE=1 pip install --no-build-isolation -e .`).
+
 How to use the output: the "best" lines name the entries with the highest
 geometric-mean ratio to cuBLAS that passed the check. To make one the default,
-copy its Cfg (mma_sync.cu, TuneN) into CfgBig (and/or CfgSmall), or its
-TileConfig (warptile.cu, WarpTuneN) into WarpTile32, and record the numbers in
-docs/matmul-worklog.md.
+copy its TileConfig (csrc/cuda/matmul/mma_sync/explore.cuh, entry i) into kBig
+(and/or kSmall, mma_sync/config.cuh), or its TileConfig (warptile.cu,
+WarpTuneN) into WarpTile32, and record the numbers in docs/matmul-worklog.md.
 """
 
 import argparse
@@ -29,9 +32,12 @@ import subprocess
 import sys
 import time
 
-from cuops.ops.matmul import TUNING_TABLES  # sizes of the C++ tables (kNumTuneConfigs, ...)
+from cuops.ops.matmul import TUNING_TABLES  # sizes of the C++ tables
 
 N_MMA, N_WARP, N_STATIC = (TUNING_TABLES[k] for k in ("mma_sync", "warptile", "warptile_static"))
+if N_MMA == 1:
+    sys.exit("tune_matmul.py: this build has only the default entry of each table; "
+             "rebuild with CUOPS_EXPLORE=1")
 TOL = {"bf16": 2e-2, "fp32": 1e-4}
 
 MMA_DESC = ["default (= 23 on sm_90 | = 8 | 128x128x32 4w 4st by size and layout)",

@@ -107,7 +107,8 @@ inline LoadMode operand_load_mode(const GemmProblem& p, int arg, int64_t elem_si
 
 // Tuning knob CUOPS_MATMUL_CONFIG="mma_sync=2,warptile=1": entry 2 of
 // mma_sync's configuration table, entry 1 of warptile's (tables in
-// mma_sync.cu / warptile.cu; 0 = the default). See cuda::tuning_config.
+// mma_sync/explore.cuh, warptile.cu, warptile_static.cu; 0 = the default, the
+// only entry unless built with CUOPS_EXPLORE). See cuda::tuning_config.
 inline int tuning_config(const char* variant) {
   static const std::string env = getenv_string("CUOPS_MATMUL_CONFIG");
   return cuda::tuning_config(env, "CUOPS_MATMUL_CONFIG", variant);

@@ -3,6 +3,10 @@
 // the dtypes its ladder entry lists, on the current stream, launch-checked.
 #pragma once
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "matmul.h"
 
 namespace cuops::cuda {
@@ -13,5 +17,19 @@ void gemm_regblock(const GemmProblem& p);    // 3. 2-D register blocking, 16-byt
 void gemm_warptile(const GemmProblem& p);    // 4. warp tiling (fp32 flagship)
 void gemm_warptile_static(const GemmProblem& p);  // 4b. layouts as template parameters (fp32)
 void gemm_mma_sync(const GemmProblem& p);    // 5. tensor cores, mma.sync + cp.async (fp16/bf16)
+
+// Entries of the steps' development tuning tables (CUOPS_MATMUL_CONFIG=
+// "<step>=<i>", see mm::tuning_config). Entry 0 is the step's default choice;
+// the others are compiled only with -DCUOPS_EXPLORE (setup.py: CUOPS_EXPLORE=1).
+int mma_sync_tuning_entries();
+int warptile_tuning_entries();
+int warptile_static_tuning_entries();
+
+// {step, entries} for cuops._C.tuning_tables().
+inline std::vector<std::pair<std::string, int>> matmul_tuning_tables() {
+  return {{"mma_sync", mma_sync_tuning_entries()},
+          {"warptile", warptile_tuning_entries()},
+          {"warptile_static", warptile_static_tuning_entries()}};
+}
 
 }  // namespace cuops::cuda

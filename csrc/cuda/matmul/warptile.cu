@@ -28,34 +28,43 @@ using WarpTile32 = mm::TileConfig<128, 128, 16, 64, 32, 2, 2, 4, 4, true, 1>;
 using WarpTile64 = mm::TileConfig<64, 64, 8, 32, 32, 1, 1, 8, 4, true, 1>;
 
 // Tuning table for fp32 (CUOPS_MATMUL_CONFIG="warptile=<i>", see
-// mm::tuning_config; 0 = WarpTile32 above). fp16/bf16/fp64 keep their
-// default. Around the default: BK = 8 (fewer fragments hoisted), 4-warp
-// blocks (two resident per SM at <= 255 registers: a barrier stalls half the
-// warps, not all), the transposed warp tile. Each uses 235-251 registers on
-// sm_90 without spills. Not in the table because they spill (sm_90): any of
-// these with MINB = 2 or 3 (72-744 bytes), 128 x 64 x 16 with 4 warps (72
-// bytes: 24 prefetched values), 128 x 256 with 128 outputs/thread (168 bytes).
+// mm::tuning_config; 0 = WarpTile32 above; fp16/bf16/fp64 keep their
+// default). Entries 1.. exist only in a CUOPS_EXPLORE build: around the
+// default, BK = 8 (fewer fragments hoisted), 4-warp blocks (two resident per
+// SM at <= 255 registers: a barrier stalls half the warps, not all), the
+// transposed warp tile. Each uses 235-251 registers on sm_90 without spills.
+// Not in the table because they spill (sm_90): any of these with MINB = 2 or
+// 3 (72-744 bytes), 128 x 64 x 16 with 4 warps (72 bytes: 24 prefetched
+// values), 128 x 256 with 128 outputs/thread (168 bytes).
+#ifdef CUOPS_EXPLORE
 //                             BM   BN  BK  WM  WN WMITER WNITER TM TN  DB  MINB
 using WarpTune1 = mm::TileConfig<128, 128, 8, 64, 32, 2, 2, 4, 4, true, 1>;   // BK 8
 using WarpTune2 = mm::TileConfig<64, 128, 8, 32, 64, 2, 2, 4, 4, true, 1>;    // 4 warps, BK 8
 using WarpTune3 = mm::TileConfig<128, 64, 8, 64, 32, 2, 2, 4, 4, true, 1>;    // 4 warps, BK 8
 using WarpTune4 = mm::TileConfig<128, 128, 16, 32, 64, 2, 2, 4, 4, true, 1>;  // 32 x 64 warps
 constexpr int kNumWarpTune = 5;
+#else
+constexpr int kNumWarpTune = 1;
+#endif
 
 void warptile_fp32(const GemmProblem& p) {
   const int cfg = mm::tuning_config("warptile");
   TORCH_CHECK_VALUE(cfg >= 0 && cfg < kNumWarpTune, "CUOPS_MATMUL_CONFIG: warptile=", cfg,
                     " is out of range (0..", kNumWarpTune - 1, ")");
   switch (cfg) {
+#ifdef CUOPS_EXPLORE
     case 1: return mm::launch_tiled<float, WarpTune1>(p);
     case 2: return mm::launch_tiled<float, WarpTune2>(p);
     case 3: return mm::launch_tiled<float, WarpTune3>(p);
     case 4: return mm::launch_tiled<float, WarpTune4>(p);
+#endif
     default: return mm::launch_tiled<float, WarpTile32>(p);
   }
 }
 
 }  // namespace
+
+int warptile_tuning_entries() { return kNumWarpTune; }
 
 void gemm_warptile(const GemmProblem& p) {
   switch (p.dtype) {

@@ -251,9 +251,8 @@ __global__ void __launch_bounds__(kThreads, MINB)
   }
 }
 
-// Default BK 16 at one block per SM: the H100 sweep (docs/matmul-worklog.md,
-// step 4b) measured it 0.87x cuBLAS against 0.80x for BK 8 at two blocks per
-// SM: halving the barriers per FMA beat doubling the resident warps.
+// Default BK 16 at one block per SM: halving the barriers per FMA beats
+// doubling the resident warps (docs/matmul-worklog.md, step 4b).
 template <bool A_KC, bool B_KC, int BK = 16, int MINB = 1>
 void launch(StaticArgs args) {
   dim3 grid = mm::gemm_grid(args.p, kBM, kBN);
@@ -272,14 +271,20 @@ int64_t span(int64_t R, int64_t K, int64_t sr, int64_t sk) {
 
 // Tuning table (CUOPS_MATMUL_CONFIG="warptile_static=<i>", see
 // mm::tuning_config), instantiated for A K-contiguous / B N-contiguous only
-// (other layouts keep the default):
+// (other layouts keep the default); entries 1.. only in a CUOPS_EXPLORE build:
 //   0: BK 16, 1 block/SM (the default; 149 registers; BK 16 at 2 blocks/SM
 //      spills ~200 bytes on sm_90)
 //   1: BK 8, 1 block/SM (no register cap)
-//   2: BK 8, 2 blocks/SM (125-128 registers, no spills; the first default)
+//   2: BK 8, 2 blocks/SM (125-128 registers, no spills)
+#ifdef CUOPS_EXPLORE
 constexpr int kNumStaticTune = 3;
+#else
+constexpr int kNumStaticTune = 1;
+#endif
 
 }  // namespace
+
+int warptile_static_tuning_entries() { return kNumStaticTune; }
 
 void gemm_warptile_static(const GemmProblem& p) {
   TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.matmul(warptile_static): unsupported dtype ",
@@ -311,8 +316,10 @@ void gemm_warptile_static(const GemmProblem& p) {
                   0};
   if (a_kc && !b_kc) {  // a plain row-major a @ b
     switch (cfg) {
+#ifdef CUOPS_EXPLORE
       case 1: return launch<true, false, 8, 1>(args);
       case 2: return launch<true, false, 8, 2>(args);
+#endif
       default: return launch<true, false>(args);
     }
   }
