@@ -20,6 +20,7 @@ and for the traps this script works around.
 """
 
 import glob
+import inspect
 import importlib.util
 import os
 import sys
@@ -136,6 +137,11 @@ def extensions():
         macros.append(("CUOPS_EXPLORE", None))  # the development tuning tables
     nvcc = ["-O3", "-lineinfo", "--expt-relaxed-constexpr",
             "-Xptxas=-warn-spills"]
+    # The kernels' tile configurations are structs used as template arguments
+    # (C++20). torch 2.14 compiles extensions as C++20 itself; older releases
+    # (2.11) pass -std=c++17 unless a -std is given.
+    if "c++17" in inspect.getsource(ce):
+        nvcc.append("-std=c++20")
     return [ce.CUDAExtension(
         "cuops._C", sources,
         include_dirs=includes + _extra_cuda_includes(),
