@@ -27,4 +27,10 @@ struct GemmProblem {
   at::ScalarType dtype = at::kFloat;  // of A, B, C and bias
 };
 
+// cuops.gemm's fake kernel (torch.compile, torch.export, meta tensors): the
+// frontend's checks and output over symbolic sizes, no data; the variant is
+// checked as the kernel's ladder would.
+at::Tensor gemm_meta(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
+                     std::optional<c10::string_view> variant);
+
 }  // namespace cuops
