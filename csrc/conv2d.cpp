@@ -113,12 +113,17 @@ at::MemoryFormat output_format(const at::Tensor& a, const at::Tensor& b) {
                                               : at::MemoryFormat::Contiguous;
 }
 
-// cuops.conv2d's checks and its 4-D output (N, K, P, Q), allocated in torch's
-// layout; `x` is the input, made 4-D.
-at::Tensor conv2d_output(const at::Tensor& input, const at::Tensor& weight,
-                         const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
-                         at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
-                         Args* args, at::Tensor* x_out) {
+// What a conv2d call computes, decided before any data moves.
+struct Conv2dOutput {
+  Args args;
+  at::Tensor x;    // the input, made 4-D
+  at::Tensor out;  // (N, K, P, Q), allocated in torch's layout
+};
+
+// cuops.conv2d's checks and its output: shared by plan_conv2d and conv2d_meta.
+Conv2dOutput conv2d_output(const at::Tensor& input, const at::Tensor& weight,
+                           const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                           at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
   constexpr const char* op = kConvOp;
   TORCH_CHECK_VALUE(input.dim() == 3 || input.dim() == 4, op,
                     ": expected 'input' to be 3-D (C, H, W) or 4-D (N, C, H, W), but got a ",
@@ -140,11 +145,11 @@ at::Tensor conv2d_output(const at::Tensor& input, const at::Tensor& weight,
                       ": expected 'bias' to be 1-D of length ", weight.sym_size(0),
                       " (weight.size(0)), but got shape ", shape_str(b.sym_sizes()));
   }
-  *args = check_args(op, stride, padding, dilation, groups);
+  const Args args = check_args(op, stride, padding, dilation, groups);
   // Unbatched input runs as a batch of one, as torch does.
   const at::Tensor x = input.dim() == 3 ? input.unsqueeze(0) : input;
   const auto xs = x.sym_sizes();
-  auto [P, Q] = check_shapes(op, "input", xs, weight.sym_sizes(), *args);
+  auto [P, Q] = check_shapes(op, "input", xs, weight.sym_sizes(), args);
   // As F.conv2d: an input may be empty in its batch or channel dimension only
   // (a padded empty image would otherwise give an output of bias values).
   TORCH_CHECK_VALUE(xs[0] == 0 || xs[1] == 0 || (xs[2] > 0 && xs[3] > 0), op, ": 'input' of shape ",
@@ -154,8 +159,7 @@ at::Tensor conv2d_output(const at::Tensor& input, const at::Tensor& weight,
   const std::array<c10::SymInt, 4> size{xs[0], weight.sym_size(0), std::move(P), std::move(Q)};
   // An empty batch takes torch's "Empty" path (its own layout rule, above).
   const auto fmt = xs[0] > 0 ? output_format(x, weight) : empty_batch_format(x, size);
-  *x_out = x;
-  return at::empty_symint(size, x.options().memory_format(fmt));
+  return {args, x, at::empty_symint(size, x.options().memory_format(fmt))};
 }
 
 void check_grad_common(const char* op, const at::Tensor& grad_output, const at::Tensor& other,
@@ -181,24 +185,26 @@ void check_grad_output_shape(const char* op, const at::Tensor& g, c10::SymIntArr
                     shape_str(want), ", but got ", shape_str(g.sym_sizes()));
 }
 
-// A gradient op's checks and its output (grad_input of `input_size` for dgrad,
-// `other` = weight; grad_weight of `weight_size` for wgrad, `other` = input).
-at::Tensor conv2d_grad_output(bool dgrad, const at::Tensor& grad_output, const at::Tensor& other,
-                              c10::SymIntArrayRef out_size, at::IntArrayRef stride,
-                              at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
-                              Args* args) {
+// A gradient op's checks and its output: grad_input of `out_size` for dgrad
+// (`other` = weight), grad_weight of `out_size` for wgrad (`other` = input).
+// Shared by the gradient plans and their fake kernels.
+std::pair<Args, at::Tensor> conv2d_grad_output(bool dgrad, const at::Tensor& grad_output,
+                                               const at::Tensor& other,
+                                               c10::SymIntArrayRef out_size,
+                                               at::IntArrayRef stride, at::IntArrayRef padding,
+                                               at::IntArrayRef dilation, int64_t groups) {
   const char* op = dgrad ? kDgradOp : kWgradOp;
   const char* other_name = dgrad ? "weight" : "input";
   check_grad_common(op, grad_output, other, other_name, out_size,
                     dgrad ? "input_size" : "weight_size");
-  *args = check_args(op, stride, padding, dilation, groups);
+  const Args args = check_args(op, stride, padding, dilation, groups);
   const c10::SymIntArrayRef in = dgrad ? out_size : other.sym_sizes();
   const c10::SymIntArrayRef wt = dgrad ? other.sym_sizes() : out_size;
-  auto [P, Q] = check_shapes(op, dgrad ? "input_size" : "input", in, wt, *args);
+  auto [P, Q] = check_shapes(op, dgrad ? "input_size" : "input", in, wt, args);
   const std::array<c10::SymInt, 4> want{in[0], wt[0], std::move(P), std::move(Q)};
   check_grad_output_shape(op, grad_output, want);
   const auto fmt = output_format(grad_output, other);
-  return at::empty_symint(out_size, grad_output.options().memory_format(fmt));
+  return {args, at::empty_symint(out_size, grad_output.options().memory_format(fmt))};
 }
 
 void fill_common(Conv2dProblem& p, const Args& a) {
@@ -233,12 +239,12 @@ std::string device_name(const at::Tensor& t) {
 Conv2dPlan plan_conv2d(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                        at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
+  Conv2dOutput o = conv2d_output(input, weight, bias, stride, padding, dilation, groups);
+  const at::Tensor& x = o.x;
   Conv2dPlan plan;
-  Args a{};
-  at::Tensor x;
-  plan.out = conv2d_output(input, weight, bias, stride, padding, dilation, groups, &a, &x);
+  plan.out = std::move(o.out);
   Conv2dProblem& p = plan.prob;
-  fill_common(p, a);
+  fill_common(p, o.args);
   set_x(p, x);
   set_w(p, weight);
   set_y(p, plan.out);
@@ -259,11 +265,11 @@ Conv2dGradPlan plan_conv2d_backward_input(const at::Tensor& grad_output, const a
                                           at::IntArrayRef input_size, at::IntArrayRef stride,
                                           at::IntArrayRef padding, at::IntArrayRef dilation,
                                           int64_t groups) {
+  auto [a, out] = conv2d_grad_output(/*dgrad=*/true, grad_output, weight,
+                                     c10::fromIntArrayRefSlow(input_size), stride, padding,
+                                     dilation, groups);
   Conv2dGradPlan plan;
-  Args a{};
-  plan.out = conv2d_grad_output(/*dgrad=*/true, grad_output, weight,
-                                c10::fromIntArrayRefSlow(input_size), stride, padding, dilation,
-                                groups, &a);
+  plan.out = std::move(out);
   Conv2dGradProblem& p = plan.prob;
   fill_common(p, a);
   set_x(p, plan.out);
@@ -280,11 +286,11 @@ Conv2dGradPlan plan_conv2d_backward_weight(const at::Tensor& grad_output, const 
                                            at::IntArrayRef weight_size, at::IntArrayRef stride,
                                            at::IntArrayRef padding, at::IntArrayRef dilation,
                                            int64_t groups) {
+  auto [a, out] = conv2d_grad_output(/*dgrad=*/false, grad_output, input,
+                                     c10::fromIntArrayRefSlow(weight_size), stride, padding,
+                                     dilation, groups);
   Conv2dGradPlan plan;
-  Args a{};
-  plan.out = conv2d_grad_output(/*dgrad=*/false, grad_output, input,
-                                c10::fromIntArrayRefSlow(weight_size), stride, padding, dilation,
-                                groups, &a);
+  plan.out = std::move(out);
   Conv2dGradProblem& p = plan.prob;
   fill_common(p, a);
   set_x(p, input);
@@ -301,10 +307,8 @@ at::Tensor conv2d_meta(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                        at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                        std::optional<c10::string_view> variant) {
-  Args a{};
-  at::Tensor x;
   const at::Tensor out =
-      conv2d_output(input, weight, bias, stride, padding, dilation, groups, &a, &x);
+      conv2d_output(input, weight, bias, stride, padding, dilation, groups).out;
   check_variant(kConvOp, "conv2d", device_name(input), variant, input.scalar_type());
   return input.dim() == 3 ? out.squeeze(0) : out;
 }
@@ -313,9 +317,8 @@ at::Tensor conv2d_backward_input_meta(const at::Tensor& grad_output, const at::T
                                       c10::SymIntArrayRef input_size, at::IntArrayRef stride,
                                       at::IntArrayRef padding, at::IntArrayRef dilation,
                                       int64_t groups, std::optional<c10::string_view> variant) {
-  Args a{};
   at::Tensor out = conv2d_grad_output(/*dgrad=*/true, grad_output, weight, input_size, stride,
-                                      padding, dilation, groups, &a);
+                                      padding, dilation, groups).second;
   check_variant(kDgradOp, "conv2d_backward_input", device_name(grad_output), variant,
                 grad_output.scalar_type());
   return out;
@@ -325,9 +328,8 @@ at::Tensor conv2d_backward_weight_meta(const at::Tensor& grad_output, const at::
                                        c10::SymIntArrayRef weight_size, at::IntArrayRef stride,
                                        at::IntArrayRef padding, at::IntArrayRef dilation,
                                        int64_t groups, std::optional<c10::string_view> variant) {
-  Args a{};
   at::Tensor out = conv2d_grad_output(/*dgrad=*/false, grad_output, input, weight_size, stride,
-                                      padding, dilation, groups, &a);
+                                      padding, dilation, groups).second;
   check_variant(kWgradOp, "conv2d_backward_weight", device_name(grad_output), variant,
                 grad_output.scalar_type());
   return out;
