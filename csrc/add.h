@@ -1,6 +1,7 @@
 // cuops.add and cuops.sum_to: the device-independent part (argument checks,
 // type promotion, output allocation, indexing plans) shared by the CPU and
-// CUDA kernels in csrc/cpu/add_cpu.cpp and csrc/cuda/add_cuda.cu.
+// CUDA kernels in csrc/cpu/add_cpu.cpp and csrc/cuda/add_cuda.cu, and by the
+// fake kernels (add_meta, sum_to_meta).
 #pragma once
 
 #include "cuops.h"
@@ -28,5 +29,12 @@ struct SumToPlan {
 };
 
 SumToPlan plan_sum_to(const at::Tensor& x, c10::SymIntArrayRef size, const c10::Scalar& scale);
+
+// Fake kernels (torch.compile, torch.export, meta tensors): the plans' checks
+// and outputs (sizes, strides, dtype, device) over symbolic sizes, no data;
+// the variant is checked as the kernel's ladder would.
+at::Tensor add_meta(const at::Tensor& a, const at::Tensor& b, const c10::Scalar& alpha,
+                    std::optional<c10::string_view> variant);
+at::Tensor sum_to_meta(const at::Tensor& x, c10::SymIntArrayRef size, const c10::Scalar& scale);
 
 }  // namespace cuops

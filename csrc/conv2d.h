@@ -83,4 +83,21 @@ inline bool is_depthwise(const Conv2dProblem& p) {
   return p.groups == p.C && p.C > 0;
 }
 
+// Fake kernels (torch.compile, torch.export, meta tensors) of conv2d and its
+// gradients: the frontend's checks and outputs (sizes, memory format, dtype,
+// device) over symbolic sizes, no data; the variant is checked as the
+// kernel's ladder would (csrc/conv2d.cpp).
+at::Tensor conv2d_meta(const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                       at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                       std::optional<c10::string_view> variant);
+at::Tensor conv2d_backward_input_meta(const at::Tensor& grad_output, const at::Tensor& weight,
+                                      c10::SymIntArrayRef input_size, at::IntArrayRef stride,
+                                      at::IntArrayRef padding, at::IntArrayRef dilation,
+                                      int64_t groups, std::optional<c10::string_view> variant);
+at::Tensor conv2d_backward_weight_meta(const at::Tensor& grad_output, const at::Tensor& input,
+                                       c10::SymIntArrayRef weight_size, at::IntArrayRef stride,
+                                       at::IntArrayRef padding, at::IntArrayRef dilation,
+                                       int64_t groups, std::optional<c10::string_view> variant);
+
 }  // namespace cuops

@@ -1,9 +1,10 @@
 // cuops.gemm / matmul / linear: the device-independent part.
 //  - plan_gemm: argument checks, output allocation, and the GemmProblem that
-//    every kernel (CPU and each CUDA variant) solves.
+//    every kernel (CPU and each CUDA variant) solves; gemm_meta: the same
+//    checks and output for the fake kernel.
 //  - matmul and linear: CompositeImplicitAutograd, i.e. views around gemm,
 //    so autograd, torch.compile and torch.export only ever see gemm.
-//  - gemm's autocast kernels (CPU and CUDA): cast like torch.matmul.
+// gemm's autocast kernels are in csrc/autocast.cpp.
 #include <ATen/autocast_mode.h>
 #include <torch/library.h>
 
@@ -13,6 +14,8 @@
 
 namespace cuops {
 namespace {
+
+constexpr const char* kGemmOp = "cuops.gemm";
 
 // Element strides of t's batch dims (all but the last two) as seen through
 // broadcasting to `batch` (right-aligned; 0 where t is broadcast).
@@ -24,50 +27,61 @@ std::vector<int64_t> batch_strides(const at::Tensor& t, at::IntArrayRef batch) {
   return s;
 }
 
-}  // namespace
-
-GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
-                   const std::optional<at::Tensor>& bias_in) {
-  constexpr const char* op = "cuops.gemm";
-  TORCH_CHECK_VALUE(a.dim() >= 2, op, ": argument 'a' must have at least 2 dimensions [..., M, K], "
-                    "but got shape ", shape_str(a.sizes()));
-  TORCH_CHECK_VALUE(b.dim() >= 2, op, ": argument 'b' must have at least 2 dimensions [..., K, N], "
-                    "but got shape ", shape_str(b.sizes()));
-  check_float_dtype(a, op, "a");
-  check_float_dtype(b, op, "b");
-  check_same_dtype(a, "a", b, "b", op);
-  check_same_device(a, "a", b, "b", op);
-  check_max_dims(a, op, "a");
-  check_max_dims(b, op, "b");
-  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-  TORCH_CHECK_VALUE(b.size(-2) == K, op, ": inner dimensions do not match: 'a' has shape ",
-                    shape_str(a.sizes()), " (K=", K, ") but 'b' has shape ", shape_str(b.sizes()),
-                    " (K=", b.size(-2), ")");
-  std::optional<at::Tensor> bias;
-  if (bias_in.has_value() && bias_in->defined()) {
-    const at::Tensor& t = *bias_in;
-    check_float_dtype(t, op, "bias");
-    check_same_dtype(a, "a", t, "bias", op);
-    check_same_device(a, "a", t, "bias", op);
-    TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == N, op, ": argument 'bias' must have shape [",
-                      N, "] (N of 'b' ", shape_str(b.sizes()), "), but got shape ",
-                      shape_str(t.sizes()));
-    bias = t.contiguous();  // copies only a strided 1-D view: N elements
+// plan_gemm's checks, in order, and the output shape [...batch, M, N]. Shared
+// with the fake kernel, so over symbolic sizes.
+c10::SymDimVector check_gemm(const at::Tensor& a, const at::Tensor& b,
+                             const std::optional<at::Tensor>& bias) {
+  TORCH_CHECK_VALUE(a.dim() >= 2, kGemmOp, ": argument 'a' must have at least 2 dimensions "
+                    "[..., M, K], but got shape ", shape_str(a.sym_sizes()));
+  TORCH_CHECK_VALUE(b.dim() >= 2, kGemmOp, ": argument 'b' must have at least 2 dimensions "
+                    "[..., K, N], but got shape ", shape_str(b.sym_sizes()));
+  check_float_dtype(a, kGemmOp, "a");
+  check_float_dtype(b, kGemmOp, "b");
+  check_same_dtype(a, "a", b, "b", kGemmOp);
+  check_same_device(a, "a", b, "b", kGemmOp);
+  check_max_dims(a, kGemmOp, "a");
+  check_max_dims(b, kGemmOp, "b");
+  const auto sa = a.sym_sizes(), sb = b.sym_sizes();
+  const c10::SymInt &M = sa[a.dim() - 2], &K = sa[a.dim() - 1], &N = sb[b.dim() - 1];
+  TORCH_CHECK_VALUE(sb[b.dim() - 2] == K, kGemmOp, ": inner dimensions do not match: 'a' has "
+                    "shape ", shape_str(sa), " (K=", K, ") but 'b' has shape ", shape_str(sb),
+                    " (K=", sb[b.dim() - 2], ")");
+  if (bias.has_value() && bias->defined()) {
+    const at::Tensor& t = *bias;
+    check_float_dtype(t, kGemmOp, "bias");
+    check_same_dtype(a, "a", t, "bias", kGemmOp);
+    check_same_device(a, "a", t, "bias", kGemmOp);
+    TORCH_CHECK_VALUE(t.dim() == 1 && t.sym_size(0) == N, kGemmOp,
+                      ": argument 'bias' must have shape [", N, "] (N of 'b' ", shape_str(sb),
+                      "), but got shape ", shape_str(t.sym_sizes()));
   }
-
   // Broadcast batch shape (torch's rule over all but the last two dims).
   const int64_t ba = a.dim() - 2, bb = b.dim() - 2, nb = std::max(ba, bb);
-  std::vector<int64_t> shape(nb + 2);
+  c10::SymDimVector shape(nb + 2);
   for (int64_t i = 0; i < nb; ++i) {
-    const int64_t da = i < ba ? a.size(ba - 1 - i) : 1;
-    const int64_t db = i < bb ? b.size(bb - 1 - i) : 1;
-    TORCH_CHECK_VALUE(da == db || da == 1 || db == 1, op, ": batch dimensions of 'a' ",
-                      shape_str(a.sizes()), " and 'b' ", shape_str(b.sizes()),
+    const c10::SymInt da = i < ba ? sa[ba - 1 - i] : c10::SymInt(1);
+    const c10::SymInt db = i < bb ? sb[bb - 1 - i] : c10::SymInt(1);
+    TORCH_CHECK_VALUE(da == db || da == 1 || db == 1, kGemmOp, ": batch dimensions of 'a' ",
+                      shape_str(sa), " and 'b' ", shape_str(sb),
                       " cannot be broadcast together (size ", da, " vs ", db, ")");
     shape[nb - 1 - i] = da == 1 ? db : da;
   }
   shape[nb] = M;
   shape[nb + 1] = N;
+  return shape;
+}
+
+}  // namespace
+
+GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
+                   const std::optional<at::Tensor>& bias_in) {
+  const c10::SymDimVector sym_shape = check_gemm(a, b, bias_in);
+  const at::IntArrayRef shape = C10_AS_INTARRAYREF_SLOW(sym_shape);
+  const int64_t nb = static_cast<int64_t>(shape.size()) - 2;
+  const int64_t M = shape[nb], N = shape[nb + 1], K = a.size(-1);
+  std::optional<at::Tensor> bias;
+  if (bias_in.has_value() && bias_in->defined())
+    bias = bias_in->contiguous();  // copies only a strided 1-D view: N elements
 
   GemmPlan plan;
   plan.a = a;
@@ -123,6 +137,14 @@ GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
   return plan;
 }
 
+at::Tensor gemm_meta(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
+                     std::optional<c10::string_view> variant) {
+  const c10::SymDimVector shape = check_gemm(a, b, bias);
+  check_variant(kGemmOp, "matmul", c10::DeviceTypeName(a.device().type(), /*lower_case=*/true),
+                variant, a.scalar_type());
+  return at::empty_symint(shape, a.options());
+}
+
 // ---------------------------------------------------------------------------
 // matmul and linear: checks under their own names and their own argument
 // names, then views (unsqueeze/squeeze) around gemm. The checks use symbolic
@@ -141,8 +163,9 @@ at::Tensor call_gemm(const at::Tensor& a, const at::Tensor& b, const std::option
   return op.call(a, b, bias, variant);
 }
 
-// The dtype gemm will see: these composites run before gemm's autocast kernel,
-// which casts eligible inputs (floating, not float64, on the autocast device).
+// The dtype gemm will see: these composites run before gemm's autocast kernel
+// (csrc/autocast.cpp), which casts eligible inputs (floating, not float64, on
+// the autocast device).
 at::ScalarType gemm_dtype(const at::Tensor& t) {
   const auto dev = t.device().type();
   if ((dev == c10::DeviceType::CPU || dev == c10::DeviceType::CUDA) &&
@@ -233,33 +256,11 @@ at::Tensor linear_composite(const at::Tensor& input, const at::Tensor& weight,
   return input.dim() == 1 ? out.squeeze(0) : out;
 }
 
-// Autocast: cast the floating inputs to the autocast dtype of `device`
-// (lower_precision_fp, as torch.matmul), then run gemm with autocast off.
-template <c10::DeviceType kDevice>
-at::Tensor gemm_autocast(const at::Tensor& a, const at::Tensor& b,
-                         const std::optional<at::Tensor>& bias,
-                         std::optional<c10::string_view> variant) {
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(
-      at::autocast::get_autocast_dispatch_key_from_device_type(kDevice));
-  const auto dt = at::autocast::get_autocast_dtype(kDevice);
-  return call_gemm(at::autocast::cached_cast(dt, a, kDevice),
-                   at::autocast::cached_cast(dt, b, kDevice),
-                   at::autocast::cached_cast(dt, bias, kDevice), variant);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(cuops, CompositeImplicitAutograd, m) {
   m.impl("matmul", &matmul_composite);
   m.impl("linear", &linear_composite);
-}
-
-TORCH_LIBRARY_IMPL(cuops, AutocastCPU, m) {
-  m.impl("gemm", &gemm_autocast<c10::DeviceType::CPU>);
-}
-
-TORCH_LIBRARY_IMPL(cuops, AutocastCUDA, m) {
-  m.impl("gemm", &gemm_autocast<c10::DeviceType::CUDA>);
 }
 
 }  // namespace cuops

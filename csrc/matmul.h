@@ -43,4 +43,10 @@ struct GemmPlan {
 // dims broadcast, allocates the output and describes the work.
 GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias);
 
+// cuops.gemm's fake kernel (torch.compile, torch.export, meta tensors): the
+// frontend's checks and output over symbolic sizes, no data; the variant is
+// checked as the kernel's ladder would.
+at::Tensor gemm_meta(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
+                     std::optional<c10::string_view> variant);
+
 }  // namespace cuops

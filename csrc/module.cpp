@@ -1,5 +1,6 @@
 // The Python module cuops._C: importing it loads the library, which runs the
-// TORCH_LIBRARY registrations. It also exposes the variant table.
+// TORCH_LIBRARY registrations. It also exposes the variant table and the
+// fake kernels (cuops._C.fake).
 #include <torch/extension.h>
 
 #include "cuops.h"
@@ -13,6 +14,8 @@ std::vector<VariantInfo>& variant_registry() {
   static std::vector<VariantInfo> registry;  // filled by Ladder constructors at load time
   return registry;
 }
+
+void def_fake_kernels(pybind11::module_& m);  // csrc/fake.cpp
 
 }  // namespace cuops
 
@@ -48,18 +51,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "when the rule has none.");
   m.def("float_dtypes", []() { return cuops::kAllFloat; },
         "The floating dtypes cuops supports (csrc/cuops.h's kAllFloat), as torch dtypes.");
-  // For the fake kernels' checks (cuops/ops/_common.py), so that they raise the
-  // C++ checks' messages word for word.
-  m.attr("MAX_DIMS") = cuops::kMaxDims;
   m.def("dtype_name", [](at::ScalarType t) { return std::string(c10::toString(t)); },
         "A dtype's c10 name, as the C++ checks print it ('Float', 'Long', 'ComplexFloat').");
-  m.def(
-      "check_variant",
-      [](const std::string& op, const std::string& ladder, const std::string& device,
-         const std::string& variant, at::ScalarType dtype) {
-        cuops::check_variant(op.c_str(), ladder, device, variant, dtype);
-      },
-      "csrc/cuops.h's check_variant: a named variant exists and supports the dtype.");
+  cuops::def_fake_kernels(m);  // cuops._C.fake (csrc/fake.cpp)
   m.def(
       "tuning_tables",
       []() {

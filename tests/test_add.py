@@ -231,6 +231,20 @@ def test_backward_mixed_dtype(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_autocast_as_torch_add(device):
+    """Under autocast cuops.add casts nothing and promotes mixed dtypes, as
+    torch.add (which is on none of autocast's lists)."""
+    dtype = torch.bfloat16 if device == "cpu" else torch.float16
+    x = torch.randn(4, 3, device=device)
+    h = torch.randn(3, device=device, dtype=dtype)
+    with torch.autocast(device, dtype=dtype):
+        for a, b in ((x, x), (x, h), (h, h), (h, x.double())):
+            out, ref = cuops.add(a, b), torch.add(a, b)
+            assert out.dtype == ref.dtype, (a.dtype, b.dtype)
+            torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_opcheck(device):
     for sa, sb in [((3, 4), (4,)), ((2, 3), (2, 3))]:
         a = torch.randn(sa, device=device, requires_grad=True)

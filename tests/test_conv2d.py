@@ -669,6 +669,37 @@ def test_autocast(device):
         assert cuops.conv2d(x.double(), w.detach().double()).dtype == torch.float64
 
 
+def test_autocast_compile():
+    """The autocast kernels (csrc/autocast.cpp) of conv2d and gemm are traced by
+    torch.compile: the compiled function casts as the eager one does."""
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    lw = torch.randn(5, 4 * 8 * 8)
+
+    def f(x, w):
+        return cuops.linear(cuops.conv2d(x, w, padding=1).flatten(1), lw)
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = f(x, w)
+        torch._dynamo.reset()
+        out = torch.compile(f, fullgraph=True, backend="aot_eager")(x, w)
+    assert out.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(out, ref)
+
+
+def test_fake_kernel_knows_the_device():
+    """float64 conv2d on CUDA is contiguous even for channels_last inputs (as
+    torch: cuDNN has no NHWC double path). The fake kernel sees the device a
+    fake tensor stands for (csrc/fake.cpp); fake CUDA tensors need no GPU."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        x = torch.randn(2, 4, 8, 8, device="cuda").to(memory_format=torch.channels_last)
+        w = torch.randn(3, 4, 3, 3, device="cuda")
+        assert cuops.conv2d(x, w).is_contiguous(memory_format=torch.channels_last)
+        out = cuops.conv2d(x.double(), w.double())
+        assert out.is_contiguous() and out.device == x.device
+
+
 # ---------------------------------------------------------------------------
 # Bad inputs: clear errors naming the argument and the shapes.
 # ---------------------------------------------------------------------------

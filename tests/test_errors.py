@@ -255,6 +255,20 @@ def test_bad_input_fake(fn, exc, words, sub):
     assert type(fake_err) is type(real) and str(fake_err) == str(real)
 
 
+def test_fake_device_errors():
+    """The fake kernels see the devices fake tensors stand for (csrc/fake.cpp),
+    so a device error names them as the real kernel does (fake CUDA tensors
+    need no GPU)."""
+    with FakeTensorMode():
+        a = torch.randn(3, device="cuda")
+        with pytest.raises(RuntimeError, match=r"cuops\.add: .* but got a on cuda:0 and b on cpu$"):
+            ops.add(a, torch.randn(3))
+        assert ops.add(a, torch.tensor(2.0)).device == a.device  # a 0-dim CPU tensor joins
+        with pytest.raises(RuntimeError, match=r"cuops\.conv2d: .* but got input on cuda:0 and "
+                                               r"weight on cpu$"):
+            ops.conv2d(X(device="cuda"), W())
+
+
 @pytest.fixture(scope="module")
 def child_results():
     """Run every `sub` row in one child interpreter; {id: [type name, message]}."""

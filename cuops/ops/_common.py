@@ -1,5 +1,6 @@
-"""Helpers shared by the op modules (argument checks that must also hold
-under fake tensors, where the C++ checks do not run)."""
+"""Helpers shared by the op modules: checks of the Python arguments that the
+C++ ops cannot see (their Python types), the fake-kernel and autograd
+registrations, and call()."""
 
 import numbers
 import os
@@ -8,12 +9,6 @@ import torch
 
 from .. import _C
 from .._registry import FLOAT_DTYPES
-
-
-def check_float(t: torch.Tensor, op: str, arg: str) -> None:
-    if t.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{op}: argument '{arg}' has unsupported dtype {c10_name(t.dtype)}; "
-                        "supported dtypes are float16, bfloat16, float32 and float64")
 
 
 def check_tuning_knob(env: str, tables: dict) -> None:
@@ -28,26 +23,6 @@ def check_tuning_knob(env: str, tables: dict) -> None:
             raise ValueError(f"{env}: expected {names}, got {item!r}")
         if int(idx) >= tables[name]:
             raise ValueError(f"{env}: {name}={idx} is out of range (0..{tables[name] - 1})")
-
-
-def c10_name(dtype: torch.dtype) -> str:
-    """The dtype as the C++ checks print it (c10 names: Float, Long, ...), so
-    fake and real kernels raise identical messages."""
-    return _C.dtype_name(dtype)
-
-
-def check_same_dtype_device(op: str, a, a_name: str, b, b_name: str) -> None:
-    """Both float tensors of one dtype on one device (csrc/cuops.h's
-    check_float_dtype / check_same_dtype / check_same_device)."""
-    check_float(a, op, a_name)
-    check_float(b, op, b_name)
-    if a.dtype != b.dtype:
-        raise TypeError(f"{op}: expected '{a_name}' and '{b_name}' to have the same dtype, but "
-                        f"got {a_name}.dtype={c10_name(a.dtype)} and "
-                        f"{b_name}.dtype={c10_name(b.dtype)}")
-    if a.device != b.device:
-        raise RuntimeError(f"{op}: expected '{a_name}' and '{b_name}' to be on the same device, "
-                           f"but got {a_name} on {a.device} and {b_name} on {b.device}")
 
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -78,34 +53,9 @@ def is_int(v) -> bool:
     return isinstance(v, (int, torch.SymInt)) and not isinstance(v, bool)
 
 
-def check_max_dims(t: torch.Tensor, op: str, arg: str) -> None:
-    """csrc/cuops.h's check_max_dims: the rank the strided kernels index."""
-    if t.dim() > _C.MAX_DIMS:
-        raise ValueError(f"{op}: argument '{arg}' has {t.dim()} dimensions; at most "
-                         f"{_C.MAX_DIMS} are supported")
-
-
-def check_variant(op: str, ladder: str, device: torch.device, variant, dtype) -> None:
-    """A named kernel variant exists in cuops.variants(ladder, device) and
-    supports `dtype`: the C++ check (csrc/cuops.h), for the fake kernels."""
-    if variant:
-        _C.check_variant(op, ladder, device.type, variant, dtype)
-
-
 def check_tensor(x, op: str, arg: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{op}: argument '{arg}' must be a Tensor, but got {type(x).__name__}")
-
-
-# torch renamed this helper across versions (2.11 vs 2.14); both return False
-# when symbolic shapes leave it undecided.
-_dense = getattr(torch._prims_common, "is_non_overlapping_and_dense_or_false", None) or getattr(
-    torch._prims_common, "is_non_overlapping_and_dense")
-
-
-def is_dense(t: torch.Tensor) -> bool:
-    """Tensor.is_non_overlapping_and_dense(), usable on fake tensors."""
-    return bool(_dense(t))
 
 
 def register_autograd(name: str, backward, setup_context) -> None:
@@ -132,6 +82,24 @@ def register_autograd(name: str, backward, setup_context) -> None:
 
     torch.library.register_autograd(f"cuops::{name}", backward_all_args,
                                     setup_context=setup_context)
+
+
+def register_fake(name: str) -> None:
+    """Register cuops::<name>'s fake kernel (torch.compile, torch.export, meta
+    tensors): the C++ function _C.fake.<name> (csrc/fake.cpp), i.e. the real
+    kernels' own checks and output rules run over symbolic sizes, so output
+    metadata and errors match the kernels by construction."""
+    params = getattr(torch.ops.cuops, name).default._schema.arguments
+    cpp = getattr(_C.fake, name)
+
+    def fake(*args, **kwargs):
+        # Trailing arguments equal to their defaults may arrive dropped (see
+        # register_autograd); the C++ function takes every argument.
+        rest = [kwargs.get(p.name, p.default_value) for p in params[len(args):]]
+        return cpp(*args, *rest)
+
+    fake.__name__ = fake.__qualname__ = f"fake_{name}"
+    torch.library.register_fake(f"cuops::{name}", fake)
 
 
 _below_autograd = torch._C._AutoDispatchBelowAutograd

@@ -1,8 +1,10 @@
-"""cuops.add and cuops.sum_to: public functions, fake kernels, autograd.
+"""cuops.add and cuops.sum_to: public functions, autograd.
 
-Kernels: csrc/cpu/add_cpu.cpp, csrc/cuda/add_cuda.cu (shared checks and
-plans in csrc/add.cpp). Tests: tests/test_add.py. Benchmark:
-`python -m cuops bench add`. Worklog: docs/add-worklog.md.
+Kernels: csrc/cpu/add_cpu.cpp, csrc/cuda/add_cuda.cu (shared checks, plans
+and the fake kernels in csrc/add.cpp). Under autocast cuops.add casts
+nothing and promotes mixed dtypes, as torch.add (csrc/autocast.cpp).
+Tests: tests/test_add.py. Benchmark: `python -m cuops bench add`.
+Worklog: docs/add-worklog.md.
 """
 
 import numbers
@@ -10,8 +12,8 @@ import numbers
 import torch
 
 from ..variants import pick
-from ._common import (call, check_float, check_int64, check_max_dims, check_real_number,
-                      check_tensor, check_variant, is_dense, is_int, register_autograd)
+from ._common import (call, check_int64, check_real_number, check_tensor, is_int,
+                      register_autograd, register_fake)
 
 _OP = "cuops.add"
 _SUM_TO = "cuops.sum_to"
@@ -48,68 +50,9 @@ def sum_to(x, size, scale=1):
     return call(torch.ops.cuops.sum_to.default, (x,), x, list(size), scale)
 
 
-# ---------------------------------------------------------------------------
-# Fake kernels: output metadata exactly as the C++ kernels produce it.
-# ---------------------------------------------------------------------------
-
-
-def _broadcast_error(sa, sb) -> str:
-    """csrc/add.cpp's message: the first mismatch from the right."""
-    nd = max(len(sa), len(sb))
-    for i in range(1, nd + 1):
-        da = sa[-i] if i <= len(sa) else 1
-        db = sb[-i] if i <= len(sb) else 1
-        if da != db and da != 1 and db != 1:
-            return (f"{_OP}: shapes of 'a' {list(sa)} and 'b' {list(sb)} cannot be broadcast "
-                    f"together (size {da} vs {db} at dimension {nd - i})")
-    return f"{_OP}: shapes of 'a' {list(sa)} and 'b' {list(sb)} cannot be broadcast together"
-
-
-def _add_meta(a, b, alpha):
-    # The C++ checks (csrc/add.cpp, plan_add), in their order.
-    check_float(a, _OP, "a")
-    check_float(b, _OP, "b")
-    check_real_number(alpha, _OP, "alpha")
-    check_max_dims(a, _OP, "a")
-    check_max_dims(b, _OP, "b")
-    device = a.device
-    if a.device != b.device:  # a 0-dim CPU tensor may join any device, as in torch
-        if b.dim() == 0 and b.device.type == "cpu":
-            device = a.device
-        elif a.dim() == 0 and a.device.type == "cpu":
-            device = b.device
-        else:
-            raise RuntimeError(f"{_OP}: expected 'a' and 'b' to be on the same device, but got "
-                               f"a on {a.device} and b on {b.device}")
-    try:
-        shape = torch.broadcast_shapes(a.shape, b.shape)
-    except RuntimeError:
-        raise ValueError(_broadcast_error(a.shape, b.shape)) from None
-    return shape, torch.result_type(a, b), device
-
-
-@torch.library.register_fake("cuops::add")
-def _add_fake(a, b, alpha=1, variant=None):
-    shape, dtype, device = _add_meta(a, b, alpha)
-    check_variant(_OP, "add", device, variant, dtype)
-    for like in (a, b):  # strides follow the first dense input of the output's shape
-        if like.shape == shape and is_dense(like):
-            return torch.empty_strided(shape, like.stride(), dtype=dtype, device=device)
-    return torch.empty(shape, dtype=dtype, device=device)
-
-
-@torch.library.register_fake("cuops::sum_to")
-def _sum_to_fake(x, size, scale=1):
-    # csrc/add.cpp, plan_sum_to: `size` is `x`'s shape with leading dims
-    # dropped and any dims set to 1.
-    check_float(x, _SUM_TO, "x")
-    check_real_number(scale, _SUM_TO, "scale")
-    check_max_dims(x, _SUM_TO, "x")
-    lead = x.dim() - len(size)
-    if lead < 0 or any(s != n and s != 1 for s, n in zip(size, x.shape[lead:])):
-        raise ValueError(f"{_SUM_TO}: size {list(size)} is not broadcast-compatible with 'x' of "
-                         f"shape {list(x.shape)}")
-    return x.new_empty(size)
+# Fake kernels: C++ (csrc/add.cpp, add_meta and sum_to_meta).
+register_fake("add")
+register_fake("sum_to")
 
 
 # ---------------------------------------------------------------------------

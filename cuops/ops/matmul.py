@@ -1,5 +1,5 @@
 """cuops.matmul, cuops.linear (and the op behind both, cuops.gemm): public
-functions, the fake kernel for torch.compile/export, and autograd.
+functions and autograd.
 
     torch.ops.cuops.gemm(a, b, bias, variant)    a [..., M, K] @ b [..., K, N] + bias[N]
     torch.ops.cuops.matmul(a, b, variant)         torch.matmul semantics
@@ -8,9 +8,9 @@ functions, the fake kernel for torch.compile/export, and autograd.
 matmul and linear are CompositeImplicitAutograd in C++ (csrc/matmul.cpp):
 views around gemm, so autograd, compile, export and autocast all go through
 gemm, the only op with kernels (csrc/cpu/matmul_cpu.cpp, the CUDA ladder in
-csrc/cuda/matmul/). Autocast is a C++ kernel of gemm (AutocastCPU/CUDA): it
-casts to the autocast dtype as torch.matmul does (this also works on torch
-versions whose torch.library.register_autocast only takes a fixed dtype).
+csrc/cuda/matmul/; checks, output and the fake kernel in csrc/matmul.cpp).
+Autocast (csrc/autocast.cpp) casts gemm's inputs to the autocast dtype as
+torch.matmul does.
 
 When a copy is made: never for views the kernels read through their
 strides, except on the CUDA `mma_sync` path (fp16/bf16). There an operand
@@ -39,8 +39,7 @@ import torch
 
 from .. import _C
 from ..variants import pick
-from ._common import (call, check_max_dims, check_same_dtype_device, check_tensor,
-                      check_tuning_knob, check_variant, register_autograd)
+from ._common import call, check_tensor, check_tuning_knob, register_autograd, register_fake
 
 # Sizes of the CUDA kernels' tuning tables, from C++ (csrc/cuda/matmul/kernels.h:
 # entry 0 only, unless built with CUOPS_EXPLORE=1; none in a CPU-only build).
@@ -87,47 +86,8 @@ def gemm(a, b, bias=None, *, variant=None):
                 pick("matmul", a, variant, _OP))
 
 
-# ---------------------------------------------------------------------------
-# Fake kernel: the C++ frontend's checks (same exception types) and output.
-# ---------------------------------------------------------------------------
-
-
-def _gemm_meta(a, b, bias):
-    # plan_gemm's checks (csrc/matmul.cpp), in its order.
-    if a.dim() < 2:
-        raise ValueError(f"{_OP}: argument 'a' must have at least 2 dimensions [..., M, K], "
-                         f"but got shape {list(a.shape)}")
-    if b.dim() < 2:
-        raise ValueError(f"{_OP}: argument 'b' must have at least 2 dimensions [..., K, N], "
-                         f"but got shape {list(b.shape)}")
-    check_same_dtype_device(_OP, a, "a", b, "b")
-    check_max_dims(a, _OP, "a")
-    check_max_dims(b, _OP, "b")
-    if a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"{_OP}: inner dimensions do not match: 'a' has shape {list(a.shape)} "
-                         f"(K={a.shape[-1]}) but 'b' has shape {list(b.shape)} (K={b.shape[-2]})")
-    n = b.shape[-1]
-    if bias is not None:
-        check_same_dtype_device(_OP, a, "a", bias, "bias")
-        if bias.dim() != 1 or bias.shape[0] != n:
-            raise ValueError(f"{_OP}: argument 'bias' must have shape [{n}] (N of 'b' "
-                             f"{list(b.shape)}), but got shape {list(bias.shape)}")
-    try:
-        batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except RuntimeError:
-        sizes = next((da, db) for da, db in zip(a.shape[-3::-1], b.shape[-3::-1])
-                     if da != db and da != 1 and db != 1)
-        raise ValueError(f"{_OP}: batch dimensions of 'a' {list(a.shape)} and 'b' "
-                         f"{list(b.shape)} cannot be broadcast together (size {sizes[0]} vs "
-                         f"{sizes[1]})") from None
-    return [*batch, a.shape[-2], n]
-
-
-@torch.library.register_fake("cuops::gemm")
-def _gemm_fake(a, b, bias=None, variant=None):
-    out = a.new_empty(_gemm_meta(a, b, bias))
-    check_variant(_OP, "matmul", a.device, variant, a.dtype)
-    return out
+# Fake kernel: C++ (csrc/matmul.cpp, gemm_meta).
+register_fake("gemm")
 
 
 # ---------------------------------------------------------------------------
