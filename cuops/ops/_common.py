@@ -8,7 +8,6 @@ import os
 import torch
 
 from .. import _C
-from .._registry import FLOAT_DTYPES
 
 
 def check_tuning_knob(env: str, tables: dict) -> None:
