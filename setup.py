@@ -10,6 +10,8 @@ found, or when the build is forced. Environment:
   TORCH_CUDA_ARCH_LIST  target architectures; defaults to the local GPU, or to
                     "8.0;9.0" when no GPU is visible (a build machine without one)
   MAX_JOBS          parallel compile jobs (default: the number of CPU cores)
+  CUOPS_EXPLORE=1   development build: also compile the experimental entries of
+                    the kernels' tuning tables (-DCUOPS_EXPLORE; scripts/explore/)
 
 torch is not a build requirement: build with `pip install --no-build-isolation .`
 against the torch that will import the result. See docs/building.md for that
@@ -133,7 +135,8 @@ def extensions():
     return [ce.CUDAExtension(
         "cuops._C", sources,
         include_dirs=includes + _extra_cuda_includes(),
-        define_macros=[("CUOPS_WITH_CUDA", None)],
+        define_macros=[("CUOPS_WITH_CUDA", None)] +
+                      ([("CUOPS_EXPLORE", None)] if os.environ.get("CUOPS_EXPLORE") in _ON else []),
         extra_compile_args={"cxx": cxx, "nvcc": nvcc},
         extra_link_args=link,
     )]

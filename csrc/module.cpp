@@ -3,6 +3,7 @@
 #include <torch/extension.h>
 
 #include "cuops.h"
+#include "cuda/conv2d/kernels.h"
 
 namespace cuops {
 
@@ -52,6 +53,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         cuops::check_variant(op.c_str(), ladder, device, variant, dtype);
       },
       "csrc/cuops.h's check_variant: a named variant exists and supports the dtype.");
+  m.def(
+      "tuning_tables",
+      []() {
+        py::dict tables;
+        for (const auto& [name, n] : cuops::cuda::conv2d_tuning_tables()) tables[py::str(name)] = n;
+        return tables;
+      },
+      "Sizes of the development tuning tables (CUOPS_*_CONFIG=\"<variant>=<i>\"), by variant "
+      "name; 1 = only the default entry (product build), empty without CUDA kernels.");
   m.def("cuda_built", []() {
 #ifdef CUOPS_WITH_CUDA
     return true;
