@@ -98,7 +98,7 @@ bool prepare(const Conv2dProblem& p, MmaSetup& s) {
 
   MmaParams& prm = s.prm;
   prm = MmaParams{};
-  static_cast<conv::Shape32&>(prm) = conv::shape32(p, kMaxBK, "cuops.conv2d (implicit_gemm_mma)");
+  conv::set_shape32(prm, p, kMaxBK, "cuops.conv2d (implicit_gemm_mma)");
   const int64_t Cg = prm.Cg, Ktot = prm.Ktot;
   const int64_t Kb = round_up<int64_t>(Ktot, 8);
   prm.x = static_cast<const uint16_t*>(p.x);

@@ -49,13 +49,20 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
 }
 
-struct WgradParams : conv::Shape32 {
+struct WgradParams {  // the problem's fields are filled by conv::set_shape32
   const uint16_t* x;
   const uint16_t* dy;
   float* ws;  // [splits][K][Ktot] fp32 partial sums
-  int KT;     // pixel tiles in total
+  int64_t x_sn, x_sc, x_sh, x_sw;
+  int64_t y_sn, y_sk, y_sp, y_sq;
+  int64_t M;  // N*P*Q
+  int64_t K;  // all output channels
+  int H, W, P, Q, R, S, Cg, Kg;
+  int sh, sw, ph, pw, dh, dw;
+  int Ktot;           // R*S*Cg
+  int KT;             // pixel tiles in total
   int tiles_per_split;
-  int tiles_j;  // ceil(Ktot / kBN)
+  int tiles_j;        // ceil(Ktot / kBN)
   int g0;
 };
 
@@ -344,7 +351,7 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
   }
   const auto opts = at::TensorOptions().device(at::kCUDA, at::cuda::current_device());
   WgradParams prm{};
-  static_cast<conv::Shape32&>(prm) = conv::shape32(p, kBN, "cuops.conv2d wgrad (mma)");
+  conv::set_shape32(prm, p, kBN, "cuops.conv2d wgrad (mma)");
   const int64_t KT = ceil_div<int64_t>(M, kBK);
   TORCH_CHECK(KT < INT_MAX, "cuops.conv2d wgrad (mma): too many output pixels (", M, ")");
   prm.x = static_cast<const uint16_t*>(p.x);

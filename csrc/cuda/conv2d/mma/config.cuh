@@ -88,21 +88,27 @@ constexpr int min_blocks() {
   return C::kMinBlocks > 0 ? C::kMinBlocks : C::kThreads >= 256 ? 2 : 4;
 }
 
-// Kernel parameters: the 32-bit shape plus the operands and the launch's
-// own fields.
-struct MmaParams : conv::Shape32 {
+// Kernel parameters; the problem's fields are filled by conv::set_shape32.
+struct MmaParams {
   const uint16_t* x;     // input (the group offset is added in-kernel)
   const uint16_t* wb;    // B source: [K][ldb] rows, kk contiguous
   uint16_t* y;
   const uint16_t* bias;  // [K] or null
+  int64_t x_sn, x_sc, x_sh, x_sw;
   int64_t ldb;           // elements between consecutive output channels in wb
+  int64_t y_sn, y_sk, y_sp, y_sq;
+  int64_t M;             // N*P*Q
+  int H, W, P, Q, PQ, R, S, Cg, Kg;
+  int sh, sw, ph, pw, dh, dw;
   int d_s, d_r, d_r0;    // fast A: element deltas for s+1, for (r+1, s=0) from s=S, for r+1
+  int Ktot;              // R*S*Cg: valid GEMM-K extent of A
   int Kb;                // valid GEMM-K extent of B rows (>= Ktot, multiple of 8; zeros past Ktot)
   int KT;                // number of BK tiles (set per configuration by the launcher)
   int tiles_n;           // ceil(Kg / BN)
   int g0;                // group of blockIdx.z == 0 (launches are split at 65535 groups)
   int kt_per_split;      // split-K only: BK tiles per blockIdx.y
   float* ws;             // split-K only: fp32 partials [gridDim.y][M][K] (no bias)
+  int64_t K;             // all output channels (split-K: row length of ws)
   bool y_vec2;           // y channel-contiguous and 4-byte aligned pairs: 32-bit stores
 };
 

@@ -52,7 +52,7 @@ struct BLoader {
   const uint16_t* ptr[kRegs];
   int lim[kRegs];
   int kk;        // GEMM-K index of this thread's next chunk
-  uint32_t dst;  // smem offset of its first row (+ it * ROW_STEP rows)
+  uint32_t dst;  // general A path: smem offset of its first row (+ it * ROW_STEP rows)
 
   __device__ __forceinline__ BLoader(const MmaParams& p, const BlockTile& blk) {
     const int tid = threadIdx.x;
@@ -69,12 +69,17 @@ struct BLoader {
       }
     }
     kk = blk.kt0 * BK + bc * 8;
-    dst = C::A_BYTES + swz_off<BK>(row0, bc);
+    if constexpr (!kFastA) dst = C::A_BYTES + swz_off<BK>(row0, bc);
   }
 
   // One BK tile into stage `stage`, then advance by BK.
   __device__ __forceinline__ void load(const MmaParams& p, uint32_t smem_base, int stage) {
-    const uint32_t d = smem_base + stage * C::STAGE_BYTES + dst;
+    // With the fast A path the offset is formed here: the thread's A chunk
+    // has the same (row, chunk), so the compiler computes the swizzle once.
+    const int tid = threadIdx.x;
+    const uint32_t row_dst =
+        kFastA ? C::A_BYTES + swz_off<BK>(tid / C::CPR, tid % C::CPR) : dst;
+    const uint32_t d = smem_base + stage * C::STAGE_BYTES + row_dst;
     if constexpr (kCompact) {
       const bool kk_ok = kk < p.Kb;
       const int64_t row_step = static_cast<int64_t>(ROW_STEP) * p.ldb;
@@ -102,7 +107,7 @@ struct BLoader {
 // the top-left tap of the pixel's receptive field (it may point outside the
 // image; it is only dereferenced when the tap is inside) and that tap's
 // input coordinates. Rows past M get ih0 = -2^30, so their taps are never
-// inside (Shape32 bounds every extent by 2^30).
+// inside (set_shape32 bounds every extent by 2^30).
 // Fast: rows (tid/CPR) + it*ROW_STEP, chunk column tid%CPR.
 // General: rows (tid>>1) + it*THREADS/2, kk columns (tid&1)*16 .. +15.
 // With more than 4 rows per thread (C::kRowTable: 64-thread blocks at
@@ -134,7 +139,6 @@ struct ALoader {
   // launcher checks the whole receptive field spans < 2^31 elements). Moving
   // along GEMM-K only adds precomputed deltas: no division, no multiply.
   int r = 0, s = 0, c = 0, dih = 0, diw = 0, koff = 0;
-  uint32_t dst;
 
   __device__ __forceinline__ ALoader(const MmaParams& p, const BlockTile& blk, uint8_t* smem) {
     const int tid = threadIdx.x;
@@ -176,7 +180,6 @@ struct ALoader {
       diw = s * p.dw;
       koff = c + r * p.d_r0 + s * p.d_s;
     }
-    dst = kFastA ? swz_off<BK>(tid / C::CPR, tid % C::CPR) : 0u;
   }
 
   // The state of this thread's row `it` (its it-th of the fast or general
@@ -193,6 +196,7 @@ struct ALoader {
   // and past GEMM-K) into stage `stage`, then advance by BK.
   __device__ __forceinline__ void load(const MmaParams& p, uint32_t smem_base, int stage) {
     const int tid = threadIdx.x;
+    const uint32_t dst = swz_off<BK>(tid / C::CPR, tid % C::CPR);  // + it * ROW_STEP rows
     const bool k_ok = r < p.R;  // false past GEMM-K (Ktot % 8 == 0 here)
 #pragma unroll
     for (int it = 0; it < C::A_ITERS; ++it) {

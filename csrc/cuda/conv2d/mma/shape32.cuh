@@ -3,8 +3,7 @@
 // coordinates, channel counts and GEMM-K indices in int make the address
 // arithmetic (and above all the divisions) much cheaper than int64; strides,
 // the pixel count and the channel total stay 64-bit. The conversion and its
-// overflow checks live here once; each kernel's parameter struct extends
-// Shape32 with its own fields.
+// overflow checks live here once (set_shape32).
 #pragma once
 
 #include "cuda/conv2d/kernels.h"
@@ -29,7 +28,17 @@ struct Shape32 {
 // image sizes, the coordinates a receptive field reaches, P*Q, Kg, and
 // Ktot rounded up to 16-byte chunks plus `k_overrun` (how far a last GEMM-K
 // tile may reach past it). `who` names the step in the error.
-inline Shape32 shape32(const Conv2dProblem& p, int64_t k_overrun, const char* who) {
+//
+// `Params` is the kernel's own parameter struct: it declares these fields
+// in the order that suits its kernel (the layout decides which parameters
+// the compiler loads together), and this fills them:
+//   int64_t x_sn, x_sc, x_sh, x_sw;  input strides (elements)
+//   int64_t y_sn, y_sk, y_sp, y_sq;  output strides
+//   int64_t M, K;                    N*P*Q output pixels, all output channels
+//   int H, W, P, Q, [PQ,] R, S, Cg, Kg, sh, sw, ph, pw, dh, dw;
+//   int Ktot;                        R*S*Cg: the taps x channels of one filter
+template <class Params>
+void set_shape32(Params& prm, const Conv2dProblem& p, int64_t k_overrun, const char* who) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
   const int64_t Ktot = p.R * p.S * Cg;
   for (int64_t v : {p.H, p.W, p.P, p.Q, p.P * p.Q, Kg, round_up<int64_t>(Ktot, 8) + k_overrun,
@@ -38,34 +47,32 @@ inline Shape32 shape32(const Conv2dProblem& p, int64_t k_overrun, const char* wh
     TORCH_CHECK(v < (int64_t{1} << 30), who, ": a spatial or channel extent is too large for "
                 "32-bit per-image indexing");
   }
-  Shape32 s{};
-  s.x_sn = p.x_sn;
-  s.x_sc = p.x_sc;
-  s.x_sh = p.x_sh;
-  s.x_sw = p.x_sw;
-  s.y_sn = p.y_sn;
-  s.y_sk = p.y_sk;
-  s.y_sp = p.y_sp;
-  s.y_sq = p.y_sq;
-  s.M = p.N * p.P * p.Q;
-  s.K = p.K;
-  s.H = static_cast<int>(p.H);
-  s.W = static_cast<int>(p.W);
-  s.P = static_cast<int>(p.P);
-  s.Q = static_cast<int>(p.Q);
-  s.PQ = static_cast<int>(p.P * p.Q);
-  s.R = static_cast<int>(p.R);
-  s.S = static_cast<int>(p.S);
-  s.Cg = static_cast<int>(Cg);
-  s.Kg = static_cast<int>(Kg);
-  s.sh = static_cast<int>(p.stride_h);
-  s.sw = static_cast<int>(p.stride_w);
-  s.ph = static_cast<int>(p.pad_h);
-  s.pw = static_cast<int>(p.pad_w);
-  s.dh = static_cast<int>(p.dil_h);
-  s.dw = static_cast<int>(p.dil_w);
-  s.Ktot = static_cast<int>(Ktot);
-  return s;
+  prm.x_sn = p.x_sn;
+  prm.x_sc = p.x_sc;
+  prm.x_sh = p.x_sh;
+  prm.x_sw = p.x_sw;
+  prm.y_sn = p.y_sn;
+  prm.y_sk = p.y_sk;
+  prm.y_sp = p.y_sp;
+  prm.y_sq = p.y_sq;
+  prm.M = p.N * p.P * p.Q;
+  prm.K = p.K;
+  prm.H = static_cast<int>(p.H);
+  prm.W = static_cast<int>(p.W);
+  prm.P = static_cast<int>(p.P);
+  prm.Q = static_cast<int>(p.Q);
+  if constexpr (requires { prm.PQ; }) prm.PQ = static_cast<int>(p.P * p.Q);
+  prm.R = static_cast<int>(p.R);
+  prm.S = static_cast<int>(p.S);
+  prm.Cg = static_cast<int>(Cg);
+  prm.Kg = static_cast<int>(Kg);
+  prm.sh = static_cast<int>(p.stride_h);
+  prm.sw = static_cast<int>(p.stride_w);
+  prm.ph = static_cast<int>(p.pad_h);
+  prm.pw = static_cast<int>(p.pad_w);
+  prm.dh = static_cast<int>(p.dil_h);
+  prm.dw = static_cast<int>(p.dil_w);
+  prm.Ktot = static_cast<int>(Ktot);
 }
 
 // Element stride `s` of a dim of size `n` keeps 16-byte alignment of 16-bit
