@@ -4,6 +4,7 @@
 #include <torch/extension.h>
 
 #include "cuops.h"
+#include "cuda/conv2d/kernels.h"  // conv2d_tuning_tables (empty without CUDA kernels)
 #ifdef CUOPS_WITH_CUDA
 #include "cuda/matmul/kernels.h"
 #endif
@@ -64,6 +65,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           matmul[py::str(variant)] = n;
         out["matmul"] = matmul;
 #endif
+        py::dict conv2d;
+        for (const auto& [variant, n] : cuops::cuda::conv2d_tuning_tables())
+          conv2d[py::str(variant)] = n;
+        if (!conv2d.empty()) out["conv2d"] = conv2d;
         return out;
       },
       "Sizes of the CUDA kernels' development tuning tables (CUOPS_MATMUL_CONFIG, ...): "

@@ -1,4 +1,4 @@
-"""Python model of csrc/cuda/conv2d/implicit_gemm_mma.cu (no GPU needed).
+"""Python model of csrc/cuda/conv2d/implicit_gemm_mma.cu + mma/*.cuh (no GPU needed).
 
 Part 1 mirrors the forward kernel's loader state machines, the XOR swizzle, the ldmatrix and
 mma.m16n8k16 fragment layouts (PTX ISA) and the epilogue, block by block, and

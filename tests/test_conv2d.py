@@ -235,7 +235,10 @@ def test_forward_splitk_cuda(shape, dtype, cl):
 
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
 # one subprocess per entry) is correct on the split-K shapes above.
-N_SPLIT_CONFIGS = TUNING_TABLES["implicit_gemm_mma_splitk"]  # kNumSplitConfigs (.cu)
+# Table sizes from C++ (csrc/cuda/conv2d/tuning.h): 1 in a product build, all
+# entries in a CUOPS_EXPLORE=1 build, 0 (no tables) without the CUDA kernels.
+N_SPLIT_CONFIGS = TUNING_TABLES.get("implicit_gemm_mma_splitk", 0)
+_NEEDS_TABLES = pytest.mark.skipif(not TUNING_TABLES, reason="no CUDA kernels: no tuning tables")
 # One checker for both knob tables: shapes (a list in this module) x fp16/bf16
 # x channels_last (fast A path, with bias) / NCHW (general A path, no bias),
 # each variant named, against the float64 reference, outputs poisoned first.
@@ -273,6 +276,7 @@ def test_cuda_splitk_configs(cfg):
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
 
 
+@_NEEDS_TABLES
 def test_conv_config_errors():
     r = _run_split_config(f"implicit_gemm_mma_splitk={N_SPLIT_CONFIGS}")
     assert r.returncode != 0 and "out of range" in r.stderr
@@ -287,7 +291,7 @@ def test_conv_config_errors():
 # step; Ktot % BK != 0), NCHW = general A; Cg % 8 != 0; groups; stride and
 # dilation; M and Kg tails (Kg = 72); GEMM-K long enough for split-K. One
 # subprocess per entry (the knob is read once per process).
-N_TILE_CONFIGS = TUNING_TABLES["implicit_gemm_mma"]  # kNumTileConfigs (.cu)
+N_TILE_CONFIGS = TUNING_TABLES.get("implicit_gemm_mma", 0)
 TILE_SHAPES = [
     ((3, 64, 9, 7), (72, 64, 3, 3), dict(padding=1)),                    # Kg tail, M tail
     ((2, 8, 11, 10), (24, 8, 3, 3), dict(padding=1)),                    # Cg 8: Ktot 72
@@ -309,14 +313,15 @@ def test_cuda_tile_configs(cfg):
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
 
 
+@_NEEDS_TABLES
 def test_conv_tile_config_errors():
     """Out-of-range / malformed implicit_gemm_mma=<i> raise ValueError at import."""
     r = run_python("import cuops", {"CUOPS_CONV_CONFIG": f"implicit_gemm_mma={N_TILE_CONFIGS}"})
     assert r.returncode != 0 and "ValueError" in r.stderr and "out of range" in r.stderr
     r = run_python("import cuops", {"CUOPS_CONV_CONFIG": "implicit_gemm_mma=x"})
     assert r.returncode != 0 and "ValueError" in r.stderr and "implicit_gemm_mma=<index>" in r.stderr
-    r = run_python("import cuops", {"CUOPS_CONV_CONFIG": f"implicit_gemm_mma={N_TILE_CONFIGS - 1},"
-                                                        "implicit_gemm_mma_splitk=1"})
+    knob = f"implicit_gemm_mma={N_TILE_CONFIGS - 1},implicit_gemm_mma_splitk={N_SPLIT_CONFIGS - 1}"
+    r = run_python("import cuops", {"CUOPS_CONV_CONFIG": knob})
     assert r.returncode == 0, r.stderr[-3000:]
 
 
@@ -471,8 +476,10 @@ def test_depthwise_window_plane_cuda(shape, dtype, layout):
                              what=f"{variant} {xs} {ws} {kw} {layout}")
 
 
-# Entry 1 of depthwise_nhwc_window's table (strips of 8 outputs, 3x3 s1) on
-# the window shapes, in a subprocess (CUOPS_CONV_CONFIG is read once).
+# The entries >= 1 of depthwise_nhwc_window's table (CUOPS_EXPLORE builds:
+# strips of 8 outputs for 3x3 s1) on the window shapes, in a subprocess
+# (CUOPS_CONV_CONFIG is read once).
+N_WINDOW_CONFIGS = TUNING_TABLES.get("depthwise_nhwc_window", 0)
 _DW_WINDOW_SCRIPT = r"""
 import torch, cuops
 from tests.utils import assert_rel_close, poison_allocator
@@ -495,8 +502,9 @@ print("OK")
 
 
 @pytest.mark.gpu
-def test_cuda_depthwise_window_config():
-    r = run_python(_DW_WINDOW_SCRIPT, {"CUOPS_CONV_CONFIG": "depthwise_nhwc_window=1"})
+@pytest.mark.parametrize("cfg", range(1, N_WINDOW_CONFIGS))
+def test_cuda_depthwise_window_config(cfg):
+    r = run_python(_DW_WINDOW_SCRIPT, {"CUOPS_CONV_CONFIG": f"depthwise_nhwc_window={cfg}"})
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-3000:]
 
 

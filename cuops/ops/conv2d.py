@@ -16,12 +16,15 @@ from ..variants import pick
 from ._common import (call, check_int64, check_tensor, check_tuning_knob, is_int,
                       register_autograd, register_fake)
 
-# Sizes of the tuning tables in csrc/cuda/conv2d/{implicit_gemm_mma,depthwise}.cu
-# (development knob): the one Python copy, used by the tests and
-# scripts/explore/tune_conv.py.
-TUNING_TABLES = {"implicit_gemm_mma_splitk": 8, "implicit_gemm_mma": 12,
-                 "depthwise_nhwc_window": 2}
-check_tuning_knob("CUOPS_CONV_CONFIG", TUNING_TABLES)
+from .. import _C
+
+# Sizes of the conv2d steps' development tuning tables (CUOPS_CONV_CONFIG;
+# csrc/cuda/conv2d/tuning.h), as C++ reports them: 1 = the default entry only
+# (product build), more with CUOPS_EXPLORE=1, none without CUDA kernels (the
+# knob then has no effect). Used by the tests and scripts/explore/tune_conv.py.
+TUNING_TABLES = _C.tuning_tables().get("conv2d", {})
+if TUNING_TABLES:
+    check_tuning_knob("CUOPS_CONV_CONFIG", TUNING_TABLES)
 
 _OP = "cuops.conv2d"
 

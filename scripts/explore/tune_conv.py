@@ -5,7 +5,10 @@
     PYTHONPATH=. python scripts/explore/tune_conv.py --tiles  # kernel-configuration table
     PYTHONPATH=. python scripts/explore/tune_conv.py --dw   # depthwise_nhwc_window's table
 
-One subprocess per entry i of the table in csrc/cuda/conv2d/implicit_gemm_mma.cu
+Needs a development build, whose tables hold every entry (CUOPS_EXPLORE=1 at build
+time, e.g. `CUOPS_EXPLORE=1 ./dev.sh build`; csrc/cuda/conv2d/tuning.h).
+
+One subprocess per entry i of the table in csrc/cuda/conv2d/implicit_gemm_mma_splitk.cu
 (split_choice; the knob is read once per process), with
 CUOPS_CONV_CONFIG="implicit_gemm_mma_splitk=i". Each child times, with
 cuops.bench.time_fn (cold L2, CUDA events), the fp16 channels_last forward of
@@ -16,9 +19,8 @@ F.conv2d in fp32 (relative Frobenius error). With --dw: the table of
 depthwise_nhwc_window (CUOPS_CONV_CONFIG="depthwise_nhwc_window=i") on the
 depthwise 3x3 256@56 layer at batch 32, fp16 and bf16 channels_last. With
 --tiles: the kernel-configuration table of the tensor-core forward
-(CUOPS_CONV_CONFIG="implicit_gemm_mma=i", csrc/cuda/conv2d/implicit_gemm_mma.cu,
-tile_config; entry i forces one tile/warp layout/BK in both the no-split and the
-split-K step) on all four ResNet-50 3x3 layers (64@56, 128@28, 256@14, 512@7),
+(CUOPS_CONV_CONFIG="implicit_gemm_mma=i", csrc/cuda/conv2d/implicit_gemm_mma_explore.cu;
+entry i forces one tile/warp layout/BK in both the no-split and the split-K step) on all four ResNet-50 3x3 layers (64@56, 128@28, 256@14, 512@7),
 batch 32, fp16 channels_last.
 """
 
@@ -33,7 +35,7 @@ DESC = ["heuristic (128x128 split when its tiles < SMs/2, else 64x64 split)", "6
         "128x128 split 2", "128x128 split 3", "128x128 split 4", "128x128 split 5",
         "128x128 split 6", "64x64 no split"]
 CASES = [("512@7", 512, 7), ("256@14", 256, 14)]
-# implicit_gemm_mma=<i> (Tile1..Tile8 in implicit_gemm_mma.cu). DB: fragment
+# implicit_gemm_mma=<i> (Tile1..Tile11 in implicit_gemm_mma_explore.cu). DB: fragment
 # double-buffering with cross-tile prefetch (fast A path; the general A path of
 # a forced entry runs the same tile at BK 32 without it).
 TILE_DESC = ["heuristic (128x128 / 128x64 / 64x64 = entry 4; split step: split_choice)",
@@ -127,7 +129,9 @@ def main() -> None:
     flag = ["--dw"] if args.dw else ["--tiles"] if args.tiles else []
     from cuops.ops.conv2d import TUNING_TABLES  # sizes of the C++ tables
 
-    assert len(desc) == TUNING_TABLES[key], f"one description per entry of {key}'s table"
+    if TUNING_TABLES.get(key, 0) != len(desc):
+        sys.exit(f"{key}: this build's table has {TUNING_TABLES.get(key, 0)} entries, {len(desc)} "
+                 "are described here: sweep a development build (CUOPS_EXPLORE=1 ./dev.sh build)")
     configs = [int(c) for c in args.configs.split(",")] if args.configs else range(len(desc))
     t0 = time.time()
     rows = {}

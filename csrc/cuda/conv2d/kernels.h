@@ -5,6 +5,10 @@
 
 #include "conv2d.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace cuops::cuda {
 
 void conv2d_direct(const Conv2dProblem& p);         // 1. one thread per output
@@ -44,5 +48,14 @@ void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p);
 // KCRS-contiguous [K][C/groups][R][S] of p.dtype, fully overwritten
 // (docs/conv2d-mma.md).
 void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw);
+
+// Sizes of the development tuning tables, (variant, entries) (tuning.h,
+// CUOPS_CONV_CONFIG): what cuops.ops.conv2d.TUNING_TABLES reads through
+// cuops._C.tuning_tables(). None without the CUDA kernels.
+#ifdef CUOPS_WITH_CUDA
+std::vector<std::pair<std::string, int>> conv2d_tuning_tables();
+#else
+inline std::vector<std::pair<std::string, int>> conv2d_tuning_tables() { return {}; }
+#endif
 
 }  // namespace cuops::cuda

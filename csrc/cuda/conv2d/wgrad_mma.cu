@@ -22,8 +22,7 @@
 // Loaders: fast (channels_last dy and x, Kg % 8 == 0, Cg % 8 == 0, 16-byte
 // aligned) = 16-byte cp.async with zero-fill; general (anything else) =
 // predicated 2-byte loads staged in registers across the tile's MMAs.
-#include "cuda/conv2d/kernels.h"
-#include "cuda/cuda_utils.cuh"
+#include "cuda/conv2d/mma/shape32.cuh"
 #include "cuda/mma_ptx.cuh"
 
 #include <algorithm>
@@ -50,7 +49,7 @@ __device__ __forceinline__ uint32_t swz(int row, int chunk) {
   return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
 }
 
-struct WgradParams {
+struct WgradParams {  // the problem's fields are filled by conv::set_shape32
   const uint16_t* x;
   const uint16_t* dy;
   float* ws;  // [splits][K][Ktot] fp32 partial sums
@@ -315,8 +314,6 @@ __global__ void wgrad_reduce_kernel(const float* __restrict__ ws, T* __restrict_
   }
 }
 
-bool keeps16(int64_t n, int64_t s) { return n == 1 || s % 8 == 0; }
-
 template <typename T, bool kFast>
 void launch_wgrad(WgradParams prm, int64_t groups, int splits) {
   constexpr int kSmem = kStages * kStageBytes;  // 32 KB
@@ -353,43 +350,12 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
     return;
   }
   const auto opts = at::TensorOptions().device(at::kCUDA, at::cuda::current_device());
-  for (int64_t v : {p.H, p.W, p.P, p.Q, Kg, Ktot + kBN,
-                    std::max(p.H, p.P) * p.stride_h + p.R * p.dil_h + p.pad_h,
-                    std::max(p.W, p.Q) * p.stride_w + p.S * p.dil_w + p.pad_w}) {
-    TORCH_CHECK(v < (int64_t{1} << 30), "cuops.conv2d wgrad (mma): an extent is too large for "
-                "32-bit per-image indexing");
-  }
+  WgradParams prm{};
+  conv::set_shape32(prm, p, kBN, "cuops.conv2d wgrad (mma)");
   const int64_t KT = ceil_div<int64_t>(M, kBK);
   TORCH_CHECK(KT < INT_MAX, "cuops.conv2d wgrad (mma): too many output pixels (", M, ")");
-
-  WgradParams prm{};
   prm.x = static_cast<const uint16_t*>(p.x);
   prm.dy = static_cast<const uint16_t*>(p.y);
-  prm.x_sn = p.x_sn;
-  prm.x_sc = p.x_sc;
-  prm.x_sh = p.x_sh;
-  prm.x_sw = p.x_sw;
-  prm.y_sn = p.y_sn;
-  prm.y_sk = p.y_sk;
-  prm.y_sp = p.y_sp;
-  prm.y_sq = p.y_sq;
-  prm.M = M;
-  prm.K = p.K;
-  prm.H = static_cast<int>(p.H);
-  prm.W = static_cast<int>(p.W);
-  prm.P = static_cast<int>(p.P);
-  prm.Q = static_cast<int>(p.Q);
-  prm.R = static_cast<int>(p.R);
-  prm.S = static_cast<int>(p.S);
-  prm.Cg = static_cast<int>(Cg);
-  prm.Kg = static_cast<int>(Kg);
-  prm.sh = static_cast<int>(p.stride_h);
-  prm.sw = static_cast<int>(p.stride_w);
-  prm.ph = static_cast<int>(p.pad_h);
-  prm.pw = static_cast<int>(p.pad_w);
-  prm.dh = static_cast<int>(p.dil_h);
-  prm.dw = static_cast<int>(p.dil_w);
-  prm.Ktot = static_cast<int>(Ktot);
   prm.KT = static_cast<int>(KT);
   prm.tiles_j = static_cast<int>(ceil_div<int64_t>(Ktot, kBN));
 
@@ -408,6 +374,7 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
   at::Tensor ws = at::empty({splits, p.K, Ktot}, opts.dtype(at::kFloat));
   prm.ws = ws.data_ptr<float>();
 
+  using conv::keeps16;
   const bool fast = p.x_sc == 1 && Cg % 8 == 0 && aligned16(p.x) && keeps16(p.N, p.x_sn) &&
                     keeps16(p.H, p.x_sh) && keeps16(p.W, p.x_sw) && p.y_sk == 1 && Kg % 8 == 0 &&
                     aligned16(p.y) && keeps16(p.N, p.y_sn) && keeps16(p.P, p.y_sp) &&
