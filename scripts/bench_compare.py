@@ -15,6 +15,10 @@ import sys
 from cuops.bench import read_csv
 
 
+# PyTorch's own implementations: the baseline of each case and torch.compile.
+_TORCH = set()
+
+
 def load(out: str) -> dict:
     rows = {}
     for path in sorted(glob.glob(os.path.join(out, "bench_*.csv"))):
@@ -22,6 +26,8 @@ def load(out: str) -> dict:
         for r in results:
             if r.ms == r.ms:  # NaN: the impl did not run
                 rows[(r.op, r.label, r.impl)] = r.ms
+                if r.impl in (r.baseline, "torch.compile"):
+                    _TORCH.add(r.impl)
     return rows
 
 
@@ -32,8 +38,8 @@ def main(before_dir: str, after_dir: str) -> None:
         print("bench compare: no common rows")
         return
     speed = {k: before[k] / after[k] for k in keys}  # > 1: faster after
-    noise = [speed[k] for k in keys if k[2] in ("torch", "torch.compile")]
-    ours = [k for k in keys if k[2] not in ("torch", "torch.compile")]
+    noise = [speed[k] for k in keys if k[2] in _TORCH]
+    ours = [k for k in keys if k[2] not in _TORCH]
     lo, hi = (min(noise), max(noise)) if noise else (1.0, 1.0)
     print(f"bench compare: {len(ours)} cuops rows, {len(noise)} torch rows "
           f"(torch's before/after spread {lo:.2f}..{hi:.2f}: the noise)")
@@ -49,6 +55,10 @@ def main(before_dir: str, after_dir: str) -> None:
         widths = [max(len(r[i]) for r in table) for i in range(len(head))]
         for r in table:
             print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    with open(os.path.join(after_dir, "bench_compare.csv"), "w") as f:
+        f.write("op,label,impl,before_ms,after_ms,before_over_after\n")
+        for k in keys:
+            f.write(f"{k[0]},{k[1]},{k[2]},{before[k]:.6g},{after[k]:.6g},{speed[k]:.4f}\n")
     missing = sorted(set(before) - set(after))
     if missing:
         print(f"  rows only before: {len(missing)} (e.g. {missing[:3]})")
