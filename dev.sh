@@ -14,11 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Sets PY. A new .venv gets torch first (what the build needs); the rest of the
-# dependencies install in the background while the extension builds
-# (wait_deps). .venv/.cuops-pending marks a .venv of ours that lacks them (an
-# interrupted first run): they are installed again.
-DEPS_PID=
+# Sets PY. A new .venv gets torch, torchvision and the test/demo/bench
+# dependencies before the build, from two pip processes side by side (pip
+# installs one wheel after another, on one core): torch's own requirements (the
+# CUDA libraries, most of the bytes) in one; in the other, the rest, then the
+# torch and torchvision wheels without their requirements. The two sets share no
+# package (were one shared, both would write the same release of it).
+# .venv/.cuops-pending marks a .venv of ours that lacks some (an interrupted
+# first run): they are installed again.
 pick_python() {
   if [ -n "${CUOPS_PYTHON:-}" ]; then PY=$CUOPS_PYTHON; return; fi
   PY=.venv/bin/python
@@ -28,30 +31,56 @@ pick_python() {
          "from PyPI (first run only; ~3 GB to download)" >&2
     python3 -m venv .venv
     touch .venv/.cuops-pending
-    # A setuptools with its own bdist_wheel (a Python 3.11 venv has 65 and no
-    # wheel); packaging now, so that the background install does not write it
-    # while setup.py imports it.
-    "$PY" -m pip install torch==2.14.1 numpy ninja packaging "setuptools>=70.1" >&2
   fi
   [ -f .venv/.cuops-pending ] || return 0
-  # torchvision must match torch (0.29.1 pairs with 2.14.1); the rest are the
-  # extras demo, bench and test of pyproject.toml.
-  mkdir -p build
-  echo "dev.sh: installing torchvision and the test/demo/bench dependencies in the background" \
-       "(log: build/dev-deps.log)" >&2
-  ( "$PY" -m pip install torchvision==0.29.1 pytest hypothesis tqdm scikit-learn matplotlib \
-    && rm .venv/.cuops-pending ) >build/dev-deps.log 2>&1 &
-  DEPS_PID=$!
+  install_deps
+  rm .venv/.cuops-pending
 }
 
-wait_deps() {
-  [ -z "$DEPS_PID" ] && return 0
-  if ! wait "$DEPS_PID"; then
-    tail -n 20 build/dev-deps.log >&2
-    echo "dev.sh: installing the dependencies failed; full log: build/dev-deps.log" >&2
-    exit 1
+# torchvision must match torch (0.29.1 pairs with 2.14.1); pytest and the rest
+# are the extras demo, bench and test of pyproject.toml; ninja and a setuptools
+# with its own bdist_wheel (a Python 3.11 venv has 65 and no wheel) build.
+TORCH=(torch==2.14.1 torchvision==0.29.1)
+EXTRAS=(pytest hypothesis tqdm scikit-learn matplotlib)
+BUILD_TOOLS=(ninja "setuptools>=70.1")
+
+install_deps() {
+  mkdir -p build
+  local start=$SECONDS log=build/dev-pip
+  # The requirements of torch and torchvision, from their metadata alone.
+  if ! "$PY" -m pip install -q --dry-run --no-deps --ignore-installed \
+       --report $log-report.json "${TORCH[@]}" >$log.log 2>&1; then
+    # A pip older than 22.2 (no --report): one process.
+    echo "dev.sh: installing ${TORCH[*]} ${EXTRAS[*]} (log: $log.log)" >&2
+    "$PY" -m pip install "${TORCH[@]}" "${EXTRAS[@]}" "${BUILD_TOOLS[@]}" >$log.log 2>&1 \
+      || fail_log $log.log "installing the dependencies"
+    return
   fi
-  echo "dev.sh: $(grep '^Successfully installed' build/dev-deps.log | cut -c1-80)..." >&2
+  "$PY" - $log-report.json $log-torch.txt $log-rest.txt <<'EOF'
+import json, re, sys
+report, torch_reqs, rest_reqs = sys.argv[1:]
+with open(torch_reqs, "w") as torch_f, open(rest_reqs, "w") as rest_f:
+    for item in json.load(open(report))["install"]:
+        for req in item["metadata"].get("requires_dist") or []:
+            name = re.match(r"[A-Za-z0-9._-]+", req)[0].lower().replace("_", "-")
+            if name not in ("torch", "torchvision") and not re.search(r"\bextra\s*==", req):
+                print(req, file=torch_f if item["metadata"]["name"] == "torch" else rest_f)
+EOF
+  echo "dev.sh: installing ${TORCH[*]} and ${EXTRAS[*]}, two pip processes side by side" \
+       "(logs: $log-*.log)" >&2
+  "$PY" -m pip install -r $log-torch.txt "${BUILD_TOOLS[@]}" >$log-torch.log 2>&1 &
+  local pid=$!
+  { "$PY" -m pip install -r $log-rest.txt "${EXTRAS[@]}" \
+      && "$PY" -m pip install --no-deps "${TORCH[@]}"; } >$log-rest.log 2>&1 \
+    || { wait $pid || true; fail_log $log-rest.log "installing the dependencies"; }
+  wait $pid || fail_log $log-torch.log "installing torch's requirements"
+  echo "dev.sh: installed in $((SECONDS - start)) s" >&2
+}
+
+fail_log() {
+  tail -n 20 "$1" >&2
+  echo "dev.sh: $2 failed; full log: $1" >&2
+  exit 1
 }
 
 pick_python
@@ -96,9 +125,9 @@ build() {
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  demo) need_build && build; wait_deps; exec "$PY" -m cuops demo "$@" ;;
-  test) need_build && build; wait_deps; exec "$PY" -m pytest -q "$@" ;;
-  bench) need_build && build; wait_deps; exec "$PY" -m cuops bench "$@" ;;
-  build) build; wait_deps ;;
+  demo) need_build && build; exec "$PY" -m cuops demo "$@" ;;
+  test) need_build && build; exec "$PY" -m pytest -q "$@" ;;
+  bench) need_build && build; exec "$PY" -m cuops bench "$@" ;;
+  build) build ;;
   *) echo "usage: ./dev.sh demo|test|bench|build [args]" >&2; exit 2 ;;
 esac

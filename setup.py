@@ -34,26 +34,27 @@ if not os.environ.get("CUDA_HOME") and not os.environ.get("CUDA_PATH"):
     if os.path.exists("/usr/local/cuda/bin/nvcc"):
         os.environ["CUDA_HOME"] = "/usr/local/cuda"
 
-# Metadata and the sdist need no torch; only compiling does.
+# Metadata and the sdist need no torch; only compiling does (and only then is
+# it imported: pip runs this script once for the metadata, once to build).
 BUILDING = bool({"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install",
                  "bdist_egg"} & set(sys.argv[1:]))
+torch = None
 try:
-    import torch
-    from torch.utils import cpp_extension as ce
+    if BUILDING:
+        import torch
+        from torch.utils import cpp_extension as ce
 except ModuleNotFoundError as e:
     if e.name != "torch":
         raise
-    if BUILDING:
-        sys.exit(
-            f"cuops: cannot build: torch cannot be imported here ({sys.executable}).\n"
-            "cuops compiles against the torch it will run with. If your environment has torch,\n"
-            "this is pip's build isolation (a temporary environment without torch): add\n"
-            "--no-build-isolation. Otherwise install torch first:\n"
-            "    pip install torch\n"
-            "    pip install --no-build-isolation .     (or a cuops-*.tar.gz sdist instead of .)\n"
-            "See docs/building.md."
-        )
-    torch = None
+    sys.exit(
+        f"cuops: cannot build: torch cannot be imported here ({sys.executable}).\n"
+        "cuops compiles against the torch it will run with. If your environment has torch,\n"
+        "this is pip's build isolation (a temporary environment without torch): add\n"
+        "--no-build-isolation. Otherwise install torch first:\n"
+        "    pip install torch\n"
+        "    pip install --no-build-isolation .     (or a cuops-*.tar.gz sdist instead of .)\n"
+        "See docs/building.md."
+    )
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 _ON = ("1", "true", "yes", "on")
@@ -156,23 +157,28 @@ def extensions():
 # that each file loads in ~1 s. Only GCC, and only what every file includes
 # anyway: if GCC finds the .gch unusable it reads the header itself, as before.
 _PCH_HEADERS = ("ATen/ATen.h", "ATen/Parallel.h", "torch/library.h")
+# The Python module's file also parses pybind11 and torch's Python bindings,
+# which the .gch does not hold: it compiles without the .gch, on another core
+# while GCC precompiles the headers (BuildExt.build_extension).
+_WITHOUT_PCH = ("csrc/module.cpp",)
 
 
 def _precompiled_header(compiler, output_dir, macros, include_dirs, debug, cxx_flags):
-    """Build (or reuse) the .gch for the flags of this build; return the flags
-    that make a C++ file use it, or [] when that is not possible."""
+    """Plan the .gch for the flags of this build. Return a function that builds
+    it when missing (~30 s of one core) and returns the flags that make a C++
+    file use it, or [] when that is not possible."""
     import hashlib
     import subprocess
 
     cxx = compiler.compiler_cxx[0] if getattr(compiler, "compiler_cxx", None) else None
     if os.environ.get("CUOPS_PCH", "1") == "0" or not cxx:
-        return []
+        return lambda: []
     try:
         version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     except OSError:
-        return []
+        return lambda: []
     if "Free Software Foundation" not in version:  # GCC's .gch format
-        return []
+        return lambda: []
     # The same flags as cpp_extension's compile of each file (its
     # unix_wrap_ninja_compile), and the -std it appends when none is given.
     _, _, _, pp_opts, _ = compiler._setup_compile(output_dir, macros, include_dirs, [], None, [])
@@ -186,7 +192,11 @@ def _precompiled_header(compiler, output_dir, macros, include_dirs, debug, cxx_f
     base = os.path.join(output_dir, "pch")
     pch_dir = os.path.join(base, key)
     header = os.path.join(pch_dir, "cuops_pch.h")
-    if not os.path.exists(header + ".gch"):
+    use = ["-include", header, "-Winvalid-pch"]
+
+    def build():
+        if os.path.exists(header + ".gch"):
+            return use
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)  # earlier torch/flags: ~0.4 GB each
@@ -199,7 +209,9 @@ def _precompiled_header(compiler, output_dir, macros, include_dirs, debug, cxx_f
             print("cuops: precompiling the headers failed; building without", flush=True)
             return []
         os.replace(header + ".gch.tmp", header + ".gch")
-    return ["-include", header, "-Winvalid-pch"]
+        return use
+
+    return build
 
 
 if torch is not None:
@@ -215,22 +227,40 @@ if torch is not None:
             super().finalize_options()
 
         def build_extension(self, ext):
+            from concurrent.futures import ThreadPoolExecutor
+
             compile_ = self.compiler.compile  # cpp_extension's ninja compile
 
-            def compile_with_pch(sources, output_dir=None, macros=None, include_dirs=None,
-                                 debug=0, extra_preargs=None, extra_postargs=None, depends=None):
-                cxx_flags = extra_postargs["cxx"]
-                cxx_flags += _precompiled_header(self.compiler, output_dir, macros, include_dirs,
-                                                 debug, cxx_flags)
-                # ninja starts files in the order given (distutils sorted them):
-                # the slowest first, those that parse all of torch/extension.h,
-                # so that none is left alone on one core at the end.
-                order = sorted(sources, key=lambda src: "torch/extension.h" not in open(src).read())
-                objects = dict(zip(order, compile_(order, output_dir, macros, include_dirs, debug,
-                                                   extra_preargs, extra_postargs, depends)))
+            def compile_two_groups(sources, output_dir=None, macros=None, include_dirs=None,
+                                   debug=0, extra_preargs=None, extra_postargs=None, depends=None):
+                # Two ninja runs side by side, each in its own directory (ninja's
+                # logs are per directory): the files that never use the .gch
+                # (_WITHOUT_PCH, CUDA's) start at once; the other C++ files
+                # start once the .gch is built, the kernels first (the longest
+                # compiles, so that none is left alone on one core at the end).
+                with_pch = sorted((s for s in sources if s.endswith(".cpp") and
+                                   s.replace(os.sep, "/") not in _WITHOUT_PCH),
+                                  key=lambda s: not s.replace(os.sep, "/").startswith("csrc/cpu/"))
+                rest = [s for s in sources if s not in with_pch]
+                make_pch = _precompiled_header(self.compiler, output_dir, macros, include_dirs,
+                                               debug, extra_postargs["cxx"])
+
+                def run(group, directory, make_flags):
+                    if not group:
+                        return []
+                    # A new list: cpp_extension appends its -std to the one it gets.
+                    post = dict(extra_postargs, cxx=extra_postargs["cxx"] + make_flags())
+                    return compile_(group, directory, macros, include_dirs, debug,
+                                    extra_preargs, post, depends)
+
+                with ThreadPoolExecutor(2) as pool:
+                    rest_objects = pool.submit(run, rest, os.path.join(output_dir, "nopch"), list)
+                    pch_objects = pool.submit(run, with_pch, output_dir, make_pch)
+                    objects = dict(zip(rest, rest_objects.result()))
+                    objects.update(zip(with_pch, pch_objects.result()))
                 return [objects[src] for src in sources]  # link in the usual order
 
-            self.compiler.compile = compile_with_pch
+            self.compiler.compile = compile_two_groups
             try:
                 super().build_extension(ext)
             finally:

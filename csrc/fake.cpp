@@ -12,8 +12,9 @@
 // CUDA is contiguous, a device mismatch must raise the real kernels' error).
 // Called as a fake kernel, the same C++ code sees the fake devices, and the
 // outputs it allocates are fake tensors (FakeTensorMode is active).
-#include <torch/csrc/jit/python/pybind_utils.h>
-#include <torch/extension.h>
+// pybind11 with torch's casters (Tensor, SymIntArrayRef, Scalar, dtype): a
+// fraction of <torch/extension.h>'s parse time.
+#include <torch/csrc/utils/pybind.h>
 
 #include "add.h"
 #include "conv2d.h"
@@ -28,23 +29,17 @@ std::optional<c10::string_view> view(const Variant& v) {
   return v ? std::optional<c10::string_view>(*v) : std::nullopt;
 }
 
-// A Python number (or SymInt/SymFloat) as a Scalar, as the dispatcher
-// converts it (pybind11 has no Scalar caster).
-c10::Scalar to_scalar(pybind11::handle x) {
-  return torch::jit::toIValue(x, c10::NumberType::get()).toScalar();
-}
-
 }  // namespace
 
 void def_fake_kernels(pybind11::module_& parent) {
   auto m = parent.def_submodule(
       "fake", "Fake kernels of the cuops ops, one per schema (arguments in schema order).");
-  m.def("add", [](const at::Tensor& a, const at::Tensor& b, pybind11::handle alpha,
+  m.def("add", [](const at::Tensor& a, const at::Tensor& b, const c10::Scalar& alpha,
                   const Variant& variant) {
-    return add_meta(a, b, to_scalar(alpha), view(variant));
+    return add_meta(a, b, alpha, view(variant));
   });
-  m.def("sum_to", [](const at::Tensor& x, c10::SymIntArrayRef size, pybind11::handle scale) {
-    return sum_to_meta(x, size, to_scalar(scale));
+  m.def("sum_to", [](const at::Tensor& x, c10::SymIntArrayRef size, const c10::Scalar& scale) {
+    return sum_to_meta(x, size, scale);
   });
   m.def("gemm", [](const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
                    const Variant& variant) { return gemm_meta(a, b, bias, view(variant)); });

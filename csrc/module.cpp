@@ -1,7 +1,9 @@
 // The Python module cuops._C: importing it loads the library, which runs the
 // TORCH_LIBRARY registrations. It also exposes the variant table and the
 // fake kernels (cuops._C.fake).
-#include <torch/extension.h>
+// pybind11 with torch's type casters (at::ScalarType <-> torch.dtype), without
+// the rest of torch's C++ API that <torch/extension.h> would bring.
+#include <torch/csrc/utils/pybind.h>
 
 #include "cuops.h"
 #include "cuda/conv2d/kernels.h"  // conv2d_tuning_tables (empty without CUDA kernels)
