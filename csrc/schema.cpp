@@ -1,7 +1,7 @@
 // Every cuops operator's signature, declared once. Kernels are registered per
 // backend next to the kernel code (TORCH_LIBRARY_IMPL(cuops, CPU/CUDA, m));
 // the fake kernels are C++ next to each op's checks (csrc/<op>.cpp, *_meta),
-// registered from Python (csrc/fake.cpp says why); autocast is in
+// registered from Python (csrc/module.cpp says why); autocast is in
 // csrc/autocast.cpp; autograd formulas live in Python, cuops/ops/<op>.py.
 //
 // `variant` picks a step of the op's kernel ladder by name (None = the

@@ -698,7 +698,7 @@ def test_autocast_compile():
 def test_fake_kernel_knows_the_device():
     """float64 conv2d on CUDA is contiguous even for channels_last inputs (as
     torch: cuDNN has no NHWC double path). The fake kernel sees the device a
-    fake tensor stands for (csrc/fake.cpp); fake CUDA tensors need no GPU."""
+    fake tensor stands for (csrc/module.cpp); fake CUDA tensors need no GPU."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     with FakeTensorMode():
         x = torch.randn(2, 4, 8, 8, device="cuda").to(memory_format=torch.channels_last)

@@ -256,7 +256,7 @@ def test_bad_input_fake(fn, exc, words, sub):
 
 
 def test_fake_device_errors():
-    """The fake kernels see the devices fake tensors stand for (csrc/fake.cpp),
+    """The fake kernels see the devices fake tensors stand for (csrc/module.cpp),
     so a device error names them as the real kernel does (fake CUDA tensors
     need no GPU)."""
     with FakeTensorMode():

@@ -85,7 +85,7 @@ def register_autograd(name: str, backward, setup_context) -> None:
 
 def register_fake(name: str) -> None:
     """Register cuops::<name>'s fake kernel (torch.compile, torch.export, meta
-    tensors): the C++ function _C.fake.<name> (csrc/fake.cpp), i.e. the real
+    tensors): the C++ function _C.fake.<name> (csrc/module.cpp), i.e. the real
     kernels' own checks and output rules run over symbolic sizes, so output
     metadata and errors match the kernels by construction."""
     params = getattr(torch.ops.cuops, name).default._schema.arguments
