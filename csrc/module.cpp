@@ -4,6 +4,7 @@
 // pybind11 with torch's type casters (at::ScalarType <-> torch.dtype), without
 // the rest of torch's C++ API that <torch/extension.h> would bring.
 #include <torch/csrc/utils/pybind.h>
+#include <torch/csrc/utils/python_symnode.h>
 
 #include "add.h"
 #include "conv2d.h"
@@ -71,17 +72,28 @@ std::optional<c10::string_view> view(const Variant& v) {
   return v ? std::optional<c10::string_view>(*v) : std::nullopt;
 }
 
+// A Python number (or SymInt/SymFloat) as a Scalar, as the dispatcher
+// converts it (torch's pybind11 Scalar caster only converts to Python).
+c10::Scalar to_scalar(py::handle x) {
+  if (py::isinstance<py::bool_>(x)) return x.cast<bool>();
+  if (py::isinstance<py::int_>(x) || torch::is_symint(x)) return x.cast<c10::SymInt>();
+  if (py::isinstance<py::float_>(x) || torch::is_symfloat(x)) return x.cast<c10::SymFloat>();
+  if (PyComplex_Check(x.ptr()))
+    return c10::complex<double>(PyComplex_RealAsDouble(x.ptr()), PyComplex_ImagAsDouble(x.ptr()));
+  TORCH_CHECK_TYPE(false, "expected a number, but got ", Py_TYPE(x.ptr())->tp_name);
+}
+
 }  // namespace
 
 void def_fake_kernels(pybind11::module_& parent) {
   auto m = parent.def_submodule(
       "fake", "Fake kernels of the cuops ops, one per schema (arguments in schema order).");
-  m.def("add", [](const at::Tensor& a, const at::Tensor& b, const c10::Scalar& alpha,
+  m.def("add", [](const at::Tensor& a, const at::Tensor& b, py::handle alpha,
                   const Variant& variant) {
-    return add_meta(a, b, alpha, view(variant));
+    return add_meta(a, b, to_scalar(alpha), view(variant));
   });
-  m.def("sum_to", [](const at::Tensor& x, c10::SymIntArrayRef size, const c10::Scalar& scale) {
-    return sum_to_meta(x, size, scale);
+  m.def("sum_to", [](const at::Tensor& x, c10::SymIntArrayRef size, py::handle scale) {
+    return sum_to_meta(x, size, to_scalar(scale));
   });
   m.def("gemm", [](const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
                    const Variant& variant) { return gemm_meta(a, b, bias, view(variant)); });

@@ -520,11 +520,16 @@ def test_cuda_errors():
         cuops.matmul(a, b.cuda(), variant="nope")
 
 
-def test_variants_listed():
-    assert [v["name"] for v in cuops.variants("matmul", "cpu")] == ["cpu"]
-    if cuops.cuda_built():
-        assert CUDA_VARIANTS == ["naive", "smem_tiled", "regblock", "warptile", "warptile_static",
-                                 "mma_sync"]
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_variants_listed(device):
+    """The ladder has, per dtype, exactly one default that holds without a
+    condition, and it supports that dtype."""
+    ladder = cuops.variants("matmul", device)
+    assert ladder
+    fallbacks = [(t, v) for v in ladder for t, cond in v["default_when"]
+                 if cond in (None, "otherwise")]
+    assert sorted((t for t, _ in fallbacks), key=str) == sorted(FLOAT_DTYPES, key=str)
+    assert all(t in v["dtypes"] for t, v in fallbacks)
 
 
 # ---------------------------------------------------------------------------
