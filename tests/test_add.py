@@ -10,8 +10,8 @@ from tests.utils import DEVICES, FLOAT_DTYPES, assert_rel_close, make, poison_al
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("add", "cuda")]
 
-# (device, variant) pairs: the default and every variant on each device (CUDA: GPU-marked).
-IMPLS = [("cpu", None)] + [("cpu", v["name"]) for v in cuops.variants("add", "cpu")] + [
+# (device, variant) pairs: every CUDA variant (GPU-marked) plus the default on each device.
+IMPLS = [("cpu", None), ("cpu", "cpu")] + [
     pytest.param("cuda", v, marks=pytest.mark.gpu, id=f"cuda-{v}") for v in [None] + CUDA_VARIANTS
 ]
 
@@ -149,7 +149,7 @@ def test_not_a_tensor():
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match=r"unknown cpu variant 'nope'; available: serial, cpu"):
+    with pytest.raises(ValueError, match=r"unknown cpu variant 'nope'; available: cpu"):
         cuops.add(torch.randn(3), torch.randn(3), variant="nope")
     with pytest.raises(ValueError, match=r"unknown op"):
         cuops.variants("nope")

@@ -11,22 +11,15 @@ namespace {
 // Elements per parallel task: large enough to amortize the OpenMP fork.
 constexpr int64_t kGrain = 32768;
 
-// kParallel = false runs the same loops on the calling thread (the "serial" step).
-template <typename T, bool kParallel>
+template <typename T>
 void add_cpu_impl(const AddPlan& p, acc_t<T> alpha) {
-  auto for_range = [](int64_t n, const auto& body) {
-    if constexpr (kParallel)
-      at::parallel_for(0, n, kGrain, body);
-    else
-      body(int64_t{0}, n);
-  };
   T* out = p.out.data_ptr<T>();
   const T* a = p.a.const_data_ptr<T>();
   const T* b = p.b.const_data_ptr<T>();
   const int64_t n = p.out.numel();
   if (p.flat) {
     // Unit stride, no aliasing: the compiler vectorizes this loop.
-    for_range(n, [&](int64_t beg, int64_t end) {
+    at::parallel_for(0, n, kGrain, [&](int64_t beg, int64_t end) {
       for (int64_t i = beg; i < end; ++i)
         out[i] = static_cast<T>(static_cast<acc_t<T>>(a[i]) + alpha * static_cast<acc_t<T>>(b[i]));
     });
@@ -39,7 +32,7 @@ void add_cpu_impl(const AddPlan& p, acc_t<T> alpha) {
   const int64_t so = oc.ndim > 0 ? oc.strides[0][last] : 0;
   const int64_t sa = oc.ndim > 0 ? oc.strides[1][last] : 0;
   const int64_t sb = oc.ndim > 0 ? oc.strides[2][last] : 0;
-  for_range(n, [&](int64_t beg, int64_t end) {
+  at::parallel_for(0, n, kGrain, [&](int64_t beg, int64_t end) {
     int64_t i = beg;
     while (i < end) {
       int64_t off[3];
@@ -55,20 +48,14 @@ void add_cpu_impl(const AddPlan& p, acc_t<T> alpha) {
 
 using AddFn = void (*)(const AddPlan&, const c10::Scalar&);
 
-// The CPU ladder: the serial loop, then the parallel one (the default).
+// The CPU "ladder" has one step; it is listed so that cuops.variants() shows
+// every implementation of the op.
 const Ladder<AddFn> kAddCpu(
     "add", "cpu",
-    {{"serial", kAllFloat,
+    {{"cpu", kAllFloat,
       [](const AddPlan& p, const c10::Scalar& alpha) {
         CUOPS_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "cuops.add(cpu)", [&] {
-          add_cpu_impl<scalar_t, false>(p, alpha.to<acc_t<scalar_t>>());
-        });
-      },
-      "the same loops on one thread"},
-     {"cpu", kAllFloat,
-      [](const AddPlan& p, const c10::Scalar& alpha) {
-        CUOPS_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "cuops.add(cpu)", [&] {
-          add_cpu_impl<scalar_t, true>(p, alpha.to<acc_t<scalar_t>>());
+          add_cpu_impl<scalar_t>(p, alpha.to<acc_t<scalar_t>>());
         });
       },
       "parallel loop; flat fast path, strided/broadcast general path"}},
