@@ -10,8 +10,9 @@ from tests.utils import DEVICES, FLOAT_DTYPES, assert_rel_close, make, poison_al
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("add", "cuda")]
 
-# (device, variant) pairs: every CUDA variant (GPU-marked) plus the default on each device.
-IMPLS = [("cpu", None), ("cpu", "cpu")] + [
+# (device, variant) pairs: the default on each device, every CPU variant, every CUDA
+# variant (GPU-marked).
+IMPLS = [("cpu", None)] + [("cpu", v["name"]) for v in cuops.variants("add", "cpu")] + [
     pytest.param("cuda", v, marks=pytest.mark.gpu, id=f"cuda-{v}") for v in [None] + CUDA_VARIANTS
 ]
 
@@ -149,7 +150,8 @@ def test_not_a_tensor():
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match=r"unknown cpu variant 'nope'; available: cpu"):
+    names = ", ".join(v["name"] for v in cuops.variants("add", "cpu"))
+    with pytest.raises(ValueError, match=rf"unknown cpu variant 'nope'; available: {names}$"):
         cuops.add(torch.randn(3), torch.randn(3), variant="nope")
     with pytest.raises(ValueError, match=r"unknown op"):
         cuops.variants("nope")

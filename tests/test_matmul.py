@@ -13,8 +13,10 @@ from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_al
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("matmul", "cuda")] if cuops.cuda_built() else []
 
-# (device, variant): the CPU kernel, then every CUDA step (GPU-marked).
+# (device, variant): the CPU default, every CPU step, then every CUDA step (GPU-marked).
 IMPLS = [pytest.param("cpu", None, id="cpu")] + [
+    pytest.param("cpu", v["name"], id=f"cpu-{v['name']}") for v in cuops.variants("matmul", "cpu")
+] + [
     pytest.param("cuda", name, id=f"cuda-{name}", marks=pytest.mark.gpu) for name in CUDA_VARIANTS
 ]
 DTYPE_IDS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32",
