@@ -10,6 +10,7 @@
 #include <c10/util/Optional.h>
 #include <c10/util/string_view.h>
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -57,8 +58,14 @@ inline std::string shape_str(c10::SymIntArrayRef s) {
 // TORCH_CHECK -> RuntimeError (as torch uses them).
 // ---------------------------------------------------------------------------
 
+// The dtypes every cuops op supports (CUOPS_DISPATCH_FLOATING_TYPES below
+// instantiates exactly these): the one list, which Python reads through
+// cuops._C.float_dtypes().
+inline const std::vector<at::ScalarType> kAllFloat = {at::kHalf, at::kBFloat16, at::kFloat,
+                                                      at::kDouble};
+
 inline bool is_supported_float(at::ScalarType t) {
-  return t == at::kHalf || t == at::kBFloat16 || t == at::kFloat || t == at::kDouble;
+  return std::find(kAllFloat.begin(), kAllFloat.end(), t) != kAllFloat.end();
 }
 
 inline void check_float_dtype(const at::Tensor& t, const char* op, const char* arg) {
@@ -105,8 +112,6 @@ inline void check_real_scalar(const c10::Scalar& s, const char* op, const char* 
 template <typename T>
 using acc_t = at::opmath_type<T>;
 
-inline const std::vector<at::ScalarType> kAllFloat = {at::kHalf, at::kBFloat16, at::kFloat,
-                                                      at::kDouble};
 inline const std::vector<at::ScalarType> kHalfTypes = {at::kHalf, at::kBFloat16};
 inline const std::vector<at::ScalarType> kFloatOnly = {at::kFloat};
 
