@@ -37,6 +37,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 "$PY" -c "import torch; print('torch', torch.__version__, '| CUDA', torch.version.cuda, '|', torch.cuda.get_device_name())"
 
 rc=0
+# Tuning sweeps and forced configurations need the development tables.
+[ -n "${SWEEP:-}${PROFILE_ENV:-}" ] && export CUOPS_EXPLORE=${CUOPS_EXPLORE:-1}
 BEFORE_DIR=/tmp/cuops-before
 bpid=
 if [ -n "${BEFORE:-}" ]; then
