@@ -18,6 +18,12 @@ void gemm_warptile(const GemmProblem& p);    // 4. warp tiling (fp32 flagship)
 void gemm_warptile_static(const GemmProblem& p);  // 4b. layouts as template parameters (fp32)
 void gemm_mma_sync(const GemmProblem& p);    // 5. tensor cores, mma.sync + cp.async (fp16/bf16)
 
+// What cuops.matmul runs on `p` with no variant named: the ladder's default
+// step for this problem and dtype (matmul_cuda.cu). Other ops whose problem
+// is a plain GEMM (conv2d's 1x1 layers) call this, so they ride on the
+// fastest GEMM path and its planner.
+void gemm_default(const GemmProblem& p);
+
 // Entries of the steps' development tuning tables (CUOPS_MATMUL_CONFIG=
 // "<step>=<i>", see mm::tuning_config). Entry 0 is the step's default choice;
 // the others are compiled only with -DCUOPS_EXPLORE (setup.py: CUOPS_EXPLORE=1).
