@@ -257,14 +257,25 @@ def test_shapes_cuda_case_list(backend_flags):
         assert "direct" not in c.impls  # minutes per call at these sizes
         heavy = c.work > shapes._HEAVY_FLOPS or c.bytes_per_set > shapes._HEAVY_BYTES
         assert (c.reps, c.warmup) == ((10, 2) if heavy else (30, 5)), c.label
-    for expected in ("conv2d bwd 7x7/2 3->64@224 n32 fp16 cl", "conv2d bwd 7x7/2 3->64@224 n32 bf16 cl",
-                     "conv2d bwd 3x3/2 128->128@56 n32 fp16 cl", "conv2d fwd 1x1 64->256@56 n32 fp16 cl",
-                     "conv2d bwd 1x1 64->256@56 n32 fp16 cl", "conv2d fwd 1x1/2 256->512@56 n32 fp16 cl",
-                     "conv2d fwd 3x3 64->128@512x1024 n8 fp32", "conv2d fwd 1x1 64->128@512 n16 fp32",
-                     "conv2d fwd 3x3 g4 128->128@56 n32 fp32", "conv2d bwd 11x11/4 3->64@224 n32 fp32",
-                     "matmul 256x524288@524288x256 fp32", "matmul 2048x262144@262144x1 fp32",
-                     "matmul 2048x262144@262144x1 bf16", "matmul 16x4096@4096x4096 bf16",
-                     "matmul 1x4096@4096x4096 bf16", "matmul 1000x1000@1000x1000 bf16",
+    for expected in ("conv2d bwd 7x7/2 3->64@224 n32 fp16 cl",
+                     "conv2d bwd 7x7/2 3->64@224 n32 bf16 cl",
+                     "conv2d bwd 3x3/2 128->128@56 n32 fp16 cl",
+                     "conv2d bwd 3x3/2 128->128@56 n32 bf16 cl",
+                     "conv2d fwd 1x1 64->256@56 n32 fp16 cl",
+                     "conv2d bwd 1x1 64->256@56 n32 fp16 cl",
+                     "conv2d fwd 1x1/2 256->512@56 n32 fp16 cl",
+                     "conv2d bwd 1x1/2 256->512@56 n32 fp16 cl",
+                     "conv2d fwd 3x3 64->128@512x1024 n8 fp32",
+                     "conv2d fwd 1x1 64->128@512 n16 fp32",
+                     "conv2d fwd 3x3 g4 128->128@56 n32 fp32",
+                     "conv2d fwd 11x11/4 3->64@224 n32 fp32",
+                     "conv2d bwd 11x11/4 3->64@224 n32 fp32",
+                     "matmul 256x524288@524288x256 fp32",
+                     "matmul 2048x262144@262144x1 fp32",
+                     "matmul 2048x262144@262144x1 bf16",
+                     "matmul 16x4096@4096x4096 bf16",
+                     "matmul 1x4096@4096x4096 bf16",
+                     "matmul 1000x1000@1000x1000 bf16",
                      "matmul 512x1024x128@512x128x1024 bf16"):
         assert expected in labels, expected
     work = {c.label: c.work for c in full}

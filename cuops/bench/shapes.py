@@ -115,6 +115,7 @@ def cases(device: torch.device, quick: bool) -> list:
         sa, sb = (*batch, m, k), (*batch, k, n)
         shape = f"{'x'.join(map(str, sa))}@{'x'.join(map(str, sb))}"
         for dtype in dtypes[:1] if quick else dtypes:
-            out.append(_budgeted(product_case(device, dtype, f"matmul {shape} {DTYPE_LABELS[dtype]}",
-                                              sa, sb, op="shapes", default=True)))
+            label = f"matmul {shape} {DTYPE_LABELS[dtype]}"
+            out.append(_budgeted(product_case(device, dtype, label, sa, sb, op="shapes",
+                                              default=True)))
     return out
