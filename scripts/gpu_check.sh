@@ -4,7 +4,8 @@
 # short table last. Logs and the benchmark CSV go to $OUT (default out/).
 #   TESTS="tests/test_add.py"  which tests (default: all GPU-marked tests)
 #   PYTEST_ARGS="-k vec16"     extra pytest arguments
-#   BENCH="add matmul"         which benchmarks (default: "all models": the ops, then whole
+#   BENCH="add matmul"         which benchmarks (default: "all shapes models": the ops, the
+#                              shape classes furthest behind cuBLAS/cuDNN, then whole
 #                              torchvision models; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
@@ -30,6 +31,7 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 PY=${CUOPS_PYTHON:-python3}
+BENCH=${BENCH:-all shapes models}
 export PYTHONUNBUFFERED=1
 
 echo "kernel: $(uname -r) (4.4.0 = gVisor: no compute-sanitizer, no ncu counters)"
@@ -122,15 +124,15 @@ if [ -n "${SANITIZE:-}" ]; then
   done | tee "$OUT/sanitize.txt"
 fi
 
-if [ "${BENCH:-all models}" != "none" ]; then
-  for op in ${BENCH:-all models}; do
+if [ "$BENCH" != "none" ]; then
+  for op in $BENCH; do
     "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} --csv "$OUT/bench_$op.csv" --plot "$OUT/bench_$op.png" \
       2>/dev/null | tee -a "$OUT/bench.txt"
   done
 fi
-if [ -n "$bpid" ] && [ "${BENCH:-all models}" != "none" ]; then
+if [ -n "$bpid" ] && [ "$BENCH" != "none" ]; then
   mkdir -p "$OUT/before"
-  for op in ${BENCH:-all models}; do
+  for op in $BENCH; do
     ( cd "$BEFORE_DIR" && "$PY" -m cuops bench "$op" ${BENCH_ARGS:-} \
         --csv "$OUT/before/bench_$op.csv" 2>/dev/null ) | tee -a "$OUT/before/bench.txt" >/dev/null
   done

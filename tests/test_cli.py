@@ -72,3 +72,16 @@ def test_info_columns(monkeypatch, capsys):
     assert rows[3].split()[2:] == ["implicit_gemm", "default:", "float32", "otherwise"]
     assert {r.index("cuda") for r in rows} == {len("  conv2d_backward_input  ")}
     assert rows[1].index("default:") == rows[2].index("default:")
+
+
+def test_bench_suites_listed(capsys):
+    """`bench` takes every suite: the ops, `all` (the ops), `shapes` and `models`."""
+    with pytest.raises(SystemExit) as e:
+        cli(["bench", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for suite in ("add", "matmul", "conv2d", "all", "shapes", "models"):
+        assert suite in out
+    with pytest.raises(SystemExit) as e:
+        cli(["bench", "no_such_suite"])
+    assert e.value.code == 2

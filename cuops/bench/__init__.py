@@ -1,8 +1,9 @@
 """Benchmarks: every variant of an op against PyTorch, measured in one run.
 
-Each op module (cuops/bench/<op>.py) defines `cases(device, quick)` returning
-Case objects; `run()` times them all and returns Result rows; `format_table`
-prints them. CLI: `python -m cuops bench add|matmul|conv2d|all`.
+Each suite module (cuops/bench/<suite>.py: one per op, plus `shapes` and
+`models`) defines `cases(device, quick)` returning Case objects; `run()` times
+them all and returns Result rows; `format_table` prints them. CLI:
+`python -m cuops bench add|matmul|conv2d|all|shapes|models` (`all`: the ops).
 
 Timing (docs/gpu.md): CUDA events around each call with an L2 flush
 queued before it (cold cache; the flush also hides host overhead, as
@@ -27,10 +28,11 @@ import cuops
 from cuops._registry import ladder_ops
 
 # The public ops with a kernel ladder and a module here, in the API's order
-# (cuops.__all__): what `bench all` runs. `bench models` times whole networks.
+# (cuops.__all__): what `bench all` runs. `bench shapes` times the problem
+# shapes where cuops lags the libraries most, `bench models` whole networks.
 OPS = tuple(op for op in cuops.__all__
             if op in ladder_ops() and importlib.util.find_spec(f"{__name__}.{op}"))
-SUITES = (*OPS, "models")
+SUITES = (*OPS, "shapes", "models")
 # Short dtype names for case labels.
 DTYPE_LABELS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32",
                 torch.float64: "fp64"}
@@ -54,9 +56,15 @@ class Case:
     # bandwidth for a memory-bound op. None: the baseline's own rate (cuBLAS,
     # cuDNN are the ceiling for matmul and conv).
     ceiling: float | None = None
-    # Timing budget per impl: warm-up calls, then repetitions for up to this long.
+    # Timing budget per impl: warm-up calls, then up to `reps` repetitions for
+    # up to max_seconds of host time (on CUDA the calls are queued ahead of
+    # the device, so `reps` is what bounds a long kernel's total).
     warmup: int = 5
     max_seconds: float = 2.0
+    reps: int = 30
+    # fn(*inputs) -> the float64 truth of the op on those inputs, for the
+    # accuracy columns (rel_err; see rel_error). None: no accuracy measured.
+    truth: Callable | None = None
 
 
 @dataclasses.dataclass
@@ -72,6 +80,39 @@ class Result:
     baseline: str = "torch"  # the case's baseline impl
     ceiling: float = float("nan")  # the case's ceiling in `unit` (see Case.ceiling)
     pct_ceiling: float = float("nan")  # 100 * rate / ceiling
+    # Accuracy, for cases with a truth: rel_error(output, float64 truth) on
+    # the first input set, and that error over the baseline's (> 1: less
+    # accurate than the baseline). NaN: not measured.
+    rel_err: float = float("nan")
+    rel_err_vs_base: float = float("nan")
+
+
+def use_true_fp32(device: torch.device) -> None:
+    """TF32 off for cuBLAS and cuDNN (cuops's fp32 kernels compute true fp32,
+    so both sides do), and cuDNN's autotuner on (its best algorithm per
+    shape). Set for the whole benchmark run."""
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+
+
+def rel_error(out: torch.Tensor, truth: torch.Tensor) -> float:
+    """The normalized max error max|out - truth| / max|truth|, in float64
+    (0 for an empty or all-zero truth that `out` matches exactly, inf where it
+    does not; NaN if `out` has one). The benchmark's accuracy measure: scale
+    free, and its worst element is what a user of the output would meet."""
+    if out.shape != truth.shape:
+        raise ValueError(f"rel_error: output shape {tuple(out.shape)} != truth shape "
+                         f"{tuple(truth.shape)}")
+    if truth.numel() == 0:
+        return 0.0
+    diff = out.to(device=truth.device, dtype=torch.float64, copy=True)  # subtracted in place
+    err = diff.sub_(truth).abs_().max().item()
+    scale = truth.abs().max().item()
+    if scale == 0:
+        return 0.0 if err == 0 else float("inf")
+    return err / scale
 
 
 def _rotation(case: Case, device: torch.device) -> list:
@@ -190,7 +231,7 @@ def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True) -> lis
             if progress:
                 progress(i, len(cases), f"{case.op} {case.label}: {name}")
             try:
-                ms[name] = time_fn(fn, sets, device, warmup=case.warmup,
+                ms[name] = time_fn(fn, sets, device, warmup=case.warmup, reps=case.reps,
                                    max_seconds=case.max_seconds)
                 err = ""
             except Exception as e:  # a variant that cannot run this case is reported, not fatal
@@ -209,6 +250,10 @@ def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True) -> lis
             r.ceiling = ceiling
             r.pct_ceiling = (100 * r.rate / ceiling if ceiling == ceiling and ceiling > 0
                              else float("nan"))
+        if case.truth is not None:
+            if progress:
+                progress(i, len(cases), f"{case.op} {case.label}: accuracy")
+            _accuracy(case, sets[0], impls, results[-len(impls):])
         del sets, impls
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -217,23 +262,54 @@ def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True) -> lis
     return results
 
 
+def _accuracy(case: Case, inputs: tuple, impls: dict, rows: list) -> None:
+    """Fill rel_err and rel_err_vs_base of the case's rows (those that ran):
+    each impl's output on `inputs` against the case's float64 truth."""
+    try:
+        truth = case.truth(*inputs)
+    except Exception:  # e.g. no memory for the float64 copy: no accuracy columns
+        return
+    for r in rows:
+        if r.ms != r.ms:
+            continue
+        try:
+            r.rel_err = rel_error(impls[r.impl](*inputs), truth)
+        except Exception:
+            pass
+    base = next((r.rel_err for r in rows if r.impl == case.baseline), float("nan"))
+    for r in rows:
+        if r.rel_err == r.rel_err and base == base:
+            r.rel_err_vs_base = (r.rel_err / base if base > 0
+                                 else 1.0 if r.rel_err == 0 else float("inf"))
+
+
 def format_table(results: list) -> str:
     """The results as a text table; `vs base` is baseline time / impl time
     (> 1: faster than the baseline), `% ceil` the rate as % of the case's
-    measured ceiling (see Case.ceiling)."""
-    rows = [("op", "case", "impl", "ms", "rate", "% ceil", "vs base")]
+    measured ceiling (see Case.ceiling). Where some case measured accuracy:
+    `rel err` (rel_error against the float64 truth) and `err/base` (that
+    error over the baseline's, > 1: less accurate)."""
+    accuracy = any(r.rel_err == r.rel_err for r in results)
+    rows = [("op", "case", "impl", "ms", "rate", "% ceil", "vs base")
+            + (("rel err", "err/base") if accuracy else ())]
     for r in results:
         ok = r.rate == r.rate
         rate = f"{r.rate:.4g} {r.unit}" if ok else "n/a"
         pct = f"{r.pct_ceiling:.0f}%" if r.pct_ceiling == r.pct_ceiling else ""
         impl = f"{r.impl} *" if r.impl == r.baseline else r.impl
-        rows.append((r.op, r.label, impl, f"{r.ms:.4f}" if ok else "n/a", rate, pct,
-                     f"{r.vs_baseline:.2f}x" if r.vs_baseline == r.vs_baseline else r.error[:40]))
+        vs = f"{r.vs_baseline:.2f}x" if r.vs_baseline == r.vs_baseline else r.error[:40]
+        row = (r.op, r.label, impl, f"{r.ms:.4f}" if ok else "n/a", rate, pct, vs)
+        if accuracy:
+            row += (f"{r.rel_err:.2e}" if r.rel_err == r.rel_err else "",
+                    f"{r.rel_err_vs_base:.2f}x" if r.rel_err_vs_base == r.rel_err_vs_base else "")
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("(* the baseline; % ceil: of the measured ceiling, the baseline's rate "
-                 "unless the case names one)")
+                 "unless the case names one"
+                 + ("; rel err: max|out - truth| / max|truth| against a float64 truth, "
+                    "err/base: over the baseline's" if accuracy else "") + ")")
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 import cuops
 
-from . import DTYPE_LABELS, Case
+from . import DTYPE_LABELS, Case, use_true_fp32
 
 # name, (N, C, H, W), (K, C/groups, R, S), stride, padding, groups, small
 _LAYERS_CUDA = [
@@ -40,82 +40,107 @@ def _flops(xs, ws, stride, padding):
     return 2.0 * n * k * p * q * cg * r * s, (n, k, p, q)
 
 
+def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
+                passes=("fwd", "bwd"), channels_last=None, op="conv2d", default=False,
+                **case_kw) -> list:
+    """The Cases of one layer in one dtype, labelled "<pass> <name> <dtype>[ cl]":
+    x of shape xs, weight ws, channels_last or NCHW (None: channels_last for
+    fp16/bf16, NCHW for fp32/fp64, as networks are run on the GPU),
+    the forward (F.conv2d) and/or the backward (dgrad + wgrad), cuDNN (CPU:
+    torch) and every applicable variant; the direct kernels only on `small`
+    layers (minutes per call on the big ones). `default`: also time the
+    default variants, as impl "cuops". `op` and case_kw go to the Cases."""
+    on_cuda = device.type == "cuda"
+    # name -> the dtypes it supports
+    fwd_variants = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d", device.type)}
+    # The backward's variants: the names of the dgrad and wgrad ladders (the
+    # same steps so far). A step that only one of them has runs with the
+    # other's default; `dtypes` maps the ladders that have it to its dtypes.
+    grad_variants = {}
+    for ladder in ("conv2d_backward_input", "conv2d_backward_weight"):
+        for v in cuops.variants(ladder, device.type):
+            grad_variants.setdefault(v["name"], {})[ladder] = v["dtypes"]
+    cl = dtype in (torch.float16, torch.bfloat16) if channels_last is None else channels_last
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    flops, ys = _flops(xs, ws, stride, padding)
+    nbytes = (2 * (torch.Size(xs).numel() + torch.Size(ys).numel())
+              + torch.Size(ws).numel()) * dtype.itemsize
+    label = f"{name} {DTYPE_LABELS[dtype]}{' cl' if cl else ''}"
+    depthwise = groups == xs[1] and groups > 1
+
+    def make():
+        x = torch.randn(xs, device=device, dtype=dtype).to(memory_format=fmt)
+        w = torch.randn(ws, device=device, dtype=dtype).to(memory_format=fmt)
+        g = torch.randn(ys, device=device, dtype=dtype).to(memory_format=fmt)
+        return x, w, g
+
+    kw = dict(stride=stride, padding=padding, groups=groups)
+    base = "cudnn" if on_cuda else "torch"
+    out = []
+    if "fwd" in passes:
+        fwd = {base: lambda x, w, g: F.conv2d(x, w, None, **kw)}
+        if default:
+            fwd["cuops"] = lambda x, w, g: cuops.conv2d(x, w, None, **kw)
+        for v, v_dtypes in fwd_variants.items():
+            if dtype not in v_dtypes:
+                continue
+            if v == "direct" and not small:
+                continue  # minutes per call on the big layers
+            if v.startswith("depthwise") and not depthwise:
+                continue  # it would just run implicit_gemm
+            if v == "implicit_gemm_mma_splitk" and depthwise:
+                continue  # no split on depthwise: = implicit_gemm_mma
+            fwd[v] = (lambda v: lambda x, w, g: cuops.conv2d(x, w, None, **kw, variant=v))(v)
+        out.append(Case(op, f"fwd {label}", "TFLOP/s", flops, make, fwd, baseline=base,
+                        bytes_per_set=nbytes, **case_kw))
+
+    if "bwd" in passes:
+        s2, p4, d2 = [stride] * 2, [padding] * 4, [1, 1]
+
+        def torch_bwd(x, w, g):
+            return torch.ops.aten.convolution_backward(
+                g, x, w, None, s2, [padding] * 2, [1, 1], False, [0, 0], groups,
+                [True, True, False])
+
+        def ours(v, ladders=("conv2d_backward_input", "conv2d_backward_weight")):
+            vi = v if "conv2d_backward_input" in ladders else None
+            vw = v if "conv2d_backward_weight" in ladders else None
+
+            def run(x, w, g):
+                gi = torch.ops.cuops.conv2d_backward_input(g, w, list(x.shape), s2, p4, d2,
+                                                           groups, vi)
+                gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(w.shape), s2, p4, d2,
+                                                            groups, vw)
+                return gi, gw
+            return run
+
+        bwd = {base: torch_bwd}
+        if default:
+            bwd["cuops"] = ours(None)
+        for v, ladders in grad_variants.items():
+            if any(dtype not in v_dtypes for v_dtypes in ladders.values()):
+                continue
+            if v == "direct" and not small:
+                continue
+            if v == "implicit_gemm_mma" and depthwise:
+                continue  # depthwise tiles would be 1/64 full
+            bwd[v] = ours(v, tuple(ladders))
+        out.append(Case(op, f"bwd {label}", "TFLOP/s", 2 * flops, make, bwd, baseline=base,
+                        bytes_per_set=nbytes, **case_kw))
+    return out
+
+
 def cases(device: torch.device, quick: bool) -> list:
     on_cuda = device.type == "cuda"
-    if on_cuda:
-        # True fp32 for cuDNN too (our fp32 kernels do not use TF32), and its
-        # best algorithm per shape. Set for the whole benchmark run.
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.benchmark = True
+    use_true_fp32(device)
     layers = _LAYERS_CUDA if on_cuda else _LAYERS_CPU
     if quick:
         layers = layers[:1] + layers[3:4] + layers[-1:] if on_cuda else layers[:1]
     dtypes = (torch.float32, torch.float16, torch.bfloat16) if on_cuda else (torch.float32,)
-    # name -> the dtypes it supports
-    fwd_variants = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d", device.type)}
-    grad_variants = {v["name"]: v["dtypes"]
-                     for v in cuops.variants("conv2d_backward_input", device.type)}
     out = []
     for name, xs, ws, stride, padding, groups, small in layers:
         for dtype in dtypes:
             if dtype == torch.bfloat16 and name not in ("r50 3x3 64@56", "dw 3x3 256@56"):
                 continue  # bf16 runs the same kernels as fp16: two layers suffice
-            cl = dtype != torch.float32
-            fmt = torch.channels_last if cl else torch.contiguous_format
-            flops, ys = _flops(xs, ws, stride, padding)
-            nbytes = (2 * (torch.Size(xs).numel() + torch.Size(ys).numel())
-                      + torch.Size(ws).numel()) * dtype.itemsize
-            label = f"{name} {DTYPE_LABELS[dtype]}{' cl' if cl else ''}"
-            depthwise = groups == xs[1] and groups > 1
-
-            def make(xs=xs, ws=ws, ys=ys, dtype=dtype, fmt=fmt):
-                x = torch.randn(xs, device=device, dtype=dtype).to(memory_format=fmt)
-                w = torch.randn(ws, device=device, dtype=dtype).to(memory_format=fmt)
-                g = torch.randn(ys, device=device, dtype=dtype).to(memory_format=fmt)
-                return x, w, g
-
-            kw = dict(stride=stride, padding=padding, groups=groups)
-            base = "cudnn" if on_cuda else "torch"
-            fwd = {base: lambda x, w, g, kw=kw: F.conv2d(x, w, None, **kw)}
-            for v, v_dtypes in fwd_variants.items():
-                if dtype not in v_dtypes:
-                    continue
-                if v == "direct" and not small:
-                    continue  # minutes per call on the big layers
-                if v.startswith("depthwise") and not depthwise:
-                    continue  # it would just run implicit_gemm
-                if v == "implicit_gemm_mma_splitk" and depthwise:
-                    continue  # no split on depthwise: = implicit_gemm_mma
-                fwd[v] = (lambda v, kw: lambda x, w, g: cuops.conv2d(x, w, None, **kw,
-                                                                     variant=v))(v, kw)
-            out.append(Case("conv2d", f"fwd {label}", "TFLOP/s", flops, make, fwd,
-                            baseline=base, bytes_per_set=nbytes))
-
-            s2, p4, d2 = [stride] * 2, [padding] * 4, [1, 1]
-
-            def torch_bwd(x, w, g, s2=s2, padding=padding, groups=groups):
-                return torch.ops.aten.convolution_backward(
-                    g, x, w, None, s2, [padding] * 2, [1, 1], False, [0, 0], groups,
-                    [True, True, False])
-
-            bwd = {base: torch_bwd}
-            for v, v_dtypes in grad_variants.items():
-                if dtype not in v_dtypes:
-                    continue
-                if v == "direct" and not small:
-                    continue
-                if v == "implicit_gemm_mma" and depthwise:
-                    continue  # depthwise tiles would be 1/64 full
-
-                def ours(x, w, g, v=v, s2=s2, p4=p4, groups=groups):
-                    gi = torch.ops.cuops.conv2d_backward_input(g, w, list(x.shape), s2, p4, d2,
-                                                               groups, v)
-                    gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(w.shape), s2, p4, d2,
-                                                                groups, v)
-                    return gi, gw
-
-                bwd[v] = ours
-            out.append(Case("conv2d", f"bwd {label}", "TFLOP/s", 2 * flops, make, bwd,
-                            baseline=base, bytes_per_set=nbytes))
+            out += layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype)
     return out

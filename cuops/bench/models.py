@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 import cuops
 
-from . import Case
+from . import Case, use_true_fp32
 
 # The model zoo cuops is proven on: plain and bottleneck ResNets, inverted
 # residuals with squeeze-excitation and hard-swish (MobileNetV3, EfficientNet),
@@ -71,10 +71,7 @@ class _Model:
 
 def cases(device: torch.device, quick: bool, names=ZOO) -> list:
     on_cuda = device.type == "cuda"
-    if on_cuda:
-        torch.backends.cudnn.allow_tf32 = False  # true fp32, as cuops computes it
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.benchmark = True
+    use_true_fp32(device)
     batch, size = (64, 224) if on_cuda else (2, 32)
     if quick:
         names = names[:1]
