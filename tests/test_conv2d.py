@@ -5,6 +5,7 @@ configuration grid x dtypes x layouts; gradcheck; opcheck; torch.compile;
 autocast; bad inputs; cuops.nn.Conv2d. CUDA params carry the `gpu` marker.
 """
 
+import contextlib
 import importlib
 
 import pytest
@@ -172,8 +173,12 @@ def test_backward(device, variant, cfg, dtype, layout):
     if variant is None:
         grads = torch.autograd.grad(out, [t for t in (x, w, b) if t is not None], g)
     else:
-        with cuops.use_variant("conv2d_backward_input", variant, device), \
-                cuops.use_variant("conv2d_backward_weight", variant, device):
+        # A dgrad-only step (implicit_gemm_mma_phases) runs with the default wgrad.
+        wgrad_steps = {v["name"] for v in cuops.variants("conv2d_backward_weight", device)}
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(cuops.use_variant("conv2d_backward_input", variant, device))
+            if variant in wgrad_steps:
+                stack.enter_context(cuops.use_variant("conv2d_backward_weight", variant, device))
             grads = torch.autograd.grad(out, [t for t in (x, w, b) if t is not None], g)
     d = lambda t: t.detach().double().cpu().requires_grad_(True)  # noqa: E731
     xr, wr = d(x), d(w)
@@ -327,7 +332,8 @@ def test_conv_tile_config_errors():
 
 # dgrad / wgrad on tensor cores: stride 1 with asymmetric ("same", even
 # kernel) padding, dilation, groups, Kg % 8 != 0; a padding larger than the
-# dilated kernel (padding' < 0) and strides take the SIMT fallback.
+# dilated kernel (padding' < 0) and strides take the SIMT fallback of
+# implicit_gemm_mma; implicit_gemm_mma_phases runs them all on tensor cores.
 MMA_GRAD_SHAPES = [
     ((2, 64, 14, 14), (64, 64, 3, 3), dict(padding=1)),
     ((2, 32, 9, 8), (48, 32, 4, 2), dict(padding="same")),
@@ -368,6 +374,141 @@ def test_backward_mma_cuda(shape, dtype, cl):
     tol = REL_TOL[dtype] * 2
     assert_rel_close(gx, want_x, tol=tol, what=f"dgrad {xs} {ws} {kw}")
     assert_rel_close(gw, want_w, tol=tol, what=f"wgrad {xs} {ws} {kw}")
+    gx = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), s2, p4, d2, groups,
+                                               "implicit_gemm_mma_phases")
+    assert_rel_close(gx, want_x, tol=tol, what=f"dgrad (phases) {xs} {ws} {kw}")
+
+
+# implicit_gemm_mma_phases (strided dgrad, one stride-1 forward per output
+# phase of dx) and the wgrad's padded-channel copy of x (C/groups % 8 != 0),
+# against fp64 autograd of F.conv2d on explicitly padded x. pad4 = (top,
+# bottom, left, right), the op's convention.
+def _grad_truth(x, w, g, stride, pad4, dil, groups):
+    xr = x.detach().double().cpu().requires_grad_(True)
+    wr = w.detach().double().cpu().requires_grad_(True)
+    xp = F.pad(xr, (pad4[2], pad4[3], pad4[0], pad4[1]))
+    y = F.conv2d(xp, wr, None, stride, 0, dil, groups)
+    return torch.autograd.grad(y, [xr, wr], g.detach().double().cpu())
+
+
+def _grad_problem(xs, ws, stride, pad4, dil, groups, dtype, x_cl, g_cl):
+    """Random x, w and grad_output (channels_last as asked) of the forward."""
+    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), x_cl)
+    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), x_cl)
+    P = (xs[2] + pad4[0] + pad4[1] - dil[0] * (ws[2] - 1) - 1) // stride[0] + 1
+    Q = (xs[3] + pad4[2] + pad4[3] - dil[1] * (ws[3] - 1) - 1) // stride[1] + 1
+    g = _layout(torch.randn((xs[0], ws[0], P, Q), device="cuda", dtype=dtype), g_cl)
+    return x, w, g
+
+
+def _check_dgrad(xs, ws, stride, pad4, dil, groups, dtype, cl, variants):
+    x, w, g = _grad_problem(xs, ws, stride, pad4, dil, groups, dtype, cl, cl)
+    want, _ = _grad_truth(x, w, g, stride, pad4, dil, groups)
+    what = f"dgrad x {xs} w {ws} stride {stride} pad {pad4} dil {dil} groups {groups}"
+    for v in variants:
+        poison_allocator("cuda", 16 * (x.numel() + w.numel()) + 4096)
+        got = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), list(stride), list(pad4),
+                                                    list(dil), groups, v)
+        assert_rel_close(got, want, tol=REL_TOL[dtype] * 2, what=f"{what} ({v})")
+
+
+# Per padding 0..3 a channel mix (C/groups, K/groups): 8/16 (16-byte loads),
+# 3/16 (GEMM-N = 3, the stem's dx), 8/5 (dy on the forward's general A path),
+# 5/24; odd H and W. Kernel 1 (and 3 at stride 3 with padding 0) leave
+# phases with one tap or none (zeros).
+_PHASE_CHANNELS = [(8, 16), (3, 16), (8, 5), (5, 24)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+@pytest.mark.parametrize("stride", [2, 3])
+def test_dgrad_phases_cuda(stride, kernel, groups, dtype, cl):
+    torch.manual_seed(0)
+    for pad, (cg, kg) in enumerate(_PHASE_CHANNELS):
+        xs, ws = (2, cg * groups, 13, 11), (kg * groups, cg, kernel, kernel)
+        _check_dgrad(xs, ws, (stride, stride), (pad,) * 4, (1, 1), groups, dtype, cl,
+                     ["implicit_gemm_mma_phases", None])
+
+
+# (x shape, w shape, stride, (top, bottom, left, right), dilation, groups)
+PHASE_SHAPES = [
+    ((2, 8, 1, 2), (8, 8, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),  # phases with no dx row
+    ((3, 16, 2, 3), (16, 16, 1, 1), (2, 2), (1, 0, 0, 1), (1, 1), 1),  # 1x1 s2: 3 phases zero
+    ((2, 16, 9, 10), (16, 16, 3, 3), (2, 2), (2, 2, 2, 2), (2, 2), 1),  # gcd 2: odd phases zero
+    ((2, 8, 11, 12), (24, 8, 3, 3), (3, 3), (2, 1, 2, 2), (2, 2), 1),  # stride 3, dilation 2
+    ((2, 16, 12, 9), (32, 8, 4, 2), (2, 3), (1, 2, 0, 1), (1, 1), 2),  # asymmetric everything
+    ((2, 24, 15, 14), (16, 24, 5, 3), (3, 2), (0, 3, 3, 0), (1, 3), 1),
+    ((1, 32, 13, 13), (64, 32, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    ((2, 64, 9, 9), (64, 64, 3, 3), (1, 1), (3, 3, 3, 3), (1, 1), 1),  # stride 1, padding' < 0
+    ((2, 32, 10, 7), (48, 32, 4, 2), (1, 1), (1, 2, 0, 1), (2, 1), 1),  # stride 1 "same"-like
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("shape", range(len(PHASE_SHAPES)))
+def test_dgrad_phases_shapes_cuda(shape, dtype, cl):
+    torch.manual_seed(0)
+    xs, ws, stride, pad4, dil, groups = PHASE_SHAPES[shape]
+    _check_dgrad(xs, ws, stride, pad4, dil, groups, dtype, cl,
+                 ["implicit_gemm_mma_phases", None])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["nchw", "cl", "x_nchw"])
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+def test_stem_backward_cuda(dtype, layout):
+    """The ResNet stem (C = 3, 7x7, stride 2, padding 3) at batch 2: dgrad
+    through the phases (GEMM-N = 3), wgrad through the padded copy of x."""
+    torch.manual_seed(0)
+    xs, ws, stride, pad4, dil = (2, 3, 224, 224), (64, 3, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1)
+    x, w, g = _grad_problem(xs, ws, stride, pad4, dil, 1, dtype, layout == "cl",
+                            layout != "nchw")
+    want_x, want_w = _grad_truth(x, w, g, stride, pad4, dil, 1)
+    args = (list(stride), list(pad4), list(dil), 1)
+    tol = REL_TOL[dtype] * 2
+    for v in ["implicit_gemm_mma_phases", None]:
+        poison_allocator("cuda", 4 * x.numel())
+        got = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args, v)
+        assert_rel_close(got, want_x, tol=tol, what=f"stem dgrad ({v})")
+    for v in ["implicit_gemm_mma", None]:
+        poison_allocator("cuda", 4 * x.numel())
+        got = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), *args, v)
+        assert_rel_close(got, want_w, tol=tol, what=f"stem wgrad ({v})")
+
+
+# wgrad with C/groups = 3 and 5: channels_last dy and x (the padded copy),
+# NCHW x with channels_last dy (the copy changes the layout too), all NCHW
+# (no copy: the general loaders).
+WGRAD_PAD_SHAPES = [
+    ((2, 3, 17, 15), (16, 3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    ((2, 5, 12, 13), (8, 5, 5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 1),
+    ((2, 10, 9, 9), (16, 5, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2),
+    ((2, 6, 11, 9), (24, 3, 7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 2),
+    ((3, 3, 10, 11), (64, 3, 3, 2), (2, 1), (0, 1, 2, 0), (2, 1), 1),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["nchw", "cl", "x_nchw"])
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("shape", range(len(WGRAD_PAD_SHAPES)))
+def test_wgrad_padded_channels_cuda(shape, dtype, layout):
+    torch.manual_seed(0)
+    xs, ws, stride, pad4, dil, groups = WGRAD_PAD_SHAPES[shape]
+    x, w, g = _grad_problem(xs, ws, stride, pad4, dil, groups, dtype, layout == "cl",
+                            layout != "nchw")
+    _, want = _grad_truth(x, w, g, stride, pad4, dil, groups)
+    for v in ["implicit_gemm_mma", None]:
+        poison_allocator("cuda", 16 * (x.numel() + w.numel()) + 4096)
+        got = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), list(stride), list(pad4),
+                                                     list(dil), groups, v)
+        assert_rel_close(got, want, tol=REL_TOL[dtype] * 2,
+                         what=f"wgrad x {xs} w {ws} {layout} ({v})")
 
 
 # depthwise_nhwc: vector path (C % 8 == 0, channels_last) and its fallbacks
@@ -792,15 +933,18 @@ def test_bad_inputs_cuda():
 @pytest.mark.parametrize("device", DEVICES)
 def test_variants_listed(device):
     """Every ladder has, per dtype, one default that holds without a condition
-    (the last rule), and the two backward ladders have the same steps:
-    test_backward names one variant for both."""
+    (the last rule), and every wgrad step is a dgrad step of the same dtypes
+    (test_backward names one variant for both; the dgrad-only steps run with
+    the default wgrad)."""
     fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
                          ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
     for ladder in (fwd, dgrad, wgrad):
         fallbacks = [t for v in ladder for t, cond in v["default_when"]
                      if cond in (None, "otherwise")]
         assert sorted(fallbacks, key=str) == sorted(FLOAT_DTYPES, key=str)
-    assert [(v["name"], v["dtypes"]) for v in dgrad] == [(v["name"], v["dtypes"]) for v in wgrad]
+    dgrad_steps = [(v["name"], v["dtypes"]) for v in dgrad]
+    assert [(v["name"], v["dtypes"]) for v in wgrad] == dgrad_steps[:len(wgrad)]
+    assert {n for n, _ in dgrad_steps[len(wgrad):]} <= {"implicit_gemm_mma_phases"}
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

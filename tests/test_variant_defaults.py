@@ -73,7 +73,8 @@ CASES = {
     "cuda-dgrad-depthwise": ("conv2d_backward_input", "cuda", torch.float32, (2, 32, 16, 16),
                              (32, 1, 3, 3), 32, False, "direct", "depthwise", None),
     "cuda-dgrad-fp16-dense": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
-                              (64, 64, 3, 3), 1, True, "implicit_gemm_mma", "otherwise", None),
+                              (64, 64, 3, 3), 1, True, "implicit_gemm_mma_phases", "otherwise",
+                              None),
     "cuda-wgrad-fp32-dense": ("conv2d_backward_weight", "cuda", torch.float32, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, False, "implicit_gemm", "otherwise", None),
 }

@@ -19,7 +19,10 @@
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
-// SIMT step).
+// SIMT step). dgrad adds
+//   implicit_gemm_mma_phases  any stride: one stride-1 tensor-core forward
+//                      (split-K step) per output phase of dx, sub-filter
+//                      taps r0 + stride*t; stride 1 = the flipped-weight forward
 //
 // The defaults depend on the problem, not only on the dtype: each ladder's
 // default rules, below, say when and why.
@@ -73,6 +76,10 @@ const Ladder<FwdFn> kConvCuda(
 // others the tensor-core step where the dtype allows.
 const std::vector<Ladder<GradFn>::Rule> kGradDefaults = {
     {"depthwise", is_depthwise, "direct"}, "implicit_gemm_mma", "implicit_gemm"};
+// dgrad: the phase step does every stride on tensor cores and stride 1 as
+// implicit_gemm_mma does (its one-phase case).
+const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
+    {"depthwise", is_depthwise, "direct"}, "implicit_gemm_mma_phases", "implicit_gemm"};
 
 const Ladder<GradFn> kDgradCuda(
     "conv2d_backward_input", "cuda",
@@ -81,8 +88,10 @@ const Ladder<GradFn> kDgradCuda(
      {"implicit_gemm", kAllFloat, &conv2d_backward_input_implicit_gemm,
       "implicit GEMM (N*H*W x C/groups x K/groups*R*S), smem tiles (SIMT)"},
      {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma,
-      "stride 1: forward mma conv of dy with the flipped weight; else -> implicit_gemm"}},
-    kGradDefaults);
+      "stride 1: forward mma conv of dy with the flipped weight; else -> implicit_gemm"},
+     {"implicit_gemm_mma_phases", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma_phases,
+      "any stride: one stride-1 mma forward (split-K step) per output phase of dx"}},
+    kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(
     "conv2d_backward_weight", "cuda",

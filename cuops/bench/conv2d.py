@@ -54,8 +54,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
     # name -> the dtypes it supports
     fwd_variants = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d", device.type)}
     # The backward's variants: the names of the dgrad and wgrad ladders (the
-    # same steps so far). A step that only one of them has runs with the
-    # other's default; `dtypes` maps the ladders that have it to its dtypes.
+    # same steps, and the dgrad-only implicit_gemm_mma_phases). A step that
+    # only one of them has runs with the other's default; `dtypes` maps the ladders that have it to its dtypes.
     grad_variants = {}
     for ladder in ("conv2d_backward_input", "conv2d_backward_weight"):
         for v in cuops.variants(ladder, device.type):
@@ -122,7 +122,7 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue
             if v == "direct" and not small:
                 continue
-            if v == "implicit_gemm_mma" and depthwise:
+            if v.startswith("implicit_gemm_mma") and depthwise:
                 continue  # depthwise tiles would be 1/64 full
             bwd[v] = ours(v, tuple(ladders))
         out.append(Case(op, f"bwd {label}", "TFLOP/s", 2 * flops, make, bwd, baseline=base,

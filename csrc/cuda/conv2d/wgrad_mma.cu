@@ -22,6 +22,12 @@
 // Loaders: fast (channels_last dy and x, Kg % 8 == 0, Cg % 8 == 0, 16-byte
 // aligned) = 16-byte cp.async with zero-fill; general (anything else) =
 // predicated 2-byte loads staged in registers across the tile's MMAs.
+// When only x keeps the fast path out (the C = 3 stem, an NCHW input), x is
+// first copied to a channels_last tensor with each group's channels padded
+// with zeros to a multiple of 8 (x_padded_nhwc): the fast loaders then run,
+// the padded taps' sums are 0 and the finishing pass writes only the real
+// channels of dw. The copy moves N*H*W*C8 elements, against a wgrad that
+// reads every input pixel R*S times.
 #include "cuda/conv2d/mma/shape32.cuh"
 #include "cuda/mma_ptx.cuh"
 
@@ -296,22 +302,55 @@ __global__ void __launch_bounds__(kThreads, 4) conv2d_wgrad_mma_kernel(const Wgr
 #endif
 }
 
-// Sum the splits (fixed order: deterministic) and write dw[K][Cg][R][S]
-// (contiguous) in the input dtype. ws column j = (r*S + s)*Cg + c.
+// Sum the splits (fixed order: deterministic) and write dw[K][Cw][R][S]
+// (contiguous) in the input dtype. ws column j = (r*S + s)*Cg + c; columns
+// of padded channels (c >= Cw, x_padded_nhwc) are not written.
 template <typename T>
 __global__ void wgrad_reduce_kernel(const float* __restrict__ ws, T* __restrict__ dw, int64_t K,
-                                    int Ktot, int Cg, int S, int RS, int splits) {
+                                    int Ktot, int Cg, int Cw, int S, int RS, int splits) {
   const int64_t total = K * Ktot;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += step) {
-    float sum = 0.f;
-    for (int z = 0; z < splits; ++z) sum += ws[static_cast<int64_t>(z) * total + i];
     const int64_t k = i / Ktot;
     const int j = static_cast<int>(i - k * Ktot);
     const int rs = j / Cg, c = j - rs * Cg;
-    dw[k * Cg * RS + static_cast<int64_t>(c) * RS + rs] = static_cast<T>(sum);
+    if (c >= Cw) continue;
+    float sum = 0.f;
+    for (int z = 0; z < splits; ++z) sum += ws[static_cast<int64_t>(z) * total + i];
+    dw[k * Cw * RS + static_cast<int64_t>(c) * RS + rs] = static_cast<T>(sum);
   }
+}
+
+// The loaders' fast-path conditions, per operand: channels contiguous,
+// channel count per group a multiple of 8, 16-byte aligned pixels.
+bool x_fast(const Conv2dProblem& p) {
+  using conv::keeps16;
+  return p.x_sc == 1 && (p.C / p.groups) % 8 == 0 && aligned16(p.x) && keeps16(p.N, p.x_sn) &&
+         keeps16(p.H, p.x_sh) && keeps16(p.W, p.x_sw);
+}
+bool dy_fast(const Conv2dProblem& p) {
+  using conv::keeps16;
+  return p.y_sk == 1 && (p.K / p.groups) % 8 == 0 && aligned16(p.y) && keeps16(p.N, p.y_sn) &&
+         keeps16(p.P, p.y_sp) && keeps16(p.Q, p.y_sq);
+}
+
+// x as [N][H][W][groups][Cg8] (Cg8 = Cg rounded up to 8), zeros in the
+// padded channels; `q` is redirected to it (q.C = groups*Cg8). Data
+// movement only (ATen zero_ and copy_).
+at::Tensor x_padded_nhwc(Conv2dProblem& q) {
+  const int64_t Cg = q.C / q.groups, Cg8 = round_up<int64_t>(Cg, 8);
+  const auto opts = at::TensorOptions().dtype(q.dtype).device(at::kCUDA,
+                                                              at::cuda::current_device());
+  const at::Tensor x = at::from_blob(const_cast<void*>(q.x), {q.N, q.groups, Cg, q.H, q.W},
+                                     {q.x_sn, Cg * q.x_sc, q.x_sc, q.x_sh, q.x_sw}, opts);
+  at::Tensor out = at::empty({q.N, q.H, q.W, q.groups, Cg8}, opts);
+  if (Cg8 > Cg) out.narrow(4, Cg, Cg8 - Cg).zero_();
+  out.narrow(4, 0, Cg).copy_(x.permute({0, 3, 4, 1, 2}));
+  q.C = q.groups * Cg8;
+  q.x = out.const_data_ptr();
+  q.x_sc = 1, q.x_sw = q.C, q.x_sh = q.W * q.C, q.x_sn = q.H * q.W * q.C;
+  return out;
 }
 
 template <typename T, bool kFast>
@@ -333,22 +372,29 @@ void launch_wgrad(WgradParams prm, int64_t groups, int splits) {
 
 }  // namespace
 
-void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
-  TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+void conv2d_wgrad_mma(const Conv2dProblem& problem, void* dw) {
+  TORCH_CHECK(problem.dtype == at::kHalf || problem.dtype == at::kBFloat16,
               "cuops.conv2d: the tensor-core weight gradient supports float16 and bfloat16, got ",
-              p.dtype);
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
-  const int64_t Ktot = p.R * p.S * Cg;
-  if (p.K == 0 || Ktot == 0) return;
+              problem.dtype);
+  const int64_t Cw = problem.C / problem.groups;  // channels per group of dw
+  if (problem.K == 0 || problem.R * problem.S * Cw == 0) return;
   const auto* prop = at::cuda::getCurrentDeviceProperties();
   TORCH_CHECK(prop->major >= 8, "cuops.conv2d: the tensor-core weight gradient needs compute "
               "capability 8.0 or newer; this GPU is ", prop->major, ".", prop->minor);
-  const int64_t M = p.N * p.P * p.Q;
+  const int64_t M = problem.N * problem.P * problem.Q;
   if (M == 0) {  // no pixels: the gradient is zero (and P*Q may be 0: no divisions)
-    C10_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(p.K * Ktot) * 2,
-                                   at::cuda::getCurrentCUDAStream()));
+    C10_CUDA_CHECK(cudaMemsetAsync(
+        dw, 0, static_cast<size_t>(problem.K * problem.R * problem.S * Cw) * 2,
+        at::cuda::getCurrentCUDAStream()));
     return;
   }
+  // Planning: the padded channels_last copy of x when only x blocks the fast
+  // loaders (from here on, p may be that copy's problem: Cg = Cg8 >= Cw).
+  Conv2dProblem p = problem;
+  at::Tensor x_copy;
+  if (dy_fast(p) && !x_fast(p)) x_copy = x_padded_nhwc(p);
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
+  const int64_t Ktot = p.R * p.S * Cg;
   const auto opts = at::TensorOptions().device(at::kCUDA, at::cuda::current_device());
   WgradParams prm{};
   conv::set_shape32(prm, p, kBN, "cuops.conv2d wgrad (mma)");
@@ -374,11 +420,7 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
   at::Tensor ws = at::empty({splits, p.K, Ktot}, opts.dtype(at::kFloat));
   prm.ws = ws.data_ptr<float>();
 
-  using conv::keeps16;
-  const bool fast = p.x_sc == 1 && Cg % 8 == 0 && aligned16(p.x) && keeps16(p.N, p.x_sn) &&
-                    keeps16(p.H, p.x_sh) && keeps16(p.W, p.x_sw) && p.y_sk == 1 && Kg % 8 == 0 &&
-                    aligned16(p.y) && keeps16(p.N, p.y_sn) && keeps16(p.P, p.y_sp) &&
-                    keeps16(p.Q, p.y_sq);
+  const bool fast = x_fast(p) && dy_fast(p);
   if (p.dtype == at::kHalf) {
     fast ? launch_wgrad<__half, true>(prm, p.groups, static_cast<int>(splits))
          : launch_wgrad<__half, false>(prm, p.groups, static_cast<int>(splits));
@@ -392,7 +434,7 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw) {
     using OutT = std::remove_pointer_t<decltype(out)>;
     wgrad_reduce_kernel<OutT><<<grid_for(total, 256), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
         ws.data_ptr<float>(), out, p.K, static_cast<int>(Ktot), static_cast<int>(Cg),
-        static_cast<int>(p.S), static_cast<int>(p.R * p.S), static_cast<int>(splits));
+        static_cast<int>(Cw), static_cast<int>(p.S), static_cast<int>(p.R * p.S), static_cast<int>(splits));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   };
   if (p.dtype == at::kHalf) {
