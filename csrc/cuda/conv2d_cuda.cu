@@ -19,7 +19,8 @@
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
-// SIMT step). dgrad adds
+// SIMT step; wgrad pads C/groups to a multiple of 8 in a channels_last copy
+// of x for its 16-byte loaders). dgrad adds
 //   implicit_gemm_mma_phases  any stride: one stride-1 tensor-core forward
 //                      (split-K step) per output phase of dx, sub-filter
 //                      taps r0 + stride*t; stride 1 = the flipped-weight forward
@@ -76,8 +77,9 @@ const Ladder<FwdFn> kConvCuda(
 // others the tensor-core step where the dtype allows.
 const std::vector<Ladder<GradFn>::Rule> kGradDefaults = {
     {"depthwise", is_depthwise, "direct"}, "implicit_gemm_mma", "implicit_gemm"};
-// dgrad: the phase step does every stride on tensor cores and stride 1 as
-// implicit_gemm_mma does (its one-phase case).
+// dgrad: the phase step does every stride on tensor cores; stride 1 is its
+// one-phase case, implicit_gemm_mma's flipped-weight forward (run through
+// the split-K forward step, the forward ladder's default).
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
     {"depthwise", is_depthwise, "direct"}, "implicit_gemm_mma_phases", "implicit_gemm"};
 

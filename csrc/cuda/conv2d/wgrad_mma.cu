@@ -434,7 +434,8 @@ void conv2d_wgrad_mma(const Conv2dProblem& problem, void* dw) {
     using OutT = std::remove_pointer_t<decltype(out)>;
     wgrad_reduce_kernel<OutT><<<grid_for(total, 256), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
         ws.data_ptr<float>(), out, p.K, static_cast<int>(Ktot), static_cast<int>(Cg),
-        static_cast<int>(Cw), static_cast<int>(p.S), static_cast<int>(p.R * p.S), static_cast<int>(splits));
+        static_cast<int>(Cw), static_cast<int>(p.S), static_cast<int>(p.R * p.S),
+        static_cast<int>(splits));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   };
   if (p.dtype == at::kHalf) {
