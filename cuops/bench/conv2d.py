@@ -55,7 +55,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
     fwd_variants = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d", device.type)}
     # The backward's variants: the names of the dgrad and wgrad ladders (the
     # same steps, and the dgrad-only implicit_gemm_mma_phases). A step that
-    # only one of them has runs with the other's default; `dtypes` maps the ladders that have it to its dtypes.
+    # only one of them has runs with the other's default; `dtypes` maps the
+    # ladders that have it to its dtypes.
     grad_variants = {}
     for ladder in ("conv2d_backward_input", "conv2d_backward_weight"):
         for v in cuops.variants(ladder, device.type):
