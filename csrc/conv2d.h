@@ -83,6 +83,16 @@ inline bool is_depthwise(const Conv2dProblem& p) {
   return p.groups == p.C && p.C > 0;
 }
 
+// A pointwise problem: a 1x1 kernel without padding, so every output pixel
+// reads exactly one input pixel (p*sh, q*sw) and the convolution is a GEMM
+// over pixels x channels per group (the CUDA "gemm" steps). Any stride,
+// dilation (a 1x1 kernel never uses it) and groups. Bottom/right padding
+// lives in P and Q: an output row or column that would read it is excluded.
+inline bool is_pointwise(const Conv2dProblem& p) {
+  return p.R == 1 && p.S == 1 && p.pad_h == 0 && p.pad_w == 0 && p.P > 0 && p.Q > 0 &&
+         (p.P - 1) * p.stride_h < p.H && (p.Q - 1) * p.stride_w < p.W;
+}
+
 // Fake kernels (torch.compile, torch.export, meta tensors) of conv2d and its
 // gradients: the frontend's checks and outputs (sizes, memory format, dtype,
 // device) over symbolic sizes, no data; the variant is checked as the

@@ -16,11 +16,15 @@
 //                      filters -> the depthwise_nhwc kernel, others -> depthwise)
 //   depthwise_plane    depthwise, rows contiguous (NCHW): a plane band in smem,
 //                      8-row vertical strips per thread (others -> depthwise)
+//   gemm               1x1 unpadded (is_pointwise): a plain GEMM through
+//                      cuops.matmul's default (gemm_default); others -> the
+//                      ladder's default
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
 // SIMT step; wgrad pads C/groups to a multiple of 8 in a channels_last copy
-// of x for its 16-byte loaders). dgrad adds
+// of x for its 16-byte loaders), gemm (pointwise dgrad dy . w and wgrad
+// dy^T . x as GEMMs). dgrad adds
 //   implicit_gemm_mma_phases  any stride: one stride-1 tensor-core forward
 //                      (split-K step) per output phase of dx, sub-filter
 //                      taps r0 + stride*t; stride 1 = the flipped-weight forward
@@ -63,25 +67,36 @@ const Ladder<FwdFn> kConvCuda(
       "depthwise, channels_last: 8 channels x 8 pixels/thread, register sliding window; "
       "others -> depthwise_nhwc / depthwise"},
      {"depthwise_plane", kAllFloat, &conv2d_depthwise_plane,
-      "depthwise, NCHW rows: plane band in smem, 8-row strips/thread; others -> depthwise"}},
-    // Depthwise problems go to the kernel written for their layout. The split-K
-    // step splits only where the plain tiles leave the GPU idle, so it is the
-    // fp16/bf16 default for every other problem.
+      "depthwise, NCHW rows: plane band in smem, 8-row strips/thread; others -> depthwise"},
+     {"gemm", kAllFloat, &conv2d_gemm,
+      "1x1 unpadded: a plain GEMM (cuops.matmul's default) over pixels x channels; others -> "
+      "the ladder's default"}},
+    // Depthwise problems go to the kernel written for their layout, pointwise
+    // ones to the GEMM (no im2col, the GEMM ladder's tiles and split-K). The
+    // split-K step splits only where the plain tiles leave the GPU idle, so it
+    // is the fp16/bf16 default for every other problem.
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
+     {"1x1, no padding", is_pointwise, "gemm"},
      "implicit_gemm_mma_splitk",
      "implicit_gemm"});
 
 // Both gradient ladders: one input channel per group leaves the 64-wide GEMM
-// tiles almost empty, so depthwise problems take the direct kernels; the
-// others the tensor-core step where the dtype allows.
+// tiles almost empty, so depthwise problems take the direct kernels; pointwise
+// ones the plain GEMMs; the others the tensor-core step where the dtype allows.
 const std::vector<Ladder<GradFn>::Rule> kGradDefaults = {
-    {"depthwise", is_depthwise, "direct"}, "implicit_gemm_mma", "implicit_gemm"};
+    {"depthwise", is_depthwise, "direct"},
+    {"1x1, no padding", is_pointwise, "gemm"},
+    "implicit_gemm_mma",
+    "implicit_gemm"};
 // dgrad: the phase step does every stride on tensor cores; stride 1 is its
 // one-phase case, implicit_gemm_mma's flipped-weight forward (run through
 // the split-K forward step, the forward ladder's default).
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
-    {"depthwise", is_depthwise, "direct"}, "implicit_gemm_mma_phases", "implicit_gemm"};
+    {"depthwise", is_depthwise, "direct"},
+    {"1x1, no padding", is_pointwise, "gemm"},
+    "implicit_gemm_mma_phases",
+    "implicit_gemm"};
 
 const Ladder<GradFn> kDgradCuda(
     "conv2d_backward_input", "cuda",
@@ -92,7 +107,9 @@ const Ladder<GradFn> kDgradCuda(
      {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma,
       "stride 1: forward mma conv of dy with the flipped weight; else -> implicit_gemm"},
      {"implicit_gemm_mma_phases", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma_phases,
-      "any stride: one stride-1 mma forward (split-K step) per output phase of dx"}},
+      "any stride: one stride-1 mma forward (split-K step) per output phase of dx"},
+     {"gemm", kAllFloat, &conv2d_backward_input_gemm,
+      "1x1 unpadded: dy . w as a plain GEMM (cuops.matmul's default); others -> the default"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(
@@ -102,7 +119,9 @@ const Ladder<GradFn> kWgradCuda(
      {"implicit_gemm", kAllFloat, &conv2d_backward_weight_implicit_gemm,
       "implicit GEMM (K/groups x C/groups*R*S x N*P*Q), split-K partials (SIMT)"},
      {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_mma,
-      "tensor cores (mma.sync, ldmatrix.trans), split over pixels, deterministic finish"}},
+      "tensor cores (mma.sync, ldmatrix.trans), split over pixels, deterministic finish"},
+     {"gemm", kAllFloat, &conv2d_backward_weight_gemm,
+      "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"}},
     kGradDefaults);
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
@@ -136,6 +155,14 @@ at::Tensor conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::
 }
 
 }  // namespace
+
+void conv2d_default(const Conv2dProblem& p) { kConvCuda.select(std::nullopt, p, p.dtype).fn(p); }
+void conv2d_backward_input_default(const Conv2dGradProblem& p) {
+  kDgradCuda.select(std::nullopt, p, p.dtype).fn(p);
+}
+void conv2d_backward_weight_default(const Conv2dGradProblem& p) {
+  kWgradCuda.select(std::nullopt, p, p.dtype).fn(p);
+}
 
 TORCH_LIBRARY_IMPL(cuops, CUDA, m) {
   m.impl("conv2d", &conv2d_cuda);

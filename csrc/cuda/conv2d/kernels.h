@@ -31,6 +31,21 @@ void conv2d_depthwise_nhwc_window(const Conv2dProblem& p);
 // others -> conv2d_depthwise.
 void conv2d_depthwise_plane(const Conv2dProblem& p);
 
+// 5. pointwise problems (is_pointwise: 1x1, unpadded; any stride, groups) as
+// one plain GEMM through gemm_default (channels_last) or one per image
+// (NCHW), gathered/channel-major copies where the pixels do not run on at one
+// stride (gemm_1x1.cu); other problems -> conv2d_default. The same step of
+// the gradient ladders: conv2d_backward_input_gemm / _weight_gemm below.
+void conv2d_gemm(const Conv2dProblem& p);
+
+// What each ladder runs on `p` with no variant named: its default step for
+// this problem and dtype (conv2d_cuda.cu). Steps that serve only part of the
+// problems (gemm) send the rest here; the ladder's rules never pick such a
+// step outside its part, so this does not come back to it.
+void conv2d_default(const Conv2dProblem& p);
+void conv2d_backward_input_default(const Conv2dGradProblem& p);
+void conv2d_backward_weight_default(const Conv2dGradProblem& p);
+
 // Gradients (Conv2dGradProblem, csrc/conv2d.h). dgrad: grad_input.
 void conv2d_backward_input_direct(const Conv2dGradProblem& p);         // one thread per dx
 void conv2d_backward_input_implicit_gemm(const Conv2dGradProblem& p);  // implicit GEMM (SIMT)
@@ -59,6 +74,12 @@ void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p);
 // KCRS-contiguous [K][C/groups][R][S] of p.dtype, fully overwritten
 // (docs/conv2d-mma.md).
 void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw);
+// Pointwise gradients as GEMMs (gemm_1x1.cu): dgrad dx = dy . w per pixel
+// (stride > 1: a dense temporary scattered into a zeroed dx); wgrad dw = dy^T
+// . x with GEMM-K = N*P*Q (NCHW and strided operands through copies whose
+// pixels run on at one stride). Other problems -> the ladders' defaults.
+void conv2d_backward_input_gemm(const Conv2dGradProblem& p);
+void conv2d_backward_weight_gemm(const Conv2dGradProblem& p);
 
 // Sizes of the development tuning tables, (variant, entries) (tuning.h,
 // CUOPS_CONV_CONFIG): what cuops.ops.conv2d.TUNING_TABLES reads through
