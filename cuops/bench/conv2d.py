@@ -2,10 +2,11 @@
 backward (dgrad + wgrad) of every applicable variant, against cuDNN
 (F.conv2d / aten.convolution_backward) in the same run.
 
-Layers: ResNet-50 at batch 32 (3x3 at 56/28/14/7, the 1x1 256->64 at 56, the
-7x7 stride-2 stem at 224) and a depthwise 3x3 layer; fp32 NCHW (TF32 off,
-true fp32 as our kernels) and fp16/bf16 channels_last. cudnn.benchmark is on
-so cuDNN runs its best algorithm. FLOPs = 2*N*K*P*Q*(C/groups)*R*S per pass
+Layers: ResNet-50 at batch 32 (3x3 at 56/28/14/7, the 1x1 256->64 and 64->256
+at 56 and the stride-2 1x1 downsample, the 7x7 stride-2 stem at 224) and a
+depthwise 3x3 layer; fp32 NCHW (TF32 off, true fp32 as our kernels) and
+fp16/bf16 channels_last. cudnn.benchmark is on so cuDNN runs its best
+algorithm. FLOPs = 2*N*K*P*Q*(C/groups)*R*S per pass
 (the backward counts two: dgrad and wgrad; the bias gradient is not timed).
 """
 
@@ -23,6 +24,8 @@ _LAYERS_CUDA = [
     ("r50 3x3 256@14", (32, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1, False),
     ("r50 3x3 512@7", (32, 512, 7, 7), (512, 512, 3, 3), 1, 1, 1, True),
     ("r50 1x1 256->64@56", (32, 256, 56, 56), (64, 256, 1, 1), 1, 0, 1, False),
+    ("r50 1x1 64->256@56", (32, 64, 56, 56), (256, 64, 1, 1), 1, 0, 1, False),
+    ("r50 1x1/2 256->512@56", (32, 256, 56, 56), (512, 256, 1, 1), 2, 0, 1, False),
     ("r50 stem 7x7/2@224", (32, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, False),
     ("dw 3x3 256@56", (32, 256, 56, 56), (256, 1, 3, 3), 1, 1, 256, True),
 ]
@@ -68,6 +71,7 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
               + torch.Size(ws).numel()) * dtype.itemsize
     label = f"{name} {DTYPE_LABELS[dtype]}{' cl' if cl else ''}"
     depthwise = groups == xs[1] and groups > 1
+    pointwise = ws[2:] == (1, 1) and padding == 0
 
     def make():
         x = torch.randn(xs, device=device, dtype=dtype).to(memory_format=fmt)
@@ -91,6 +95,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run implicit_gemm
             if v == "implicit_gemm_mma_splitk" and depthwise:
                 continue  # no split on depthwise: = implicit_gemm_mma
+            if v == "gemm" and not pointwise:
+                continue  # it would just run the ladder's default
             fwd[v] = (lambda v: lambda x, w, g: cuops.conv2d(x, w, None, **kw, variant=v))(v)
         out.append(Case(op, f"fwd {label}", "TFLOP/s", flops, make, fwd, baseline=base,
                         bytes_per_set=nbytes, **case_kw))
@@ -125,6 +131,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue
             if v.startswith("implicit_gemm_mma") and depthwise:
                 continue  # depthwise tiles would be 1/64 full
+            if v == "gemm" and not pointwise:
+                continue  # it would just run the ladder's default
             bwd[v] = ours(v, tuple(ladders))
         out.append(Case(op, f"bwd {label}", "TFLOP/s", 2 * flops, make, bwd, baseline=base,
                         bytes_per_set=nbytes, **case_kw))
