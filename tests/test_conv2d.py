@@ -729,7 +729,7 @@ def test_pointwise_gemm_cuda(shape, dtype, layout):
         assert out.shape == want.shape and out.dtype == dtype
         if out.numel():
             assert_rel_close(out, want, dtype=dtype, what=f"fwd {what}")
-        if xs[1] > 0:  # the memory format torch picks
+        if xs[1] > 0 and layout != "views":  # the memory format torch picks
             assert out.stride() == F.conv2d(x, w, b, **kw).stride(), what
         gx = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), s2, p4, d2, groups, variant)
         gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), s2, p4, d2, groups, variant)

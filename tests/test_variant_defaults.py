@@ -15,6 +15,7 @@ import cuops
 
 OPS = torch.ops.cuops
 GEMM_RULE = "C/groups*R*S >= 16 and K/groups >= 4"  # csrc/cpu/conv2d_cpu.cpp
+POINTWISE_RULE = "1x1, no padding"  # csrc/cuda/conv2d_cuda.cu
 
 
 def _default_when(op, device, step):
@@ -32,15 +33,17 @@ def _inputs(x_shape, w_shape, dtype, device, channels_last):
 
 
 def _call(op, x, w, b, groups, variant):
-    """`op` of the forward conv2d(x, w, b, padding=1, groups); the gradients
-    take a fixed grad_output of the forward's output shape."""
+    """`op` of the forward conv2d(x, w, b, padding=1, groups) (padding 0 for a
+    1x1 weight); the gradients take a fixed grad_output of the forward's output
+    shape."""
+    pad = (w.shape[-1] - 1) // 2
     if op == "conv2d":
-        return cuops.conv2d(x, w, b, padding=1, groups=groups, variant=variant)
-    y = cuops.conv2d(x, w, b, padding=1, groups=groups, variant=None)
+        return cuops.conv2d(x, w, b, padding=pad, groups=groups, variant=variant)
+    y = cuops.conv2d(x, w, b, padding=pad, groups=groups, variant=None)
     dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1),
                      dtype=torch.float64).to(y.dtype).to(y.device)
     dy = dy.contiguous(memory_format=torch.channels_last) if x.stride(1) == 1 else dy
-    args = ([1, 1], [1, 1, 1, 1], [1, 1], groups)
+    args = ([1, 1], [pad] * 4, [1, 1], groups)
     if op == "conv2d_backward_input":
         return OPS.conv2d_backward_input(dy, w, list(x.shape), *args, variant=variant)
     return OPS.conv2d_backward_weight(dy, x, list(w.shape), *args, variant=variant)
@@ -77,6 +80,14 @@ CASES = {
                               None),
     "cuda-wgrad-fp32-dense": ("conv2d_backward_weight", "cuda", torch.float32, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, False, "implicit_gemm", "otherwise", None),
+    "cuda-1x1-fp16": ("conv2d", "cuda", torch.float16, (2, 64, 16, 16), (128, 64, 1, 1), 1, True,
+                      "gemm", POINTWISE_RULE, None),
+    "cuda-1x1-fp32": ("conv2d", "cuda", torch.float32, (2, 64, 16, 16), (128, 64, 1, 1), 1,
+                      False, "gemm", POINTWISE_RULE, None),
+    "cuda-dgrad-1x1": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
+                       (128, 64, 1, 1), 1, True, "gemm", POINTWISE_RULE, None),
+    "cuda-wgrad-1x1": ("conv2d_backward_weight", "cuda", torch.float32, (2, 64, 16, 16),
+                       (128, 64, 1, 1), 1, False, "gemm", POINTWISE_RULE, None),
 }
 
 

@@ -36,6 +36,8 @@
 #include "cuda/matmul/kernels.h"
 #include "indexing.h"
 
+#include <c10/util/accumulate.h>
+
 #include <array>
 #include <vector>
 
