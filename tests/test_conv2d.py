@@ -669,6 +669,7 @@ POINTWISE_SHAPES = [
     ((4, 64, 7, 7), (96, 64, 1, 1), {}, True),                       # NCHW: channels_last trip
     ((3, 8, 5, 5), (6, 4, 1, 1), dict(groups=2), True),              # ... with groups + bias
     ((2, 64, 28, 28), (256, 64, 1, 1), {}, True),                    # many tiles
+    ((3, 4, 30, 30), (6, 2, 1, 1), dict(groups=2), False),           # fp32 NCHW wgrad: per image
     ((3, 67, 15, 17), (130, 67, 1, 1), dict(stride=2), True),        # tails, stride 2
     ((2, 5, 1, 1), (7, 5, 1, 1), {}, True),                          # 1x1 images
     ((1, 1, 6, 6), (1, 1, 1, 1), {}, True),                          # one channel

@@ -23,7 +23,8 @@
 //    x[:, :, ::sh, ::sw]; dgrad writes a dense temporary, then dx = 0 and a
 //    scatter copy into dx[:, :, ::sh, ::sw].
 //  - wgrad of NCHW tensors (images do not merge): channel-major copies
-//    [ch][N*P*Q] (rows of P*Q copied whole), then one GEMM.
+//    [ch][N*P*Q] (rows of P*Q copied whole), then one GEMM; fp32/fp64 with
+//    large images instead sum per-image GEMMs' partials (wgrad_per_image).
 //  - NCHW images of fewer than kMinImagePixels pixels (ResNet's 7x7): the
 //    per-image GEMM's 128-wide pixel tiles would be mostly empty, so the mix
 //    runs on channels_last copies as one tall GEMM.
@@ -253,6 +254,60 @@ void channel_mix(at::Tensor in, const at::Tensor& out, const MixWeight& w) {
   }
 }
 
+// dw[k][c] = sum_n partial[n][k][c] in image order (deterministic), written
+// through dw's strides: one thread per weight element.
+template <typename T>
+__global__ void sum_images_kernel(const T* __restrict__ partial, T* __restrict__ dw, int64_t N,
+                                  int64_t K, int64_t Cg, int64_t s_k, int64_t s_c) {
+  const int64_t KC = K * Cg;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < KC;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    T acc = 0;
+    for (int64_t n = 0; n < N; ++n) acc += partial[n * KC + i];
+    const int64_t k = i / Cg;
+    dw[k * s_k + (i - k * Cg) * s_c] = acc;
+  }
+}
+
+// fp32/fp64 wgrad of tensors whose pixels merge inside each image but not
+// across images (NCHW, stride 1): a GEMM per image (GEMM-K = P*Q) into
+// partials [N][K][Cg] of the dtype itself (fp32 / fp64 accumulation, as one
+// GEMM), then sum_images_kernel. Saves the channel-major copies of dy and x
+// when the partials are small next to them (K*Cg <= (K + C)*P*Q / 8). fp16/bf16
+// would round each partial: they take the copies. Returns whether it ran.
+bool wgrad_per_image(const Conv2dGradProblem& p, const at::Tensor& dy, const at::Tensor& x) {
+  const int64_t G = p.groups, Kg = p.K / G, Cg = p.C / G;
+  if (!(p.dtype == at::kFloat || p.dtype == at::kDouble) || p.N < 2) return false;
+  const PixelDims<2> d = pixel_dims<2>({&dy, &x});  // [0] = dy, [1] = x
+  if (d.batch_sizes.size() != 1 || d.batch_sizes[0] != p.N || d.extent != p.P * p.Q) return false;
+  if ((dy.stride(1) != 1 && d.stride[0] != 1) || (x.stride(1) != 1 && d.stride[1] != 1))
+    return false;
+  if (p.K * Cg * 8 > (p.K + p.C) * p.P * p.Q) return false;
+  at::Tensor partial = at::empty({p.N, p.K, Cg}, options(p.dtype));
+  GemmProblem g;  // partial[n][g*Kg + k][c] = dy[n]^T[k][pix] . x[n][pix][c]
+  g.dtype = p.dtype;
+  g.M = Kg, g.N = Cg, g.K = d.extent;
+  g.a = dy.const_data_ptr(), g.a_sm = dy.stride(1), g.a_sk = d.stride[0];
+  g.b = x.const_data_ptr(), g.b_sk = d.stride[1], g.b_sn = x.stride(1);
+  g.c = partial.data_ptr(), g.c_sm = Cg, g.c_sn = 1;
+  g.batch = G * p.N;
+  g.batch_oc = make_offset_calculator<3>(
+      std::vector<int64_t>{G, p.N},
+      {std::vector<int64_t>{Kg * Cg, p.K * Cg},
+       std::vector<int64_t>{Kg * dy.stride(1), d.batch_strides[0][0]},
+       std::vector<int64_t>{Cg * x.stride(1), d.batch_strides[1][0]}});
+  gemm_default(g);
+  constexpr int kThreads = 256;
+  AT_DISPATCH_FLOATING_TYPES(p.dtype, "conv2d_wgrad_sum_images", [&] {
+    sum_images_kernel<scalar_t><<<grid_for(p.K * Cg, kThreads), kThreads, 0,
+                                  at::cuda::getCurrentCUDAStream()>>>(
+        partial.const_data_ptr<scalar_t>(), static_cast<scalar_t*>(p.dw), p.N, p.K, Cg, p.w_sk,
+        p.w_sc);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return true;
+}
+
 }  // namespace
 
 void conv2d_gemm(const Conv2dProblem& p) {
@@ -303,12 +358,13 @@ void conv2d_backward_weight_gemm(const Conv2dGradProblem& p) {
     dw.zero_();
     return;
   }
+  const at::Tensor dy0 =
+      view4(p.dy, {p.N, p.K, p.P, p.Q}, {p.y_sn, p.y_sk, p.y_sp, p.y_sq}, p.dtype);
+  const at::Tensor x0 = view4(p.x, {p.N, p.C, p.P, p.Q},
+                              {p.x_sn, p.x_sc, p.x_sh * p.stride_h, p.x_sw * p.stride_w}, p.dtype);
+  if (wgrad_per_image(p, dy0, x0)) return;
   // GEMM-K runs over all N*P*Q pixels: each operand's pixels at one stride.
-  const at::Tensor dy = with_one_pixel_stride(
-      view4(p.dy, {p.N, p.K, p.P, p.Q}, {p.y_sn, p.y_sk, p.y_sp, p.y_sq}, p.dtype));
-  const at::Tensor x = with_one_pixel_stride(
-      view4(p.x, {p.N, p.C, p.P, p.Q},
-            {p.x_sn, p.x_sc, p.x_sh * p.stride_h, p.x_sw * p.stride_w}, p.dtype));
+  const at::Tensor dy = with_one_pixel_stride(dy0), x = with_one_pixel_stride(x0);
   const PixelDims<1> dyp = pixel_dims<1>({&dy}), xp = pixel_dims<1>({&x});
   GemmProblem g;  // dw[k][c] = dy^T[k][pix] . x[pix][c], batched over groups
   g.dtype = p.dtype;
