@@ -77,7 +77,8 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw);
 // Pointwise gradients as GEMMs (gemm_1x1.cu): dgrad dx = dy . w per pixel
 // (stride > 1: a dense temporary scattered into a zeroed dx); wgrad dw = dy^T
 // . x with GEMM-K = N*P*Q (NCHW and strided operands through copies whose
-// pixels run on at one stride). Other problems -> the ladders' defaults.
+// pixels run on at one stride; fp32/fp64 NCHW: per-image GEMMs' partials
+// summed in image order). Other problems -> the ladders' defaults.
 void conv2d_backward_input_gemm(const Conv2dGradProblem& p);
 void conv2d_backward_weight_gemm(const Conv2dGradProblem& p);
 
