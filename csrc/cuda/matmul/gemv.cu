@@ -40,8 +40,9 @@ constexpr int kThreads = 256, kWarps = kThreads / 32;
 // compensated total (Kahan, common.cuh); also the shortest chunk.
 constexpr int kRunKC = 16;  // kc: 16-byte vectors per lane
 constexpr int kRunRC = 32;  // rc: k steps per thread
-// Enough warps (kc) / blocks (rc) in flight to cover DRAM latency.
-constexpr int kTargetWarpsPerSM = 64, kTargetBlocksPerSM = 8;
+// Work items to aim for: several waves of resident warps (kc) / blocks (rc),
+// so the last partial wave costs little.
+constexpr int kTargetWarpsPerSM = 256, kTargetBlocksPerSM = 16;
 
 struct GemvArgs {
   const void* w;
@@ -206,13 +207,15 @@ __global__ void __launch_bounds__(kThreads) gemv_rc_kernel(const __grid_constant
 
 // Chunk length: as short as filling the GPU asks (work / target workers), a
 // multiple of `unit`, but at least `min_chunk` (a whole run per thread) and
-// K / kMaxSplits (bounded workspace and finishing work); K when that covers it.
+// K / kMaxSplits (bounded workspace and finishing work); K when that covers
+// it; then evened out so the last chunk is not a short straggler.
 constexpr int64_t kMaxSplits = 256;
 int64_t pick_chunk(int64_t K, int64_t others, int64_t target, int64_t unit, int64_t min_chunk) {
   const auto round_up = [unit](int64_t x) { return ceil_div<int64_t>(x, unit) * unit; };
   const int64_t fill = round_up(ceil_div<int64_t>(K * others, std::max<int64_t>(target, 1)));
   const int64_t chunk = std::max({min_chunk, fill, round_up(ceil_div<int64_t>(K, kMaxSplits))});
-  return chunk >= K ? K : chunk;
+  if (chunk >= K) return K;
+  return round_up(ceil_div<int64_t>(K, ceil_div<int64_t>(K, chunk)));  // even chunks
 }
 
 template <typename T>
