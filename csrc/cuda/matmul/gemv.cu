@@ -27,7 +27,7 @@
 // Accuracy: a thread sums runs of 16-32 terms with plain fma and adds each
 // run into a compensated (Kahan) total, then fixed trees (lanes, warps) and
 // the compensated sum over chunks: the error is that of a short serial sum
-// plus a few tree levels, not of a K-long one (cuBLAS splits K similarly).
+// plus a few tree levels, not of a K-long one.
 // Deterministic: no atomics, the same order every run. Accumulation in fp32
 // (fp64 for fp64).
 #include "cuda/matmul/common.cuh"
@@ -51,7 +51,7 @@ struct GemvArgs {
   const void* bias;  // S == 1 only: bias[bias_per_row ? r : 0]
   int64_t R, K, batch, z0;
   int64_t w_sr, w_sk, v_sk, y_sr;
-  int w_arg, v_arg;  // operand of W and v in the batch offset calculator (1 = A, 2 = B)
+  int w_arg;  // operand of W in the batch offset calculator (1 = A, 2 = B; v is the other)
   bool bias_per_row;
   bool v_vec;        // kc: v is unit-stride and V-aligned (vector loads)
   int64_t S, chunk;  // K chunks and their length
@@ -236,7 +236,6 @@ void run_gemv(const GemmProblem& p) {
   a.v_sk = col ? p.b_sk : p.a_sk;
   a.y_sr = col ? p.c_sm : p.c_sn;
   a.w_arg = col ? 1 : 2;
-  a.v_arg = col ? 2 : 1;
   a.bias_per_row = !col;
   a.oc = p.batch_oc;
   if (a.R == 1) a.w_sr = 0;  // never multiplied by a nonzero index
@@ -253,7 +252,7 @@ void run_gemv(const GemmProblem& p) {
   const bool use_rc = !kc_vec && a.R > 1 && (rc_vec || std::abs(a.w_sr) < std::abs(a.w_sk));
   if (kc_vec) a.w_sk = 1;
   a.v_vec = (a.v_sk == 1 || a.K == 1) &&
-            mm::elem_alignment(a.v, sizeof(T), {}, p.batch_oc, a.v_arg) >= V;
+            mm::elem_alignment(a.v, sizeof(T), {}, p.batch_oc, col ? 2 : 1) >= V;
   if (a.v_vec) a.v_sk = 1;
 
   const int64_t sms = num_sms();
