@@ -417,6 +417,8 @@ def _split_cases(dtype):
         (make((1, 100 * 2500 + 1), dtype, d)[0, 1:].view(100, 2500),
          make((2500, 72), dtype, d)),  # misaligned A: general path
         (make((48, 256), dtype, d), make((256, 48), dtype, d)),  # tiny: no split
+        (make((300, 20, 72), dtype, d), make((300, 72, 40), dtype, d)),  # batched small: 64x64
+        (make((40, 33, 136), dtype, d), make((136, 200), dtype, d, "transposed")),
     ]
     if dtype != torch.float64:
         cases.append((make((128, 65536), dtype, d), make((65536, 96), dtype, d)))

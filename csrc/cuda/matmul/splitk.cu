@@ -8,8 +8,11 @@
 // 2026-12-06 has the reasoning):
 //  1. M == 1 or N == 1: the gemv kernel (gemv.cu).
 //  2. Tile size (fp16/bf16 only): 128 x 128 when those tiles give every SM a
-//     block (tiles128 * batch >= #SMs), else 64 x 64 (kTile64): a 1000^3 or
-//     a decode-sized M (1..64) product then has 4x the blocks.
+//     block (tiles128 * batch >= #SMs) and are mostly real output (M*N at
+//     least half of the area the 128 x 128 tiles cover), else 64 x 64
+//     (kTile64): a 1000^3 or a decode-sized M (1..64) product then has 4x
+//     the blocks, a batch of small products (M or N <= 64) computes less
+//     padding.
 //     fp32 / fp64 keep their kernel's tile (128 x 128 / 64 x 64).
 //  3. Split count S (1 = no split):
 //     fill: tiles * batch < #SMs  ->  S = ceil(2 * #SMs / (tiles * batch));
@@ -100,7 +103,8 @@ SplitPlan plan_split(const GemmProblem& p) {
   };
   const int64_t tile = p.dtype == at::kDouble ? 64 : 128;  // warptile's fp64 tile is 64 x 64
   int64_t t = tiles(tile, tile);
-  if (is_half(p.dtype) && t < sms) {
+  const int64_t padded128 = ceil_div(p.M, int64_t{128}) * 128 * ceil_div(p.N, int64_t{128}) * 128;
+  if (is_half(p.dtype) && (t < sms || 2 * p.M * p.N < padded128)) {
     plan.tile64 = true;
     t = tiles(64, 64);
   }
