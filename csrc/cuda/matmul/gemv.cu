@@ -37,9 +37,10 @@ namespace {
 
 constexpr int kThreads = 256, kWarps = kThreads / 32;
 // Terms a thread sums with plain fma before adding the run into its
-// compensated total (Kahan, common.cuh); also the shortest chunk.
+// compensated total (Kahan, common.cuh).
 constexpr int kRunKC = 16;  // kc: 16-byte vectors per lane
-constexpr int kRunRC = 32;  // rc: k steps per thread
+constexpr int kRunRC = 32;  // rc: k steps per thread (also the shortest chunk)
+constexpr int kMinVecsKC = 4;  // kc: the shortest chunk, in vectors per lane
 // Work items to aim for: several waves of resident warps (kc) / blocks (rc),
 // so the last partial wave costs little.
 constexpr int kTargetWarpsPerSM = 256, kTargetBlocksPerSM = 16;
@@ -206,7 +207,7 @@ __global__ void __launch_bounds__(kThreads) gemv_rc_kernel(const __grid_constant
 }
 
 // Chunk length: as short as filling the GPU asks (work / target workers), a
-// multiple of `unit`, but at least `min_chunk` (a whole run per thread) and
+// multiple of `unit`, but at least `min_chunk` (a few loads per thread) and
 // K / kMaxSplits (bounded workspace and finishing work); K when that covers
 // it; then evened out so the last chunk is not a short straggler.
 constexpr int64_t kMaxSplits = 256;
@@ -269,7 +270,7 @@ void run_gemv(const GemmProblem& p) {
   if (!use_rc) {
     const int v = kc_vec ? V : 1;
     a.chunk = pick_chunk(a.K, a.R * p.batch, sms * kTargetWarpsPerSM, 32 * v,
-                         int64_t{32} * v * kRunKC);
+                         int64_t{32} * v * kMinVecsKC);
     a.S = ceil_div<int64_t>(a.K, a.chunk);
     alloc_ws();
     const int64_t blocks = ceil_div<int64_t>(a.R * a.S, kWarps);
