@@ -9,7 +9,8 @@ import torch
 import cuops
 import cuops.nn
 from cuops.ops.matmul import TUNING_TABLES
-from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_allocator, run_python
+from tests.utils import (FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_allocator,
+                         rel_err, run_python)
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("matmul", "cuda")] if cuops.cuda_built() else []
 
@@ -352,6 +353,142 @@ def test_cuda_tuning_config_errors():
     assert r.returncode != 0 and "CUOPS_MATMUL_CONFIG" in r.stderr
     r = _run_with_config(f"warptile_static={N_STATIC_CONFIGS}", "0")
     assert r.returncode != 0 and "out of range" in r.stderr
+
+
+# ---------------------------------------------------------------------------
+# gemv (matrix-vector) and splitk (the planner, the CUDA default)
+# ---------------------------------------------------------------------------
+
+PLANNED = ["gemv", "splitk", None]  # None: the default, which is splitk
+
+
+def _vector_cases(dtype):
+    """(a, b) pairs with M == 1 or N == 1 over the gemv kernels' layouts:
+    K-contiguous matrix (kc), M/N-contiguous matrix (rc), no unit stride
+    (element loads), strided and misaligned vectors, batched and broadcast
+    vectors, K = 1, K not a multiple of any chunk."""
+    d = "cuda"
+    cases = []
+    for m, k in [(300, 4099), (1, 1), (7, 1), (1000, 3), (33, 20001), (2, 70000)]:
+        for la in ["contiguous", "transposed", "sliced"]:
+            cases.append((make((m, k), dtype, d, la), make((k, 1), dtype, d)))  # N == 1
+            cases.append((make((1, k), dtype, d), make((k, m), dtype, d, la)))  # M == 1
+    cases.append((make((300, 999), dtype, d), make((999 * 3,), dtype, d)[::3]))  # strided vector
+    cases.append((make((300, 999), dtype, d), make((1000,), dtype, d)[1:]))  # misaligned vector
+    cases.append((make((1, 1000 * 300 + 1), dtype, d)[0, 1:].view(300, 1000),
+                  make((1000,), dtype, d)))  # misaligned matrix rows
+    cases.append((make((3, 5, 129, 257), dtype, d), make((3, 5, 257, 1), dtype, d)))  # batched
+    cases.append((make((3, 1, 2049), dtype, d), make((3, 2049, 65), dtype, d, "transposed")))
+    cases.append((make((4, 1, 64), dtype, d), make((64, 4096), dtype, d)))  # broadcast B
+    cases.append((make((6, 513), dtype, d), make((2, 4, 513, 1), dtype, d)))  # broadcast A
+    cases.append((make((70001, 1, 9), dtype, d), make((70001, 9, 1), dtype, d)))  # > 65535 items
+    return cases
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", PLANNED, ids=str)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+def test_cuda_gemv(variant, dtype):
+    for a, b in _vector_cases(dtype):
+        check("cuda", variant, dtype, a, b)
+    # bias: one token through linear (M == 1), and bias[0] on a column (N == 1)
+    x, w = make((1, 3001), dtype, "cuda"), make((700, 3001), dtype, "cuda")
+    check("cuda", variant, dtype, x, w, make((700,), dtype, "cuda"), fn="linear")
+    check("cuda", variant, dtype, w, x.mT, make((1,), dtype, "cuda"), fn="gemm")
+    check("cuda", variant, dtype, make((2, 1, 3001), dtype, "cuda"), w.mT,
+          make((700,), dtype, "cuda"), fn="gemm")
+
+
+def _split_cases(dtype):
+    """Products the planner splits or gives small tiles: too few tiles (decode
+    M, ~1000^3, small batched), long K (K >= 8192 and >= 4 max(M, N)), K not a
+    multiple of the chunk (a shorter last chunk), odd layouts (the general
+    path's partials), batch and broadcast."""
+    d = "cuda"
+    cases = [
+        (make((16, 4096), dtype, d), make((4096, 4096), dtype, d)),  # decode M
+        (make((64, 4096), dtype, d), make((4096, 1024), dtype, d, "transposed")),
+        (make((1000, 1000), dtype, d), make((1000, 1000), dtype, d)),
+        (make((200, 5000), dtype, d), make((5000, 130), dtype, d)),  # K = 5000: short last chunk
+        (make((65, 8193), dtype, d), make((8193, 67), dtype, d)),  # long K, odd K
+        (make((3, 100, 5001), dtype, d), make((3, 5001, 70), dtype, d)),  # batched split
+        (make((100, 5001), dtype, d), make((2, 5001, 70), dtype, d)),  # broadcast A
+        (make((96, 3000), dtype, d, "transposed"), make((3000, 80), dtype, d, "sliced")),
+        (make((1, 100 * 2500 + 1), dtype, d)[0, 1:].view(100, 2500),
+         make((2500, 72), dtype, d)),  # misaligned A: general path
+        (make((48, 256), dtype, d), make((256, 48), dtype, d)),  # tiny: no split
+        (make((300, 20, 72), dtype, d), make((300, 72, 40), dtype, d)),  # batched small: 64x64
+        (make((40, 33, 136), dtype, d), make((136, 200), dtype, d, "transposed")),
+    ]
+    if dtype != torch.float64:
+        cases.append((make((128, 65536), dtype, d), make((65536, 96), dtype, d)))
+    return cases
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+def test_cuda_splitk(dtype):
+    for variant in ("splitk", None):
+        for a, b in _split_cases(dtype):
+            check("cuda", variant, dtype, a, b)
+        x, w = make((8, 6000), dtype, "cuda"), make((300, 6000), dtype, "cuda")
+        check("cuda", variant, dtype, x, w, make((300,), dtype, "cuda"), fn="linear")
+        check("cuda", variant, dtype, make((2, 8, 6000), dtype, "cuda"), w,
+              make((300,), dtype, "cuda"), fn="linear")
+
+
+def _err_vs_fp64(out, a, b):
+    return rel_err(out, torch.matmul(a.double(), b.double()))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16],
+                         ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("shape", [(64, 1 << 20, 1), (1, 1 << 20, 64), (2048, 1 << 18, 1),
+                                   (128, 1 << 19, 128), (16, 1 << 17, 512)], ids=str)
+def test_cuda_long_k_accuracy(dtype, shape):
+    """Huge K: error vs an fp64 truth no worse than torch.matmul's (cuBLAS),
+    for the default and the planner, and the same bits on a second run."""
+    m, k, n = shape
+    torch.manual_seed(0)
+    # Mostly positive terms (little cancellation), sums ~0.25 sqrt(K): in fp16's range.
+    a = (torch.rand(m, k, device="cuda") + 0.5).to(dtype)
+    b = ((torch.rand(k, n, device="cuda") - 0.25) / math.sqrt(k)).to(dtype)
+    err_torch = _err_vs_fp64(torch.matmul(a, b), a, b)
+    slack = 1e-3 * REL_TOL[dtype]
+    for variant in ("splitk", None) + (("gemv",) if 1 in (m, n) else ()):
+        out = cuops.matmul(a, b, variant=variant)
+        err = _err_vs_fp64(out, a, b)
+        assert err <= err_torch + slack, f"{variant}: error {err:.3e} > torch's {err_torch:.3e}"
+        assert torch.equal(out, cuops.matmul(a, b, variant=variant)), "not deterministic"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=DTYPE_IDS.get)
+def test_cuda_planned_deterministic(dtype):
+    """Split sums (gemv chunks, splitk partials) are added in a fixed order."""
+    for a, b in [(make((300, 70001), dtype, "cuda"), make((70001, 1), dtype, "cuda")),
+                 (make((1, 70001), dtype, "cuda"), make((70001, 300), dtype, "cuda")),
+                 (make((16, 4096), dtype, "cuda"), make((4096, 1024), dtype, "cuda")),
+                 (make((100, 20000), dtype, "cuda"), make((20000, 100), dtype, "cuda"))]:
+        for variant in ("gemv", "splitk"):
+            first = cuops.matmul(a, b, variant=variant)
+            for _ in range(2):
+                assert torch.equal(first, cuops.matmul(a, b, variant=variant)), variant
+
+
+@pytest.mark.gpu
+def test_cuda_planner_falls_through_on_big_products():
+    """Where the output tiles fill the GPU and K is not long, the planner (the
+    default) runs exactly the dtype's tile kernel: the same bits."""
+    for dtype, step in [(torch.bfloat16, "mma_sync"), (torch.float16, "mma_sync"),
+                        (torch.float32, "warptile_static"), (torch.float64, "warptile")]:
+        a, b = make((2304, 1024), dtype, "cuda"), make((1024, 2304), dtype, "cuda")
+        out = cuops.matmul(a, b)
+        assert torch.equal(out, cuops.matmul(a, b, variant=step)), dtype
+        assert torch.equal(out, cuops.matmul(a, b, variant="splitk")), dtype
+        bias = make((2304,), dtype, "cuda")
+        assert torch.equal(cuops.linear(a, b.mT, bias), cuops.linear(a, b.mT, bias, variant=step))
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,15 @@
 // about feeding the FMA units: from global memory (naive), then shared
 // memory (smem_tiled), then registers (regblock), then the warp's shared
 // load pattern and overlap (warptile), then tensor cores (mma_sync).
+//
+// The tile kernels assume a big product. Shapes that are not -- a vector
+// operand (GEMV: memory-bound, 2 FLOPs per matrix element), too few output
+// tiles for the SMs (decode-sized M, ~1000^3), or a K so long that a serial
+// sum loses accuracy -- get their own steps: gemv (bandwidth-bound matrix-
+// vector) and splitk, the planner (gemv for vectors, a 64 x 64 tile or a
+// K split with a deterministic finishing sum where the tiles cannot fill the
+// GPU, else exactly the tile kernel of the dtype). splitk is the default; its
+// rules are written once, at the top of matmul/splitk.cu.
 #include <torch/library.h>
 
 #include "cuda/cuda_utils.cuh"
@@ -33,9 +42,18 @@ const Ladder<GemmFn> kGemmCuda(
       "warptile with the operand layouts as template parameters: ~128 registers, 2 blocks per SM; "
       "fp32"},
      {"mma_sync", kHalfTypes, &gemm_mma_sync,
-      "tensor cores (mma.sync) with a multi-stage cp.async pipeline; fp16/bf16"}},
-    // Default: the fastest step that supports the dtype (docs/matmul-worklog.md).
-    {"mma_sync", "warptile_static", "warptile", "regblock", "smem_tiled", "naive"}, "cuops.gemm");
+      "tensor cores (mma.sync) with a multi-stage cp.async pipeline; fp16/bf16"},
+     {"gemv", kAllFloat, &gemm_gemv,
+      "matrix-vector (M or N == 1): 16-byte loads along the matrix's contiguous dim, K split "
+      "over blocks, compensated deterministic sums; other shapes: the dtype's tile kernel"},
+     {"splitk", kAllFloat, &gemm_splitk,
+      "planner: gemv for vectors; 64x64 tiles (fp16/bf16) and/or K split into an fp32 "
+      "workspace + a fixed-order finishing sum when tiles cannot fill the GPU or K is long; "
+      "else the dtype's tile kernel"}},
+    // Default: the planner, which runs the fastest tile kernel of the dtype
+    // unchanged on big products (docs/matmul-worklog.md, 2026-12-06).
+    {"splitk", "mma_sync", "warptile_static", "warptile", "regblock", "smem_tiled", "naive"},
+    "cuops.gemm");
 
 at::Tensor gemm_cuda(const at::Tensor& a, const at::Tensor& b,
                      const std::optional<at::Tensor>& bias,

@@ -54,7 +54,8 @@ MMA_DESC = ["default (= 23 on sm_90 | = 8 | 128x128x32 4w 4st by size and layout
             "128x128x32 4w 5st fragDB pipe 2blk groupM 16",
             "= 8, ldmatrix interleaved with the mma", "= 8, cp.async spread over k16 steps",
             "= 8, ldmatrix interleaved + cp.async spread", "= 8, stream-K persistent grid",
-            "= 8, stages filled by the tensor copy engine (TMA, sm_90)"]
+            "= 8, stages filled by the tensor copy engine (TMA, sm_90)",
+            "64x64x64 4w (32x32 warps) 4st fragDB 3blk (kTile64, splitk's small tile)"]
 WARP_DESC = ["default 128x128x16 8w", "128x128x8 8w", "64x128x8 4w (32x64 warps)", "128x64x8 4w",
              "128x128x16 8w (32x64 warps)"]
 STATIC_DESC = ["default BK 16, 1 blk/SM", "BK 8, 1 blk/SM", "BK 8, 2 blk/SM"]

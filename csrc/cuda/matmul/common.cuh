@@ -59,6 +59,21 @@ __device__ __forceinline__ T epilogue(acc_t<T> acc, const T* __restrict__ bias, 
   return static_cast<T>(acc);
 }
 
+// Compensated (Kahan) running sum: the rounding error of adding n terms
+// stays O(u) instead of growing with n. Deterministic (no reassociation:
+// nvcc does not reorder floating-point adds without fast-math).
+template <typename A>
+struct Kahan {
+  A s = A(0), c = A(0);  // sum, and minus the low-order part it lost
+  __device__ __forceinline__ void add(A x) {
+    const A y = x - c;
+    const A t = s + y;
+    c = (t - s) - y;
+    s = t;
+  }
+  __device__ __forceinline__ A value() const { return s - c; }
+};
+
 // ---------------------------------------------------------------------------
 // Host-side layout analysis for vectorized access.
 // ---------------------------------------------------------------------------

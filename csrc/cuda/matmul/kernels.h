@@ -17,6 +17,19 @@ void gemm_regblock(const GemmProblem& p);    // 3. 2-D register blocking, 16-byt
 void gemm_warptile(const GemmProblem& p);    // 4. warp tiling (fp32 flagship)
 void gemm_warptile_static(const GemmProblem& p);  // 4b. layouts as template parameters (fp32)
 void gemm_mma_sync(const GemmProblem& p);    // 5. tensor cores, mma.sync + cp.async (fp16/bf16)
+void gemm_gemv(const GemmProblem& p);        // 6. matrix-vector (M or N == 1), bandwidth-bound
+void gemm_splitk(const GemmProblem& p);      // 7. the planner: gemv, tile size, split-K
+
+// Building blocks of steps 6-7.
+// The tile kernel of p's dtype: mma_sync (fp16/bf16), warptile_static (fp32),
+// warptile (fp64).
+void gemm_tile_default(const GemmProblem& p);
+// mma_sync with the planner's choices: `tile64` = the 64 x 64 configuration on
+// the fast path; `f32_partials` = C is an fp32 workspace (no bias, no rounding).
+void gemm_mma_sync_planned(const GemmProblem& p, bool tile64, bool f32_partials);
+// C = sum over s of ws[s][batch][M][N] (acc_t of p.dtype), in a fixed
+// compensated order, + bias, converted and written through C's strides.
+void finish_partials(const GemmProblem& p, const at::Tensor& ws, int64_t S);
 
 // What cuops.matmul runs on `p` with no variant named: the ladder's default
 // step for this problem and dtype (matmul_cuda.cu). Other ops whose problem

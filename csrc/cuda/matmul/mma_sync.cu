@@ -88,6 +88,12 @@ __global__ void __launch_bounds__(C::kThreads, C::cfg.min_blocks_per_sm)
     __syncthreads();
 
     if (!stream_k_fixup<C>(p, u, scheduler.ktiles_all, acc.acc, tid)) continue;
+    if constexpr (C::cfg.f32_partials) {
+      const WarpOutput<float> out{static_cast<float*>(p.c) + off[0], nullptr, u.m_block,
+                                  u.n_block, warp, wm, wn, lane};
+      store_tile_partials<C>(p, out, acc.acc);
+      continue;
+    }
     const WarpOutput<T> out{static_cast<T*>(p.c) + off[0], static_cast<const T*>(p.bias),
                             u.m_block, u.n_block, warp, wm, wn, lane};
     if constexpr (C::cfg.cross_tile_pipeline) {
@@ -303,8 +309,11 @@ bool operand_fast(const GemmProblem& p, int arg) {
 // >= 64 and M*N*K >= 2^24. Both operands must be fixable, else no copy.
 constexpr int64_t kCopyMinOther = 64, kCopyMinWork = int64_t{1} << 24;
 
+// `tile64`: kTile64 instead of the 128 x 128 configurations on the fast path;
+// `partials`: C is an fp32 workspace, no bias (the splitk planner's choices;
+// gemm_mma_sync runs neither).
 template <typename T>
-void run(const GemmProblem& p_in) {
+void run(const GemmProblem& p_in, bool tile64, bool partials) {
   GemmProblem p = p_in;
   at::Tensor a_copy, b_copy;  // keep padded copies alive until the launch is queued
   const bool a_fast = operand_fast(p, 1), b_fast = operand_fast(p, 2);
@@ -365,8 +374,10 @@ void run(const GemmProblem& p_in) {
   // General path: walk the operand dim with the smaller stride in consecutive threads.
   prm.a_k_inner = std::abs(p.a_sk) <= std::abs(p.a_sm);
   prm.b_n_inner = std::abs(p.b_sn) <= std::abs(p.b_sk);
+  // Pairs are 2 x 16 bits (4 bytes), or 2 x fp32 partials (8 bytes).
   prm.c_pairs = (p.c_sn == 1 || p.N == 1) && (p.M == 1 || p.c_sm % 2 == 0) &&
-                reinterpret_cast<uintptr_t>(p.c) % 4 == 0 && batch_offsets_multiple_of(oc, 0, 2);
+                reinterpret_cast<uintptr_t>(p.c) % (partials ? 8 : 4) == 0 &&
+                batch_offsets_multiple_of(oc, 0, 2);
   prm.c_vec16 = p.c_sn == 1 && p.c_sm % 8 == 0 && aligned16(p.c) &&
                 batch_offsets_multiple_of(oc, 0, 8);
   if (p.N == 1) prm.c_sn = 1;  // never used as a stride then (one column only)
@@ -384,7 +395,16 @@ void run(const GemmProblem& p_in) {
                     " is out of range (0..", kNumTuneConfigs - 1, ")");
   if (!fast) {
     // One smem layout for any strides: the loader adapts.
-    launch<T, kGeneral, Major::kK, Major::kMN, true>(prm);
+    if (partials)
+      launch<T, with_f32_partials(kGeneral), Major::kK, Major::kMN, true>(prm);
+    else
+      launch<T, kGeneral, Major::kK, Major::kMN, true>(prm);
+  } else if (partials && tile64) {
+    launch_fast<T, with_f32_partials(kTile64)>(prm, am, bm);
+  } else if (partials) {
+    launch_fast<T, with_f32_partials(kSmall)>(prm, am, bm);
+  } else if (tile64) {
+    launch_fast<T, kTile64>(prm, am, bm);
 #ifdef CUOPS_EXPLORE
   } else if (cfg != 0 && am == Major::kK && bm == Major::kMN) {
     launch_explore<T>(cfg, prm, std::make_index_sequence<std::size(kExploreConfigs)>{});
@@ -409,9 +429,20 @@ void gemm_mma_sync(const GemmProblem& p) {
               "cuops.matmul: variant 'mma_sync' supports float16 and bfloat16, got ", p.dtype);
   if (p.M == 0 || p.N == 0 || p.batch == 0) return;
   if (p.dtype == at::kHalf)
-    mma_sync::run<__half>(p);
+    mma_sync::run<__half>(p, false, false);
   else
-    mma_sync::run<__nv_bfloat16>(p);
+    mma_sync::run<__nv_bfloat16>(p, false, false);
+}
+
+void gemm_mma_sync_planned(const GemmProblem& p, bool tile64, bool f32_partials) {
+  TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+              "cuops.matmul: mma_sync supports float16 and bfloat16, got ", p.dtype);
+  TORCH_INTERNAL_ASSERT(!f32_partials || p.bias == nullptr, "mma_sync partials take no bias");
+  if (p.M == 0 || p.N == 0 || p.batch == 0) return;
+  if (p.dtype == at::kHalf)
+    mma_sync::run<__half>(p, tile64, f32_partials);
+  else
+    mma_sync::run<__nv_bfloat16>(p, tile64, f32_partials);
 }
 
 }  // namespace cuops::cuda

@@ -60,6 +60,9 @@ struct TileConfig {
   // engine) instead of every thread's cp.async and their address math. The
   // mma side is unchanged.
   bool tma = false;
+  // Split-K partials (splitk.cu): C is an fp32 workspace and the epilogue
+  // stores the raw accumulators (no bias, no rounding to T).
+  bool f32_partials = false;
 };
 
 // The shapes of a configuration and the invariants the kernel relies on.
@@ -91,6 +94,8 @@ struct Tile {
                               WN == 64),
                 "tma: 128-byte rows of K-major tiles (BK 64), a warp's M/N-contiguous fragments "
                 "inside one 64-column half");
+  static_assert(!kCfg.f32_partials || (!kCfg.tma && !kCfg.stream_k),
+                "f32_partials: plain cp.async grids");
   // An sm_90 SM has 228 KB of shared memory, 1 KB of it reserved per block.
   static_assert(kCfg.min_blocks_per_sm * (kDynSmem + 1024) <= 228 * 1024,
                 "min_blocks_per_sm blocks must fit an SM's shared memory");
@@ -114,6 +119,12 @@ inline constexpr TileConfig kBigTma{.warps_m = 2, .warps_n = 2, .warp_m = 64, .w
 inline constexpr TileConfig kSmall{.warps_m = 2, .warps_n = 2, .warp_m = 64, .warp_n = 64,
                                    .block_k = 32, .stages = 4, .min_blocks_per_sm = 2,
                                    .frag_double_buffer = true};
+// Fast path, too few 128 x 128 tiles to give every SM a block (the splitk
+// planner's choice for ~1000^3 products and decode-sized M): 64x64x64, 4 warps
+// of 32x32, 4 stages x 16 KB, 3 blocks/SM: 4x the blocks of kSmall.
+inline constexpr TileConfig kTile64{.warps_m = 2, .warps_n = 2, .warp_m = 32, .warp_n = 32,
+                                    .block_k = 64, .stages = 4, .min_blocks_per_sm = 3,
+                                    .frag_double_buffer = true};
 // General path: element-wise loads need registers of their own (254 without
 // the second fragment set), so no fragment double-buffering there.
 inline constexpr TileConfig kGeneral{.warps_m = 2, .warps_n = 2, .warp_m = 64, .warp_n = 64,
@@ -122,6 +133,12 @@ inline constexpr TileConfig kGeneral{.warps_m = 2, .warps_n = 2, .warp_m = 64, .
 // The same configuration without the copy engine (what runs where it cannot).
 constexpr TileConfig without_tma(TileConfig c) {
   c.tma = false;
+  return c;
+}
+
+// The same configuration storing fp32 partial sums (splitk.cu).
+constexpr TileConfig with_f32_partials(TileConfig c) {
+  c.f32_partials = true;
   return c;
 }
 

@@ -101,4 +101,34 @@ __device__ __forceinline__ void store_tile_direct(const Params& p, const WarpOut
   }
 }
 
+// f32_partials: the raw accumulators into the fp32 workspace (rows of p.N
+// floats, unit column stride), pairs of columns as one 8-byte store when
+// p.c_pairs (even row pitch, 8-byte aligned items).
+template <class C>
+__device__ __forceinline__ void store_tile_partials(const Params& p, const WarpOutput<float>& o,
+                                                    const float (&acc)[C::MI][C::NI][4]) {
+  const int g = o.lane >> 2, t = o.lane & 3;
+  CUOPS_UNROLL
+  for (int ni = 0; ni < C::NI; ++ni) {
+    const int64_t n = o.n0 + o.wn * C::WN + ni * 8 + 2 * t;
+    if (n >= p.N) continue;
+    const bool has2 = n + 1 < p.N;
+    CUOPS_UNROLL
+    for (int mi = 0; mi < C::MI; ++mi) {
+      CUOPS_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        const int64_t m = o.m0 + o.wm * C::WM + mi * 16 + g + h * 8;
+        if (m >= p.M) continue;
+        float* dst = o.c + m * p.c_sm + n * p.c_sn;
+        if (p.c_pairs && has2) {
+          *reinterpret_cast<float2*>(dst) = make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
+        } else {
+          dst[0] = acc[mi][ni][2 * h];
+          if (has2) dst[p.c_sn] = acc[mi][ni][2 * h + 1];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace cuops::cuda::mma_sync

@@ -85,6 +85,10 @@ inline constexpr TileConfig kExploreConfigs[] = {
      .stream_k = true},
     // 23: kBigTma (sm_90, one GEMM; elsewhere kBig runs).
     kBigTma,
+    // 24: kTile64 (the splitk planner's tile for too few 128x128 tiles), to
+    // measure it where the planner does not pick it, e.g. the batched
+    // 512 x (1024x128 @ 128x1024), bound by writing C (docs/matmul-worklog.md).
+    kTile64,
 };
 
 }  // namespace cuops::cuda::mma_sync
