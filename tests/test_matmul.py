@@ -356,10 +356,10 @@ def test_cuda_tuning_config_errors():
 
 
 # ---------------------------------------------------------------------------
-# gemv (matrix-vector) and splitk (the planner, the CUDA default)
+# gemv (matrix-vector) and splitk (the planner)
 # ---------------------------------------------------------------------------
 
-PLANNED = ["gemv", "splitk", None]  # None: the default, which is splitk
+PLANNED = ["gemv", "splitk", None]  # None: the default
 
 
 def _vector_cases(dtype):
