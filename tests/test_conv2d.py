@@ -238,6 +238,127 @@ def test_forward_splitk_cuda(shape, dtype, cl):
         assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_mma_splitk"))
 
 
+# implicit_gemm_regtile (fp32, true fp32: the 1e-5 relative tolerance fails
+# TF32's 10-bit mantissa by ~100x): 128x128 tiles, the three x loaders
+# (pixel-fast NCHW, tap-fast channels_last, 4-channel channels_last pieces),
+# 1, 2 or 4 groups per tile, and the three epilogues (vector along q, vector
+# along k, scalar).
+# (x shape, w shape, kwargs)
+REGTILE_SHAPES = [
+    ((2, 64, 33, 35), (128, 64, 3, 3), dict(padding=1)),             # odd P, Q: scalar stores
+    ((1, 16, 40, 64), (16, 16, 3, 3), dict(padding=1)),              # Q % 4 == 0: vector along q
+    ((2, 260, 9, 9), (300, 260, 3, 3), dict(padding=1)),             # 3 n tiles, k tail
+    ((1, 3, 67, 71), (64, 3, 11, 11), dict(stride=4, padding=2)),    # 11x11 s4 stem, C = 3
+    ((2, 5, 17, 19), (7, 5, 5, 5), dict(stride=2, padding=2)),       # C, K odd
+    ((3, 12, 20, 21), (20, 3, 3, 3), dict(padding=1, groups=4)),     # groups 4, C/groups 3
+    ((2, 16, 15, 16), (24, 8, 7, 7), dict(padding=3, groups=2)),     # groups 2, 7x7
+    ((2, 32, 12, 12), (33, 32, 1, 1), {}),                           # 1x1, K % 4 != 0
+    ((1, 24, 14, 13), (40, 24, 3, 3), dict(padding=2, dilation=2)),  # dilation 2
+    ((2, 8, 16, 16), (12, 8, 3, 3), dict(stride=2)),                 # no padding
+    ((1, 4, 3, 3), (2, 4, 3, 3), {}),                                # one output pixel
+    ((1, 8, 5, 6), (8, 8, 3, 2), dict(padding=(2, 0))),              # padding > kernel reach
+    # group slots: K/groups <= 32 -> 4 groups per tile, <= 64 -> 2 (tails: empty slots)
+    ((2, 64, 10, 12), (256, 8, 3, 3), dict(padding=1, groups=8)),    # K/groups 32, 4 slots
+    ((2, 30, 9, 11), (144, 10, 3, 3), dict(padding=1, groups=3)),    # K/groups 48, 2 slots + tail
+    ((2, 32, 14, 15), (64, 8, 3, 3), dict(stride=2, groups=4)),      # C/groups 8 (16-byte pieces)
+    ((1, 20, 7, 9), (10, 4, 1, 3), dict(padding=(0, 1), groups=5)),  # 5 groups: 4 + 1 slots
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", range(len(REGTILE_SHAPES)))
+def test_forward_regtile_cuda(shape, layout):
+    torch.manual_seed(0)
+    xs, ws, kw = REGTILE_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda"), layout in ("x_cl", "both_cl"))
+    w = _layout(torch.randn(ws, device="cuda"), layout in ("w_cl", "both_cl"))
+    b = torch.randn(ws[0], device="cuda")
+    for bias in (b, None):
+        want = _ref64(x, w, bias, kw)
+        poison_allocator("cuda", want.numel() * 16)
+        out = cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_regtile")
+        assert out.stride() == F.conv2d(x, w, bias, **kw).stride()
+        assert_rel_close(out, want, dtype=torch.float32, what=f"regtile {xs} {ws} {kw}")
+        assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_regtile"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("pad4", [[1, 0, 0, 1], [0, 2, 1, 1], [3, 0, 0, 2]], ids=str)
+def test_forward_regtile_asymmetric_padding_cuda(pad4, cl):
+    """(top, bottom, left, right) padding: only top/left enter the gather."""
+    torch.manual_seed(0)
+    x = _layout(torch.randn(2, 12, 13, 18, device="cuda"), cl)
+    w = _layout(torch.randn(20, 12, 3, 5, device="cuda"), cl)
+    b = torch.randn(20, device="cuda")
+    t, bo, le, ri = pad4
+    want = F.conv2d(F.pad(x.double().cpu(), (le, ri, t, bo)), w.double().cpu(), b.double().cpu())
+    poison_allocator("cuda", want.numel() * 16)
+    out = torch.ops.cuops.conv2d(x, w, b, [1, 1], pad4, [1, 1], 1, "implicit_gemm_regtile")
+    assert_rel_close(out, want, dtype=torch.float32, what=f"regtile {pad4}")
+
+
+@pytest.mark.gpu
+def test_forward_regtile_views_cuda():
+    """Non-dense and misaligned operands: sliced channels (channels_last with
+    an odd channel offset: no 16-byte pieces), a column-sliced NCHW input, a
+    spatially transposed input and weight, a strided bias."""
+    torch.manual_seed(0)
+    base_cl = torch.randn(2, 17, 11, 12, device="cuda").to(memory_format=torch.channels_last)
+    base = torch.randn(2, 16, 11, 25, device="cuda")
+    cases = [
+        (base_cl[:, 1:], torch.randn(24, 16, 3, 3, device="cuda"), dict(padding=1)),
+        (base[:, :, :, 1::2], torch.randn(24, 16, 3, 3, device="cuda"), dict(padding=1)),
+        (base.transpose(2, 3), torch.randn(8, 16, 3, 5, device="cuda").transpose(2, 3),
+         dict(stride=2, padding=(1, 2))),
+        (base[:, :8], torch.randn(12, 4, 3, 3, device="cuda"), dict(padding=1, groups=2)),
+    ]
+    for x, w, kw in cases:
+        b = torch.randn(2 * w.shape[0], device="cuda")[::2]
+        want = _ref64(x, w, b, kw)
+        poison_allocator("cuda", want.numel() * 16)
+        out = cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_regtile")
+        assert_rel_close(out, want, dtype=torch.float32, what=f"regtile view {tuple(x.stride())}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("shape", range(len(REGTILE_SHAPES)))
+def test_backward_weight_regtile_cuda(shape, cl):
+    """The fp32 wgrad step on the forward's shapes (true fp32, split pixel
+    sums: the long-reduction fp32 tolerance of test_backward), deterministic."""
+    torch.manual_seed(0)
+    xs, ws, kw = REGTILE_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda"), cl)
+    w = _layout(torch.randn(ws, device="cuda"), cl).requires_grad_(True)
+    out = cuops.conv2d(x, w, None, **kw)
+    g = torch.randn_like(out)
+
+    def wgrad():
+        with cuops.use_variant("conv2d_backward_weight", "implicit_gemm_regtile", "cuda"):
+            return torch.autograd.grad(out, w, g, retain_graph=True)[0]
+
+    poison_allocator("cuda", 16 * w.numel() + 1024)
+    got = wgrad()
+    wr = w.detach().double().cpu().requires_grad_(True)
+    want = torch.autograd.grad(F.conv2d(x.double().cpu(), wr, None, **kw), wr,
+                               g.double().cpu())[0]
+    assert_rel_close(got, want, tol=4e-5, what=f"regtile wgrad {xs} {ws} {kw}")
+    assert torch.equal(got, wgrad())
+
+
+@pytest.mark.gpu
+def test_backward_weight_regtile_empty_batch_cuda():
+    """N == 0: the empty reduction writes zeros (poisoned output)."""
+    x = torch.randn(0, 6, 7, 7, device="cuda")
+    dy = torch.randn(0, 8, 7, 7, device="cuda")
+    poison_allocator("cuda", 1 << 16)
+    dw = torch.ops.cuops.conv2d_backward_weight(dy, x, [8, 3, 3, 3], [1, 1], [1, 1, 1, 1],
+                                                [1, 1], 2, "implicit_gemm_regtile")
+    assert dw.shape == (8, 3, 3, 3) and torch.equal(dw, torch.zeros_like(dw))
+
+
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
 # one subprocess per entry) is correct on the split-K shapes above.
 # Table sizes from C++ (csrc/cuda/conv2d/tuning.h): 1 in a product build, all

@@ -19,6 +19,9 @@
 //   gemm               1x1 unpadded (is_pointwise): a plain GEMM through
 //                      cuops.matmul's default (gemm_default); others -> the
 //                      ladder's default
+//   implicit_gemm_regtile  fp32: implicit GEMM with matmul warptile_static's
+//                      register tiling (128x128 tiles, 8x8 per thread), packed
+//                      filter + tap table, layout-specialized gathers
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
@@ -28,6 +31,10 @@
 //   implicit_gemm_mma_phases  any stride: one stride-1 tensor-core forward
 //                      (split-K step) per output phase of dx, sub-filter
 //                      taps r0 + stride*t; stride 1 = the flipped-weight forward
+// Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
+// conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
+// register tiling over pixel splits (deterministic finish); not yet defaults
+// (unmeasured).
 //
 // The defaults depend on the problem, not only on the dtype: each ladder's
 // default rules, below, say when and why.
@@ -70,15 +77,19 @@ const Ladder<FwdFn> kConvCuda(
       "depthwise, NCHW rows: plane band in smem, 8-row strips/thread; others -> depthwise"},
      {"gemm", kAllFloat, &conv2d_gemm,
       "1x1 unpadded: a plain GEMM (cuops.matmul's default) over pixels x channels; others -> "
-      "the ladder's default"}},
+      "the ladder's default"},
+     {"implicit_gemm_regtile", kFloatOnly, &conv2d_implicit_gemm_regtile,
+      "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"}},
     // Depthwise problems go to the kernel written for their layout, pointwise
     // ones to the GEMM (no im2col, the GEMM ladder's tiles and split-K). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
-    // is the fp16/bf16 default for every other problem.
+    // is the fp16/bf16 default for every other problem; fp32 takes the
+    // register-tiled SIMT step (true fp32, docs/conv2d-worklog.md 2026-12-06).
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
      {"1x1, no padding", is_pointwise, "gemm"},
      "implicit_gemm_mma_splitk",
+     "implicit_gemm_regtile",
      "implicit_gemm"});
 
 // Both gradient ladders: one input channel per group leaves the 64-wide GEMM
@@ -109,7 +120,9 @@ const Ladder<GradFn> kDgradCuda(
      {"implicit_gemm_mma_phases", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma_phases,
       "any stride: one stride-1 mma forward (split-K step) per output phase of dx"},
      {"gemm", kAllFloat, &conv2d_backward_input_gemm,
-      "1x1 unpadded: dy . w as a plain GEMM (cuops.matmul's default); others -> the default"}},
+      "1x1 unpadded: dy . w as a plain GEMM (cuops.matmul's default); others -> the default"},
+     {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_input_implicit_gemm_regtile,
+      "fp32, any stride: one stride-1 implicit_gemm_regtile forward per output phase of dx"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(
@@ -121,7 +134,9 @@ const Ladder<GradFn> kWgradCuda(
      {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_mma,
       "tensor cores (mma.sync, ldmatrix.trans), split over pixels, deterministic finish"},
      {"gemm", kAllFloat, &conv2d_backward_weight_gemm,
-      "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"}},
+      "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"},
+     {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_weight_implicit_gemm_regtile,
+      "fp32, 128x128x8 tiles, 8x8 per thread in registers, split over pixels, deterministic"}},
     kGradDefaults);
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,

@@ -13,6 +13,11 @@ namespace cuops::cuda {
 
 void conv2d_direct(const Conv2dProblem& p);         // 1. one thread per output
 void conv2d_implicit_gemm(const Conv2dProblem& p);  // 2. implicit GEMM, smem tiles (SIMT)
+// 2b. fp32: implicit GEMM with matmul warptile_static's register tiling
+// (128 x 128 tiles, 8 x 8 per thread), a packed filter and a tap table from a
+// pre-pass, layout-specialized x gathers, 2 or 4 narrow groups per tile; any
+// padding sign, any y strides (offsets beyond 32 bits -> conv2d_implicit_gemm).
+void conv2d_implicit_gemm_regtile(const Conv2dProblem& p);
 void conv2d_implicit_gemm_mma(const Conv2dProblem& p);  // 3. tensor cores (fp16/bf16, NHWC)
 void conv2d_depthwise(const Conv2dProblem& p);      // 4. groups == C == K
 // 3b. step 3 with split-K over gridDim.y + a finishing pass when the M x N
@@ -63,10 +68,15 @@ void conv2d_backward_input_implicit_gemm_mma_phases(const Conv2dGradProblem& p);
 // runs them; it must take negative padding and any output strides, and the
 // dtype of p (dgrad_mma_phases.cu).
 void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, void (*forward)(const Conv2dProblem&));
+// fp32, any stride: conv2d_dgrad_by_phases with conv2d_implicit_gemm_regtile.
+void conv2d_backward_input_implicit_gemm_regtile(const Conv2dGradProblem& p);
 // wgrad: grad_weight; the N*P*Q reduction is split across blocks into
 // deterministic acc_t partials, summed by a finishing pass (common.cuh).
 void conv2d_backward_weight_direct(const Conv2dGradProblem& p);         // one thread per dw
 void conv2d_backward_weight_implicit_gemm(const Conv2dGradProblem& p);  // implicit GEMM, split-K
+// fp32: the forward regtile tiling (regtile.cuh), 128 x 128 tiles of K/groups x
+// C/groups*R*S, pixels split into fixed chunks of fp32 partials + the finish.
+void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p);
 // Tensor-core wgrad (fp16/bf16) through conv2d_wgrad_mma (+ a layout copy
 // when grad_weight is not KCRS-contiguous).
 void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p);

@@ -1,0 +1,180 @@
+// Step 2b of the conv2d wgrad ladder: implicit GEMM with the register tiling
+// of the forward implicit_gemm_regtile (regtile.cuh; fp32, true fp32).
+//
+// GEMM per group: dw[k][tap] = sum over pixels j < N*P*Q of dy[j][k] *
+// im2col(x)[j][tap], M = K/groups filters, N = C/groups*R*S taps, reduced
+// over the pixels. The pixel range is split into fixed chunks (the count
+// from the shape only) whose fp32 sums go to partial rows [split][K*Cg*R*S]
+// (KCRS order); conv::wgrad_finish_kernel adds the rows in a fixed order and
+// writes dw through its strides: deterministic, no atomics.
+//
+// Loaders: thread (kk = tid % BK, r_t = tid / BK) loads, each slice, pixel
+// k0 + kk of 4 tile rows r_t + 32 i for both operands: dy rows = filters,
+// x rows = taps. So one pixel decomposition (n, p, q) per thread per slice
+// serves 8 loads, and the thread's 4 tap-table entries stay in registers for
+// the whole kernel (the tap table of the forward, regtile::tap_entry). A
+// warp reads 8 consecutive pixels x 4 rows: contiguous along q for NCHW;
+// channels_last reads consecutive taps (c fastest) of a pixel.
+#include "cuda/conv2d/regtile.cuh"
+
+namespace cuops::cuda {
+namespace {
+
+using regtile::C;
+using regtile::kFar;
+
+struct WgradArgs {
+  const float* x;
+  const float* dy;
+  const int4* tab;  // [n_tiles * BN] regtile::tap_entry
+  float* partial;   // [splits][total]
+  int npq, PQ, Q, H, W, stride_h, stride_w, pad_h, pad_w;
+  int64_t x_sn, x_sh, x_sw, x_sg;   // x_sg: offset of one group's channels
+  int64_t y_sn, y_sk, y_sp, y_sq;
+  int Kg, Kdim, n_tiles, chunk, nk;  // chunk: pixels per split (a multiple of BK)
+  int64_t total;                     // K * Kdim: one partial row
+  int g0;                            // first group of this launch
+};
+
+constexpr int kRowStep = C::THREADS / C::BK;  // 32: rows apart of one thread's loads
+constexpr int kRows = C::BM / kRowStep;       // 4 loads per operand per slice
+static_assert(C::BM == C::BN && C::THREADS % C::BK == 0 && C::BM % kRowStep == 0,
+              "one pixel x 4 rows per thread for both operands");
+
+// Two blocks of one fixed size per SM on a 132-SM H100/H200: the split count
+// aims at this many blocks. A constant, not the device's SM count, so the
+// split (and so the bits of dw) depend on the shape only.
+constexpr int64_t kTargetBlocks = 264;
+constexpr int64_t kMinChunk = 256;  // pixels per split at least (32 slices)
+
+__global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
+    wgrad_regtile_kernel(const __grid_constant__ WgradArgs a) {
+  __shared__ __align__(16) float As[2][C::BK * C::LD];
+  __shared__ __align__(16) float Bs[2][C::BK * C::LD];
+  const int tid = threadIdx.x, kk = tid % C::BK, r_t = tid / C::BK;
+  const int64_t g = a.g0 + static_cast<int64_t>(blockIdx.z);
+  const int split = static_cast<int>(blockIdx.y);
+  const int m0 = static_cast<int>(blockIdx.x / a.n_tiles) * C::BM;
+  const int n0 = static_cast<int>(blockIdx.x % a.n_tiles) * C::BN;
+  const int j_begin = split * a.chunk, j_end = min(j_begin + a.chunk, a.npq);
+
+  int4 taps[kRows];  // this thread's B rows (taps), fixed for the kernel
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) taps[i] = __ldg(a.tab + n0 + r_t + i * kRowStep);
+  const float* dyg = a.dy + (g * a.Kg + m0 + r_t) * a.y_sk;  // row r_t of the A tile
+  const float* xg = a.x + g * a.x_sg;
+  const int rows_a = a.Kg - m0 - r_t;  // A rows r_t + 32 i < Kg - m0
+
+  float ra[kRows], rb[kRows];
+  auto fetch = [&](int t) {
+    const int j = j_begin + t * C::BK + kk;
+    int64_t py = 0, px = 0;
+    int ih0 = kFar, iw0 = kFar;
+    const bool jok = j < j_end;
+    if (jok) {
+      const int nb = j / a.PQ, pq = j - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
+      ih0 = pp * a.stride_h - a.pad_h, iw0 = q * a.stride_w - a.pad_w;
+      py = nb * a.y_sn + pp * a.y_sp + q * a.y_sq;
+      px = nb * a.x_sn + ih0 * a.x_sh + iw0 * a.x_sw;
+    }
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      ra[i] = jok && i * kRowStep < rows_a ? __ldg(dyg + i * kRowStep * a.y_sk + py) : 0.f;
+      const int4 e = taps[i];
+      const bool in = static_cast<unsigned>(ih0 + e.y) < static_cast<unsigned>(a.H) &&
+                      static_cast<unsigned>(iw0 + e.z) < static_cast<unsigned>(a.W);
+      rb[i] = in ? __ldg(xg + px + e.x) : 0.f;
+    }
+  };
+  // Lanes: 8 pixels (rows 132 floats apart: banks 4 apart) x 4 rows.
+  auto stash = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      As[buf][kk * C::LD + r_t + i * kRowStep] = ra[i];
+      Bs[buf][kk * C::LD + r_t + i * kRowStep] = rb[i];
+    }
+  };
+
+  const regtile::ThreadTile tt(tid);
+  float acc[C::ACC_M][C::ACC_N];
+  regtile::main_loop(a.nk, As, Bs, 0, tt, acc, fetch, stash);
+
+  // Partial row `split`, KCRS order: (g*Kg + m) * Kdim + (c*R*S + r*S + s).
+  float* out = a.partial + split * a.total + g * a.Kg * static_cast<int64_t>(a.Kdim);
+  int canon[C::ACC_N];
+#pragma unroll
+  for (int j = 0; j < C::ACC_N; ++j) canon[j] = __ldg(a.tab + n0 + tt.n(j)).w;  // -1 past Kdim
+#pragma unroll
+  for (int i = 0; i < C::ACC_M; ++i) {
+    const int m = m0 + tt.m(i);
+    if (m >= a.Kg) continue;
+#pragma unroll
+    for (int j = 0; j < C::ACC_N; ++j)
+      if (canon[j] >= 0) out[static_cast<int64_t>(m) * a.Kdim + canon[j]] = acc[i][j];
+  }
+}
+
+__global__ void tap_table_kernel(const Conv2dProblem p, int4* __restrict__ tab, int64_t Kdim,
+                                 int64_t n, bool c_fast) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) tab[i] = regtile::tap_entry(p, i, Kdim, c_fast);
+}
+
+}  // namespace
+
+void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p) {
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
+  const int64_t total = p.K * Kdim;
+  if (total == 0) return;
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat,
+                   "cuops.conv2d_backward_weight(implicit_gemm_regtile): unsupported dtype ",
+                   p.dtype);
+  const int64_t npq = p.N * p.P * p.Q;
+  // 32-bit pixel indices (with a chunk of headroom) and tap table.
+  if (!regtile::geometry_fits(p) || npq >= (int64_t{1} << 30) || Kdim >= (int64_t{1} << 30) ||
+      Kg >= (int64_t{1} << 30))
+    return conv2d_backward_weight_implicit_gemm(p);
+
+  const int64_t m_tiles = ceil_div<int64_t>(Kg, C::BM), n_tiles = ceil_div<int64_t>(Kdim, C::BN);
+  const int64_t tiles = m_tiles * n_tiles * p.groups;
+  TORCH_CHECK(m_tiles * n_tiles <= INT_MAX,
+              "cuops.conv2d_backward_weight: problem too large for implicit_gemm_regtile");
+  int64_t splits = std::clamp<int64_t>(ceil_div<int64_t>(kTargetBlocks, tiles), 1,
+                                       std::clamp<int64_t>(npq / kMinChunk, 1, 4096));
+  const int64_t chunk = std::max<int64_t>(
+      C::BK, round_up<int64_t>(ceil_div<int64_t>(npq, splits), C::BK));
+  splits = std::max<int64_t>(1, ceil_div<int64_t>(npq, chunk));  // N == 0: one split of zeros
+
+  // Workspace: the tap table (n_tiles * BN int4 = 4 floats each), then the partials.
+  const int64_t ntab = n_tiles * C::BN;
+  at::Tensor ws = conv::acc_workspace<float>(4 * ntab + splits * total);
+  auto* tab = reinterpret_cast<int4*>(ws.data_ptr<float>());
+  at::Tensor partial = ws.narrow(0, 4 * ntab, splits * total);
+  const bool c_fast = p.x_sc == 1 && Cg > 1;
+  tap_table_kernel<<<ceil_div<int64_t>(ntab, conv::kThreads), conv::kThreads, 0,
+                     at::cuda::getCurrentCUDAStream()>>>(p, tab, Kdim, ntab, c_fast);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+
+  WgradArgs a{};
+  a.x = static_cast<const float*>(p.x), a.dy = static_cast<const float*>(p.dy), a.tab = tab;
+  a.partial = partial.data_ptr<float>();
+  a.npq = static_cast<int>(npq), a.PQ = static_cast<int>(p.P * p.Q), a.Q = static_cast<int>(p.Q);
+  a.H = static_cast<int>(p.H), a.W = static_cast<int>(p.W);
+  a.stride_h = static_cast<int>(p.stride_h), a.stride_w = static_cast<int>(p.stride_w);
+  a.pad_h = static_cast<int>(p.pad_h), a.pad_w = static_cast<int>(p.pad_w);
+  a.x_sn = p.x_sn, a.x_sh = p.x_sh, a.x_sw = p.x_sw, a.x_sg = Cg * p.x_sc;
+  a.y_sn = p.y_sn, a.y_sk = p.y_sk, a.y_sp = p.y_sp, a.y_sq = p.y_sq;
+  a.Kg = static_cast<int>(Kg), a.Kdim = static_cast<int>(Kdim);
+  a.n_tiles = static_cast<int>(n_tiles), a.chunk = static_cast<int>(chunk);
+  a.nk = static_cast<int>(chunk / C::BK), a.total = total;
+  for (int64_t g0 = 0; g0 < p.groups; g0 += 65535) {  // gridDim.z <= 65535
+    a.g0 = static_cast<int>(g0);
+    const dim3 grid(static_cast<unsigned>(m_tiles * n_tiles), static_cast<unsigned>(splits),
+                    static_cast<unsigned>(std::min<int64_t>(p.groups - g0, 65535)));
+    wgrad_regtile_kernel<<<grid, C::THREADS, 0, at::cuda::getCurrentCUDAStream()>>>(a);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  conv::launch_wgrad_finish<float>(p, partial, splits);
+}
+
+}  // namespace cuops::cuda
