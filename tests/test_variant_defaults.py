@@ -72,7 +72,7 @@ CASES = {
     "cuda-fp16-dense": ("conv2d", "cuda", torch.float16, (2, 64, 16, 16), (64, 64, 3, 3), 1, True,
                         "implicit_gemm_mma_splitk", "otherwise", None),
     "cuda-fp32-dense": ("conv2d", "cuda", torch.float32, (2, 64, 16, 16), (64, 64, 3, 3), 1,
-                        False, "implicit_gemm_regtile", "otherwise", None),
+                        False, "implicit_gemm", "otherwise", None),
     "cuda-dgrad-depthwise": ("conv2d_backward_input", "cuda", torch.float32, (2, 32, 16, 16),
                              (32, 1, 3, 3), 32, False, "direct", "depthwise", None),
     "cuda-dgrad-fp16-dense": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
@@ -87,7 +87,7 @@ CASES = {
     "cuda-dgrad-1x1": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
                        (128, 64, 1, 1), 1, True, "gemm", POINTWISE_RULE, None),
     "cuda-wgrad-1x1": ("conv2d_backward_weight", "cuda", torch.float32, (2, 64, 16, 16),
-                       (128, 64, 1, 1), 1, False, "gemm", POINTWISE_RULE, None),
+                       (128, 64, 1, 1), 1, False, "implicit_gemm", "otherwise", None),
 }
 
 

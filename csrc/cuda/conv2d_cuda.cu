@@ -81,23 +81,24 @@ const Ladder<FwdFn> kConvCuda(
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_implicit_gemm_regtile,
       "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"}},
     // Depthwise problems go to the kernel written for their layout, pointwise
-    // ones to the GEMM (no im2col, the GEMM ladder's tiles and split-K). The
+    // ones to the GEMM (no im2col, the GEMM ladder's tile kernels). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
-    // is the fp16/bf16 default for every other problem; fp32 takes the
-    // register-tiled SIMT step (true fp32, docs/conv2d-worklog.md 2026-12-06).
+    // is the fp16/bf16 default for every other problem. implicit_gemm_regtile
+    // is opt-in until it has run on a GPU; it is meant to be the fp32 default
+    // (docs/conv2d-worklog.md, 2026-12-06).
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
      {"1x1, no padding", is_pointwise, "gemm"},
      "implicit_gemm_mma_splitk",
-     "implicit_gemm_regtile",
      "implicit_gemm"});
 
-// Both gradient ladders: one input channel per group leaves the 64-wide GEMM
-// tiles almost empty, so depthwise problems take the direct kernels; pointwise
-// ones the plain GEMMs; the others the tensor-core step where the dtype allows.
-const std::vector<Ladder<GradFn>::Rule> kGradDefaults = {
+// wgrad: one input channel per group leaves the 64-wide GEMM tiles almost
+// empty, so depthwise problems take the direct kernel; the others the
+// tensor-core step where the dtype allows. A 1x1 wgrad is a GEMM whose K is
+// N*P*Q: its `gemm` step needs matmul's split-K planner (opt-in until it has
+// run on a GPU), so it is not a default yet.
+const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     {"depthwise", is_depthwise, "direct"},
-    {"1x1, no padding", is_pointwise, "gemm"},
     "implicit_gemm_mma",
     "implicit_gemm"};
 // dgrad: the phase step does every stride on tensor cores; stride 1 is its
@@ -137,7 +138,7 @@ const Ladder<GradFn> kWgradCuda(
       "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_weight_implicit_gemm_regtile,
       "fp32, 128x128x8 tiles, 8x8 per thread in registers, split over pixels, deterministic"}},
-    kGradDefaults);
+    kWgradDefaults);
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
