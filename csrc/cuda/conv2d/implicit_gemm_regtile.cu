@@ -69,7 +69,8 @@ struct Pixel {
 __device__ __forceinline__ Pixel pixel_of(const FwdArgs& a, int64_t m, int64_t g) {
   if (m >= a.M) return {0, kFar, kFar};
   const int64_t nb = m / a.PQ, pq = m - nb * a.PQ;
-  const int pp = static_cast<int>(pq / a.Q), q = static_cast<int>(pq - pp * a.Q);
+  const int pp = static_cast<int>(pq / a.Q);
+  const int q = static_cast<int>(pq - static_cast<int64_t>(pp) * a.Q);  // P*Q may pass 2^31
   const int ih0 = pp * a.stride_h - a.pad_h, iw0 = q * a.stride_w - a.pad_w;
   return {nb * a.x_sn + g * a.x_sg + ih0 * a.x_sh + iw0 * a.x_sw, ih0, iw0};
 }
