@@ -447,8 +447,9 @@ def _err_vs_fp64(out, a, b):
 @pytest.mark.parametrize("shape", [(64, 1 << 20, 1), (1, 1 << 20, 64), (2048, 1 << 18, 1),
                                    (128, 1 << 19, 128), (16, 1 << 17, 512)], ids=str)
 def test_cuda_long_k_accuracy(dtype, shape):
-    """Huge K: error vs an fp64 truth no worse than torch.matmul's (cuBLAS),
-    for the default and the planner, and the same bits on a second run."""
+    """Huge K: the planner's error vs an fp64 truth is no worse than
+    torch.matmul's (cuBLAS); every path, the default too, gives the same bits
+    on a second run."""
     m, k, n = shape
     torch.manual_seed(0)
     # Mostly positive terms (little cancellation), sums ~0.25 sqrt(K): in fp16's range.
@@ -456,11 +457,14 @@ def test_cuda_long_k_accuracy(dtype, shape):
     b = ((torch.rand(k, n, device="cuda") - 0.25) / math.sqrt(k)).to(dtype)
     err_torch = _err_vs_fp64(torch.matmul(a, b), a, b)
     slack = 1e-3 * REL_TOL[dtype]
-    for variant in ("splitk", None) + (("gemv",) if 1 in (m, n) else ()):
+    for variant in ("splitk",) + (("gemv",) if 1 in (m, n) else ()):
         out = cuops.matmul(a, b, variant=variant)
         err = _err_vs_fp64(out, a, b)
         assert err <= err_torch + slack, f"{variant}: error {err:.3e} > torch's {err_torch:.3e}"
         assert torch.equal(out, cuops.matmul(a, b, variant=variant)), "not deterministic"
+    # The default's serial sum is not held to cuBLAS's error while the planner
+    # is opt-in (docs/matmul-worklog.md, 2026-12-06).
+    assert torch.equal(cuops.matmul(a, b), cuops.matmul(a, b)), "default not deterministic"
 
 
 @pytest.mark.gpu
@@ -479,8 +483,8 @@ def test_cuda_planned_deterministic(dtype):
 
 @pytest.mark.gpu
 def test_cuda_planner_falls_through_on_big_products():
-    """Where the output tiles fill the GPU and K is not long, the planner (the
-    default) runs exactly the dtype's tile kernel: the same bits."""
+    """Where the output tiles fill the GPU and K is not long, the planner runs
+    exactly the dtype's tile kernel: the same bits."""
     for dtype, step in [(torch.bfloat16, "mma_sync"), (torch.float16, "mma_sync"),
                         (torch.float32, "warptile_static"), (torch.float64, "warptile")]:
         a, b = make((2304, 1024), dtype, "cuda"), make((1024, 2304), dtype, "cuda")

@@ -310,7 +310,8 @@ void run_gemv(const GemmProblem& p) {
 
 void gemm_gemv(const GemmProblem& p) {
   if (p.M == 0 || p.N == 0 || p.batch == 0) return;
-  if (p.M != 1 && p.N != 1) return gemm_tile_default(p);
+  // K == 0 (an empty sum: 0 + bias) too: the chunking below divides by K.
+  if ((p.M != 1 && p.N != 1) || p.K == 0) return gemm_tile_default(p);
   switch (p.dtype) {
     case at::kFloat: return run_gemv<float>(p);
     case at::kHalf: return run_gemv<at::Half>(p);

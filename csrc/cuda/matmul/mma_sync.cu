@@ -382,7 +382,9 @@ void run(const GemmProblem& p_in, bool tile64, bool partials) {
                 batch_offsets_multiple_of(oc, 0, 8);
   if (p.N == 1) prm.c_sn = 1;  // never used as a stride then (one column only)
 
-  TORCH_CHECK(ceil_div<int64_t>(p.M, 128) * ceil_div<int64_t>(p.N, 128) < (int64_t{1} << 31),
+  const int64_t min_tile = tile64 ? 64 : 128;  // the smallest block tile this call may use
+  TORCH_CHECK(ceil_div<int64_t>(p.M, min_tile) * ceil_div<int64_t>(p.N, min_tile) <
+                  (int64_t{1} << 31),
               "cuops.matmul (mma_sync): output too large for the tile grid (M=", p.M,
               ", N=", p.N, ")");
 
