@@ -28,6 +28,10 @@
 //   implicit_gemm_mma_phases  any stride: one stride-1 tensor-core forward
 //                      (split-K step) per output phase of dx, sub-filter
 //                      taps r0 + stride*t; stride 1 = the flipped-weight forward
+// and both add (opt-in until measured; multiplier > 1 -> direct)
+//   depthwise          depthwise dgrad as the phases through the forward
+//                      ladder's default (its depthwise kernels); wgrad: 8
+//                      channels x taps per thread, pixel slices, fixed-order finish
 //
 // The defaults depend on the problem, not only on the dtype: each ladder's
 // default rules, below, say when and why.
@@ -108,6 +112,9 @@ const Ladder<GradFn> kDgradCuda(
       "stride 1: forward mma conv of dy with the flipped weight; else -> implicit_gemm"},
      {"implicit_gemm_mma_phases", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma_phases,
       "any stride: one stride-1 mma forward (split-K step) per output phase of dx"},
+     {"depthwise", kAllFloat, &conv2d_backward_input_depthwise,
+      "depthwise, multiplier 1: the phases through the forward's depthwise kernels; others -> "
+      "direct"},
      {"gemm", kAllFloat, &conv2d_backward_input_gemm,
       "1x1 unpadded: dy . w as a plain GEMM (cuops.matmul's default); others -> the default"}},
     kDgradDefaults);
@@ -120,6 +127,9 @@ const Ladder<GradFn> kWgradCuda(
       "implicit GEMM (K/groups x C/groups*R*S x N*P*Q), split-K partials (SIMT)"},
      {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_mma,
       "tensor cores (mma.sync, ldmatrix.trans), split over pixels, deterministic finish"},
+     {"depthwise", kAllFloat, &conv2d_backward_weight_depthwise,
+      "depthwise, multiplier 1: channels x taps per thread over pixel slices, fixed-order "
+      "finish; others -> direct"},
      {"gemm", kAllFloat, &conv2d_backward_weight_gemm,
       "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"}},
     kGradDefaults);
