@@ -88,6 +88,8 @@ const Ladder<FwdFn> kConvCuda(
 // Both gradient ladders: one input channel per group leaves the 64-wide GEMM
 // tiles almost empty, so depthwise problems take the direct kernels; pointwise
 // ones the plain GEMMs; the others the tensor-core step where the dtype allows.
+// (The depthwise step, opt-in until measured, is meant to replace direct in
+// the depthwise rules: docs/conv2d-worklog.md, 2026-12-06.)
 const std::vector<Ladder<GradFn>::Rule> kGradDefaults = {
     {"depthwise", is_depthwise, "direct"},
     {"1x1, no padding", is_pointwise, "gemm"},
