@@ -147,7 +147,8 @@ def test_forward_large_cuda(variant, dtype):
 # ---------------------------------------------------------------------------
 
 GRAD_CONFIGS = ["3x3_pad1", "stride2", "asym_all", "same_even", "depthwise_x2_s2", "7x7_s2",
-                "tiles", "batch0", "unbatched", "1x5", "same_dil", "groups4"]
+                "tiles", "batch0", "unbatched", "1x5", "same_dil", "groups4", "depthwise",
+                "depthwise_c16", "depthwise_c8_s2_dil"]
 
 
 def _grad_device_variants():
@@ -953,6 +954,131 @@ def test_depthwise_big_cuda(cl, dtype):
         out = cuops.conv2d(x, w, b, padding=1, groups=256, variant=variant)
         assert out.stride() == F.conv2d(x, w, b, padding=1, groups=256).stride()
         assert_rel_close(out, want, dtype=dtype, what=f"{variant} big")
+
+
+# The gradient ladders' depthwise step (multiplier 1): dgrad as the phases
+# through the forward's depthwise kernels (stride 1: depthwise_nhwc_window /
+# depthwise_plane on the flipped filter, padding' = R-1-padding < 0 at
+# padding 3; stride 2: per-tap kernels on strided dx views), wgrad's 8-channel
+# vector path (channels_last, C % 8 == 0) and its scalar path (NCHW, fp64).
+# Odd H and W; N = 1 and 2; every padding 0..3.
+def _check_dw_backward(xs, k, stride, pad4, dil, dtype, cl, what=""):
+    C = xs[1]
+    ws = (C, 1, k, k) if isinstance(k, int) else (C, 1) + tuple(k)
+    x, w, g = _grad_problem(xs, ws, stride, pad4, dil, C, dtype, cl, cl)
+    want_x, want_w = _grad_truth(x, w, g, stride, pad4, dil, C)
+    tol = REL_TOL[dtype] * 2 if dtype != torch.float32 else 4e-5
+    args = (list(stride), list(pad4), list(dil), C, "depthwise")
+    what = f"{what} x {xs} w {ws} stride {stride} pad {pad4} dil {dil} cl {cl}"
+    poison_allocator("cuda", 16 * (x.numel() + w.numel()) + 4096)
+    gx = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args)
+    poison_allocator("cuda", 16 * (x.numel() + w.numel()) + 4096)
+    gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), *args)
+    if want_x.numel():
+        assert_rel_close(gx, want_x, tol=tol, what=f"dgrad {what}")
+    assert_rel_close(gw, want_w, tol=tol, what=f"wgrad {what}")
+    return gx, gw
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_backward_cuda(stride, kernel, dtype, cl):
+    torch.manual_seed(0)
+    for pad in range(4):
+        for xs in [(2, 16, 13, 11), (1, 24, 9, 15)]:
+            _check_dw_backward(xs, kernel, (stride, stride), (pad,) * 4, (1, 1), dtype, cl)
+
+
+# (x shape, kernel, stride, (top, bottom, left, right), dilation): the general
+# tap loop, asymmetric strides and paddings, dilation, C % 8 != 0 (scalar
+# channels_last path), one channel, 1x1 (phases with no tap: zeros), more
+# channel groups than one block holds.
+DW_BWD_SHAPES = [
+    ((2, 16, 10, 9), (2, 4), (1, 1), (0, 1, 1, 2), (1, 1)),
+    ((2, 8, 12, 11), 3, (2, 1), (1, 1, 2, 0), (1, 1)),
+    ((1, 8, 11, 7), 3, (2, 2), (2, 2, 1, 1), (2, 2)),
+    ((2, 16, 13, 13), 3, (1, 1), (2, 2, 2, 2), (2, 2)),
+    ((2, 12, 9, 10), 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    ((3, 1, 7, 6), 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    ((2, 16, 7, 9), 1, (2, 2), (0, 0, 0, 0), (1, 1)),
+    ((1, 264, 9, 7), 3, (1, 1), (1, 1, 1, 1), (1, 1)),
+    ((2, 16, 8, 8), 3, (3, 3), (1, 0, 2, 1), (1, 1)),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("shape", range(len(DW_BWD_SHAPES)))
+def test_depthwise_backward_shapes_cuda(shape, dtype, cl):
+    torch.manual_seed(0)
+    xs, k, stride, pad4, dil = DW_BWD_SHAPES[shape]
+    _check_dw_backward(xs, k, stride, pad4, dil, dtype, cl)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_depthwise_backward_fallbacks_cuda(dtype):
+    """Multiplier 2 (-> direct), an empty batch (dx empty, dw zeros), a
+    misaligned channel slice and a non-contiguous pixel view (scalar paths)."""
+    torch.manual_seed(0)
+    # multiplier 2: not depthwise_x1, the direct steps
+    x, w, g = _grad_problem((2, 8, 9, 9), (16, 1, 3, 3), (1, 1), (1,) * 4, (1, 1), 8, dtype,
+                            True, True)
+    want_x, want_w = _grad_truth(x, w, g, (1, 1), (1,) * 4, (1, 1), 8)
+    args = ([1, 1], [1] * 4, [1, 1], 8, "depthwise")
+    tol = REL_TOL[dtype] * 2 if dtype != torch.float32 else 4e-5
+    assert_rel_close(torch.ops.cuops.conv2d_backward_input(g, w, [2, 8, 9, 9], *args), want_x,
+                     tol=tol, what="multiplier 2 dgrad")
+    assert_rel_close(torch.ops.cuops.conv2d_backward_weight(g, x, [16, 1, 3, 3], *args), want_w,
+                     tol=tol, what="multiplier 2 wgrad")
+    # empty batch
+    x = torch.randn(0, 16, 9, 9, device="cuda", dtype=dtype)
+    g = torch.randn(0, 16, 9, 9, device="cuda", dtype=dtype)
+    w = torch.randn(16, 1, 3, 3, device="cuda", dtype=dtype)
+    args = ([1, 1], [1] * 4, [1, 1], 16, "depthwise")
+    poison_allocator("cuda", 1 << 16)
+    assert torch.ops.cuops.conv2d_backward_input(g, w, [0, 16, 9, 9], *args).shape == x.shape
+    gw = torch.ops.cuops.conv2d_backward_weight(g, x, [16, 1, 3, 3], *args)
+    assert gw.shape == w.shape and (gw == 0).all()
+    # a channel slice at an odd offset (not 16-byte aligned) and every other column
+    for cl in (True, False):
+        base = _layout(torch.randn(2, 17, 9, 22, device="cuda", dtype=dtype), cl)
+        x = base[:, 1:, :, ::2]
+        gbase = _layout(torch.randn(2, 17, 9, 22, device="cuda", dtype=dtype), cl)
+        g = gbase[:, 1:, :, ::2]
+        w = torch.randn(16, 1, 3, 3, device="cuda", dtype=dtype)
+        want_x, want_w = _grad_truth(x, w, g, (1, 1), (1,) * 4, (1, 1), 16)
+        assert_rel_close(torch.ops.cuops.conv2d_backward_input(g, w, [2, 16, 9, 11], *args),
+                         want_x, tol=tol, what=f"sliced dgrad cl {cl}")
+        assert_rel_close(torch.ops.cuops.conv2d_backward_weight(g, x, [16, 1, 3, 3], *args),
+                         want_w, tol=tol, what=f"sliced wgrad cl {cl}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+def test_depthwise_backward_big_cuda(cl, dtype):
+    """The benchmark layer (dw 3x3 256@56, batch 32; stride 2 too): many
+    pixel slices; the same bits on a second run (fixed split and order)."""
+    torch.manual_seed(0)
+    for stride in (1, 2):
+        xs = (32, 256, 56, 56)
+        x, w, g = _grad_problem(xs, (256, 1, 3, 3), (stride,) * 2, (1,) * 4, (1, 1), 256, dtype,
+                                cl, cl)
+        want_x, want_w = _grad_truth(x, w, g, (stride,) * 2, (1,) * 4, (1, 1), 256)
+        args = ([stride] * 2, [1] * 4, [1, 1], 256, "depthwise")
+        gx = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args)
+        gw = torch.ops.cuops.conv2d_backward_weight(g, x, [256, 1, 3, 3], *args)
+        tol = REL_TOL[dtype] * 2 if dtype != torch.float32 else 1e-4
+        assert_rel_close(gx, want_x, tol=tol, what=f"big dgrad s{stride}")
+        assert_rel_close(gw, want_w, tol=tol, what=f"big wgrad s{stride}")
+        assert torch.equal(gw, torch.ops.cuops.conv2d_backward_weight(g, x, [256, 1, 3, 3],
+                                                                      *args))
+        assert torch.equal(gx, torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args))
 
 
 GRADCHECK_GRID = [

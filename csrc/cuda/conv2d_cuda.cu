@@ -33,8 +33,12 @@
 //                      taps r0 + stride*t; stride 1 = the flipped-weight forward
 // Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
 // conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
-// register tiling over pixel splits (deterministic finish); not yet defaults
-// (unmeasured).
+// register tiling over pixel splits (deterministic finish); and both add
+// (multiplier > 1 -> direct)
+//   depthwise          depthwise dgrad as the phases through the forward
+//                      ladder's default (its depthwise kernels); wgrad: 8
+//                      channels x taps per thread, pixel slices, fixed-order finish
+// (the regtile and depthwise gradient steps are opt-in until measured).
 //
 // The defaults depend on the problem, not only on the dtype: each ladder's
 // default rules, below, say when and why.
@@ -96,7 +100,9 @@ const Ladder<FwdFn> kConvCuda(
 // empty, so depthwise problems take the direct kernel; the others the
 // tensor-core step where the dtype allows. A 1x1 wgrad is a GEMM whose K is
 // N*P*Q: its `gemm` step needs matmul's split-K planner (opt-in until it has
-// run on a GPU), so it is not a default yet.
+// run on a GPU), so it is not a default yet. (The depthwise step, opt-in
+// until measured, is meant to replace direct in both gradient ladders'
+// depthwise rules: docs/conv2d-worklog.md, 2026-12-06.)
 const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     {"depthwise", is_depthwise, "direct"},
     "implicit_gemm_mma",
@@ -120,6 +126,9 @@ const Ladder<GradFn> kDgradCuda(
       "stride 1: forward mma conv of dy with the flipped weight; else -> implicit_gemm"},
      {"implicit_gemm_mma_phases", kHalfTypes, &conv2d_backward_input_implicit_gemm_mma_phases,
       "any stride: one stride-1 mma forward (split-K step) per output phase of dx"},
+     {"depthwise", kAllFloat, &conv2d_backward_input_depthwise,
+      "depthwise, multiplier 1: the phases through the forward's depthwise kernels; others -> "
+      "direct"},
      {"gemm", kAllFloat, &conv2d_backward_input_gemm,
       "1x1 unpadded: dy . w as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_input_implicit_gemm_regtile,
@@ -134,6 +143,9 @@ const Ladder<GradFn> kWgradCuda(
       "implicit GEMM (K/groups x C/groups*R*S x N*P*Q), split-K partials (SIMT)"},
      {"implicit_gemm_mma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_mma,
       "tensor cores (mma.sync, ldmatrix.trans), split over pixels, deterministic finish"},
+     {"depthwise", kAllFloat, &conv2d_backward_weight_depthwise,
+      "depthwise, multiplier 1: channels x taps per thread over pixel slices, fixed-order "
+      "finish; others -> direct"},
      {"gemm", kAllFloat, &conv2d_backward_weight_gemm,
       "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_weight_implicit_gemm_regtile,

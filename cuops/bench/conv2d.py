@@ -128,6 +128,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue
             if v.startswith("implicit_gemm_mma") and depthwise:
                 continue  # depthwise tiles would be 1/64 full
+            if v.startswith("depthwise") and not depthwise:
+                continue  # it would just run direct
             if v == "gemm" and not pointwise:
                 continue  # it would just run the ladder's default
             bwd[v] = ours(v, tuple(ladders))

@@ -16,6 +16,9 @@
 //   depthwise_plane        (depthwise_plane.cu) rows contiguous (NCHW), a band
 //                          of a plane staged in smem with 16-byte loads,
 //                          vertical strips of 8 outputs per thread.
+// The gradient ladders' `depthwise` step (depthwise_backward.cu) runs dgrad
+// through these (conv2d_dgrad_by_phases with the forward's default) and has
+// its own wgrad reduction.
 // Each step takes every problem: what it cannot run goes to the next more
 // general step (window -> nhwc -> depthwise; plane -> depthwise), and a
 // problem that is not depthwise to implicit_gemm (step 2).

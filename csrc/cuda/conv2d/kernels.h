@@ -70,6 +70,15 @@ void conv2d_backward_input_implicit_gemm_mma_phases(const Conv2dGradProblem& p);
 void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, void (*forward)(const Conv2dProblem&));
 // fp32, any stride: conv2d_dgrad_by_phases with conv2d_implicit_gemm_regtile.
 void conv2d_backward_input_implicit_gemm_regtile(const Conv2dGradProblem& p);
+// Depthwise dgrad (multiplier 1; others -> the direct step): the phases
+// above with the forward ladder's default (conv2d_default), whose rules send
+// the phase problems (depthwise again) to the depthwise kernel of their layout
+// (depthwise_backward.cu).
+void conv2d_backward_input_depthwise(const Conv2dGradProblem& p);
+// Depthwise wgrad (multiplier 1; others -> the direct step): VEC channels
+// (8 as 16-byte vectors channels_last, else 1) x a group of taps per thread,
+// pixel slices reduced per block, partials finished in slice order.
+void conv2d_backward_weight_depthwise(const Conv2dGradProblem& p);
 // wgrad: grad_weight; the N*P*Q reduction is split across blocks into
 // deterministic acc_t partials, summed by a finishing pass (common.cuh).
 void conv2d_backward_weight_direct(const Conv2dGradProblem& p);         // one thread per dw
