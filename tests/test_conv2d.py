@@ -814,9 +814,9 @@ def test_cuda_depthwise_window_config(cfg):
 
 # ---------------------------------------------------------------------------
 # Pointwise (1x1, unpadded) problems: the "gemm" step of all three ladders
-# (and the default, which picks it on CUDA) against fp64 truth, on both
-# devices: the planning is the same host code (csrc/conv2d_pointwise.cpp),
-# over the CPU GEMM or the CUDA one. Orientations
+# (and the default, which picks it on CUDA and for the CPU dgrad) against
+# fp64 truth, on both devices: the planning is the same host code
+# (csrc/conv2d_pointwise.cpp), over the CPU GEMM or the CUDA one. Orientations
 # (channels_last: pixels as GEMM rows, fused bias; NCHW: a GEMM per image, a
 # bias pass), strides (gathered x, scattered dx), groups, odd channel counts,
 # the NCHW small-image round trip, views, batch 0 and C = 0.
@@ -888,7 +888,7 @@ def test_pointwise_gemm(device, shape, dtype, layout):
         want_w = want_w if gw_ref is None else gw_ref
     half = 2 if dtype in HALF else 1
     grad_tol = 4e-5 if dtype == torch.float32 else REL_TOL[dtype] * half
-    for variant in ("gemm", None):  # None: the default ("gemm" on CUDA)
+    for variant in ("gemm", None):  # None: the default ("gemm" on CUDA, CPU dgrad)
         what = f"{xs} {ws} {kw} {layout} {variant}"
         poison_allocator(device, 16 * (max(want.numel(), 1) + x.numel() + w.numel()))
         out = cuops.conv2d(x, w, b, **kw, variant=variant)

@@ -9,7 +9,8 @@
 //                (csrc/conv2d_pointwise.cpp); others -> the ladder's default
 // phases and gemm run the device-independent planning of the CUDA steps
 // implicit_gemm_mma(_phases) and gemm over the CPU kernels, so the CPU tests
-// prove it; they are not CPU defaults (unmeasured here).
+// prove it. gemm is the pointwise dgrad's default (measured faster); phases
+// and the forward/wgrad gemm are not defaults (slower or mixed).
 //
 // The direct loops are written so that the innermost loop walks one
 // output/input row (q or w) with a constant stride, accumulating in acc_t
@@ -280,7 +281,12 @@ const Ladder<GradFn> kDgradCpu(
       "any stride: one stride-1 forward (the forward ladder's default) per output phase of dx"},
      {"gemm", kAllFloat, conv2d_backward_input_gemm_cpu,
       "1x1 unpadded: dy . w as a plain GEMM (the CPU GEMM); others -> the default"}},
-    {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
+    // A pointwise dgrad is one GEMM written straight into dx; im2col_gemm
+    // adds a col2im pass over a dense buffer (measured 1.1-2.6x slower on
+    // 1x1 layers, NCHW and channels_last, fp32 and bf16; docs/conv2d-worklog.md).
+    {{"1x1, no padding", is_pointwise, "gemm"},  // the CUDA ladders' text for is_pointwise
+     {kGemmPaysWhen, gemm_pays, "im2col_gemm"},
+     "cpu"});
 
 const Ladder<GradFn> kWgradCpu(
     "conv2d_backward_weight", "cpu",

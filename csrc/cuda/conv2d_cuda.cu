@@ -35,6 +35,9 @@
 // conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
 // register tiling over pixel splits (deterministic finish); not yet defaults
 // (unmeasured).
+// The phase and pointwise planning is device-independent host code
+// (csrc/conv2d_steps.h) that the CPU ladders list too (steps phases, gemm):
+// the CPU tests prove it.
 //
 // The defaults depend on the problem, not only on the dtype: each ladder's
 // default rules, below, say when and why.
