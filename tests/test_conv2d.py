@@ -501,10 +501,12 @@ def test_backward_mma_cuda(shape, dtype, cl):
     assert_rel_close(gx, want_x, tol=tol, what=f"dgrad (phases) {xs} {ws} {kw}")
 
 
-# implicit_gemm_mma_phases (strided dgrad, one stride-1 forward per output
-# phase of dx) and the wgrad's padded-channel copy of x (C/groups % 8 != 0),
-# against fp64 autograd of F.conv2d on explicitly padded x. pad4 = (top,
-# bottom, left, right), the op's convention.
+# The phase decomposition of dgrad (one stride-1 forward per output phase of
+# dx, conv2d_dgrad_by_phases: CUDA implicit_gemm_mma_phases, CPU phases; the
+# planning is the same host code, so the CPU runs prove it) and the wgrad's
+# padded-channel copy of x (C/groups % 8 != 0), against fp64 autograd of
+# F.conv2d on explicitly padded x. pad4 = (top, bottom, left, right), the
+# op's convention.
 def _grad_truth(x, w, g, stride, pad4, dil, groups):
     xr = x.detach().double().cpu().requires_grad_(True)
     wr = w.detach().double().cpu().requires_grad_(True)
@@ -513,25 +515,43 @@ def _grad_truth(x, w, g, stride, pad4, dil, groups):
     return torch.autograd.grad(y, [xr, wr], g.detach().double().cpu())
 
 
-def _grad_problem(xs, ws, stride, pad4, dil, groups, dtype, x_cl, g_cl):
+def _grad_problem(xs, ws, stride, pad4, dil, groups, dtype, x_cl, g_cl, device="cuda"):
     """Random x, w and grad_output (channels_last as asked) of the forward."""
-    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), x_cl)
-    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), x_cl)
+    x = _layout(torch.randn(xs, device=device, dtype=dtype), x_cl)
+    w = _layout(torch.randn(ws, device=device, dtype=dtype), x_cl)
     P = (xs[2] + pad4[0] + pad4[1] - dil[0] * (ws[2] - 1) - 1) // stride[0] + 1
     Q = (xs[3] + pad4[2] + pad4[3] - dil[1] * (ws[3] - 1) - 1) // stride[1] + 1
-    g = _layout(torch.randn((xs[0], ws[0], P, Q), device="cuda", dtype=dtype), g_cl)
+    g = _layout(torch.randn((xs[0], ws[0], P, Q), device=device, dtype=dtype), g_cl)
     return x, w, g
 
 
-def _check_dgrad(xs, ws, stride, pad4, dil, groups, dtype, cl, variants):
-    x, w, g = _grad_problem(xs, ws, stride, pad4, dil, groups, dtype, cl, cl)
+def _check_dgrad(xs, ws, stride, pad4, dil, groups, dtype, cl, variants, device="cuda"):
+    x, w, g = _grad_problem(xs, ws, stride, pad4, dil, groups, dtype, cl, cl, device)
     want, _ = _grad_truth(x, w, g, stride, pad4, dil, groups)
     what = f"dgrad x {xs} w {ws} stride {stride} pad {pad4} dil {dil} groups {groups}"
+    tol = 4e-5 if dtype == torch.float32 else REL_TOL[dtype] * 2
     for v in variants:
-        poison_allocator("cuda", 16 * (x.numel() + w.numel()) + 4096)
+        poison_allocator(device, 16 * (x.numel() + w.numel()) + 4096)
         got = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), list(stride), list(pad4),
                                                     list(dil), groups, v)
-        assert_rel_close(got, want, tol=REL_TOL[dtype] * 2, what=f"{what} ({v})")
+        assert got.shape == want.shape and got.dtype == dtype, what
+        assert_rel_close(got, want, tol=tol, what=f"{what} ({v})")
+
+
+# The phase steps per device, and the dtypes their targeted tests run: CUDA's
+# tensor-core step (fp16/bf16; None = the default, which is it), CPU's step
+# over the forward ladder's default (every dtype; fp16 is the CPU's slowest).
+PHASE_DEVICES = [
+    pytest.param("cpu", ["phases"], id="cpu"),
+    pytest.param("cuda", ["implicit_gemm_mma_phases", None], id="cuda", marks=pytest.mark.gpu),
+]
+_PHASE_DTYPES = {"cpu": (torch.float64, torch.float32, torch.bfloat16), "cuda": HALF}
+_ALL_PHASE_DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+
+def _phase_dtype_ok(device, dtype):
+    if dtype not in _PHASE_DTYPES[device]:
+        pytest.skip(f"{dtype} is not in the {device} phase tests")
 
 
 # Per padding 0..3 a channel mix (C/groups, K/groups): 8/16 (16-byte loads),
@@ -541,18 +561,19 @@ def _check_dgrad(xs, ws, stride, pad4, dil, groups, dtype, cl, variants):
 _PHASE_CHANNELS = [(8, 16), (3, 16), (8, 5), (5, 24)]
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
-@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("dtype", _ALL_PHASE_DTYPES, ids=str)
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("kernel", [1, 3, 5, 7])
 @pytest.mark.parametrize("stride", [2, 3])
-def test_dgrad_phases_cuda(stride, kernel, groups, dtype, cl):
+@pytest.mark.parametrize("device,variants", PHASE_DEVICES)
+def test_dgrad_phases(device, variants, stride, kernel, groups, dtype, cl):
+    _phase_dtype_ok(device, dtype)
     torch.manual_seed(0)
     for pad, (cg, kg) in enumerate(_PHASE_CHANNELS):
         xs, ws = (2, cg * groups, 13, 11), (kg * groups, cg, kernel, kernel)
         _check_dgrad(xs, ws, (stride, stride), (pad,) * 4, (1, 1), groups, dtype, cl,
-                     ["implicit_gemm_mma_phases", None])
+                     variants, device)
 
 
 # (x shape, w shape, stride, (top, bottom, left, right), dilation, groups)
@@ -566,18 +587,39 @@ PHASE_SHAPES = [
     ((1, 32, 13, 13), (64, 32, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
     ((2, 64, 9, 9), (64, 64, 3, 3), (1, 1), (3, 3, 3, 3), (1, 1), 1),  # stride 1, padding' < 0
     ((2, 32, 10, 7), (48, 32, 4, 2), (1, 1), (1, 2, 0, 1), (2, 1), 1),  # stride 1 "same"-like
+    ((2, 4, 1, 9), (6, 4, 1, 3), (3, 2), (0, 0, 1, 1), (1, 1), 1),  # H = 1: 2 row phases empty
+    ((2, 4, 8, 1), (6, 4, 3, 1), (2, 3), (1, 1, 0, 0), (1, 1), 1),  # W = 1
+    ((2, 4, 9, 9), (6, 4, 2, 2), (2, 2), (4, 3, 3, 4), (1, 1), 1),  # padding > kernel
+    ((1, 6, 10, 11), (4, 3, 2, 2), (3, 3), (0, 1, 1, 0), (2, 2), 2),  # kernel < stride, dil 2
+    ((2, 4, 12, 12), (4, 4, 3, 3), (3, 3), (3, 3, 3, 3), (3, 3), 1),  # gcd 3: one phase per axis
+    ((2, 4, 7, 8), (6, 4, 7, 7), (3, 3), (4, 2, 5, 1), (1, 1), 1),  # kernel 7 > input
 ]
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
-@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("dtype", _ALL_PHASE_DTYPES, ids=str)
 @pytest.mark.parametrize("shape", range(len(PHASE_SHAPES)))
-def test_dgrad_phases_shapes_cuda(shape, dtype, cl):
+@pytest.mark.parametrize("device,variants", PHASE_DEVICES)
+def test_dgrad_phases_shapes(device, variants, shape, dtype, cl):
+    _phase_dtype_ok(device, dtype)
     torch.manual_seed(0)
     xs, ws, stride, pad4, dil, groups = PHASE_SHAPES[shape]
-    _check_dgrad(xs, ws, stride, pad4, dil, groups, dtype, cl,
-                 ["implicit_gemm_mma_phases", None])
+    _check_dgrad(xs, ws, stride, pad4, dil, groups, dtype, cl, variants, device)
+
+
+def test_dgrad_phases_views_cpu():
+    """The CPU phase step on non-dense operands: a sliced grad_output, a
+    transposed weight, and a grad_input written through its strides."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 11, 10, dtype=torch.float64)
+    w = torch.randn(8, 6, 3, 4, dtype=torch.float64).transpose(2, 3).contiguous().transpose(2, 3)
+    y = F.conv2d(x, w, None, (2, 3), (1, 2), (1, 1))
+    g = torch.randn(y.shape[0], y.shape[1] + 3, y.shape[2], 2 * y.shape[3],
+                    dtype=torch.float64)[:, 2:-1, :, ::2]
+    want, _ = _grad_truth(x, w, g, (2, 3), (1, 1, 2, 2), (1, 1), 1)
+    got = torch.ops.cuops.conv2d_backward_input(g, w, list(x.shape), [2, 3], [1, 1, 2, 2], [1, 1],
+                                                1, "phases")
+    assert_rel_close(got, want, dtype=torch.float64, what="views")
 
 
 @pytest.mark.gpu
@@ -773,7 +815,9 @@ def test_cuda_depthwise_window_config(cfg):
 
 # ---------------------------------------------------------------------------
 # Pointwise (1x1, unpadded) problems: the "gemm" step of all three ladders
-# (and the default, which picks it) against fp64 truth. Orientations
+# (and the default, which picks it on CUDA and for the CPU dgrad) against
+# fp64 truth, on both devices: the planning is the same host code
+# (csrc/conv2d_pointwise.cpp), over the CPU GEMM or the CUDA one. Orientations
 # (channels_last: pixels as GEMM rows, fused bias; NCHW: a GEMM per image, a
 # bias pass), strides (gathered x, scattered dx), groups, odd channel counts,
 # the NCHW small-image round trip, views, batch 0 and C = 0.
@@ -801,26 +845,26 @@ POINTWISE_SHAPES = [
 POINTWISE_LAYOUTS = ["nchw", "x_cl", "w_cl", "both_cl", "views"]
 
 
-def _pointwise_inputs(xs, ws, dtype, layout):
+def _pointwise_inputs(xs, ws, dtype, layout, device="cuda"):
     n, c, h, w_ = xs
     if layout == "views":  # channel and column slices of bigger tensors, a strided weight
-        x = torch.randn(n, c + 2, h, 2 * w_ + 1, device="cuda", dtype=dtype)[:, 1:c + 1, :, 1::2]
-        w = torch.randn(ws[0], 2 * ws[1], 1, 1, device="cuda", dtype=dtype)[:, ::2]
+        x = torch.randn(n, c + 2, h, 2 * w_ + 1, device=device, dtype=dtype)[:, 1:c + 1, :, 1::2]
+        w = torch.randn(ws[0], 2 * ws[1], 1, 1, device=device, dtype=dtype)[:, ::2]
     else:
-        x = _layout(torch.randn(xs, device="cuda", dtype=dtype), layout in ("x_cl", "both_cl"))
-        w = _layout(torch.randn(ws, device="cuda", dtype=dtype), layout in ("w_cl", "both_cl"))
+        x = _layout(torch.randn(xs, device=device, dtype=dtype), layout in ("x_cl", "both_cl"))
+        w = _layout(torch.randn(ws, device=device, dtype=dtype), layout in ("w_cl", "both_cl"))
     return x, w
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("layout", POINTWISE_LAYOUTS)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("shape", range(len(POINTWISE_SHAPES)))
-def test_pointwise_gemm_cuda(shape, dtype, layout):
+@pytest.mark.parametrize("device", DEVICES)
+def test_pointwise_gemm(device, shape, dtype, layout):
     torch.manual_seed(0)
     xs, ws, kw, has_bias = POINTWISE_SHAPES[shape]
-    x, w = _pointwise_inputs(xs, ws, dtype, layout)
-    b = torch.randn(ws[0], device="cuda", dtype=dtype) if has_bias else None
+    x, w = _pointwise_inputs(xs, ws, dtype, layout, device)
+    b = torch.randn(ws[0], device=device, dtype=dtype) if has_bias else None
     groups = kw.get("groups", 1)
     s2 = _conv_mod._pair(kw.get("stride", 1), "stride")
     d2 = _conv_mod._pair(kw.get("dilation", 1), "dilation")
@@ -830,9 +874,9 @@ def test_pointwise_gemm_cuda(shape, dtype, layout):
         want += 0 if b is None else b.double().cpu().view(1, -1, 1, 1)
     else:
         want = _ref64(x, w, b, kw)
-    g = torch.randn(want.shape, device="cuda", dtype=dtype)
+    g = torch.randn(want.shape, device=device, dtype=dtype)
     if layout == "views":
-        g = torch.randn(*want.shape[:3], 2 * want.shape[3], device="cuda", dtype=dtype)[..., ::2]
+        g = torch.randn(*want.shape[:3], 2 * want.shape[3], device=device, dtype=dtype)[..., ::2]
     elif layout != "nchw":
         g = _layout(g, True)
     want_x, want_w = torch.zeros(xs, dtype=torch.float64), torch.zeros(ws, dtype=torch.float64)
@@ -845,9 +889,9 @@ def test_pointwise_gemm_cuda(shape, dtype, layout):
         want_w = want_w if gw_ref is None else gw_ref
     half = 2 if dtype in HALF else 1
     grad_tol = 4e-5 if dtype == torch.float32 else REL_TOL[dtype] * half
-    for variant in ("gemm", None):  # None: the default, which is "gemm" here
+    for variant in ("gemm", None):  # None: the default ("gemm" on CUDA, CPU dgrad)
         what = f"{xs} {ws} {kw} {layout} {variant}"
-        poison_allocator("cuda", 16 * (max(want.numel(), 1) + x.numel() + w.numel()))
+        poison_allocator(device, 16 * (max(want.numel(), 1) + x.numel() + w.numel()))
         out = cuops.conv2d(x, w, b, **kw, variant=variant)
         assert out.shape == want.shape and out.dtype == dtype
         if out.numel():
@@ -866,22 +910,22 @@ def test_pointwise_gemm_cuda(shape, dtype, layout):
                 assert_rel_close(got, ref, tol=grad_tol, what=f"{name} {what}")
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=str)
-def test_pointwise_not_pointwise_cuda(dtype):
+@pytest.mark.parametrize("device", DEVICES)
+def test_pointwise_not_pointwise(device, dtype):
     """1x1 problems the GEMM does not take (padding, bottom/right padding only)
     run the ladders' other defaults through the gemm step, correctly."""
     torch.manual_seed(0)
-    x = torch.randn(2, 8, 6, 7, device="cuda", dtype=dtype)
-    w = torch.randn(5, 8, 1, 1, device="cuda", dtype=dtype)
-    b = torch.randn(5, device="cuda", dtype=dtype)
+    x = torch.randn(2, 8, 6, 7, device=device, dtype=dtype)
+    w = torch.randn(5, 8, 1, 1, device=device, dtype=dtype)
+    b = torch.randn(5, device=device, dtype=dtype)
     for p4 in ([1, 1, 1, 1], [0, 1, 0, 2]):  # top, bottom, left, right
         pt, pb, pl, pr = p4
         xp = F.pad(x.double().cpu(), (pl, pr, pt, pb))
         want = F.conv2d(xp, w.double().cpu(), b.double().cpu())
         out = torch.ops.cuops.conv2d(x, w, b, [1, 1], p4, [1, 1], 1, "gemm")
         assert_rel_close(out, want, dtype=dtype, what=str(p4))
-        g = torch.randn(want.shape, device="cuda", dtype=dtype)
+        g = torch.randn(want.shape, device=device, dtype=dtype)
         xr = xp.clone().requires_grad_(True)
         wr = w.double().cpu().requires_grad_(True)
         want_xp, want_w = torch.autograd.grad(F.conv2d(xr, wr), [xr, wr], g.double().cpu())
@@ -1316,7 +1360,7 @@ def test_variants_listed(device):
     dgrad_steps = {v["name"]: v["dtypes"] for v in dgrad}
     wgrad_steps = {v["name"]: v["dtypes"] for v in wgrad}
     assert all(dgrad_steps.get(n) == d for n, d in wgrad_steps.items()), (dgrad_steps, wgrad_steps)
-    assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases"}
+    assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases", "phases"}
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

@@ -178,10 +178,10 @@ def check(device, dtype, gen, run, ref_fn, operands, tol_dtypes=(), what=""):
 
 
 def draw_variant(data, op, device, dtype, label="variant"):
-    """On CUDA any variant of the ladder that supports the dtype (None: the default)."""
-    if device != "cuda":
-        return None
-    names = [v["name"] for v in cuops.variants(op, "cuda") if dtype in v["dtypes"]]
+    """Any variant of the device's ladder that supports the dtype (None: the
+    default). The CPU ladders' steps that run the CUDA steps' host planning
+    (conv2d's phases, gemm) are fuzzed on the CPU this way too."""
+    names = [v["name"] for v in cuops.variants(op, device) if dtype in v["dtypes"]]
     return data.draw(st.sampled_from([None, *names]), label=label)
 
 
@@ -359,7 +359,7 @@ def _conv2d(data, device):
     with contextlib.ExitStack() as stack:  # the gradient ops' variants
         for op, v in (("conv2d_backward_input", dgrad), ("conv2d_backward_weight", wgrad)):
             if v is not None:
-                stack.enter_context(cuops.use_variant(op, v))
+                stack.enter_context(cuops.use_variant(op, v, device))
         out = check(device, dtype, gen, run, ref, ops,
                     what=f"conv2d x {xs} w {[k, cpg, kh, kw]} stride {stride} pad {pad4} "
                          f"dilation {dil} groups {groups}")

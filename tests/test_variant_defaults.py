@@ -15,7 +15,7 @@ import cuops
 
 OPS = torch.ops.cuops
 GEMM_RULE = "C/groups*R*S >= 16 and K/groups >= 4"  # csrc/cpu/conv2d_cpu.cpp
-POINTWISE_RULE = "1x1, no padding"  # csrc/cuda/conv2d_cuda.cu
+POINTWISE_RULE = "1x1, no padding"  # csrc/cuda/conv2d_cuda.cu, csrc/cpu/conv2d_cpu.cpp
 
 
 def _default_when(op, device, step):
@@ -64,6 +64,11 @@ CASES = {
                           (8, 1, 3, 3), 8, False, "cpu", "otherwise", "im2col_gemm"),
     "cpu-wgrad-3x3": ("conv2d_backward_weight", "cpu", torch.float32, (2, 16, 10, 10),
                       (8, 16, 3, 3), 1, False, "im2col_gemm", GEMM_RULE, "cpu"),
+    # (the other CPU steps sum the same K products in the same order: no bit differs)
+    "cpu-dgrad-1x1": ("conv2d_backward_input", "cpu", torch.float32, (2, 16, 10, 10),
+                      (8, 16, 1, 1), 1, False, "gemm", POINTWISE_RULE, None),
+    "cpu-dgrad-1x1-cl": ("conv2d_backward_input", "cpu", torch.bfloat16, (2, 16, 10, 10),
+                         (8, 16, 1, 1), 1, True, "gemm", POINTWISE_RULE, None),
     "cuda-depthwise-nhwc": ("conv2d", "cuda", torch.float32, (2, 32, 16, 16), (32, 1, 3, 3), 32,
                             True, "depthwise_nhwc_window",
                             "depthwise, x and y channel-contiguous", None),

@@ -1,6 +1,16 @@
-// CPU kernels of cuops.conv2d and its gradients: the `cpu` step (direct
-// loops, below) and the `im2col_gemm` step (csrc/cpu/conv2d_im2col.cpp),
-// listed in one ladder per op, with one default rule between them.
+// CPU kernels of cuops.conv2d and its gradients, one ladder per op:
+//   cpu          direct loops (below)
+//   im2col_gemm  patches times the weight in the CPU GEMM (conv2d_im2col.cpp);
+//                the default once a reduction is more than a few taps long
+//   phases       (dgrad) any stride and dilation as one stride-1 forward per
+//                output phase of dx through the forward ladder's default
+//                (conv2d_dgrad_by_phases, csrc/conv2d_phases.cpp)
+//   gemm         pointwise (1x1, unpadded) problems as GEMMs in the CPU GEMM
+//                (csrc/conv2d_pointwise.cpp); others -> the ladder's default
+// phases and gemm run the device-independent planning of the CUDA steps
+// implicit_gemm_mma(_phases) and gemm over the CPU kernels, so the CPU tests
+// prove it. gemm is the pointwise dgrad's default (measured faster); phases
+// and the forward/wgrad gemm are not defaults (slower or mixed).
 //
 // The direct loops are written so that the innermost loop walks one
 // output/input row (q or w) with a constant stride, accumulating in acc_t
@@ -17,7 +27,9 @@
 #include <vector>
 
 #include "conv2d.h"
+#include "conv2d_steps.h"
 #include "cpu/conv2d_im2col.h"
+#include "cpu/gemm_cpu.h"
 #include "op_entry.h"
 
 namespace cuops {
@@ -161,6 +173,78 @@ void wgrad_cpu(const Conv2dGradProblem& p) {
 using FwdFn = void (*)(const Conv2dProblem&);
 using GradFn = void (*)(const Conv2dGradProblem&);
 
+// What each ladder runs on `p` with no variant named (defined after the
+// ladders): the steps that serve only part of the problems send the rest here.
+void conv2d_default_cpu(const Conv2dProblem& p);
+void conv2d_backward_input_default_cpu(const Conv2dGradProblem& p);
+void conv2d_backward_weight_default_cpu(const Conv2dGradProblem& p);
+
+// out[n][o][p][q] += bias[o] in place (the pointwise steps' NCHW bias, a
+// second rounding to T as on CUDA), parallel over (n, o) planes.
+void add_bias_cpu(const at::Tensor& out, const void* bias) {
+  const int64_t O = out.size(1), P = out.size(2), Q = out.size(3);
+  const int64_t sn = out.stride(0), so = out.stride(1), sp = out.stride(2), sq = out.stride(3);
+  CUOPS_DISPATCH_FLOATING_TYPES(out.scalar_type(), "cuops.conv2d(cpu, bias)", [&] {
+    using A = acc_t<scalar_t>;
+    scalar_t* y = static_cast<scalar_t*>(out.data_ptr());
+    const scalar_t* b = static_cast<const scalar_t*>(bias);
+    at::parallel_for(0, out.size(0) * O, 1, [&](int64_t beg, int64_t end) {
+      for (int64_t no = beg; no < end; ++no) {
+        const int64_t n = no / O, o = no % O;
+        const A bo = static_cast<A>(b[o]);
+        scalar_t* plane = y + n * sn + o * so;
+        for (int64_t pp = 0; pp < P; ++pp)
+          for (int64_t q = 0; q < Q; ++q) {
+            scalar_t& v = plane[pp * sp + q * sq];
+            v = static_cast<scalar_t>(static_cast<A>(v) + bo);
+          }
+      }
+    });
+  });
+}
+
+// dw[k][c] = sum_n partial[n][k][c] in image order (the pointwise wgrad's
+// per-image partials, fp32/fp64).
+void sum_images_cpu(const at::Tensor& partial, const Conv2dGradProblem& p) {
+  const int64_t Cg = p.C / p.groups, KC = p.K * Cg;
+  AT_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d_backward_weight(cpu, sum)", [&] {
+    const scalar_t* part = partial.const_data_ptr<scalar_t>();
+    scalar_t* dw = static_cast<scalar_t*>(p.dw);
+    at::parallel_for(0, KC, 256, [&](int64_t beg, int64_t end) {
+      for (int64_t i = beg; i < end; ++i) {
+        scalar_t acc = 0;
+        for (int64_t n = 0; n < p.N; ++n) acc += part[n * KC + i];
+        dw[i / Cg * p.w_sk + i % Cg * p.w_sc] = acc;
+      }
+    });
+  });
+}
+
+// The pointwise steps' device pieces: the CPU GEMM (the CPU matmul ladder's
+// one step and default) and the loops above.
+const PointwiseKernels kPointwiseCpu{at::Device(at::kCPU), &gemm_cpu_run, &add_bias_cpu,
+                                     &sum_images_cpu};
+
+void conv2d_gemm_cpu(const Conv2dProblem& p) {
+  if (!is_pointwise(p)) return conv2d_default_cpu(p);
+  conv2d_pointwise(p, kPointwiseCpu);
+}
+void conv2d_backward_input_gemm_cpu(const Conv2dGradProblem& p) {
+  if (!is_pointwise(p)) return conv2d_backward_input_default_cpu(p);
+  conv2d_backward_input_pointwise(p, kPointwiseCpu);
+}
+void conv2d_backward_weight_gemm_cpu(const Conv2dGradProblem& p) {
+  if (!is_pointwise(p)) return conv2d_backward_weight_default_cpu(p);
+  conv2d_backward_weight_pointwise(p, kPointwiseCpu);
+}
+
+// Each phase is a stride-1 forward run by the forward ladder's default for
+// it (direct loops or im2col_gemm: both take negative padding and strided
+// outputs); every dx element is written by exactly one phase.
+void conv2d_backward_input_phases_cpu(const Conv2dGradProblem& p) {
+  conv2d_dgrad_by_phases(p, at::Device(at::kCPU), &conv2d_default_cpu);
+}
+
 // The GEMM step pays for its buffers once each output sums more than a few
 // taps; depthwise-like problems (a handful of taps per output channel, many
 // groups) run faster in the direct loops. One rule for all three ladders.
@@ -177,7 +261,10 @@ const Ladder<FwdFn> kConvCpu(
       },
       "direct loops parallel over (n, k) planes, row-wise inner loop, any layout"},
      {"im2col_gemm", kAllFloat, conv2d_im2col_cpu,
-      "patches gathered into a dense matrix, times the weight in the CPU GEMM"}},
+      "patches gathered into a dense matrix, times the weight in the CPU GEMM"},
+     {"gemm", kAllFloat, conv2d_gemm_cpu,
+      "1x1 unpadded: a plain GEMM (the CPU GEMM) over pixels x channels, the CUDA gemm step's "
+      "planning; others -> the ladder's default"}},
     {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
 
 const Ladder<GradFn> kDgradCpu(
@@ -189,8 +276,17 @@ const Ladder<GradFn> kDgradCpu(
       },
       "scatter loops parallel over (n, c) planes, any layout"},
      {"im2col_gemm", kAllFloat, conv2d_backward_input_im2col_cpu,
-      "grad_output times the weight in the CPU GEMM, summed back into patches (col2im)"}},
-    {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
+      "grad_output times the weight in the CPU GEMM, summed back into patches (col2im)"},
+     {"phases", kAllFloat, conv2d_backward_input_phases_cpu,
+      "any stride: one stride-1 forward (the forward ladder's default) per output phase of dx"},
+     {"gemm", kAllFloat, conv2d_backward_input_gemm_cpu,
+      "1x1 unpadded: dy . w as a plain GEMM (the CPU GEMM); others -> the default"}},
+    // A pointwise dgrad is one GEMM written straight into dx; im2col_gemm
+    // adds a col2im pass over a dense buffer (measured 1.1-2.6x slower on
+    // 1x1 layers, NCHW and channels_last, fp32 and bf16; docs/conv2d-worklog.md).
+    {{"1x1, no padding", is_pointwise, "gemm"},  // the CUDA ladders' text for is_pointwise
+     {kGemmPaysWhen, gemm_pays, "im2col_gemm"},
+     "cpu"});
 
 const Ladder<GradFn> kWgradCpu(
     "conv2d_backward_weight", "cpu",
@@ -201,8 +297,20 @@ const Ladder<GradFn> kWgradCpu(
       },
       "reduction loops parallel over (k, c), any layout"},
      {"im2col_gemm", kAllFloat, conv2d_backward_weight_im2col_cpu,
-      "grad_output^T times the gathered patches in the CPU GEMM, chunks summed in order"}},
+      "grad_output^T times the gathered patches in the CPU GEMM, chunks summed in order"},
+     {"gemm", kAllFloat, conv2d_backward_weight_gemm_cpu,
+      "1x1 unpadded: dy^T . x as a plain GEMM (the CPU GEMM); others -> the default"}},
     {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
+
+void conv2d_default_cpu(const Conv2dProblem& p) {
+  kConvCpu.select(std::nullopt, p, p.dtype).fn(p);
+}
+void conv2d_backward_input_default_cpu(const Conv2dGradProblem& p) {
+  kDgradCpu.select(std::nullopt, p, p.dtype).fn(p);
+}
+void conv2d_backward_weight_default_cpu(const Conv2dGradProblem& p) {
+  kWgradCpu.select(std::nullopt, p, p.dtype).fn(p);
+}
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,

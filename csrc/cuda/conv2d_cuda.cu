@@ -39,6 +39,9 @@
 //                      ladder's default (its depthwise kernels); wgrad: 8
 //                      channels x taps per thread, pixel slices, fixed-order finish
 // (the regtile and depthwise gradient steps are opt-in until measured).
+// The phase and pointwise planning is device-independent host code
+// (csrc/conv2d_steps.h) that the CPU ladders list too (steps phases, gemm):
+// the CPU tests prove it.
 //
 // The defaults depend on the problem, not only on the dtype: each ladder's
 // default rules, below, say when and why.

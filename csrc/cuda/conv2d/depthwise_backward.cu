@@ -24,6 +24,7 @@
 //   one row of acc_t partials (its slice), and conv::wgrad_finish_kernel adds
 //   the rows in slice order: deterministic, the slice count a function of the
 //   shape only.
+#include "conv2d_steps.h"
 #include "cuda/conv2d/depthwise.cuh"
 
 namespace cuops::cuda {
@@ -212,7 +213,7 @@ void conv2d_backward_input_depthwise(const Conv2dGradProblem& p) {
     return;
   }
   if (p.N * p.C * p.H * p.W == 0) return;
-  conv2d_dgrad_by_phases(p, &conv2d_default);
+  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()), &conv2d_default);
 }
 
 void conv2d_backward_weight_depthwise(const Conv2dGradProblem& p) {

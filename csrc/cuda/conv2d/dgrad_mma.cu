@@ -11,7 +11,10 @@
 // the SIMT implicit_gemm step. The next step, implicit_gemm_mma_phases, lifts
 // both limits: this flipped-weight forward is its one-phase case, so the
 // flip and the forward problem are built there (conv2d_dgrad_by_phases,
-// dgrad_mma_phases.cu).
+// csrc/conv2d_phases.cpp, shared with the CPU step `phases`).
+#include <ATen/cuda/CUDAContext.h>
+
+#include "conv2d_steps.h"
 #include "cuda/conv2d/kernels.h"
 
 namespace cuops::cuda {
@@ -28,7 +31,8 @@ void conv2d_backward_input_implicit_gemm_mma(const Conv2dGradProblem& p) {
     conv2d_backward_input_implicit_gemm(p);
     return;
   }
-  conv2d_dgrad_by_phases(p, &conv2d_implicit_gemm_mma);
+  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
+                         &conv2d_implicit_gemm_mma);
 }
 
 }  // namespace cuops::cuda

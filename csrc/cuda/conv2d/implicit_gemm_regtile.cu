@@ -31,6 +31,7 @@
 // Padding may be any sign (negative = the window starts inside x) and y any
 // strides. Problems whose offsets would not fit the 32-bit table or whose
 // geometry is huge run implicit_gemm.
+#include "conv2d_steps.h"
 #include "cuda/conv2d/regtile.cuh"
 
 namespace cuops::cuda {
@@ -434,13 +435,15 @@ void conv2d_implicit_gemm_regtile(const Conv2dProblem& p) {
 }
 
 // dgrad step implicit_gemm_regtile: one stride-1 forward per output phase of
-// dx (conv2d_dgrad_by_phases: flipped, K <-> C swapped sub-filters, padding
-// of any sign, strided views of dx as outputs), each run by this forward.
+// dx (conv2d_dgrad_by_phases, csrc/conv2d_phases.cpp: flipped, K <-> C
+// swapped sub-filters, padding of any sign, strided views of dx as outputs),
+// each run by this forward.
 void conv2d_backward_input_implicit_gemm_regtile(const Conv2dGradProblem& p) {
   TORCH_CHECK_TYPE(p.dtype == at::kFloat,
                    "cuops.conv2d_backward_input(implicit_gemm_regtile): unsupported dtype ",
                    p.dtype);
-  conv2d_dgrad_by_phases(p, &conv2d_implicit_gemm_regtile);
+  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
+                         &conv2d_implicit_gemm_regtile);
 }
 
 }  // namespace cuops::cuda

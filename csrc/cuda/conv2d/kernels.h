@@ -58,17 +58,11 @@ void conv2d_backward_input_implicit_gemm(const Conv2dGradProblem& p);  // implic
 // K<->C swapped weight (fp16/bf16); other problems -> the SIMT step.
 void conv2d_backward_input_implicit_gemm_mma(const Conv2dGradProblem& p);
 // Any stride and dilation (fp16/bf16): stride_h*stride_w forward tensor-core
-// convolutions, one per output phase of dx (conv2d_dgrad_by_phases with the
-// split-K forward step).
+// convolutions, one per output phase of dx (conv2d_dgrad_by_phases,
+// csrc/conv2d_steps.h, with the split-K forward step).
 void conv2d_backward_input_implicit_gemm_mma_phases(const Conv2dGradProblem& p);
-// dgrad as one stride-1 forward convolution per output phase (h % stride_h,
-// w % stride_w) of dx: dy with that phase's sub-filter (taps r = r0 +
-// step*t), flipped and K<->C swapped, written to the phase's strided view of
-// dx; phases no tap reaches are zeroed. `forward` is the forward step that
-// runs them; it must take negative padding and any output strides, and the
-// dtype of p (dgrad_mma_phases.cu).
-void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, void (*forward)(const Conv2dProblem&));
-// fp32, any stride: conv2d_dgrad_by_phases with conv2d_implicit_gemm_regtile.
+// fp32, any stride: conv2d_dgrad_by_phases (csrc/conv2d_steps.h) with
+// conv2d_implicit_gemm_regtile.
 void conv2d_backward_input_implicit_gemm_regtile(const Conv2dGradProblem& p);
 // Depthwise dgrad (multiplier 1; others -> the direct step): the phases
 // above with the forward ladder's default (conv2d_default), whose rules send

@@ -1,0 +1,150 @@
+// dgrad of any stride (and dilation) as stride_h*stride_w stride-1 forward
+// convolutions, one per output phase of dx (conv2d_dgrad_by_phases): the
+// planning of the CUDA steps implicit_gemm_mma / implicit_gemm_mma_phases
+// and of the CPU step `phases`, each with its device's forward step.
+//
+// dx[n][g*Cg+c][h][w] = sum_{k,r,s} dy[n][g*Kg+k][p][q] * w[g*Kg+k][c][r][s]
+// over the (r, p) with h = p*sh - ph + r*dh (and the same along w). Split h
+// by its phase h = h0 + sh*i, 0 <= h0 < sh: a tap r contributes to phase h0
+// iff (h0 + ph - r*dh) % sh == 0, which holds for r = r0 + st*t (st = sh/gcd(sh,
+// dh), r0 the smallest such r) or for no r at all. Then
+//   p = i + a - dd*t,   a = (h0 + ph - r0*dh) / sh (exact),   dd = dh / gcd(sh, dh)
+// so with t' = T-1-t (T = taps r0 + st*t < R) the phase is a stride-1
+// forward convolution of dy:
+//   dx_h0[i] = sum_t' dy[i - pad' + dd*t'] * w'[t'],   pad' = dd*(T-1) - a,
+//   w'[t'] = w[r0 + st*(T-1-t')]   (and K <-> C swapped per group),
+// whose output is the strided view dx[h0 :: sh] (row stride sh*x_sh). pad'
+// may be negative (the forward's taps are bounds-checked reads at
+// i - pad' + dd*t', any sign), and the phase's output size needs no relation
+// to dy's. A phase without taps (kernel < stride, 1x1 stride 2) is zero. For
+// stride 1 this is one phase with the whole flipped filter.
+//
+// Work: the taps of all phases are the R*S taps of the filter once, so the
+// GEMM-K summed over the phases is that of one stride-1 convolution and no
+// multiply hits an inserted zero.
+//
+// Stages: phase geometry (PhaseAxis, per axis) -> sub-filters packed flipped
+// and K <-> C swapped (pack_subfilter: ATen data movement into one buffer)
+// -> per phase the forward problem (phase_forward) through `forward`, or zeros.
+#include <numeric>
+#include <vector>
+
+#include "conv2d_steps.h"
+
+namespace cuops {
+namespace {
+
+// One axis of one phase: output offset h0, its output count, and its taps
+// r = r0 + step*t (t < taps) at sub-filter dilation `dil` and padding `pad`.
+struct PhaseAxis {
+  int64_t h0, out, r0, step, taps, dil, pad;
+};
+
+// Phase h0 of an axis: input extent H (dx), filter R, stride, padding
+// (top/left), dilation.
+PhaseAxis phase_axis(int64_t h0, int64_t H, int64_t R, int64_t stride, int64_t pad,
+                     int64_t dil) {
+  const int64_t g = std::gcd(stride, dil);
+  PhaseAxis a{h0, h0 < H ? ceil_div<int64_t>(H - h0, stride) : 0, 0, stride / g, 0, dil / g, 0};
+  for (int64_t r0 = 0; r0 < a.step && r0 < R; ++r0) {
+    const int64_t v = h0 + pad - r0 * dil;
+    if (((v % stride) + stride) % stride != 0) continue;
+    a.r0 = r0;
+    a.taps = ceil_div<int64_t>(R - r0, a.step);
+    a.pad = a.dil * (a.taps - 1) - v / stride;  // v / stride is exact
+    break;
+  }
+  return a;
+}
+
+// The sub-filter of phase (ah, aw), flipped and K <-> C swapped, into `out`
+// (dense, C*Th*Tw*Kg elements) as
+//   out[g*Cg+c][r'][s'][k] = w[g*Kg+k][c][r0 + st*(Th-1-r')][s0 + ss*(Tw-1-s')]:
+// taps then k fastest, the weight layout the forward reads (w_sk = Th*Tw*Kg,
+// w_sc = 1: the CUDA mma kernel reads it in place as B, kk = (r'*Tw + s')*Kg
+// + k). Data movement only: a strided view of the weight, sliced on the taps
+// and flipped, copied into out's [g][c][r'][s'][k] seen in w's dim order.
+void pack_subfilter(const Conv2dGradProblem& p, const PhaseAxis& ah, const PhaseAxis& aw,
+                    const at::Tensor& out) {
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G;
+  const at::Tensor w = at::from_blob(const_cast<void*>(p.w), {G, Kg, Cg, p.R, p.S},
+                                     {Kg * p.w_sk, p.w_sk, p.w_sc, p.w_sr, p.w_ss},
+                                     out.options());
+  const at::Tensor taps =
+      w.slice(3, ah.r0, p.R, ah.step).slice(4, aw.r0, p.S, aw.step).flip({3, 4});
+  out.view({G, Cg, ah.taps, aw.taps, Kg}).permute({0, 4, 1, 2, 3}).copy_(taps);
+}
+
+// The forward problem of phase (ah, aw): input dy, weight the packed
+// sub-filter `wf`, output the strided view of dx at (h0, w0).
+Conv2dProblem phase_forward(const Conv2dGradProblem& p, const PhaseAxis& ah,
+                            const PhaseAxis& aw, const void* wf) {
+  const int64_t Kg = p.K / p.groups;
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(p.dtype));
+  Conv2dProblem q;
+  q.N = p.N, q.C = p.K, q.H = p.P, q.W = p.Q;  // "input" = dy
+  q.K = p.C, q.R = ah.taps, q.S = aw.taps;     // "output" = the phase of dx
+  q.P = ah.out, q.Q = aw.out;
+  q.groups = p.groups;
+  q.stride_h = 1, q.stride_w = 1;
+  q.pad_h = ah.pad, q.pad_w = aw.pad;
+  q.dil_h = ah.dil, q.dil_w = aw.dil;
+  q.x = p.dy;
+  q.x_sn = p.y_sn, q.x_sc = p.y_sk, q.x_sh = p.y_sp, q.x_sw = p.y_sq;
+  q.w = wf;
+  q.w_sk = ah.taps * aw.taps * Kg, q.w_sc = 1, q.w_sr = aw.taps * Kg, q.w_ss = Kg;
+  q.y = static_cast<char*>(p.dx) + (ah.h0 * p.x_sh + aw.h0 * p.x_sw) * elem;
+  q.y_sn = p.x_sn, q.y_sk = p.x_sc;
+  q.y_sp = p.x_sh * p.stride_h, q.y_sq = p.x_sw * p.stride_w;
+  q.bias = nullptr;
+  q.dtype = p.dtype;
+  return q;
+}
+
+}  // namespace
+
+void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
+                            Conv2dForwardFn forward) {
+  std::vector<PhaseAxis> rows, cols;
+  for (int64_t h0 = 0; h0 < p.stride_h; ++h0) {
+    rows.push_back(phase_axis(h0, p.H, p.R, p.stride_h, p.pad_h, p.dil_h));
+  }
+  for (int64_t w0 = 0; w0 < p.stride_w; ++w0) {
+    cols.push_back(phase_axis(w0, p.W, p.S, p.stride_w, p.pad_w, p.dil_w));
+  }
+  const int64_t Kg = p.K / p.groups;
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(p.dtype));
+  // Sub-filters in one buffer, each starting 16-byte aligned (the CUDA
+  // forward reads B in place with 16-byte loads when it is).
+  const int64_t align = std::max<int64_t>(1, 16 / elem);
+  std::vector<int64_t> offset;
+  int64_t total = 0;
+  for (const PhaseAxis& ah : rows) {
+    for (const PhaseAxis& aw : cols) {
+      offset.push_back(total);
+      total += round_up<int64_t>(p.C * ah.taps * aw.taps * Kg, align);
+    }
+  }
+  const auto opts = at::TensorOptions().dtype(p.dtype).device(device);
+  const at::Tensor wf = at::empty({total}, opts);
+  size_t i = 0;
+  for (const PhaseAxis& ah : rows) {
+    for (const PhaseAxis& aw : cols) {
+      const int64_t off = offset[i++];
+      if (ah.out == 0 || aw.out == 0) continue;  // the phase holds no dx element
+      if (ah.taps == 0 || aw.taps == 0 || Kg == 0) {
+        // No tap reaches this phase: its dx elements are zero.
+        void* view = static_cast<char*>(p.dx) + (ah.h0 * p.x_sh + aw.h0 * p.x_sw) * elem;
+        at::from_blob(view, {p.N, p.C, ah.out, aw.out},
+                      {p.x_sn, p.x_sc, p.x_sh * p.stride_h, p.x_sw * p.stride_w}, opts)
+            .zero_();
+        continue;
+      }
+      const at::Tensor sub = wf.narrow(0, off, p.C * ah.taps * aw.taps * Kg);
+      pack_subfilter(p, ah, aw, sub);
+      forward(phase_forward(p, ah, aw, sub.data_ptr()));
+    }
+  }
+}
+
+}  // namespace cuops
