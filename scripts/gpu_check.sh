@@ -16,6 +16,8 @@
 #   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
 #   PROFILE_ENV="CUOPS_MATMUL_CONFIG=mma_sync=9"  environment of the profiled process only
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
+#   BREAKDOWN="resnet50"       also time every distinct conv layer of those models, cuops default
+#                              vs torch, forward and backward (scripts/explore/model_breakdown.py)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
 #   SANITIZE=1                 also run scripts/sanitize_sweep.py under compute-sanitizer's
 #                              memcheck, racecheck, synccheck and initcheck (Firecracker only;
@@ -79,6 +81,10 @@ fi
 if [ -n "${PEAK:-}" ]; then
   "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -O3 -arch=sm_90a scripts/explore/mma_peak.cu -o /tmp/mma_peak && /tmp/mma_peak 2>&1 | tee "$OUT/mma_peak.txt"
 fi
+
+for m in ${BREAKDOWN:-}; do
+  "$PY" scripts/explore/model_breakdown.py --model "$m" 2>&1 | tee "$OUT/breakdown_$m.txt"
+done
 
 if [ -n "${PROFILE:-}" ]; then
   env ${PROFILE_ENV:-} ncu --clock-control none --profile-from-start off --section SpeedOfLight --section Occupancy \
