@@ -92,6 +92,8 @@ inline bool is_pointwise(const Conv2dProblem& p) {
   return p.R == 1 && p.S == 1 && p.pad_h == 0 && p.pad_w == 0 && p.P > 0 && p.Q > 0 &&
          (p.P - 1) * p.stride_h < p.H && (p.Q - 1) * p.stride_w < p.W;
 }
+// is_pointwise in words, for the ladders' default rules (cuops.variants()).
+inline constexpr const char* kPointwiseWhen = "1x1, no padding";
 
 // Fake kernels (torch.compile, torch.export, meta tensors) of conv2d and its
 // gradients: the frontend's checks and outputs (sizes, memory format, dtype,

@@ -257,6 +257,12 @@ class Ladder {
     TORCH_CHECK_TYPE(false, label_, ": no ", device_, " variant supports dtype ", dtype);
   }
 
+  // Runs the default step on a filled problem (of its own dtype): how a step,
+  // or another op, hands a problem back to this ladder's rules.
+  void run_default(const Problem& problem) const {
+    select(std::nullopt, problem, problem.dtype).fn(problem);
+  }
+
  private:
   static bool supports(const Step& s, at::ScalarType t) {
     for (auto d : s.dtypes)

@@ -284,7 +284,7 @@ const Ladder<GradFn> kDgradCpu(
     // A pointwise dgrad is one GEMM written straight into dx; im2col_gemm
     // adds a col2im pass over a dense buffer (measured 1.1-2.6x slower on
     // 1x1 layers, NCHW and channels_last, fp32 and bf16; docs/conv2d-worklog.md).
-    {{"1x1, no padding", is_pointwise, "gemm"},  // the CUDA ladders' text for is_pointwise
+    {{kPointwiseWhen, is_pointwise, "gemm"},
      {kGemmPaysWhen, gemm_pays, "im2col_gemm"},
      "cpu"});
 
@@ -302,15 +302,9 @@ const Ladder<GradFn> kWgradCpu(
       "1x1 unpadded: dy^T . x as a plain GEMM (the CPU GEMM); others -> the default"}},
     {{kGemmPaysWhen, gemm_pays, "im2col_gemm"}, "cpu"});
 
-void conv2d_default_cpu(const Conv2dProblem& p) {
-  kConvCpu.select(std::nullopt, p, p.dtype).fn(p);
-}
-void conv2d_backward_input_default_cpu(const Conv2dGradProblem& p) {
-  kDgradCpu.select(std::nullopt, p, p.dtype).fn(p);
-}
-void conv2d_backward_weight_default_cpu(const Conv2dGradProblem& p) {
-  kWgradCpu.select(std::nullopt, p, p.dtype).fn(p);
-}
+void conv2d_default_cpu(const Conv2dProblem& p) { kConvCpu.run_default(p); }
+void conv2d_backward_input_default_cpu(const Conv2dGradProblem& p) { kDgradCpu.run_default(p); }
+void conv2d_backward_weight_default_cpu(const Conv2dGradProblem& p) { kWgradCpu.run_default(p); }
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,

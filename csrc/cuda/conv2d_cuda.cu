@@ -95,7 +95,7 @@ const Ladder<FwdFn> kConvCuda(
     // (docs/conv2d-worklog.md, 2026-12-06).
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
-     {"1x1, no padding", is_pointwise, "gemm"},
+     {kPointwiseWhen, is_pointwise, "gemm"},
      "implicit_gemm_mma_splitk",
      "implicit_gemm"});
 
@@ -115,7 +115,7 @@ const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
 // the split-K forward step, the forward ladder's default).
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
     {"depthwise", is_depthwise, "direct"},
-    {"1x1, no padding", is_pointwise, "gemm"},
+    {kPointwiseWhen, is_pointwise, "gemm"},
     "implicit_gemm_mma_phases",
     "implicit_gemm"};
 
@@ -187,13 +187,9 @@ at::Tensor conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::
 
 }  // namespace
 
-void conv2d_default(const Conv2dProblem& p) { kConvCuda.select(std::nullopt, p, p.dtype).fn(p); }
-void conv2d_backward_input_default(const Conv2dGradProblem& p) {
-  kDgradCuda.select(std::nullopt, p, p.dtype).fn(p);
-}
-void conv2d_backward_weight_default(const Conv2dGradProblem& p) {
-  kWgradCuda.select(std::nullopt, p, p.dtype).fn(p);
-}
+void conv2d_default(const Conv2dProblem& p) { kConvCuda.run_default(p); }
+void conv2d_backward_input_default(const Conv2dGradProblem& p) { kDgradCuda.run_default(p); }
+void conv2d_backward_weight_default(const Conv2dGradProblem& p) { kWgradCuda.run_default(p); }
 
 TORCH_LIBRARY_IMPL(cuops, CUDA, m) {
   m.impl("conv2d", &conv2d_cuda);

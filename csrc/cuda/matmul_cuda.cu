@@ -69,7 +69,7 @@ at::Tensor gemm_cuda(const at::Tensor& a, const at::Tensor& b,
 
 void gemm_default(const GemmProblem& p) {
   if (p.M == 0 || p.N == 0 || p.batch == 0) return;
-  kGemmCuda.select(std::nullopt, p, p.dtype).fn(p);
+  kGemmCuda.run_default(p);
 }
 
 TORCH_LIBRARY_IMPL(cuops, CUDA, m) { m.impl("gemm", &gemm_cuda); }

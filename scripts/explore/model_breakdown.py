@@ -14,31 +14,21 @@ import torch
 import torch.nn.functional as F
 
 import cuops
+from cuops.bench import time_fn, use_true_fp32
 from cuops.bench.models import build
 
 
-def _time(fn, reps=20, warmup=3):
-    flush = torch.empty(256 << 20, dtype=torch.int8, device="cuda")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        flush.zero_()
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        times.append(s.elapsed_time(e))
-    return sorted(times)[len(times) // 2]
+def _time(fn):
+    """Median ms of fn() (CUDA events, L2 flushed: the benchmark's own timer)."""
+    return time_fn(lambda: fn(), [()], torch.device("cuda"), warmup=3, reps=20, max_seconds=10.0)
 
 
 def layers(model, batch):
-    """(input shape, weight shape, stride, padding, groups, first) of every Conv2d call."""
+    """(input shape, weight shape, stride, padding, dilation, groups) of every Conv2d call."""
     seen = []
     hooks = [m.register_forward_hook(
         lambda m, i, o: seen.append((tuple(i[0].shape), tuple(m.weight.shape), m.stride,
-                                     m.padding, m.groups)))
+                                     m.padding, m.dilation, m.groups)))
         for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     with torch.no_grad():
         model(torch.randn(batch, 3, 224, 224, device="cuda"))
@@ -53,8 +43,7 @@ def main():
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
-    torch.backends.cudnn.benchmark = True
-    torch.backends.cudnn.allow_tf32 = False
+    use_true_fp32(torch.device("cuda"))
     dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     model = build(args.model).cuda().eval()
     calls = layers(model, args.batch)
@@ -62,7 +51,7 @@ def main():
     first = calls[0]
     rows, tot = [], collections.defaultdict(float)
     for cfg, n in counts.items():
-        xs, ws, stride, padding, groups = cfg
+        xs, ws, stride, padding, dilation, groups = cfg
         cl = torch.channels_last
         x = torch.randn(xs, device="cuda", dtype=dt).contiguous(memory_format=cl)
         w = (torch.randn(ws, device="cuda", dtype=dt) * 0.05).contiguous(memory_format=cl)
@@ -71,11 +60,11 @@ def main():
         w.requires_grad_(True)
         res = {}
         for name, conv in (("torch", F.conv2d), ("cuops", cuops.conv2d)):
-            f = lambda: conv(x, w, None, stride, padding, 1, groups)
+            f = lambda: conv(x, w, None, stride, padding, dilation, groups)
             y = f()
             g = torch.randn_like(y)
             res[name, "fwd"] = _time(lambda: conv(x.detach(), w.detach(), None, stride, padding,
-                                                  1, groups))
+                                                  dilation, groups))
             res[name, "fwd+bwd"] = _time(lambda: f().backward(g))
         bwd = {k: res[k, "fwd+bwd"] - res[k, "fwd"] for k in ("torch", "cuops")}
         for k in ("torch", "cuops"):

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "conv2d_steps.h"
+#include "cuda/conv2d/common.cuh"
 #include "cuda/conv2d/kernels.h"
 #include "cuda/cuda_utils.cuh"
 #include "cuda/matmul/kernels.h"
@@ -56,30 +57,12 @@ void add_bias(const at::Tensor& out, const void* bias) {
   });
 }
 
-// dw[k][c] = sum_n partial[n][k][c] in image order (deterministic), written
-// through dw's strides: one thread per weight element.
-template <typename T>
-__global__ void sum_images_kernel(const T* __restrict__ partial, T* __restrict__ dw, int64_t N,
-                                  int64_t K, int64_t Cg, int64_t s_k, int64_t s_c) {
-  const int64_t KC = K * Cg;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < KC;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    T acc = 0;
-    for (int64_t n = 0; n < N; ++n) acc += partial[n * KC + i];
-    const int64_t k = i / Cg;
-    dw[k * s_k + (i - k * Cg) * s_c] = acc;
-  }
-}
-
+// dw[k][c] = sum_n partial[n][k][c] in image order (deterministic): wgrad's
+// finishing pass with one split per image (R = S = 1, so its (k, c, r, s)
+// rows are the partials' [K][Cg] planes; fp32/fp64 only, acc_t<T> == T).
 void sum_images(const at::Tensor& partial, const Conv2dGradProblem& p) {
-  const int64_t Cg = p.C / p.groups;
-  constexpr int kThreads = 256;
   AT_DISPATCH_FLOATING_TYPES(p.dtype, "conv2d_wgrad_sum_images", [&] {
-    sum_images_kernel<scalar_t><<<grid_for(p.K * Cg, kThreads), kThreads, 0,
-                                  at::cuda::getCurrentCUDAStream()>>>(
-        partial.const_data_ptr<scalar_t>(), static_cast<scalar_t*>(p.dw), p.N, p.K, Cg, p.w_sk,
-        p.w_sc);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    conv::launch_wgrad_finish<scalar_t>(p, partial, p.N);
   });
 }
 

@@ -429,11 +429,7 @@ int mma_sync_tuning_entries() { return mma_sync::kNumTuneConfigs; }
 void gemm_mma_sync(const GemmProblem& p) {
   TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
               "cuops.matmul: variant 'mma_sync' supports float16 and bfloat16, got ", p.dtype);
-  if (p.M == 0 || p.N == 0 || p.batch == 0) return;
-  if (p.dtype == at::kHalf)
-    mma_sync::run<__half>(p, false, false);
-  else
-    mma_sync::run<__nv_bfloat16>(p, false, false);
+  gemm_mma_sync_planned(p, false, false);
 }
 
 void gemm_mma_sync_planned(const GemmProblem& p, bool tile64, bool f32_partials) {

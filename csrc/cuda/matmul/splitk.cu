@@ -24,8 +24,8 @@
 //     ceil(K / S) rounded up to 64 and at least kMinChunk (each product
 //     keeps several k tiles), S = ceil(K / chunk).
 //  4. S == 1 runs the tile kernel on the problem as is, so large products
-//     (tiles * batch >= #SMs, K not long) run exactly the kernels they did
-//     before the planner. S > 1: the chunks are one batched product into an
+//     (tiles * batch >= #SMs, K not long) run the dtype's tile kernel
+//     unchanged. S > 1: the chunks are one batched product into an
 //     fp32 workspace [S][batch][M][N] (fp64 for fp64) -- a chunk is one more
 //     batch dim with strides {batch*M*N, chunk*a_sk, chunk*b_sk}; a shorter
 //     last chunk is a second launch -- then finish_partials sums the S
