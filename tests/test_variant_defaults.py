@@ -77,13 +77,23 @@ CASES = {
     "cuda-fp16-dense": ("conv2d", "cuda", torch.float16, (2, 64, 16, 16), (64, 64, 3, 3), 1, True,
                         "implicit_gemm_mma_splitk", "otherwise", None),
     "cuda-fp32-dense": ("conv2d", "cuda", torch.float32, (2, 64, 16, 16), (64, 64, 3, 3), 1,
+                        False, "implicit_gemm_regtile", "otherwise", None),
+    "cuda-fp64-dense": ("conv2d", "cuda", torch.float64, (2, 64, 16, 16), (64, 64, 3, 3), 1,
                         False, "implicit_gemm", "otherwise", None),
     "cuda-dgrad-depthwise": ("conv2d_backward_input", "cuda", torch.float32, (2, 32, 16, 16),
-                             (32, 1, 3, 3), 32, False, "direct", "depthwise", None),
+                             (32, 1, 3, 3), 32, False, "depthwise", "depthwise", None),
+    "cuda-wgrad-depthwise-cl": ("conv2d_backward_weight", "cuda", torch.float16, (2, 32, 16, 16),
+                                (32, 1, 3, 3), 32, True, "depthwise", "depthwise", None),
+    "cuda-dgrad-fp32-dense": ("conv2d_backward_input", "cuda", torch.float32, (2, 64, 16, 16),
+                              (64, 64, 3, 3), 1, False, "implicit_gemm_regtile", "otherwise",
+                              None),
     "cuda-dgrad-fp16-dense": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, True, "implicit_gemm_mma_phases", "otherwise",
                               None),
     "cuda-wgrad-fp32-dense": ("conv2d_backward_weight", "cuda", torch.float32, (2, 64, 16, 16),
+                              (64, 64, 3, 3), 1, False, "implicit_gemm_regtile", "otherwise",
+                              None),
+    "cuda-wgrad-fp64-dense": ("conv2d_backward_weight", "cuda", torch.float64, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, False, "implicit_gemm", "otherwise", None),
     "cuda-1x1-fp16": ("conv2d", "cuda", torch.float16, (2, 64, 16, 16), (128, 64, 1, 1), 1, True,
                       "gemm", POINTWISE_RULE, None),
@@ -92,7 +102,9 @@ CASES = {
     "cuda-dgrad-1x1": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
                        (128, 64, 1, 1), 1, True, "gemm", POINTWISE_RULE, None),
     "cuda-wgrad-1x1": ("conv2d_backward_weight", "cuda", torch.float32, (2, 64, 16, 16),
-                       (128, 64, 1, 1), 1, False, "implicit_gemm", "otherwise", None),
+                       (128, 64, 1, 1), 1, False, "gemm", POINTWISE_RULE, None),
+    "cuda-wgrad-1x1-cl": ("conv2d_backward_weight", "cuda", torch.bfloat16, (2, 64, 16, 16),
+                          (128, 64, 1, 1), 1, True, "gemm", POINTWISE_RULE, None),
 }
 
 
@@ -139,10 +151,9 @@ def test_dtype_only_ladders():
     if not cuops.cuda_built():
         return
     cuda = {v["name"]: v["default_for"] for v in cuops.variants("matmul", "cuda")}
-    assert cuda["mma_sync"] == [torch.float16, torch.bfloat16]
-    assert cuda["warptile_static"] == [torch.float32]
-    assert cuda["warptile"] == [torch.float64]
-    assert cuda["splitk"] == [] and cuda["gemv"] == []  # opt-in until measured on a GPU
+    # The planner is the default of every dtype (it runs their tile kernels).
+    assert cuda["splitk"] == [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+    assert all(cuda[v] == [] for v in cuda if v != "splitk")
     assert all(c is None for v in cuops.variants("add", "cuda") for _, c in v["default_when"])
 
 

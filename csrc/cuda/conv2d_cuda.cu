@@ -38,7 +38,6 @@
 //   depthwise          depthwise dgrad as the phases through the forward
 //                      ladder's default (its depthwise kernels); wgrad: 8
 //                      channels x taps per thread, pixel slices, fixed-order finish
-// (the regtile and depthwise gradient steps are opt-in until measured).
 // The phase and pointwise planning is device-independent host code
 // (csrc/conv2d_steps.h) that the CPU ladders list too (steps phases, gemm):
 // the CPU tests prove it.
@@ -90,33 +89,34 @@ const Ladder<FwdFn> kConvCuda(
     // Depthwise problems go to the kernel written for their layout, pointwise
     // ones to the GEMM (no im2col, the GEMM ladder's tile kernels). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
-    // is the fp16/bf16 default for every other problem. implicit_gemm_regtile
-    // is opt-in until it has run on a GPU; it is meant to be the fp32 default
-    // (docs/conv2d-worklog.md, 2026-12-06).
+    // is the fp16/bf16 default for every other problem; fp32 takes the
+    // register-tiled implicit GEMM (4-5x the SIMT step's speed), fp64 the
+    // SIMT step.
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
      {kPointwiseWhen, is_pointwise, "gemm"},
      "implicit_gemm_mma_splitk",
+     "implicit_gemm_regtile",
      "implicit_gemm"});
 
 // wgrad: one input channel per group leaves the 64-wide GEMM tiles almost
-// empty, so depthwise problems take the direct kernel; the others the
-// tensor-core step where the dtype allows. A 1x1 wgrad is a GEMM whose K is
-// N*P*Q: its `gemm` step needs matmul's split-K planner (opt-in until it has
-// run on a GPU), so it is not a default yet. (The depthwise step, opt-in
-// until measured, is meant to replace direct in both gradient ladders'
-// depthwise rules: docs/conv2d-worklog.md, 2026-12-06.)
+// empty, so depthwise problems take their own kernel (it sends a channel
+// multiplier > 1 to direct); a 1x1 wgrad is a GEMM whose K is N*P*Q, which
+// matmul's planner splits; the others the tensor-core step where the dtype
+// allows, the register-tiled one for fp32.
 const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
-    {"depthwise", is_depthwise, "direct"},
+    {"depthwise", is_depthwise, "depthwise"},
+    {kPointwiseWhen, is_pointwise, "gemm"},
     "implicit_gemm_mma",
+    "implicit_gemm_regtile",
     "implicit_gemm"};
-// dgrad: the phase step does every stride on tensor cores; stride 1 is its
-// one-phase case, implicit_gemm_mma's flipped-weight forward (run through
-// the split-K forward step, the forward ladder's default).
+// dgrad: the phase steps do every stride as stride-1 forwards (tensor cores
+// for fp16/bf16, register tiles for fp32); stride 1 is their one-phase case.
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
-    {"depthwise", is_depthwise, "direct"},
+    {"depthwise", is_depthwise, "depthwise"},
     {kPointwiseWhen, is_pointwise, "gemm"},
     "implicit_gemm_mma_phases",
+    "implicit_gemm_regtile",
     "implicit_gemm"};
 
 const Ladder<GradFn> kDgradCuda(

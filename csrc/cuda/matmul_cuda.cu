@@ -50,11 +50,11 @@ const Ladder<GemmFn> kGemmCuda(
       "planner: gemv for vectors; 64x64 tiles (fp16/bf16) and/or K split into an fp32 "
       "workspace + a fixed-order finishing sum when tiles cannot fill the GPU or K is long; "
       "else the dtype's tile kernel"}},
-    // Default: the fastest tile kernel of the dtype (docs/matmul-worklog.md).
-    // gemv and splitk are opt-in until they have run on a GPU: the planner is
-    // meant to become the default once its tests pass there (worklog,
-    // 2026-12-06).
-    {"mma_sync", "warptile_static", "warptile", "regblock", "smem_tiled", "naive"},
+    // Default: the planner, for every dtype. It runs the dtype's fastest tile
+    // kernel unchanged where the output tiles fill the GPU and K is short,
+    // and gemv / 64x64 tiles / split K elsewhere (docs/matmul-worklog.md,
+    // steps 6-7; its rules are at the top of matmul/splitk.cu).
+    {"splitk"},
     "cuops.gemm");
 
 at::Tensor gemm_cuda(const at::Tensor& a, const at::Tensor& b,

@@ -3,8 +3,12 @@ distinct Conv2d of a torchvision model (batch 64, 224x224, channels_last,
 bf16 by default), forward and backward (dgrad + wgrad; wgrad only where the
 layer's input needs no gradient, as for the stem), cuops's default against
 torch (cuDNN) in the same process, weighted by how often the layer occurs.
+--split times the two gradients apart (cuops's gradient ops against
+aten.convolution_backward with one output each); --model shapes takes the
+convolutions of `python -m cuops bench shapes` instead of a model's.
 
     python scripts/explore/model_breakdown.py [--model resnet50] [--dtype bf16] [--batch 64]
+                                              [--split]
 """
 
 import argparse
@@ -16,6 +20,7 @@ import torch.nn.functional as F
 import cuops
 from cuops.bench import time_fn, use_true_fp32
 from cuops.bench.models import build
+from cuops.bench.shapes import _CONV
 
 
 def _time(fn):
@@ -37,14 +42,74 @@ def layers(model, batch):
     return seen
 
 
+def shape_layers(dtype):
+    """The bench shapes suite's convolutions of this dtype, as layers()."""
+    return [(xs, ws, (st, st), (pad, pad), (1, 1), g)
+            for xs, ws, st, pad, g, dtypes, _, _ in _CONV if dtype in dtypes]
+
+
+def split_row(cfg, dt, needs_dx):
+    """ms of (torch dgrad, cuops dgrad, torch wgrad, cuops wgrad) of one layer."""
+    xs, ws, stride, padding, dilation, groups = cfg
+    fmt = torch.channels_last if dt != torch.float32 else torch.contiguous_format
+    x = torch.randn(xs, device="cuda", dtype=dt).contiguous(memory_format=fmt)
+    w = (torch.randn(ws, device="cuda", dtype=dt) * 0.05).contiguous(memory_format=fmt)
+    dy = torch.randn_like(F.conv2d(x, w, None, stride, padding, dilation, groups))
+    conv_args = (list(stride), list(padding), list(dilation), groups)
+    aten = torch.ops.aten.convolution_backward
+    ops = torch.ops.cuops
+
+    def torch_grad(mask):
+        return aten(dy, x, w, None, list(stride), list(padding), list(dilation), False, [0, 0],
+                    groups, mask)
+
+    out = [float("nan")] * 2
+    if needs_dx:
+        out = [_time(lambda: torch_grad([True, False, False])),
+               _time(lambda: ops.conv2d_backward_input(dy, w, list(xs), *conv_args))]
+    return out + [_time(lambda: torch_grad([False, True, False])),
+                  _time(lambda: ops.conv2d_backward_weight(dy, x, list(ws), *conv_args))]
+
+
+def main_split(calls, dt, no_dx=()):
+    """The --split table: per distinct layer, the gradients apart (layers in
+    no_dx: wgrad only)."""
+    print(f"{'layer':42s} {'n':>3s} {'dgrad torch':>11s} {'cuops':>8s} {'ratio':>6s} "
+          f"{'wgrad torch':>11s} {'cuops':>8s} {'ratio':>6s}")
+    tot = collections.defaultdict(float)
+    for cfg, n in collections.Counter(calls).items():
+        td, cd, tw, cw = split_row(cfg, dt, cfg not in no_dx)
+        for k, v in (("td", td), ("cd", cd), ("tw", tw), ("cw", cw)):
+            tot[k] += 0 if v != v else n * v
+        print(f"{_label(cfg):42s} {n:3d} {td:11.3f} {cd:8.3f} {td / cd:6.2f} "
+              f"{tw:11.3f} {cw:8.3f} {tw / cw:6.2f}")
+    print(f"{'total (x count)':42s} {'':3s} {tot['td']:11.2f} {tot['cd']:8.2f} "
+          f"{tot['td'] / max(tot['cd'], 1e-9):6.2f} {tot['tw']:11.2f} {tot['cw']:8.2f} "
+          f"{tot['tw'] / tot['cw']:6.2f}")
+
+
+def _label(cfg):
+    xs, ws, stride, _, _, groups = cfg
+    return f"{xs[1]}->{ws[0]} {ws[2]}x{ws[3]} s{stride[0]} g{groups} @{xs[2]} n{xs[0]}"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--split", action="store_true", help="dgrad and wgrad apart")
     args = ap.parse_args()
     use_true_fp32(torch.device("cuda"))
     dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    if args.model == "shapes":
+        print(f"bench shapes convolutions, {args.dtype}; ms per call")
+        return main_split(shape_layers(dt), dt)  # the suite times dx of the stems too
+    if args.split:
+        model = build(args.model).cuda().eval()
+        calls = layers(model, args.batch)
+        print(f"{args.model} batch {args.batch} {args.dtype}; ms per call")
+        return main_split(calls, dt, no_dx=(calls[0],))
     model = build(args.model).cuda().eval()
     calls = layers(model, args.batch)
     counts = collections.Counter(calls)
