@@ -103,24 +103,30 @@ __global__ void __launch_bounds__(kThreads) gemv_kc_kernel(const __grid_constant
   mm::Kahan<A> tot[V];
   // Whole vectors: k0 is a multiple of V (chunk is), so each is aligned.
   const int64_t kv_end = k0 + (k1 - k0) / V * V;
-  for (int64_t kr = k0 + lane * V; kr < kv_end; kr += int64_t{32} * V * kRunKC) {
+  const auto step = [&](int64_t k, A (&part)[V]) {
+    A x[V], y[V];
+    load_vec<T, V>(w + k * a.w_sk, x);
+    if (V > 1 && a.v_vec) {
+      load_vec<T, V>(v + k, y);
+    } else {
+#pragma unroll
+      for (int j = 0; j < V; ++j) y[j] = static_cast<A>(v[(k + j) * a.v_sk]);
+    }
+#pragma unroll
+    for (int j = 0; j < V; ++j) part[j] = fma(x[j], y[j], part[j]);
+  };
+  constexpr int64_t kRunStride = int64_t{32} * V;
+  for (int64_t kr = k0 + lane * V; kr < kv_end; kr += kRunStride * kRunKC) {
     A part[V];
 #pragma unroll
     for (int j = 0; j < V; ++j) part[j] = A(0);
-#pragma unroll 4
-    for (int i = 0; i < kRunKC; ++i) {
-      const int64_t k = kr + int64_t{i} * 32 * V;
-      if (k >= kv_end) break;
-      A x[V], y[V];
-      load_vec<T, V>(w + k * a.w_sk, x);
-      if (V > 1 && a.v_vec) {
-        load_vec<T, V>(v + k, y);
-      } else {
-#pragma unroll
-        for (int j = 0; j < V; ++j) y[j] = static_cast<A>(v[(k + j) * a.v_sk]);
-      }
-#pragma unroll
-      for (int j = 0; j < V; ++j) part[j] = fma(x[j], y[j], part[j]);
+    if (kr + (kRunKC - 1) * kRunStride < kv_end) {
+      // A whole run: no exit inside, so the loads of 8 steps are in flight
+      // together (a streaming kernel lives on memory-level parallelism).
+#pragma unroll 8
+      for (int i = 0; i < kRunKC; ++i) step(kr + i * kRunStride, part);
+    } else {
+      for (int64_t k = kr; k < kv_end; k += kRunStride) step(k, part);
     }
 #pragma unroll
     for (int j = 0; j < V; ++j) tot[j].add(part[j]);
@@ -167,25 +173,29 @@ __global__ void __launch_bounds__(kThreads) gemv_rc_kernel(const __grid_constant
   // compensated total.
   mm::Kahan<A> tot[V];
   if (r < a.R) {
+    const auto step = [&](int64_t k, A (&part)[V]) {
+      const A y = static_cast<A>(v[k * a.v_sk]);
+      const T* wk = w + k * a.w_sk + r * a.w_sr;
+      A x[V];
+      if (whole) {
+        load_vec<T, V>(wk, x);
+      } else {
+#pragma unroll
+        for (int j = 0; j < V; ++j) x[j] = r + j < a.R ? static_cast<A>(wk[j * a.w_sr]) : A(0);
+      }
+#pragma unroll
+      for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
+    };
     for (int64_t kr = k0 + warp; kr < k1; kr += int64_t{kWarps} * kRunRC) {
       A part[V];
 #pragma unroll
       for (int j = 0; j < V; ++j) part[j] = A(0);
-#pragma unroll 4
-      for (int i = 0; i < kRunRC; ++i) {
-        const int64_t k = kr + int64_t{i} * kWarps;
-        if (k >= k1) break;
-        const A y = static_cast<A>(v[k * a.v_sk]);
-        const T* wk = w + k * a.w_sk + r * a.w_sr;
-        A x[V];
-        if (whole) {
-          load_vec<T, V>(wk, x);
-        } else {
-#pragma unroll
-          for (int j = 0; j < V; ++j) x[j] = r + j < a.R ? static_cast<A>(wk[j * a.w_sr]) : A(0);
-        }
-#pragma unroll
-        for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
+      if (kr + (kRunRC - 1) * kWarps < k1) {
+        // A whole run without an exit inside: 8 steps' loads in flight together.
+#pragma unroll 8
+        for (int i = 0; i < kRunRC; ++i) step(kr + i * kWarps, part);
+      } else {
+        for (int64_t k = kr; k < k1; k += kWarps) step(k, part);
       }
 #pragma unroll
       for (int j = 0; j < V; ++j) tot[j].add(part[j]);
