@@ -37,7 +37,7 @@ def _cmd_bench(args) -> int:
 
         try:
             results = bench.run(ops, device=device, quick=args.quick, progress=progress,
-                                compile=not args.no_compile)
+                                compile=not args.no_compile, only=args.only)
         finally:
             bar.close()
         header = _header(device)
@@ -125,6 +125,8 @@ def main(argv=None) -> int:
     b.add_argument("--from-csv", default=None, metavar="CSV",
                    help="print/plot saved results instead of running (no GPU needed)")
     b.add_argument("--no-compile", action="store_true", help="leave out the torch.compile impls")
+    b.add_argument("--only", nargs="+", default=(), metavar="TEXT",
+                   help="just the cases whose label contains one of these (e.g. resnet50 'bf16 cl')")
     b.set_defaults(fn=_cmd_bench)
     i = sub.add_parser("info", help="build and variant information")
     i.set_defaults(fn=_cmd_info)

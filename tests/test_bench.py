@@ -46,6 +46,19 @@ def test_cli_add_quick(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_only_filters_cases(capsys):
+    """--only keeps the cases whose label contains one of the strings."""
+    assert cli(["bench", "add", "--quick", "--device", "cpu", "--no-compile", "--only",
+                "no such case"]) == 0
+    assert "torch *" not in capsys.readouterr().out
+    from cuops.bench import add
+
+    labels = {c.label for c in add.cases(torch.device("cpu"), True)}
+    some = sorted(labels)[0]
+    rows = bench.run(["add"], device="cpu", quick=True, compile=False, only=(some,))
+    assert rows and {r.label for r in rows} == {x for x in labels if some in x}
+
+
 def test_compile_impl_and_explicit_ceiling():
     def make():
         return torch.randn(4096), torch.randn(4096)

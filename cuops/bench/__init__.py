@@ -211,15 +211,18 @@ def _impls(case: Case, compile: bool) -> dict:
     return out
 
 
-def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True) -> list:
+def run(ops=OPS, device="cuda", quick=False, progress=None, compile=True, only=()) -> list:
     """Time every case of `ops`; `progress(done, total, text)` is called
     before each case (done = cases finished) and each impl of it.
-    `compile=False` leaves out the torch.compile impls."""
+    `compile=False` leaves out the torch.compile impls; `only`: just the
+    cases whose label contains one of these strings."""
     device = torch.device(device)
     cases = []
     for op in ops:
         mod = importlib.import_module(f"cuops.bench.{op}")
         cases += mod.cases(device, quick)
+    if only:
+        cases = [c for c in cases if any(s in c.label for s in only)]
     results = []
     for i, case in enumerate(cases):
         if progress:
