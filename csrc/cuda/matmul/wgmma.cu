@@ -148,11 +148,12 @@ bool run(const GemmProblem& p) {
   if (p.M > lim || p.N > lim || p.K > lim) return false;
   if (!aligned16(p.a) || !aligned16(p.b)) return false;
   // K-major: unit stride along K, rows of the other stride; M/N-major: the
-  // reverse. M, N >= 64 and K >= 16, so no size-1 dim hides its stride.
-  const bool a_k = p.a_sk == 1 && tma::stride_ok(p.a_sm);
-  const bool a_mn = p.a_sm == 1 && tma::stride_ok(p.a_sk);
-  const bool b_k = p.b_sk == 1 && tma::stride_ok(p.b_sn);
-  const bool b_mn = p.b_sn == 1 && tma::stride_ok(p.b_sk);
+  // reverse. M, N >= 64 and K >= 16, so no size-1 dim hides its stride. A
+  // tensor map's rows do not overlap: the row stride spans the row.
+  const bool a_k = p.a_sk == 1 && tma::stride_ok(p.a_sm) && p.a_sm >= p.K;
+  const bool a_mn = p.a_sm == 1 && tma::stride_ok(p.a_sk) && p.a_sk >= p.M;
+  const bool b_k = p.b_sk == 1 && tma::stride_ok(p.b_sn) && p.b_sn >= p.K;
+  const bool b_mn = p.b_sn == 1 && tma::stride_ok(p.b_sk) && p.b_sk >= p.N;
   if (!(a_k || a_mn) || !(b_k || b_mn)) return false;
   // 128 x 256 tiles when they give every SM one, else 128 x 128.
   const int64_t wide = ceil_div<int64_t>(p.M, Tile<kWide>::BM) * ceil_div<int64_t>(p.N, Tile<kWide>::BN);
