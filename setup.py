@@ -111,13 +111,19 @@ def _set_arch_list() -> None:
     left as they are; their builds route that step to mma_sync at run time."""
     archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
     if not archs:
-        if torch.cuda.is_available():  # the local GPUs (what cpp_extension would pick)
+        if not torch.cuda.is_available():
+            archs = "8.0;9.0"
+        else:  # the local GPUs' targets, as cpp_extension would pick them
             caps = sorted({torch.cuda.get_device_capability(i)
                            for i in range(torch.cuda.device_count())})
+            if (9, 0) not in caps:
+                return
             archs = ";".join(f"{major}.{minor}" for major, minor in caps)
-        else:
-            archs = "8.0;9.0"
-    if "'9.0a'" in inspect.getsource(ce._get_cuda_arch_flags):  # torch knows the 'a' targets
+    try:
+        knows_90a = "'9.0a'" in inspect.getsource(ce._get_cuda_arch_flags)
+    except (OSError, TypeError):  # no source to read: leave the list as it is
+        knows_90a = False
+    if knows_90a:
         archs = ";".join("9.0a" + a[3:] if a.split("+")[0] == "9.0" else a
                          for a in archs.replace(" ", ";").split(";") if a)
     os.environ["TORCH_CUDA_ARCH_LIST"] = archs
