@@ -80,7 +80,7 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
     tile_origin<C>(p, t, m0, n0);
     for (int kt = 0; kt < p.ktiles; ++kt) {
       // First lap: parity 1 is "the phase before the first", complete at once.
-      mbar_wait(ring.empty(pos.s), pos.phase ^ 1u);
+      mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
       mbar_arrive_expect_tx(bar, C::kStageBytes);
       const int k0 = kt * C::BK;
@@ -135,7 +135,7 @@ template <typename T, class C, bool A_MN, bool B_MN>
 __device__ __forceinline__ void mainloop(const Params& p, const Ring<C>& ring, RingPos& pos,
                                          uint32_t a_off, float (&acc)[C::kAccRegs], int lane) {
   for (int kt = 0; kt < p.ktiles; ++kt) {
-    mbar_wait(ring.full(pos.s), pos.phase);
+    mbar_wait_bounded(ring.full(pos.s), pos.phase);
     const uint32_t sA = ring.a(pos.s) + a_off, sB = ring.b(pos.s);
     fence_operands(acc);
     wgmma_fence();

@@ -42,6 +42,29 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   CUOPS_SM90_PTX(asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory"));
 }
 
+// Waits until the mbarrier's phase with this parity has completed, like
+// mbar_wait, but traps after ~10 s: a pipeline that can never complete (a
+// wrong arrival count or parity) then fails the launch instead of hanging.
+__device__ __forceinline__ void mbar_wait_bounded(uint32_t bar, uint32_t parity) {
+  CUOPS_SM90_PTX({
+    uint32_t done;
+    uint64_t t0 = 0;
+    for (;;) {
+      asm volatile(
+          "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+          " selp.u32 %0, 1, 0, p;\n}\n"
+          : "=r"(done)
+          : "r"(bar), "r"(parity)
+          : "memory");
+      if (done) break;
+      uint64_t now;
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+      if (t0 == 0) t0 = now;
+      else if (now - t0 > 10'000'000'000ull) __trap();
+    }
+  });
+}
+
 // Registers per thread of the executing warpgroup (all its warps execute it):
 // dec gives registers back to the block's pool, inc waits until it can take
 // them. Needs a register cap at kernel entry (__launch_bounds__(threads, 1)).
