@@ -44,8 +44,8 @@ template <typename T, class C, bool A_MN, bool B_MN>
 __global__ void __launch_bounds__(C::kThreads, 1)
     gemm_wgmma_kernel(const __grid_constant__ Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  // The barriers are the kernel's only static shared memory, and exist only
-  // in its sm_90a body: the host reads their size to tell the builds apart
+  // The barriers are the kernel's static shared memory, which exists only in
+  // its sm_90a body: the host reads its size to tell the builds apart
   // (kernel_in_build).
   __shared__ __align__(8) uint64_t bars[2 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
@@ -84,7 +84,7 @@ bool kernel_in_build(Kernel kernel) {
   static const bool built = [&] {
     cudaFuncAttributes attr{};
     if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
-      (void)cudaGetLastError();  // no image for this device: clear the sticky-free error
+      (void)cudaGetLastError();  // no image for this device: clear the (non-sticky) error
       return false;
     }
     return attr.sharedSizeBytes >= 2 * C::kStages * sizeof(uint64_t);
