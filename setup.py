@@ -8,7 +8,8 @@ found, or when the build is forced. Environment:
                     torch has no CUDA or nvcc is missing): CI's compile check
   CUOPS_CUDA=0      CPU-only build, even with a GPU
   TORCH_CUDA_ARCH_LIST  target architectures; defaults to the local GPU, or to
-                    "8.0;9.0" when no GPU is visible (a build machine without one)
+                    "8.0;9.0" when no GPU is visible (a build machine without one);
+                    a 9.0 target is built as 9.0a (sm_90a: wgmma, setmaxnreg)
   MAX_JOBS          parallel compile jobs (default: the number of CPU cores)
   CUOPS_EXPLORE=1   also compile the CUDA kernels' development tuning tables
                     (-DCUOPS_EXPLORE; CUOPS_*_CONFIG entries beyond 0, swept by
@@ -102,11 +103,30 @@ def _extra_cuda_includes() -> list:
 
 def _set_arch_list() -> None:
     """Trap 3: with no GPU visible and no arch list, cpp_extension crashes
-    (IndexError in _get_cuda_arch_flags). Give the portable default."""
-    if os.environ.get("TORCH_CUDA_ARCH_LIST"):
-        return
-    if not torch.cuda.is_available():
-        os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0"
+    (IndexError in _get_cuda_arch_flags). Give the portable default.
+
+    A 9.0 target is built as 9.0a (sm_90a): matmul's wgmma step needs
+    Hopper's arch-specific instructions (wgmma, setmaxnreg), and sm_90a code
+    runs on every compute-capability-9.0 GPU (H100, H200). Other targets are
+    left as they are; their builds route that step to mma_sync at run time."""
+    archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
+    if not archs:
+        if not torch.cuda.is_available():
+            archs = "8.0;9.0"
+        else:  # the local GPUs' targets, as cpp_extension would pick them
+            caps = sorted({torch.cuda.get_device_capability(i)
+                           for i in range(torch.cuda.device_count())})
+            if (9, 0) not in caps:
+                return
+            archs = ";".join(f"{major}.{minor}" for major, minor in caps)
+    try:
+        knows_90a = "'9.0a'" in inspect.getsource(ce._get_cuda_arch_flags)
+    except (OSError, TypeError):  # no source to read: leave the list as it is
+        knows_90a = False
+    if knows_90a:
+        archs = ";".join("9.0a" + a[3:] if a.split("+")[0] == "9.0" else a
+                         for a in archs.replace(" ", ";").split(";") if a)
+    os.environ["TORCH_CUDA_ARCH_LIST"] = archs
 
 
 def extensions():

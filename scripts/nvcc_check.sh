@@ -2,7 +2,7 @@
 # Compile one .cu of the extension on its own, with the flags setup.py gives
 # nvcc, and print ptxas' register/spill report: a quick check of a kernel
 # edit on a machine without a GPU (a full build compiles every file).
-#   scripts/nvcc_check.sh csrc/cuda/conv2d/depthwise.cu [ARCH...]   (default: 90)
+#   scripts/nvcc_check.sh csrc/cuda/conv2d/depthwise.cu [ARCH...]   (default: 90, i.e. sm_90a)
 # CUOPS_EXPLORE=1 compiles the development tuning tables too (as setup.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,11 @@ PY
 gencode=()
 defs=(-DCUOPS_WITH_CUDA)
 if [ "${CUOPS_EXPLORE:-0}" = 1 ]; then defs+=(-DCUOPS_EXPLORE); fi
-for a in "${archs[@]}"; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
+# 90 is built as sm_90a, as setup.py builds a 9.0 target (wgmma, setmaxnreg).
+for a in "${archs[@]}"; do
+  [ "$a" = 90 ] && a=90a
+  gencode+=("-gencode=arch=compute_${a},code=sm_${a}")
+done
 log=/tmp/nvcc_check_$$.log
 rc=0
 "$CUDA_HOME/bin/nvcc" "${defs[@]}" -Icsrc $inc -I"$CUDA_HOME/include" -c "$src" -o /tmp/nvcc_check_$$.o \

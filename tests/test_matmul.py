@@ -158,7 +158,7 @@ def test_bias_and_linear(device, variant, dtype):
 @pytest.mark.parametrize("device,variant", IMPLS)
 def test_huge_batch(device, variant):
     """More batch items than a grid dimension holds (65535), no folding."""
-    dt = torch.float16 if variant == "mma_sync" else torch.float32  # mma_sync: fp16/bf16 only
+    dt = torch.float32 if supports(device, variant, torch.float32) else torch.float16
     a = make((70001, 2, 3), dt, device)
     b = make((70001, 3, 2), dt, device)
     check(device, variant, dt, a, b)
@@ -490,6 +490,106 @@ def test_cuda_planner_falls_through_on_big_products():
         assert torch.equal(out, cuops.matmul(a, b, variant="splitk")), dtype
         bias = make((2304,), dtype, "cuda")
         assert torch.equal(cuops.linear(a, b.mT, bias), cuops.linear(a, b.mT, bias, variant=step))
+
+
+# ---------------------------------------------------------------------------
+# wgmma (Hopper, sm_90a): its own edge cases. Problems it does not take go to
+# mma_sync; on a compute-capability-9.0 GPU the profiler tells which ran.
+# ---------------------------------------------------------------------------
+
+
+def _kernel_names(fn):
+    """Names of the CUDA kernels `fn` launches, or None where the profiler
+    records no kernels (no CUPTI)."""
+    acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    try:
+        with torch.profiler.profile(activities=acts) as prof:
+            fn()
+            torch.cuda.synchronize()
+        names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    except RuntimeError:  # no profiler support here: nothing to tell
+        return None
+    return names or None
+
+
+def check_wgmma(dtype, a, b, bias=None, fn="matmul", runs_wgmma=True):
+    """check() of the wgmma step, and on an sm_90 device that its kernel ran
+    (runs_wgmma) or that the problem went to mma_sync (not runs_wgmma)."""
+    check("cuda", "wgmma", dtype, a, b, bias, fn=fn)
+    if torch.cuda.get_device_capability() != (9, 0):
+        return
+    names = _kernel_names(lambda: torch.ops.cuops.gemm(a, b if fn != "linear" else b.mT, bias,
+                                                       "wgmma"))
+    if names is not None:
+        ran = any("gemm_wgmma_kernel" in n for n in names)
+        assert ran == runs_wgmma, f"wgmma kernel ran: {ran}, kernels: {names}"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("la", ["contiguous", "transposed"])
+@pytest.mark.parametrize("lb", ["contiguous", "transposed"])
+def test_cuda_wgmma_layouts(dtype, la, lb):
+    """The four operand layouts (A K- or M-contiguous x B N- or K-contiguous:
+    wgmma's transpose bits, TMA boxes of rows or of columns), with M, N, K
+    tails (1000 = 7.8 tiles of 128, 1064 = 8.3 tiles of 128 and 4.2 of 256,
+    K = 1000 = 15.6 k tiles of 64), bias, and 16-byte-aligned sliced views."""
+    m, k, n = 1000, 1000, 1064
+    a, b = make((m, k), dtype, "cuda", la), make((k, n), dtype, "cuda", lb)
+    check_wgmma(dtype, a, b)
+    check_wgmma(dtype, a, b, make((n,), dtype, "cuda"), fn="gemm")
+    check_wgmma(dtype, a[:, :512], b[:512])  # K a whole number of k tiles
+    check_wgmma(dtype, a[8:, 16:], b[16:, 8:])  # views whose starts stay 16-byte aligned
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+def test_cuda_wgmma_edges(dtype):
+    """K shorter than one k tile (the copy engine zero-fills the rest of the
+    box), the smallest M, N, K it takes, tails of one row/column past a tile,
+    a linear layer with bias (B K-contiguous), and both tile widths over a
+    persistent grid (more tiles than SMs)."""
+    d = "cuda"
+    check_wgmma(dtype, make((512, 40), dtype, d), make((40, 512), dtype, d))  # K < BK
+    check_wgmma(dtype, make((64, 16), dtype, d), make((16, 64), dtype, d))  # the minimum
+    check_wgmma(dtype, make((129, 72), dtype, d), make((72, 264), dtype, d))  # 1-row/8-col tails
+    x, w = make((777, 1024), dtype, d), make((1536, 1024), dtype, d)
+    check_wgmma(dtype, x, w, make((1536,), dtype, d), fn="linear")
+    check_wgmma(dtype, make((2048, 512), dtype, d), make((512, 4096), dtype, d))  # 128x256 tiles
+    check_wgmma(dtype, make((1656, 200), dtype, d, "transposed"),
+                make((200, 2040), dtype, d, "transposed"))  # 128x128 tiles (13 x 16)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+def test_cuda_wgmma_large_deterministic(dtype):
+    """2048 x 2048 x 4096: many k tiles through the ring (its phases wrap many
+    times), several tiles per block; the same bits on every run."""
+    a, b = make((2048, 4096), dtype, "cuda"), make((4096, 2048), dtype, "cuda")
+    check_wgmma(dtype, a, b)
+    first = cuops.matmul(a, b, variant="wgmma")
+    for _ in range(2):
+        assert torch.equal(first, cuops.matmul(a, b, variant="wgmma"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+def test_cuda_wgmma_routed(dtype):
+    """Problems a tensor map cannot describe, or too small for its tiles, go to
+    mma_sync: odd leading strides, a misaligned start, no unit stride, a
+    batch, M or N < 64, K < 16."""
+    d = "cuda"
+    cases = [
+        (make((300, 1001), dtype, d), make((1001, 300), dtype, d)),  # odd leading strides
+        (make((1, 65 * 400 + 1), dtype, d)[0, 1:].view(65, 400), make((400, 72), dtype, d)),
+        (make((200, 96), dtype, d, "sliced"), make((96, 200), dtype, d)),  # no unit stride
+        (make((2, 256, 128), dtype, d), make((2, 128, 256), dtype, d)),  # batch 2
+        (make((48, 512), dtype, d), make((512, 512), dtype, d)),  # M < 64
+        (make((512, 512), dtype, d), make((512, 40), dtype, d)),  # N < 64
+        (make((256, 8), dtype, d), make((8, 256), dtype, d)),  # K < 16
+    ]
+    for a, b in cases:
+        check_wgmma(dtype, a, b, runs_wgmma=False)
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 // ratio (~20 FLOP/byte), so a good kernel is compute-bound and the ladder is
 // about feeding the FMA units: from global memory (naive), then shared
 // memory (smem_tiled), then registers (regblock), then the warp's shared
-// load pattern and overlap (warptile), then tensor cores (mma_sync).
+// load pattern and overlap (warptile), then tensor cores (mma_sync), then
+// Hopper's asynchronous warpgroup tensor cores fed by the copy engine (wgmma).
 //
 // The tile kernels assume a big product. Shapes that are not -- a vector
 // operand (GEMV: memory-bound, 2 FLOPs per matrix element), too few output
@@ -49,7 +50,10 @@ const Ladder<GemmFn> kGemmCuda(
      {"splitk", kAllFloat, &gemm_splitk,
       "planner: gemv for vectors; 64x64 tiles (fp16/bf16) and/or K split into an fp32 "
       "workspace + a fixed-order finishing sum when tiles cannot fill the GPU or K is long; "
-      "else the dtype's tile kernel"}},
+      "else the dtype's tile kernel"},
+     {"wgmma", kHalfTypes, &gemm_wgmma,
+      "Hopper (sm_90a): TMA-fed smem ring, warp-specialized producer + 2 consumer warpgroups on "
+      "wgmma, persistent grid; other problems/devices: mma_sync"}},
     // Default: the planner, for every dtype. It runs the dtype's fastest tile
     // kernel unchanged where the output tiles fill the GPU and K is short,
     // and gemv / 64x64 tiles / split K elsewhere (docs/matmul-worklog.md,

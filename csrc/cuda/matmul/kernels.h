@@ -19,6 +19,7 @@ void gemm_warptile_static(const GemmProblem& p);  // 4b. layouts as template par
 void gemm_mma_sync(const GemmProblem& p);    // 5. tensor cores, mma.sync + cp.async (fp16/bf16)
 void gemm_gemv(const GemmProblem& p);        // 6. matrix-vector (M or N == 1), bandwidth-bound
 void gemm_splitk(const GemmProblem& p);      // 7. the planner: gemv, tile size, split-K
+void gemm_wgmma(const GemmProblem& p);       // 8. Hopper: wgmma + TMA, warp-specialized (sm_90a)
 
 // Building blocks of steps 6-7.
 // The tile kernel of p's dtype: mma_sync (fp16/bf16), warptile_static (fp32),

@@ -43,6 +43,7 @@
 #include "cuda/matmul/mma_sync/epilogue.cuh"
 #include "cuda/matmul/mma_sync/mainloop.cuh"
 #include "cuda/matmul/mma_sync/scheduler.cuh"
+#include "cuda/matmul/tma.cuh"
 #ifdef CUOPS_EXPLORE
 #include "cuda/matmul/mma_sync/explore.cuh"
 #endif
@@ -118,58 +119,16 @@ bool batch_offsets_multiple_of(const OffsetCalculator<3>& oc, int arg, int64_t q
 // element coordinates that fit the copy engine's int32 box origins. The fast
 // path already guarantees 16-byte aligned bases, but checks a row stride only
 // where its dim is > 1 (a size-1 dim's stride can be anything, even 0), while
-// a tensor map's row stride must be a positive multiple of 16 bytes below
-// 2^40 bytes: so the strides are checked here.
+// a tensor map's row stride must obey tma::stride_ok: so the strides are
+// checked here.
 bool tma_eligible(const Params& prm, Major am, Major bm) {
   const auto* props = at::cuda::getCurrentDeviceProperties();
   const int64_t lim = int64_t{1} << 31;
-  const auto stride_ok = [](int64_t ld) { return ld >= 8 && ld % 8 == 0 && ld < (int64_t{1} << 39); };
+  using tma::stride_ok;
   return props->major >= 9 && prm.batch == 1 && prm.M > 0 && prm.N > 0 && prm.K > 0 &&
          prm.M < lim && prm.N < lim && prm.K < lim &&
          stride_ok(am == Major::kK ? prm.a_sm : prm.a_sk) &&
          stride_ok(bm == Major::kMN ? prm.b_sk : prm.b_sn);
-}
-
-// cuTensorMapEncodeTiled through the runtime's driver entry point (no link
-// against libcuda).
-using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
-                                   const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
-                                   const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                   CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-EncodeTiledFn encode_tiled_fn() {
-  static const EncodeTiledFn fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-#if CUDART_VERSION >= 12050
-    C10_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
-                                                    cudaEnableDefault, &q));
-#else
-    C10_CUDA_CHECK(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &f, cudaEnableDefault, &q));
-#endif
-    TORCH_CHECK(q == cudaDriverEntryPointSuccess && f != nullptr,
-                "cuops.matmul: cuTensorMapEncodeTiled is not available from the CUDA driver");
-    return reinterpret_cast<EncodeTiledFn>(f);
-  }();
-  return fn;
-}
-
-// Row-major 2-D tensor map (rows x cols elements, `ld` elements between rows)
-// with box_rows x 64-column boxes of 128-byte rows, 128-byte swizzle, zero fill.
-template <typename T>
-CUtensorMap make_tma_map(const void* base, int64_t rows, int64_t cols, int64_t ld, int box_rows) {
-  CUtensorMap m;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(ld) * 2};  // bytes, dim 1
-  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(box_rows)};
-  const cuuint32_t elem_strides[2] = {1, 1};
-  const CUresult r = encode_tiled_fn()(
-      &m, std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
-      2, const_cast<void*>(base), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  TORCH_CHECK(r == CUDA_SUCCESS, "cuops.matmul: cuTensorMapEncodeTiled failed (", static_cast<int>(r),
-              ")");
-  return m;
 }
 
 // A K-contiguous operand as rows = M/N, columns = K with BM/BN-row boxes; an
@@ -177,13 +136,13 @@ CUtensorMap make_tma_map(const void* base, int64_t rows, int64_t cols, int64_t l
 template <typename T, class C, Major AM, Major BMJ>
 void encode_tma_maps(Params& prm) {
   if constexpr (AM == Major::kK)
-    prm.tma_a = make_tma_map<T>(prm.a, prm.M, prm.K, prm.a_sm, C::BM);
+    prm.tma_a = tma::make_map<T>(prm.a, prm.M, prm.K, prm.a_sm, C::BM);
   else
-    prm.tma_a = make_tma_map<T>(prm.a, prm.K, prm.M, prm.a_sk, C::BK);
+    prm.tma_a = tma::make_map<T>(prm.a, prm.K, prm.M, prm.a_sk, C::BK);
   if constexpr (BMJ == Major::kMN)
-    prm.tma_b = make_tma_map<T>(prm.b, prm.K, prm.N, prm.b_sk, C::BK);
+    prm.tma_b = tma::make_map<T>(prm.b, prm.K, prm.N, prm.b_sk, C::BK);
   else
-    prm.tma_b = make_tma_map<T>(prm.b, prm.N, prm.K, prm.b_sn, C::BN);
+    prm.tma_b = tma::make_map<T>(prm.b, prm.N, prm.K, prm.b_sn, C::BN);
 }
 
 template <typename T, TileConfig kCfg, Major AM, Major BMJ, bool GENERAL>

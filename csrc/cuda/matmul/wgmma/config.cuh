@@ -1,0 +1,86 @@
+// Configuration of the wgmma GEMM (sm_90a): the tile choices as a struct of
+// named fields (TileConfig), the shapes derived from one (Tile<cfg>) with the
+// invariants the kernel relies on, the configurations the launcher picks
+// from, and the kernel's parameters.
+#pragma once
+
+#include <cuda.h>  // CUtensorMap
+
+#include "cuda/matmul/common.cuh"
+#include "cuda/matmul/mma_sync/config.cuh"  // HalfOps: the epilogue's conversions
+#include "cuda/matmul/wgmma/ptx.cuh"
+
+namespace cuops::cuda::wgmma {
+
+using namespace ptx;  // TMA + mbarrier (mma_ptx.cuh), wgmma + setmaxnreg (wgmma/ptx.cuh)
+using mma_sync::HalfOps;
+
+// One block: a producer warpgroup (one thread issues the TMA copies) and two
+// consumer warpgroups, each multiplying 64 rows of the block tile by all
+// block_n columns with one m64n<block_n>k16 wgmma per k16 step.
+struct TileConfig {
+  int block_n = 256;  // BN: the N extent of the tile and of each wgmma (128 or 256)
+  int stages = 4;     // k tiles in the shared-memory ring (A + B of one k tile each)
+  // setmaxnreg: registers per thread after the role split. The block starts
+  // at 65536 / 384 = 168 (rounded to 8); the producer needs few, the
+  // consumers hold block_n / 2 fp32 accumulators each.
+  int producer_regs = 40;
+  int consumer_regs = 232;
+};
+
+template <TileConfig kCfg>
+struct Tile {
+  static constexpr TileConfig cfg = kCfg;
+  static constexpr int kConsumers = 2;                 // consumer warpgroups
+  static constexpr int WM = 64;                        // rows per consumer (wgmma M)
+  static constexpr int BM = kConsumers * WM, BN = kCfg.block_n;
+  static constexpr int BK = 64;                        // 64 x 2 bytes = one 128-byte swizzle row
+  static constexpr int kKSteps = BK / 16;              // wgmma k16 steps per k tile
+  static constexpr int kStages = kCfg.stages;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kConsumerWarps = 4 * kConsumers;  // arrivals that free a stage
+  static constexpr int kAccRegs = BN / 2;               // fp32 accumulators per consumer thread
+  static constexpr int kABytes = BM * BK * 2, kBBytes = BN * BK * 2;
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  // A box of an M/N-major operand: BK rows (k) x 64 columns (m or n) = 8 KB.
+  static constexpr int kMnBoxBytes = BK * 128;
+  // + slack to align the ring to 1024 bytes (the swizzle atom).
+  static constexpr int kDynSmem = kStages * kStageBytes + 1024;
+
+  static_assert(BN == 128 || BN == 256, "wgmma wrappers exist for N = 128 and 256");
+  static_assert(BK * 2 == 128, "a K-major tile row is exactly one 128-byte swizzle row");
+  static_assert(kABytes % 1024 == 0 && kBBytes % 1024 == 0 && (WM * BK * 2) % 1024 == 0,
+                "every operand tile, and each consumer's part of A, starts on a 1024-byte atom");
+  static_assert(BN <= 256 && BM <= 256, "a TMA box has at most 256 rows");
+  static_assert(kStages >= 2, "a ring of at least two stages");
+  // 232448 bytes: the most shared memory a block may opt into on sm_90
+  // (the barriers are a few bytes of static shared memory on top).
+  static_assert(kDynSmem + 16 * kStages <= 232448, "the ring fits in shared memory");
+  static_assert(128 * (kCfg.producer_regs + kConsumers * kCfg.consumer_regs) <= 65536,
+                "the warpgroups' registers after setmaxnreg fit the register file");
+  static_assert(kCfg.producer_regs <= 168 && kCfg.consumer_regs >= 168,
+                "setmaxnreg: the producer gives registers up, the consumers take them");
+  static_assert(kCfg.consumer_regs >= kAccRegs + 40, "accumulators + addressing fit");
+};
+
+// 128 x 256 tiles (the public Hopper kernels' shape): 64 FLOP per smem byte
+// read by the tensor cores, 4 stages x 48 KB.
+inline constexpr TileConfig kWide{.block_n = 256, .stages = 4};
+// 128 x 128 tiles, 6 stages x 32 KB: twice the blocks where 128 x 256 tiles
+// would leave SMs idle.
+inline constexpr TileConfig kNarrow{.block_n = 128, .stages = 6};
+
+// Kernel parameters (by value, __grid_constant__: the tensor maps must stay
+// in parameter space for the copy engine).
+struct Params {
+  CUtensorMap tma_a, tma_b;  // 128-byte swizzled 2-D maps (wgmma.cu: encode_maps)
+  int64_t M, N, K;
+  void* c;            // C[m][n] at c + m*c_sm + n*c_sn
+  const void* bias;   // [N] or null
+  int64_t c_sm, c_sn;
+  int64_t tiles_m, tiles_n;  // output tiles; tile t of the grouped order (mm::tile_coords)
+  int ktiles;                // k tiles per output tile (K < 2^31: fits)
+  bool c_pairs;              // C rows contiguous, pairs of columns 4-byte aligned
+};
+
+}  // namespace cuops::cuda::wgmma

@@ -1,0 +1,195 @@
+// The stages of the wgmma GEMM: the shared-memory ring and its barriers, the
+// producer (TMA box copies into the ring), the consumers' main loop (wgmma on
+// the ring's tiles through matrix descriptors) and the epilogue (accumulator
+// fragments -> + bias -> T -> C, bounds-checked).
+#pragma once
+
+#include "cuda/matmul/wgmma/config.cuh"
+
+namespace cuops::cuda::wgmma {
+
+// Shared-memory layout of one stage (all offsets multiples of 1024 bytes):
+//   A tile: K-major A: BM rows (m) of 64 k = 128 bytes each, TMA-swizzled;
+//           M-major A: BM/64 boxes of 64 rows (k) x 64 m, 8 KB apart.
+//   B tile: the same with BN rows (K-major B) or BN/64 boxes (N-major B).
+// Both layouts are the canonical 128-byte-swizzle layouts of the PTX ISA
+// ("Shared Memory Matrix Layout", K-major and MN-major with 128B swizzle):
+// 8-row x 128-byte atoms of 1024 bytes, in which 16-byte chunk c of row r
+// sits at chunk c ^ r -- what CU_TENSOR_MAP_SWIZZLE_128B writes into a
+// 1024-byte-aligned destination.
+//
+// Barriers: full[s] completes when stage s has landed (one arrival, the
+// producer's expect_tx, + the copies' bytes); empty[s] when every consumer
+// warp has finished reading it (one arrival per consumer warp, after its
+// wgmma batch on s has been waited for).
+template <class C>
+struct Ring {
+  uint32_t base;  // stage 0: the dynamic smem rounded up to 1024 bytes
+  uint32_t bars;  // full[0..S), then empty[0..S), 8 bytes each
+
+  __device__ __forceinline__ uint32_t a(int s) const { return base + s * C::kStageBytes; }
+  __device__ __forceinline__ uint32_t b(int s) const { return a(s) + C::kABytes; }
+  __device__ __forceinline__ uint32_t full(int s) const { return bars + 8 * s; }
+  __device__ __forceinline__ uint32_t empty(int s) const { return bars + 8 * (C::kStages + s); }
+
+  // One thread; the caller then synchronizes the block.
+  __device__ __forceinline__ void init() const {
+    for (int s = 0; s < C::kStages; ++s) {
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), C::kConsumerWarps);
+    }
+    mbar_init_fence();  // visible to the copy engine (async proxy)
+  }
+};
+
+// Position in the ring: the stage and the parity of its barriers' current
+// phase, advanced once per k tile by the producer and by each consumer alike.
+struct RingPos {
+  int s = 0;
+  uint32_t phase = 0;
+  template <int kStages>
+  __device__ __forceinline__ void next() {
+    if (++s == kStages) {
+      s = 0;
+      phase ^= 1u;
+    }
+  }
+};
+
+// Output tile `t` of the grouped order (mm::tile_coords: 8 tile rows sweep
+// the N tiles together, for L2 reuse of the A and B panels).
+template <class C>
+__device__ __forceinline__ void tile_origin(const Params& p, int64_t t, int64_t& m0, int64_t& n0) {
+  int64_t tm, tn;
+  mm::tile_coords(t, p.tiles_m, p.tiles_n, tm, tn);
+  m0 = tm * C::BM;
+  n0 = tn * C::BN;
+}
+
+// The producer: one thread walks the block's tiles and their k tiles, waits
+// for a free stage, announces its bytes and issues the box copies. A K-major
+// operand is one box [rows][64 k] at (k0, row0); an M/N-major one is rows/64
+// boxes [64 k][64 columns] at (col0 + 64 h, k0). The copy engine zero-fills
+// whatever lies outside the tensor (M, N, K tails), and counts those bytes.
+template <class C, bool A_MN, bool B_MN>
+__device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
+  RingPos pos;
+  const int64_t tiles = p.tiles_m * p.tiles_n;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    int64_t m0, n0;
+    tile_origin<C>(p, t, m0, n0);
+    for (int kt = 0; kt < p.ktiles; ++kt) {
+      // First lap: parity 1 is "the phase before the first", complete at once.
+      mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
+      const uint32_t bar = ring.full(pos.s);
+      mbar_arrive_expect_tx(bar, C::kStageBytes);
+      const int k0 = kt * C::BK;
+      if constexpr (A_MN) {
+        CUOPS_UNROLL
+        for (int h = 0; h < C::BM / 64; ++h)
+          tma_load_2d(ring.a(pos.s) + h * C::kMnBoxBytes, &p.tma_a, bar,
+                      static_cast<int>(m0) + 64 * h, k0);
+      } else {
+        tma_load_2d(ring.a(pos.s), &p.tma_a, bar, k0, static_cast<int>(m0));
+      }
+      if constexpr (B_MN) {
+        CUOPS_UNROLL
+        for (int h = 0; h < C::BN / 64; ++h)
+          tma_load_2d(ring.b(pos.s) + h * C::kMnBoxBytes, &p.tma_b, bar,
+                      static_cast<int>(n0) + 64 * h, k0);
+      } else {
+        tma_load_2d(ring.b(pos.s), &p.tma_b, bar, k0, static_cast<int>(n0));
+      }
+      pos.next<C::kStages>();
+    }
+  }
+}
+
+// Descriptor of k16 step j of an operand tile (PTX ISA, "Shared Memory Matrix
+// Layout", 128-byte swizzle, canonical layouts written there in units of
+// 16-byte chunks T):
+// * K-major, ((8,m),(T,2)):((8T,SBO),(1,T)): 8 rows 128 bytes apart, row
+//   groups SBO = 1024 bytes apart; the 16 k of one step are 2 chunks of a
+//   row, so step j starts 32 j bytes into the row (LBO unused for swizzled
+//   K-major layouts: 16 by convention).
+// * MN-major, ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)): 64 contiguous M/N
+//   elements per 128-byte row, 64-column boxes LBO = kMnBoxBytes apart;
+//   k rows 128 bytes apart, groups of 8 k rows SBO = 1024 bytes apart; step j
+//   starts 16 j rows = 2048 j bytes into the box.
+template <class C, bool MN_MAJOR>
+__device__ __forceinline__ uint64_t operand_desc(uint32_t tile, int j) {
+  if constexpr (MN_MAJOR)
+    return smem_desc_sw128(tile + j * 16 * 128, C::kMnBoxBytes, 1024);
+  else
+    return smem_desc_sw128(tile + j * 32, 16, 1024);
+}
+
+// One consumer warpgroup's k loop over one output tile: per k tile, wait for
+// the stage, issue kKSteps wgmma (64 x BN x 16 each) as one batch, wait for
+// it, free the stage. `a_off`: this warpgroup's 64 rows inside the A tile.
+// The first step of the tile overwrites the accumulators (scale-d = 0).
+// Waiting for each batch before the next keeps one batch per warpgroup in
+// flight; the other consumer warpgroup's batch fills the tensor cores
+// meanwhile.
+template <typename T, class C, bool A_MN, bool B_MN>
+__device__ __forceinline__ void mainloop(const Params& p, const Ring<C>& ring, RingPos& pos,
+                                         uint32_t a_off, float (&acc)[C::kAccRegs], int lane) {
+  for (int kt = 0; kt < p.ktiles; ++kt) {
+    mbar_wait_bounded(ring.full(pos.s), pos.phase);
+    const uint32_t sA = ring.a(pos.s) + a_off, sB = ring.b(pos.s);
+    fence_operands(acc);
+    wgmma_fence();
+    CUOPS_UNROLL
+    for (int j = 0; j < C::kKSteps; ++j)
+      wgmma_m64k16<T, C::BN, A_MN, B_MN>(acc, operand_desc<C, A_MN>(sA, j),
+                                         operand_desc<C, B_MN>(sB, j), kt > 0 || j > 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_operands(acc);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(ring.empty(pos.s));
+    pos.next<C::kStages>();
+  }
+}
+
+// Epilogue of one consumer warpgroup: its 64 x BN block of C at (m0, n0) =
+// acc (+ bias[n], in fp32), rounded to T once (mm::epilogue's semantics),
+// stored through C's strides with guards at the M and N edges. Fragment
+// layout (wgmma/ptx.cuh): warp w, lane (g = l/4, q = l%4) holds, for each
+// 8-column group j, acc[4j], acc[4j+1] at row 16w+g, columns 8j+2q, +1, and
+// acc[4j+2], acc[4j+3] at row 16w+g+8.
+template <typename T, class C>
+__device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C::kAccRegs],
+                                           int64_t m0, int64_t n0, int warp, int lane) {
+  using Ops = HalfOps<T>;
+  const int g = lane >> 2, q = lane & 3;
+  const T* bias = static_cast<const T*>(p.bias);
+  T* c = static_cast<T*>(p.c);
+  const int64_t r0 = m0 + 16 * warp + g;
+  CUOPS_UNROLL
+  for (int j = 0; j < C::BN / 8; ++j) {
+    const int64_t n = n0 + 8 * j + 2 * q;
+    if (n >= p.N) continue;
+    const bool has2 = n + 1 < p.N;
+    float b0 = 0.f, b1 = 0.f;
+    if (bias != nullptr) {
+      b0 = Ops::to_float(bias[n]);
+      if (has2) b1 = Ops::to_float(bias[n + 1]);
+    }
+    CUOPS_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const int64_t m = r0 + 8 * h;
+      if (m >= p.M) continue;
+      const float v0 = acc[4 * j + 2 * h] + b0, v1 = acc[4 * j + 2 * h + 1] + b1;
+      T* dst = c + m * p.c_sm + n * p.c_sn;
+      if (p.c_pairs && has2) {
+        *reinterpret_cast<typename Ops::T2*>(dst) = Ops::pack(v0, v1);
+      } else {
+        dst[0] = Ops::from_float(v0);
+        if (has2) dst[p.c_sn] = Ops::from_float(v1);
+      }
+    }
+  }
+}
+
+}  // namespace cuops::cuda::wgmma
