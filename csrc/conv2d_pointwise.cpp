@@ -67,13 +67,10 @@ bool channels_inner(const at::Tensor& t) {
   return t.size(1) > 1 && t.stride(1) == 1 && !t.is_contiguous();
 }
 
-// A dense copy of `t` in the memory format `like` has (data movement).
-at::Tensor copy_like(const at::Tensor& t, const at::Tensor& like) {
-  const auto fmt = channels_inner(like) ? at::MemoryFormat::ChannelsLast
-                                        : at::MemoryFormat::Contiguous;
-  at::Tensor out = at::empty(t.sizes(), t.options(), fmt);
-  out.copy_(t);
-  return out;
+// `t` dense in the memory format `like` has (a copy unless it already is).
+at::Tensor dense_like(const at::Tensor& t, const at::Tensor& like) {
+  return t.contiguous(channels_inner(like) ? at::MemoryFormat::ChannelsLast
+                                           : at::MemoryFormat::Contiguous);
 }
 
 // The pixel dims (n, p, q) of pixel-indexed (N, ch, P, Q) tensors, size-1
@@ -118,11 +115,7 @@ at::Tensor with_one_pixel_stride(const at::Tensor& t) {
   const PixelDims<1> d = pixel_dims<1>({&t});
   if (d.batch_sizes.empty() && (t.stride(1) == 1 || d.stride[0] == 1 || d.extent == 1))
     return t;
-  if (t.stride(1) == 1 && t.size(1) > 1) {
-    at::Tensor out = at::empty(t.sizes(), t.options(), at::MemoryFormat::ChannelsLast);
-    out.copy_(t);
-    return out;
-  }
+  if (t.stride(1) == 1 && t.size(1) > 1) return t.contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor out = at::empty({t.size(1), t.size(0), t.size(2), t.size(3)}, t.options())
                        .permute({1, 0, 2, 3});
   out.copy_(t);
@@ -164,13 +157,12 @@ void channel_mix(at::Tensor in, const at::Tensor& out, const MixWeight& w,
     const PixelDims<2> io = pixel_dims<2>({&in, &out});
     if (io.batch_sizes.size() != o.batch_sizes.size() ||
         (in.stride(1) != 1 && io.stride[0] != 1 && io.extent > 1))
-      in = copy_like(in, out);
+      in = dense_like(in, out);
   }
   const PixelDims<2> px = pixel_dims<2>({&in, &out});  // [0] = in, [1] = out
   const bool rows = channels_inner(out) || px.stride[1] != 1;  // pixels are the GEMM's M
   if (!rows && !px.batch_sizes.empty() && px.extent < kMinImagePixels) {
-    at::Tensor in_cl = at::empty(in.sizes(), in.options(), at::MemoryFormat::ChannelsLast);
-    in_cl.copy_(in);
+    const at::Tensor in_cl = in.contiguous(at::MemoryFormat::ChannelsLast);
     at::Tensor out_cl = at::empty(out.sizes(), out.options(), at::MemoryFormat::ChannelsLast);
     // The pixels merge across images now: no further round trip.
     channel_mix(in_cl, out_cl, w, kernels);
