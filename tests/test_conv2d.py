@@ -882,12 +882,7 @@ def test_pointwise_gemm(device, shape, dtype, layout):
         g = _layout(g, True)
     want_x, want_w = torch.zeros(xs, dtype=torch.float64), torch.zeros(ws, dtype=torch.float64)
     if xs[1] > 0:
-        xr = x.detach().double().cpu().requires_grad_(True)
-        wr = w.detach().double().cpu().requires_grad_(True)
-        gx_ref, gw_ref = torch.autograd.grad(F.conv2d(xr, wr, None, **kw), [xr, wr],
-                                             g.double().cpu(), allow_unused=True)
-        want_x = want_x if gx_ref is None else gx_ref
-        want_w = want_w if gw_ref is None else gw_ref
+        want_x, want_w = _grad_truth(x, w, g, s2, p4, d2, groups)
     half = 2 if dtype in HALF else 1
     grad_tol = 4e-5 if dtype == torch.float32 else REL_TOL[dtype] * half
     for variant in ("gemm", None):  # None: the default ("gemm" on CUDA, CPU dgrad)
@@ -927,10 +922,7 @@ def test_pointwise_not_pointwise(device, dtype):
         out = torch.ops.cuops.conv2d(x, w, b, [1, 1], p4, [1, 1], 1, "gemm")
         assert_rel_close(out, want, dtype=dtype, what=str(p4))
         g = torch.randn(want.shape, device=device, dtype=dtype)
-        xr = xp.clone().requires_grad_(True)
-        wr = w.double().cpu().requires_grad_(True)
-        want_xp, want_w = torch.autograd.grad(F.conv2d(xr, wr), [xr, wr], g.double().cpu())
-        want_x = want_xp[:, :, pt:pt + 6, pl:pl + 7]
+        want_x, want_w = _grad_truth(x, w, g, [1, 1], p4, [1, 1], 1)
         gx = torch.ops.cuops.conv2d_backward_input(g, w, list(x.shape), [1, 1], p4, [1, 1], 1,
                                                    "gemm")
         gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(w.shape), [1, 1], p4, [1, 1], 1,
