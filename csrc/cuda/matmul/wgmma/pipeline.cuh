@@ -70,7 +70,9 @@ __device__ __forceinline__ void tile_origin(const Params& p, int64_t t, int64_t&
 // for a free stage, announces its bytes and issues the box copies. A K-major
 // operand is one box [rows][64 k] at (k0, row0); an M/N-major one is rows/64
 // boxes [64 k][64 columns] at (col0 + 64 h, k0). The copy engine zero-fills
-// whatever lies outside the tensor (M, N, K tails), and counts those bytes.
+// whatever lies outside the tensor (M, N, K tails), and counts those bytes --
+// also for a box wholly outside it (an M/N-major box h >= 1 at an M/N tail of
+// fewer than 64 + 64 h; e.g. M or N = 64 with 128-wide tiles).
 template <class C, bool A_MN, bool B_MN>
 __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   RingPos pos;

@@ -109,7 +109,7 @@ __device__ __forceinline__ void fence_operands(float (&d)[N]) {
 // operand's first element (the swizzle is applied by the hardware to the
 // final address bits, so a k16 step inside a 128-byte row may move `addr`
 // by 32 bytes); `lbo`, `sbo`: byte offsets whose meaning depends on the
-// operand's major-ness (wgmma/mainloop.cuh).
+// operand's major-ness (wgmma/pipeline.cuh: operand_desc).
 __device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t addr, uint32_t lbo, uint32_t sbo) {
   return static_cast<uint64_t>((addr & 0x3FFFFu) >> 4) |
          static_cast<uint64_t>((lbo >> 4) & 0x3FFFu) << 16 |
