@@ -191,8 +191,9 @@ __global__ void __launch_bounds__(kThreads) gemv_rc_kernel(const __grid_constant
 #pragma unroll
       for (int j = 0; j < V; ++j) part[j] = A(0);
       if (kr + (kRunRC - 1) * kWarps < k1) {
-        // A whole run without an exit inside: 8 steps' loads in flight together.
-#pragma unroll 8
+        // A whole run without an exit inside: 4 steps' loads in flight
+        // together (8 spill at V = 8 under the 128-register cap).
+#pragma unroll 4
         for (int i = 0; i < kRunRC; ++i) step(kr + i * kWarps, part);
       } else {
         for (int64_t k = kr; k < k1; k += kWarps) step(k, part);

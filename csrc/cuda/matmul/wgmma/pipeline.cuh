@@ -66,13 +66,24 @@ __device__ __forceinline__ void tile_origin(const Params& p, int64_t t, int64_t&
   n0 = tn * C::BN;
 }
 
+// The 64-wide boxes of an M/N-major operand tile that touch the tensor
+// (`rows_left` = M - m0 or N - n0 > 0).
+template <int kTileRows>
+__device__ __forceinline__ int mn_boxes(int64_t rows_left) {
+  const int64_t boxes = (rows_left + 63) / 64;
+  return boxes < kTileRows / 64 ? static_cast<int>(boxes) : kTileRows / 64;
+}
+
 // The producer: one thread walks the block's tiles and their k tiles, waits
 // for a free stage, announces its bytes and issues the box copies. A K-major
 // operand is one box [rows][64 k] at (k0, row0); an M/N-major one is rows/64
 // boxes [64 k][64 columns] at (col0 + 64 h, k0). The copy engine zero-fills
-// whatever lies outside the tensor (M, N, K tails), and counts those bytes --
-// also for a box wholly outside it (an M/N-major box h >= 1 at an M/N tail of
-// fewer than 64 + 64 h; e.g. M or N = 64 with 128-wide tiles).
+// whatever lies outside the tensor (M, N, K tails) and counts those bytes.
+// An M/N-major box wholly outside (box h >= 1 at an M/N tail of at most 64 h
+// rows, e.g. M = 64 with 128-wide tiles) is not issued and not announced:
+// whether the copy engine counts a box that touches no element is not
+// documented, and its smem only feeds rows/columns of C that are never
+// stored (a product row m reads only A's row m, a column n only B's column n).
 template <class C, bool A_MN, bool B_MN>
 __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   RingPos pos;
@@ -84,21 +95,26 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
       // First lap: parity 1 is "the phase before the first", complete at once.
       mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
-      mbar_arrive_expect_tx(bar, C::kStageBytes);
+      const int a_boxes = A_MN ? mn_boxes<C::BM>(p.M - m0) : 1;
+      const int b_boxes = B_MN ? mn_boxes<C::BN>(p.N - n0) : 1;
+      mbar_arrive_expect_tx(bar, (A_MN ? a_boxes * C::kMnBoxBytes : C::kABytes) +
+                                     (B_MN ? b_boxes * C::kMnBoxBytes : C::kBBytes));
       const int k0 = kt * C::BK;
       if constexpr (A_MN) {
         CUOPS_UNROLL
         for (int h = 0; h < C::BM / 64; ++h)
-          tma_load_2d(ring.a(pos.s) + h * C::kMnBoxBytes, &p.tma_a, bar,
-                      static_cast<int>(m0) + 64 * h, k0);
+          if (h < a_boxes)
+            tma_load_2d(ring.a(pos.s) + h * C::kMnBoxBytes, &p.tma_a, bar,
+                        static_cast<int>(m0) + 64 * h, k0);
       } else {
         tma_load_2d(ring.a(pos.s), &p.tma_a, bar, k0, static_cast<int>(m0));
       }
       if constexpr (B_MN) {
         CUOPS_UNROLL
         for (int h = 0; h < C::BN / 64; ++h)
-          tma_load_2d(ring.b(pos.s) + h * C::kMnBoxBytes, &p.tma_b, bar,
-                      static_cast<int>(n0) + 64 * h, k0);
+          if (h < b_boxes)
+            tma_load_2d(ring.b(pos.s) + h * C::kMnBoxBytes, &p.tma_b, bar,
+                        static_cast<int>(n0) + 64 * h, k0);
       } else {
         tma_load_2d(ring.b(pos.s), &p.tma_b, bar, k0, static_cast<int>(n0));
       }
