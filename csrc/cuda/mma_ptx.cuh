@@ -140,19 +140,22 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t byt
                               "r"(bytes)
                               : "memory"));
 }
+// Whether the barrier's phase with this parity has completed (the hardware
+// may suspend the thread a while before answering no).
+__device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  CUOPS_SM90_PTX(asm volatile(
+      "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      " selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory"));
+  return done != 0;
+}
 // Waits until the barrier's phase with this parity has completed.
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  CUOPS_SM90_PTX({
-    uint32_t done;
-    do {
-      asm volatile(
-          "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-          " selp.u32 %0, 1, 0, p;\n}\n"
-          : "=r"(done)
-          : "r"(bar), "r"(parity)
-          : "memory");
-    } while (!done);
-  });
+  while (!mbar_try_wait(bar, parity)) {
+  }
 }
 // 2-D tile copy global -> shared: box origin (c0 innermost, c1) in elements;
 // parts of the box outside the tensor are zero-filled. `map` points to a

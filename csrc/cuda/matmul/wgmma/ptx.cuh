@@ -46,23 +46,15 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
 // mbar_wait, but traps after ~10 s: a pipeline that can never complete (a
 // wrong arrival count or parity) then fails the launch instead of hanging.
 __device__ __forceinline__ void mbar_wait_bounded(uint32_t bar, uint32_t parity) {
-  CUOPS_SM90_PTX({
-    uint32_t done;
-    uint64_t t0 = 0;
-    for (;;) {
-      asm volatile(
-          "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-          " selp.u32 %0, 1, 0, p;\n}\n"
-          : "=r"(done)
-          : "r"(bar), "r"(parity)
-          : "memory");
-      if (done) break;
-      uint64_t now;
-      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
-      if (t0 == 0) t0 = now;
-      else if (now - t0 > 10'000'000'000ull) __trap();
-    }
-  });
+  uint64_t t0 = 0;
+  while (!mbar_try_wait(bar, parity)) {
+    uint64_t now = 0;
+    CUOPS_SM90_PTX(asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now)));
+    if (t0 == 0)
+      t0 = now;
+    else if (now - t0 > 10'000'000'000ull)
+      __trap();
+  }
 }
 
 // Registers per thread of the executing warpgroup (all its warps execute it):
