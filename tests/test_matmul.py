@@ -365,11 +365,6 @@ def test_cuda_mma_3xtf32_layouts_edges():
     a, b = make((1000, 3000), dt, "cuda"), make((3000, 700), dt, "cuda")
     first = cuops.matmul(a, b, variant=v)
     assert torch.equal(first, cuops.matmul(a, b, variant=v))
-    # inf operands give inf (the split keeps small = 0 for a non-finite big).
-    a, b = make((64, 64), dt, "cuda"), make((64, 64), dt, "cuda").abs()
-    a[3, :] = float("inf")
-    out = cuops.matmul(a, b, variant=v)
-    assert torch.isinf(out[3]).all() and torch.isfinite(out[:3]).all()
 
 
 # The accuracy bar of mma_3xtf32 against cuBLAS's true fp32 (TF32 off), both

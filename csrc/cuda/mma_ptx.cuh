@@ -133,8 +133,8 @@ __device__ __forceinline__ uint32_t cvt_rna_tf32(float x) {
 }
 
 // x = big + small + O(2^-22 |x|): big = tf32(x), small = tf32(x - big) (the
-// difference is exact in fp32). A non-finite big gets small = 0, so an inf
-// operand gives inf products (not inf - inf = NaN).
+// difference is exact in fp32). A non-finite big gets small = 0 rather than
+// inf - inf = NaN (still, inf * a zero small of the other operand is NaN).
 __device__ __forceinline__ void split_tf32(float x, uint32_t& big, uint32_t& small) {
   big = cvt_rna_tf32(x);
   const float b = __uint_as_float(big);

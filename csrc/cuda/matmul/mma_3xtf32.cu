@@ -39,6 +39,11 @@
 // leading stride) run gemm_warptile_static (which falls back to warptile):
 // no copy to an aligned buffer, as fp32's tile kernel already covers them.
 // Deterministic: one block owns a tile and sums its K in a fixed order.
+// Non-finite operands: an inf x gets small = 0 (not inf - inf = NaN), but
+// its big still meets the other operand's small, which is 0 whenever that
+// value is exactly a tf32 number: inf * 0 = NaN where fp32 would give inf.
+// The split, like any 3xTF32, is exact only for finite data (and |x| below
+// the largest tf32, ~3.4025e38, above which big rounds to inf).
 #include "cuda/matmul/common.cuh"
 #include "cuda/mma_ptx.cuh"
 
