@@ -324,7 +324,10 @@ void gemm_mma_3xtf32(const GemmProblem& p) {
   const mm::LoadMode am = mm::operand_load_mode(p, 1, sizeof(float), V);
   const mm::LoadMode bm = mm::operand_load_mode(p, 2, sizeof(float), V);
   const bool vec_a = am == mm::kVecK || am == mm::kVecR, vec_b = bm == mm::kVecK || bm == mm::kVecR;
-  if (!vec_a || !vec_b) return gemm_warptile_static(p);
+  // 144 KB of stages: sm_80 and sm_90 have it, some GPUs (sm_86/89: 99 KB) do not.
+  const bool smem_ok =
+      at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin >= size_t{Cfg::kDynSmem};
+  if (!vec_a || !vec_b || !smem_ok) return gemm_warptile_static(p);
 
   const bool a_kc = am == mm::kVecK, b_kc = bm == mm::kVecK;
   tf32x3::Problem prm{static_cast<const float*>(p.a),
