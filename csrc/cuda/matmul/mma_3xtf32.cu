@@ -219,12 +219,11 @@ __device__ __forceinline__ void mma_stage(const float* as, const float* bs, int 
 }
 
 // ---------------------------------------------------------------------------
-// Stage 4: C = acc + corr (+ bias[n]), every store guarded (edge tiles).
+// Stage 4: C = acc (+ bias[n]), every store guarded (edge tiles).
 // ---------------------------------------------------------------------------
 __device__ __forceinline__ void store_tile(const Problem& p, float* c, int64_t m_block,
                                            int64_t n_block, int wm, int wn, int lane,
-                                           const float (&acc)[Cfg::MI][Cfg::NI][4],
-                                           const float (&corr)[Cfg::MI][Cfg::NI][4]) {
+                                           const float (&acc)[Cfg::MI][Cfg::NI][4]) {
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int mi = 0; mi < Cfg::MI; ++mi)
@@ -235,8 +234,7 @@ __device__ __forceinline__ void store_tile(const Problem& p, float* c, int64_t m
         const int64_t m = m_block + wm * kDefault.warp_m + mi * 16 + g + 8 * (j >> 1);
         const int64_t n = n_block + wn * kDefault.warp_n + ni * 8 + 2 * t + (j & 1);
         if (m < p.M && n < p.N)
-          c[m * p.c_sm + n * p.c_sn] = mm::epilogue<float>(acc[mi][ni][j] + corr[mi][ni][j],
-                                                           p.bias, n);
+          c[m * p.c_sm + n * p.c_sn] = mm::epilogue<float>(acc[mi][ni][j], p.bias, n);
       }
 }
 
@@ -297,7 +295,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     cp_async_wait<0>();
     __syncthreads();  // smem is refilled by the next batch item's prologue
 
-    store_tile(p, p.c + off[0], m_block, n_block, wm, wn, lane, acc, corr);
+    // The corrections join the main sums here, once (and free 64 registers
+    // before the epilogue's address math).
+#pragma unroll
+    for (int mi = 0; mi < Cfg::MI; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < Cfg::NI; ++ni)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[mi][ni][j] += corr[mi][ni][j];
+    store_tile(p, p.c + off[0], m_block, n_block, wm, wn, lane, acc);
   }
 }
 
