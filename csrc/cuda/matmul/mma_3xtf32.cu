@@ -10,17 +10,22 @@
 // long sum. Three tf32 mma per product instead of one: the tf32 tensor-core
 // rate / 3 is still ~2x the fp32 FMA pipes (prediction in the worklog).
 //
-//   global --cp.async (16 B, zero-fill at tails)--> smem ring of kStages
-//   smem   --32-bit lds (swizzled, conflict-free)--> fp32 fragments
-//   frags  --split_tf32--> big/small --3 x mma.m16n8k8.tf32--> acc, corr
-//   acc + corr (+ bias), guarded store
+//   global --cp.async (16 B, zero-fill at tails)--> smem ring of 4 stages
+//   smem   --32-bit lds (padded rows, conflict-free)--> fp32 fragments
+//   frags  --split_tf32--> big/small --3 x mma.m16n8k8.tf32--> part (k tile)
+//   acc += part (fp32 adds, once per k tile); acc (+ bias), guarded store
 //
-// Accumulators: the big*big products go into `acc`, the two correction
-// products into a separate `corr`, combined once in the epilogue. Added into
-// the same running sum, the ~2^-11-smaller corrections would be aligned to
-// the large accumulator inside every mma and lose most of their bits (the
-// finding of Triton's 3xTF32 work, /work/shared/hopper-notes.md section 4.2);
-// kept apart they are summed at their own scale. Cost: 64 more registers.
+// Accumulators, two levels: each k tile's products (32 k: small*big,
+// big*small, then big*big per k8 step, the small terms first) go into `part`,
+// zeroed per tile; `part` is then added into `acc` with ordinary
+// round-to-nearest fp32 adds. The mma adds its products into its accumulator
+// at that accumulator's scale, so the ~2^-11-smaller corrections lose bits
+// in proportion to the running sum they meet: added straight into a K-long
+// sum they lose most of them (the finding of Triton's 3xTF32 work,
+// /work/shared/hopper-notes.md section 4.2). In `part` they meet at most 32
+// k-terms, and the K-long sum is a plain fp32 sum of K/32 tile sums: fewer
+// and correctly rounded additions than one mma chain over all of K. Cost: 64
+// accumulator registers and 64 FADD per thread per k tile.
 //
 // Why plain 32-bit lds and not ldmatrix: ldmatrix moves 16-bit pairs, so a
 // 32-bit element is only whole in a lane when the fragment's 32-bit layout
@@ -86,7 +91,7 @@ struct Tile {
   static_assert(BK % 8 == 0, "whole k8 steps per stage");
 };
 
-// 8 warps of 64x32: 128 accumulators (acc + corr) + 48 fragment registers per
+// 8 warps of 64x32: 128 accumulators (acc + part) + 24 fragment registers per
 // thread, one block per SM; 144 KB of smem in 4 stages.
 constexpr TileConfig kDefault{};
 using Cfg = Tile<kDefault>;
@@ -191,13 +196,12 @@ __device__ __forceinline__ void load_a_frag(Frags& f, const float* as, int m0, i
 }
 
 // ---------------------------------------------------------------------------
-// Stage 3: one smem stage's products. Per (mi, ni): the two correction
-// products (the small ones) into corr, then big*big into acc.
+// Stage 3: one smem stage's products into `part`: per k8 step and (mi, ni),
+// the two correction products (the small ones) first, then big*big.
 // ---------------------------------------------------------------------------
 template <bool A_KC, bool B_KC>
 __device__ __forceinline__ void mma_stage(const float* as, const float* bs, int wm, int wn,
-                                          int lane, float (&acc)[Cfg::MI][Cfg::NI][4],
-                                          float (&corr)[Cfg::MI][Cfg::NI][4]) {
+                                          int lane, float (&part)[Cfg::MI][Cfg::NI][4]) {
   Frags f;
   // Not unrolled: unrolled, the compiler hoists the next k steps' fragment
   // loads and splits (48 registers each) and runs out of registers; 48 mma
@@ -210,9 +214,9 @@ __device__ __forceinline__ void mma_stage(const float* as, const float* bs, int 
       load_a_frag<A_KC>(f, as, wm * kDefault.warp_m + mi * 16, kk, lane);
 #pragma unroll
       for (int ni = 0; ni < Cfg::NI; ++ni) {
-        mma_1688_tf32(corr[mi][ni], f.a[1], f.b[ni][0]);  // small * big
-        mma_1688_tf32(corr[mi][ni], f.a[0], f.b[ni][1]);  // big * small
-        mma_1688_tf32(acc[mi][ni], f.a[0], f.b[ni][0]);   // big * big
+        mma_1688_tf32(part[mi][ni], f.a[1], f.b[ni][0]);  // small * big
+        mma_1688_tf32(part[mi][ni], f.a[0], f.b[ni][1]);  // big * small
+        mma_1688_tf32(part[mi][ni], f.a[0], f.b[ni][0]);  // big * big
       }
     }
   }
@@ -268,13 +272,13 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
                                   kt * Cfg::BK, p.K, tid);
     };
 
-    float acc[Cfg::MI][Cfg::NI][4], corr[Cfg::MI][Cfg::NI][4];
+    float acc[Cfg::MI][Cfg::NI][4], part[Cfg::MI][Cfg::NI][4];
 #pragma unroll
     for (int mi = 0; mi < Cfg::MI; ++mi)
 #pragma unroll
       for (int ni = 0; ni < Cfg::NI; ++ni)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[mi][ni][j] = corr[mi][ni][j] = 0.f;
+        for (int j = 0; j < 4; ++j) acc[mi][ni][j] = 0.f;
 
     // Prologue: stages - 1 tiles in flight (empty groups past the end keep
     // the wait counts uniform).
@@ -290,19 +294,23 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
       if (next < ktiles) load_stage(next, static_cast<int>(next % S));
       cp_async_commit();
       const float* as = smem + static_cast<int>(kt % S) * Cfg::kStageFloats;
-      mma_stage<A_KC, B_KC>(as, as + Cfg::kTileA, wm, wn, lane, acc, corr);
+#pragma unroll
+      for (int mi = 0; mi < Cfg::MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < Cfg::NI; ++ni)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) part[mi][ni][j] = 0.f;
+      mma_stage<A_KC, B_KC>(as, as + Cfg::kTileA, wm, wn, lane, part);
+#pragma unroll
+      for (int mi = 0; mi < Cfg::MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < Cfg::NI; ++ni)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[mi][ni][j] += part[mi][ni][j];
     }
     cp_async_wait<0>();
     __syncthreads();  // smem is refilled by the next batch item's prologue
 
-    // The corrections join the main sums here, once (and free 64 registers
-    // before the epilogue's address math).
-#pragma unroll
-    for (int mi = 0; mi < Cfg::MI; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < Cfg::NI; ++ni)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[mi][ni][j] += corr[mi][ni][j];
     store_tile(p, p.c + off[0], m_block, n_block, wm, wn, lane, acc);
   }
 }
