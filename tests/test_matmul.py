@@ -370,8 +370,8 @@ def test_cuda_mma_3xtf32_layouts_edges():
 # The accuracy bar of mma_3xtf32 against cuBLAS's true fp32 (TF32 off), both
 # measured against an fp64 product of the same inputs: within this factor,
 # plus the split's own per-product bound (2^-22) as slack. 2x: the two sum
-# differently (K/8-term mma chunks with one rounding each vs cuBLAS's own
-# order), so either may win by a small factor at a given K; the CUTLASS
+# in different orders (per-k-tile mma sums added in fp32 vs cuBLAS's own,
+# possibly split-K, order), so either may win by a small factor; the CUTLASS
 # maintainers report 3xTF32 slightly less accurate than fp32 SIMT below
 # K ~ 256 and more accurate above. The slack matters only at small K, where
 # fp32's error (~1e-7) is below what three products can reproduce.
