@@ -283,6 +283,133 @@ def test_cuda_warptile_static():
     check("cuda", v, dt, make((8205, 2949), dt, "cuda")[:1000], make((2949, 333), dt, "cuda"))
 
 
+# ---------------------------------------------------------------------------
+# mma_3xtf32: fp32 on tf32 tensor cores with split operands
+# ---------------------------------------------------------------------------
+
+
+def tf32_rna(x: torch.Tensor) -> torch.Tensor:
+    """fp32 -> tf32 as cvt.rna.tf32.f32 (finite inputs): round the low 13
+    mantissa bits to nearest, ties away from zero. On the sign-magnitude bit
+    pattern, adding half of the dropped ulp to the magnitude and truncating
+    does exactly that (a carry into the exponent is the correct rounding)."""
+    bits = x.contiguous().view(torch.int32)
+    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+def tf32_split(x: torch.Tensor):
+    """x -> (big, small) as split_tf32 in csrc/cuda/mma_ptx.cuh."""
+    big = tf32_rna(x)
+    return big, tf32_rna(x - big)  # x - big is exact in fp32
+
+
+def test_3xtf32_split_arithmetic():
+    """The arithmetic of mma_3xtf32, emulated on the CPU: big*big + big*small
+    + small*big reproduces the fp32 products to ~2^-22 relative (the dropped
+    small*small and the rounding of small), where big*big alone (plain TF32)
+    is off by ~2^-11."""
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+
+    def operand():  # random signs and magnitudes 2^-20..2^20, full mantissas
+        mag = torch.exp2(torch.rand(n, generator=g, dtype=torch.float64) * 40 - 20)
+        sign = torch.randint(0, 2, (n,), generator=g) * 2 - 1
+        return (mag * sign).float()
+
+    a, b = operand(), operand()
+    (ab, as_), (bb, bs) = tf32_split(a), tf32_split(b)
+    for x, big, small in ((a, ab, as_), (b, bb, bs)):
+        for part in (big, small):  # both are tf32 numbers: the low 13 bits are zero
+            assert ((part.view(torch.int32) & 0x1FFF) == 0).all()
+        assert ((x - big).abs() <= x.abs() * 2.0**-11).all()  # big: nearest tf32
+        rest = (x.double() - big.double() - small.double()).abs()
+        assert (rest <= x.abs().double() * 2.0**-22).all()  # small: nearest tf32 of the rest
+    d = torch.float64  # every product of two tf32 numbers (11 x 11 bits) is exact in fp64
+    exact = a.to(d) * b.to(d)
+    three = ab.to(d) * bb.to(d) + ab.to(d) * bs.to(d) + as_.to(d) * bb.to(d)
+    rel3 = ((three - exact) / exact).abs()
+    rel1 = ((ab.to(d) * bb.to(d) - exact) / exact).abs()
+    # Bound: |small*small| + |big| * |rounding of small| x 2 <= ~3 * 2^-22.
+    assert rel3.max().item() <= 3 * 2.0**-22
+    assert rel3.mean().item() <= 2.0**-24  # typically near fp32's own product rounding (2^-24)
+    assert rel1.mean().item() >= 2.0**-14  # plain TF32: ~2^-12 on average, 2^-10 at worst
+    assert rel1.mean().item() > 256 * rel3.mean().item()
+
+
+@pytest.mark.gpu
+def test_cuda_mma_3xtf32_layouts_edges():
+    """The four layout kernels of mma_3xtf32 (A K- or M-contiguous x B N- or
+    K-contiguous, 16-byte cp.async), tails in M, N and K (zero-filled chunks,
+    a K that is not a multiple of 4), bias, batch (grid.z), more batch items
+    than grid.z holds, and the fallback to warptile_static (misaligned start,
+    odd leading stride, no unit stride)."""
+    v, dt = "mma_3xtf32", torch.float32
+    for ta, tb in [(False, False), (False, True), (True, False), (True, True)]:
+        for m, k, n in [(256, 128, 384), (1024, 520, 768), (256, 131, 128), (128, 7, 256),
+                        (129, 33, 257), (1, 5, 1), (3, 1, 130)]:
+            check("cuda", v, dt, _aligned(m, k, "cuda", ta), _aligned(k, n, "cuda", tb))
+        a, b = _aligned(300, 200, "cuda", ta), _aligned(200, 520, "cuda", tb)
+        bias = make((520,), dt, "cuda")
+        check("cuda", v, dt, a, b, bias, fn="gemm")
+        check("cuda", v, dt, a[:256], b[:, :384], bias[:384], fn="gemm")
+        check("cuda", v, dt, _aligned(130, 40, "cuda", ta, batch=(3,)),
+              _aligned(40, 260, "cuda", tb, batch=(3,)))
+        check("cuda", v, dt, _aligned(256, 64, "cuda", ta, batch=(2,)),
+              _aligned(64, 128, "cuda", tb))
+    check("cuda", v, dt, make((70001, 2, 4), dt, "cuda"), make((70001, 4, 4), dt, "cuda"))
+    check("cuda", v, dt, make((2, 70, 33), dt, "cuda", "sliced"), make((2, 33, 45), dt, "cuda"))
+    a = make((1, 65 * 40 + 1), dt, "cuda")[0, 1:].view(65, 40)
+    check("cuda", v, dt, a, make((40, 48), dt, "cuda"))
+    check("cuda", v, dt, make((200, 130), dt, "cuda"), make((130, 300), dt, "cuda")[:, 1:])
+    # Deterministic: the same bits on every run.
+    a, b = make((1000, 3000), dt, "cuda"), make((3000, 700), dt, "cuda")
+    first = cuops.matmul(a, b, variant=v)
+    assert torch.equal(first, cuops.matmul(a, b, variant=v))
+
+
+# The accuracy bar of mma_3xtf32 against cuBLAS's true fp32 (TF32 off), both
+# measured against an fp64 product of the same inputs: within this factor,
+# plus the split's own per-product bound (2^-22) as slack. 2x: the two sum
+# in different orders (per-k-tile mma sums added in fp32 vs cuBLAS's own,
+# possibly split-K, order), so either may win by a small factor; the CUTLASS
+# maintainers report 3xTF32 slightly less accurate than fp32 SIMT below
+# K ~ 256 and more accurate above. The slack matters only at small K, where
+# fp32's error (~1e-7) is below what three products can reproduce.
+TF32X3_FACTOR, TF32X3_SLACK = 2.0, 2.0**-22
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("data", ["normal", "wide"])
+@pytest.mark.parametrize("k", [64, 4096, 65536])
+def test_cuda_mma_3xtf32_accuracy(k, data):
+    """mma_3xtf32 is as accurate as true fp32 (within TF32X3_FACTOR) and far
+    more accurate than plain TF32, on normal data and on values 2^-20..2^20
+    with random signs."""
+    m = n = 256 if k > 4096 else 512
+    g = torch.Generator(device="cuda").manual_seed(k)
+
+    def operand(shape):
+        if data == "normal":
+            return torch.randn(shape, device="cuda", generator=g)
+        mag = torch.exp2(torch.rand(shape, device="cuda", generator=g) * 40 - 20)
+        return mag * (torch.randint(0, 2, shape, device="cuda", generator=g) * 2 - 1)
+
+    a, b = operand((m, k)), operand((k, n))
+    ref = torch.matmul(a.double(), b.double())
+    flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        err_fp32 = rel_err(torch.matmul(a, b), ref)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        err_tf32 = rel_err(torch.matmul(a, b), ref)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
+    poison_allocator("cuda", m * n * 4)
+    err = rel_err(cuops.matmul(a, b, variant="mma_3xtf32"), ref)
+    assert err <= TF32X3_FACTOR * err_fp32 + TF32X3_SLACK, (err, err_fp32)
+    assert err * 50 <= err_tf32, (err, err_tf32)
+
+
 # Run in a subprocess per table entry (CUOPS_MATMUL_CONFIG is read once per
 # process). Every shape takes the fast path of the layout the tables are
 # instantiated for (A K-contiguous, B N-contiguous: K and N multiples of 8),

@@ -7,7 +7,8 @@
 // about feeding the FMA units: from global memory (naive), then shared
 // memory (smem_tiled), then registers (regblock), then the warp's shared
 // load pattern and overlap (warptile), then tensor cores (mma_sync), then
-// Hopper's asynchronous warpgroup tensor cores fed by the copy engine (wgmma).
+// Hopper's asynchronous warpgroup tensor cores fed by the copy engine (wgmma);
+// fp32 on the tf32 tensor cores with split operands (mma_3xtf32, opt-in).
 //
 // The tile kernels assume a big product. Shapes that are not -- a vector
 // operand (GEMV: memory-bound, 2 FLOPs per matrix element), too few output
@@ -53,7 +54,11 @@ const Ladder<GemmFn> kGemmCuda(
       "else the dtype's tile kernel"},
      {"wgmma", kHalfTypes, &gemm_wgmma,
       "Hopper (sm_90a): TMA-fed smem ring, warp-specialized producer + 2 consumer warpgroups on "
-      "wgmma, persistent grid; other problems/devices: mma_sync"}},
+      "wgmma, persistent grid; other problems/devices: mma_sync"},
+     {"mma_3xtf32", kFloatOnly, &gemm_mma_3xtf32,
+      "fp32 on tf32 tensor cores (mma.sync): each operand split into tf32 big + small, "
+      "3 products (big*big, big*small, small*big) for ~fp32 accuracy; opt-in; layouts without "
+      "16-byte loads: warptile_static"}},
     // Default: the planner, for every dtype. It runs the dtype's fastest tile
     // kernel unchanged where the output tiles fill the GPU and K is short,
     // and gemv / 64x64 tiles / split K elsewhere (docs/matmul-worklog.md,

@@ -1,6 +1,6 @@
 // PTX wrappers for the tensor-core kernels (sm_80+): cp.async, ldmatrix,
-// mma.sync m16n8k16. One copy, shared by matmul's mma_sync step and conv2d's
-// implicit GEMM / wgrad steps.
+// mma.sync m16n8k16 (fp16/bf16) and m16n8k8 (tf32). One copy, shared by
+// matmul's mma_sync and mma_3xtf32 steps and conv2d's implicit GEMM / wgrad.
 //
 // Fragment layouts of mma.m16n8k16.row.col (g = lane / 4, t = lane % 4):
 //   A (16x16, 4 regs of 2 elements): a0 = A[g][2t..2t+1]   a1 = A[g+8][2t..2t+1]
@@ -113,6 +113,41 @@ __device__ __forceinline__ void mma_16816_ordered(float (&d)[4], const uint32_t 
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
+}
+
+// ---------------------------------------------------------------------------
+// tf32 tensor cores (sm_80+), for fp32 operands split into two tf32 parts.
+// Fragment layouts of mma.m16n8k8.row.col.tf32 (g = lane / 4, t = lane % 4),
+// one 32-bit element per register:
+//   A (16x8, 4 regs): a0 = A[g][t]  a1 = A[g+8][t]  a2 = A[g][t+4]  a3 = A[g+8][t+4]
+//   B (8x8,  2 regs): b0 = B[t][g]  b1 = B[t+4][g]
+//   C (16x8, 4 fp32): as m16n8k16 above.
+// ---------------------------------------------------------------------------
+
+// x rounded to tf32 (10 mantissa bits), to nearest with ties away from zero;
+// the result is an fp32 bit pattern whose low 13 bits are zero.
+__device__ __forceinline__ uint32_t cvt_rna_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+
+// x = big + small + O(2^-22 |x|): big = tf32(x), small = tf32(x - big) (the
+// difference is exact in fp32). A non-finite big gets small = 0 rather than
+// inf - inf = NaN (still, inf * a zero small of the other operand is NaN).
+__device__ __forceinline__ void split_tf32(float x, uint32_t& big, uint32_t& small) {
+  big = cvt_rna_tf32(x);
+  const float b = __uint_as_float(big);
+  small = cvt_rna_tf32(fabsf(b) < INFINITY ? x - b : 0.f);
+}
+
+// D (16x8 fp32) += A (16x8 tf32, row) * B (8x8 tf32, col).
+__device__ __forceinline__ void mma_1688_tf32(float (&d)[4], const uint32_t (&a)[4],
+                                              const uint32_t (&b)[2]) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
 // ---------------------------------------------------------------------------
