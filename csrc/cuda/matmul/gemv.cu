@@ -121,9 +121,9 @@ __global__ void __launch_bounds__(kThreads) gemv_kc_kernel(const __grid_constant
 #pragma unroll
     for (int j = 0; j < V; ++j) part[j] = A(0);
     if (kr + (kRunKC - 1) * kRunStride < kv_end) {
-      // A whole run: no exit inside, so the loads of 8 steps are in flight
+      // A whole run: no exit inside, so the loads of 4 steps are in flight
       // together (a streaming kernel lives on memory-level parallelism).
-#pragma unroll 8
+#pragma unroll 4
       for (int i = 0; i < kRunKC; ++i) step(kr + i * kRunStride, part);
     } else {
       for (int64_t k = kr; k < kv_end; k += kRunStride) step(k, part);
@@ -173,30 +173,25 @@ __global__ void __launch_bounds__(kThreads) gemv_rc_kernel(const __grid_constant
   // compensated total.
   mm::Kahan<A> tot[V];
   if (r < a.R) {
-    const auto step = [&](int64_t k, A (&part)[V]) {
-      const A y = static_cast<A>(v[k * a.v_sk]);
-      const T* wk = w + k * a.w_sk + r * a.w_sr;
-      A x[V];
-      if (whole) {
-        load_vec<T, V>(wk, x);
-      } else {
-#pragma unroll
-        for (int j = 0; j < V; ++j) x[j] = r + j < a.R ? static_cast<A>(wk[j * a.w_sr]) : A(0);
-      }
-#pragma unroll
-      for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
-    };
     for (int64_t kr = k0 + warp; kr < k1; kr += int64_t{kWarps} * kRunRC) {
       A part[V];
 #pragma unroll
       for (int j = 0; j < V; ++j) part[j] = A(0);
-      if (kr + (kRunRC - 1) * kWarps < k1) {
-        // A whole run without an exit inside: 4 steps' loads in flight
-        // together (8 spill at V = 8 under the 128-register cap).
 #pragma unroll 4
-        for (int i = 0; i < kRunRC; ++i) step(kr + i * kWarps, part);
-      } else {
-        for (int64_t k = kr; k < k1; k += kWarps) step(k, part);
+      for (int i = 0; i < kRunRC; ++i) {
+        const int64_t k = kr + int64_t{i} * kWarps;
+        if (k >= k1) break;
+        const A y = static_cast<A>(v[k * a.v_sk]);
+        const T* wk = w + k * a.w_sk + r * a.w_sr;
+        A x[V];
+        if (whole) {
+          load_vec<T, V>(wk, x);
+        } else {
+#pragma unroll
+          for (int j = 0; j < V; ++j) x[j] = r + j < a.R ? static_cast<A>(wk[j * a.w_sr]) : A(0);
+        }
+#pragma unroll
+        for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
       }
 #pragma unroll
       for (int j = 0; j < V; ++j) tot[j].add(part[j]);
