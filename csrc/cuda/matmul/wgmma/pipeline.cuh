@@ -84,6 +84,20 @@ __device__ __forceinline__ int mn_boxes(int64_t rows_left) {
 // whether the copy engine counts a box that touches no element is not
 // documented, and its smem only feeds rows/columns of C that are never
 // stored (a product row m reads only A's row m, a column n only B's column n).
+// One operand's boxes of k tile k0 into `dst`, tile rows from row0: one
+// K-major box, or the first `boxes` of the kRows/64 M/N-major ones.
+template <bool MN, int kRows, int kMnBoxBytes>
+__device__ __forceinline__ void load_operand(uint32_t dst, const void* map, uint32_t bar, int row0,
+                                             int boxes, int k0) {
+  if constexpr (MN) {
+    CUOPS_UNROLL
+    for (int h = 0; h < kRows / 64; ++h)
+      if (h < boxes) tma_load_2d(dst + h * kMnBoxBytes, map, bar, row0 + 64 * h, k0);
+  } else {
+    tma_load_2d(dst, map, bar, k0, row0);
+  }
+}
+
 template <class C, bool A_MN, bool B_MN>
 __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   RingPos pos;
@@ -91,33 +105,20 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     int64_t m0, n0;
     tile_origin<C>(p, t, m0, n0);
+    const int a_boxes = A_MN ? mn_boxes<C::BM>(p.M - m0) : 1;
+    const int b_boxes = B_MN ? mn_boxes<C::BN>(p.N - n0) : 1;
+    const uint32_t tx_bytes = (A_MN ? a_boxes * C::kMnBoxBytes : C::kABytes) +
+                              (B_MN ? b_boxes * C::kMnBoxBytes : C::kBBytes);
     for (int kt = 0; kt < p.ktiles; ++kt) {
       // First lap: parity 1 is "the phase before the first", complete at once.
       mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
-      const int a_boxes = A_MN ? mn_boxes<C::BM>(p.M - m0) : 1;
-      const int b_boxes = B_MN ? mn_boxes<C::BN>(p.N - n0) : 1;
-      mbar_arrive_expect_tx(bar, (A_MN ? a_boxes * C::kMnBoxBytes : C::kABytes) +
-                                     (B_MN ? b_boxes * C::kMnBoxBytes : C::kBBytes));
+      mbar_arrive_expect_tx(bar, tx_bytes);
       const int k0 = kt * C::BK;
-      if constexpr (A_MN) {
-        CUOPS_UNROLL
-        for (int h = 0; h < C::BM / 64; ++h)
-          if (h < a_boxes)
-            tma_load_2d(ring.a(pos.s) + h * C::kMnBoxBytes, &p.tma_a, bar,
-                        static_cast<int>(m0) + 64 * h, k0);
-      } else {
-        tma_load_2d(ring.a(pos.s), &p.tma_a, bar, k0, static_cast<int>(m0));
-      }
-      if constexpr (B_MN) {
-        CUOPS_UNROLL
-        for (int h = 0; h < C::BN / 64; ++h)
-          if (h < b_boxes)
-            tma_load_2d(ring.b(pos.s) + h * C::kMnBoxBytes, &p.tma_b, bar,
-                        static_cast<int>(n0) + 64 * h, k0);
-      } else {
-        tma_load_2d(ring.b(pos.s), &p.tma_b, bar, k0, static_cast<int>(n0));
-      }
+      load_operand<A_MN, C::BM, C::kMnBoxBytes>(ring.a(pos.s), &p.tma_a, bar,
+                                                static_cast<int>(m0), a_boxes, k0);
+      load_operand<B_MN, C::BN, C::kMnBoxBytes>(ring.b(pos.s), &p.tma_b, bar,
+                                                static_cast<int>(n0), b_boxes, k0);
       pos.next<C::kStages>();
     }
   }
