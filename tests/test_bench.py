@@ -116,6 +116,7 @@ def test_read_csv_without_new_columns(tmp_path):
     assert [r.baseline for r in rows] == ["cudnn", "cudnn"]
     assert math.isnan(rows[1].pct_ceiling)
     assert math.isnan(rows[1].rel_err) and math.isnan(rows[1].rel_err_vs_base)
+    assert math.isnan(rows[1].rms_err)
 
 
 def test_plot_from_csv(tmp_path, capsys):
@@ -221,9 +222,46 @@ def test_run_fills_accuracy_columns(monkeypatch):
     assert 0 < torch_row.rel_err < 1e-5 and torch_row.rel_err_vs_base == 1.0
     assert math.isclose(off_row.rel_err, 1e-3, rel_tol=1e-3)
     assert math.isclose(off_row.rel_err_vs_base, off_row.rel_err / torch_row.rel_err)
+    # one element of 48*40 off by 1e-3 of the max: a smaller share of the norm
+    assert 1e-5 < off_row.rms_err < off_row.rel_err
     assert crash_row.error.startswith("RuntimeError") and math.isnan(crash_row.rel_err)
     table = bench.format_table([torch_row, off_row, crash_row])
     assert "rel err" in table and "err/base" in table and "1.00e-03" in table
+
+
+def test_rms_error_known_perturbation():
+    """||out - truth|| / ||truth||: a uniform relative perturbation gives it
+    exactly; zeros and NaNs as rel_error."""
+    truth = torch.randn(33, 17, dtype=torch.float64)
+    assert math.isclose(bench.rms_error(truth * (1 - 2e-4), truth), 2e-4, rel_tol=1e-9)
+    assert bench.rms_error(truth.clone(), truth) == 0.0
+    zeros = torch.zeros(2, 3, dtype=torch.float64)
+    assert bench.rms_error(zeros.float(), zeros) == 0.0
+    assert bench.rms_error(zeros + 1, zeros) == math.inf
+
+
+def test_fp32_suite(capsys, backend_flags):
+    """The fp32 accuracy study: on the CPU it runs (normal and wide inputs,
+    every impl with both error columns); its GPU list has the speed targets,
+    the K sweep to 524288, the wide inputs, TF32 next to true fp32, and the
+    conv layers in both layouts."""
+    from cuops.bench import fp32
+
+    rows = bench.run(["fp32"], device="cpu")
+    assert {r.label.split()[-1] for r in rows} == {"normal", "wide"}
+    for r in rows:
+        assert r.error == "" and r.rel_err < 1e-5 and r.rms_err <= r.rel_err * 10, r
+    full = fp32.cases(torch.device("cuda"), quick=False)
+    labels = [c.label for c in full]
+    assert len(set(labels)) == len(labels)
+    assert any("8192x8192x8192" in s for s in labels) and any("x524288x" in s for s in labels)
+    assert any(s.endswith("wide") for s in labels) and any(s.endswith(" cl") for s in labels)
+    for c in full:
+        assert c.truth is not None and c.baseline in c.impls
+        assert any(name.endswith("tf32") for name in c.impls) and "cuops" in c.impls
+    w = fp32.wide((4096,), torch.device("cpu"))
+    assert (w < 0).any() and (w > 0).any()
+    assert 2.0**-20 <= w.abs().min() and w.abs().max() <= 2.0**20 and w.abs().max() > 2.0**15
 
 
 def test_table_without_accuracy_has_no_accuracy_columns():

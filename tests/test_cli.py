@@ -75,12 +75,12 @@ def test_info_columns(monkeypatch, capsys):
 
 
 def test_bench_suites_listed(capsys):
-    """`bench` takes every suite: the ops, `all` (the ops), `shapes` and `models`."""
+    """`bench` takes every suite: the ops, `all` (the ops), `shapes`, `fp32` and `models`."""
     with pytest.raises(SystemExit) as e:
         cli(["bench", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for suite in ("add", "matmul", "conv2d", "all", "shapes", "models"):
+    for suite in ("add", "matmul", "conv2d", "all", "shapes", "fp32", "models"):
         assert suite in out
     with pytest.raises(SystemExit) as e:
         cli(["bench", "no_such_suite"])

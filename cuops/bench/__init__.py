@@ -1,9 +1,9 @@
 """Benchmarks: every variant of an op against PyTorch, measured in one run.
 
 Each suite module (cuops/bench/<suite>.py: one per op, plus `shapes` and
-`models`) defines `cases(device, quick)` returning Case objects; `run()` times
+`fp32`, `models`) defines `cases(device, quick)` returning Case objects; `run()` times
 them all and returns Result rows; `format_table` prints them. CLI:
-`python -m cuops bench add|matmul|conv2d|all|shapes|models` (`all`: the ops).
+`python -m cuops bench add|matmul|conv2d|all|shapes|fp32|models` (`all`: the ops).
 
 Timing (docs/gpu.md): CUDA events around each call with an L2 flush
 queued before it (cold cache; the flush also hides host overhead, as
@@ -32,7 +32,7 @@ from cuops._registry import ladder_ops
 # shapes where cuops lags the libraries most, `bench models` whole networks.
 OPS = tuple(op for op in cuops.__all__
             if op in ladder_ops() and importlib.util.find_spec(f"{__name__}.{op}"))
-SUITES = (*OPS, "shapes", "models")
+SUITES = (*OPS, "shapes", "fp32", "models")
 # Short dtype names for case labels.
 DTYPE_LABELS = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32",
                 torch.float64: "fp64"}
@@ -85,6 +85,7 @@ class Result:
     # accurate than the baseline). NaN: not measured.
     rel_err: float = float("nan")
     rel_err_vs_base: float = float("nan")
+    rms_err: float = float("nan")  # rms_error(output, truth)
 
 
 def use_true_fp32(device: torch.device) -> None:
@@ -110,6 +111,17 @@ def rel_error(out: torch.Tensor, truth: torch.Tensor) -> float:
     diff = out.to(device=truth.device, dtype=torch.float64, copy=True)  # subtracted in place
     err = diff.sub_(truth).abs_().max().item()
     scale = truth.abs().max().item()
+    if scale == 0:
+        return 0.0 if err == 0 else float("inf")
+    return err / scale
+
+
+def rms_error(out: torch.Tensor, truth: torch.Tensor) -> float:
+    """The normalized RMS error ||out - truth|| / ||truth|| in float64: the
+    typical element's error, where rel_error is the worst one's."""
+    diff = out.to(device=truth.device, dtype=torch.float64, copy=True).sub_(truth)
+    scale = truth.norm().item()
+    err = diff.norm().item()
     if scale == 0:
         return 0.0 if err == 0 else float("inf")
     return err / scale
@@ -276,7 +288,9 @@ def _accuracy(case: Case, inputs: tuple, impls: dict, rows: list) -> None:
         if r.ms != r.ms:
             continue
         try:
-            r.rel_err = rel_error(impls[r.impl](*inputs), truth)
+            out = impls[r.impl](*inputs)
+            r.rel_err = rel_error(out, truth)
+            r.rms_err = rms_error(out, truth)
         except Exception:
             pass
     base = next((r.rel_err for r in rows if r.impl == case.baseline), float("nan"))
@@ -294,7 +308,7 @@ def format_table(results: list) -> str:
     error over the baseline's, > 1: less accurate)."""
     accuracy = any(r.rel_err == r.rel_err for r in results)
     rows = [("op", "case", "impl", "ms", "rate", "% ceil", "vs base")
-            + (("rel err", "err/base") if accuracy else ())]
+            + (("rel err", "err/base", "rms err") if accuracy else ())]
     for r in results:
         ok = r.rate == r.rate
         rate = f"{r.rate:.4g} {r.unit}" if ok else "n/a"
@@ -304,7 +318,8 @@ def format_table(results: list) -> str:
         row = (r.op, r.label, impl, f"{r.ms:.4f}" if ok else "n/a", rate, pct, vs)
         if accuracy:
             row += (f"{r.rel_err:.2e}" if r.rel_err == r.rel_err else "",
-                    f"{r.rel_err_vs_base:.2f}x" if r.rel_err_vs_base == r.rel_err_vs_base else "")
+                    f"{r.rel_err_vs_base:.2f}x" if r.rel_err_vs_base == r.rel_err_vs_base else "",
+                    f"{r.rms_err:.2e}" if r.rms_err == r.rms_err else "")
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
@@ -312,7 +327,7 @@ def format_table(results: list) -> str:
     lines.append("(* the baseline; % ceil: of the measured ceiling, the baseline's rate "
                  "unless the case names one"
                  + ("; rel err: max|out - truth| / max|truth| against a float64 truth, "
-                    "err/base: over the baseline's" if accuracy else "") + ")")
+                    "err/base: over the baseline's, rms err: ||out - truth|| / ||truth||" if accuracy else "") + ")")
     return "\n".join(lines)
 
 
