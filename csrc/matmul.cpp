@@ -5,6 +5,7 @@
 //  - matmul and linear: CompositeImplicitAutograd, i.e. views around gemm,
 //    so autograd, torch.compile and torch.export only ever see gemm.
 // gemm's autocast kernels are in csrc/autocast.cpp.
+#include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
 #include <torch/library.h>
 
@@ -105,6 +106,7 @@ GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
   p.N = N;
   p.K = K;
   p.dtype = a.scalar_type();
+  p.allow_tf32 = a.is_cuda() && at::globalContext().allowTF32CuBLAS();
   p.a = a.const_data_ptr();
   p.a_sm = a.stride(-2);
   p.a_sk = a.stride(-1);

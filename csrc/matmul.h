@@ -27,6 +27,10 @@ struct GemmProblem {
   const void* bias = nullptr;  // [N], contiguous, same dtype; or null
   OffsetCalculator<3> batch_oc;  // z -> element offsets of {C, A, B}
   at::ScalarType dtype = at::kFloat;  // of A, B, C and bias
+  // fp32: products of TF32-rounded operands are permitted. cuops.matmul and
+  // linear follow torch.backends.cuda.matmul.allow_tf32, as torch.matmul
+  // does; the convolutions compute true fp32 whatever cuDNN's flag says.
+  bool allow_tf32 = false;
 };
 
 struct GemmPlan {

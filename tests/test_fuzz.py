@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import cuops
-from tests.utils import DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close
+from tests.utils import DEVICES, FLOAT_DTYPES, REL_TOL, TF32_VARIANTS, assert_rel_close
 
 # "ci": the bounded CPU run (each test sets its max_examples); "gpu": the large
 # run, CUOPS_FUZZ_EXAMPLES examples per test (also on the CPU when set).
@@ -263,7 +263,8 @@ def _matmul(data, device):
     b = draw_operand(data, "layout b", sb, dtype, device, gen)
     variant = draw_variant(data, "matmul", device, dtype)
     out = check(device, dtype, gen, lambda x, y: cuops.matmul(x, y, variant=variant),
-                lambda x, y, absolute: torch.matmul(x, y), [a, b], what=f"matmul {sa} @ {sb}")
+                lambda x, y, absolute: torch.matmul(x, y), [a, b], what=f"matmul {sa} @ {sb}",
+                tol_dtypes=(torch.float16,) if variant in TF32_VARIANTS else ())
     assert out.dtype == dtype
 
 
@@ -284,7 +285,8 @@ def _linear(data, device):
         ops.append(draw_operand(data, "layout bias", [n], dtype, device, gen))
     variant = draw_variant(data, "matmul", device, dtype)
     check(device, dtype, gen, lambda *t: cuops.linear(*t, variant=variant),
-          lambda *t, absolute: F.linear(*t), ops, what=f"linear {lead + [k]} x [{n}, {k}]")
+          lambda *t, absolute: F.linear(*t), ops, what=f"linear {lead + [k]} x [{n}, {k}]",
+          tol_dtypes=(torch.float16,) if variant in TF32_VARIANTS else ())
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -9,8 +9,8 @@ import torch
 import cuops
 import cuops.nn
 from cuops.ops.matmul import TUNING_TABLES
-from tests.utils import (FLOAT_DTYPES, REL_TOL, assert_rel_close, make, poison_allocator,
-                         rel_err, run_python)
+from tests.utils import (FLOAT_DTYPES, REL_TOL, TF32_VARIANTS, assert_rel_close, make,
+                         poison_allocator, rel_err, run_python)
 
 CUDA_VARIANTS = [v["name"] for v in cuops.variants("matmul", "cuda")] if cuops.cuda_built() else []
 
@@ -36,9 +36,11 @@ def skip_unsupported(device, variant, dtype):
         pytest.skip(f"{variant} does not support {dtype}")
 
 
-def tol_for(dtype, k):
+def tol_for(dtype, k, variant=None):
     # Rounding error of a K-long fp32/fp64 sum grows ~sqrt(K); fp16/bf16 are
     # dominated by the final rounding to the output type.
+    if variant in TF32_VARIANTS and dtype == torch.float32:
+        dtype = torch.float16
     return REL_TOL[dtype] * max(1.0, math.sqrt(k / 256))
 
 
@@ -61,7 +63,8 @@ def check(device, variant, dtype, a, b, bias=None, fn="matmul"):
     if ref.numel() == 0:
         assert out.shape == ref.shape
     else:
-        assert_rel_close(out, ref.to(dtype), tol=tol_for(dtype, k), what=f"{variant} {dtype}")
+        assert_rel_close(out, ref.to(dtype), tol=tol_for(dtype, k, variant),
+                         what=f"{variant} {dtype}")
 
 
 # ---------------------------------------------------------------------------
@@ -135,7 +138,7 @@ def test_matmul_semantics(device, variant, dtype, sa, sb):
     ref = torch.matmul(a.double(), b.double())
     assert out.shape == ref.shape
     if ref.numel():
-        assert_rel_close(out, ref.to(dtype), tol=tol_for(dtype, a.shape[-1]))
+        assert_rel_close(out, ref.to(dtype), tol=tol_for(dtype, a.shape[-1], variant))
     if 0 in sa[-1:] and ref.numel():  # K == 0 gives exact zeros
         assert (out == 0).all()
 
@@ -214,7 +217,8 @@ def test_cuda_64bit_offsets(variant):
     b = make((64, 8), dtype, "cuda")
     out = cuops.matmul(a, b, variant=variant)
     for z in (0, 17000, 32999):
-        assert_rel_close(out[z], torch.matmul(a[z].double(), b.double()).to(dtype))
+        assert_rel_close(out[z], torch.matmul(a[z].double(), b.double()).to(dtype),
+                         tol=tol_for(dtype, 64, variant))
 
 
 @pytest.mark.gpu
@@ -408,6 +412,33 @@ def test_cuda_mma_3xtf32_accuracy(k, data):
     err = rel_err(cuops.matmul(a, b, variant="mma_3xtf32"), ref)
     assert err <= TF32X3_FACTOR * err_fp32 + TF32X3_SLACK, (err, err_fp32)
     assert err * 50 <= err_tf32, (err, err_tf32)
+
+
+@pytest.mark.gpu
+def test_cuda_tf32_follows_torch_flag(no_tf32):
+    """fp32 matmul/linear take TF32 products exactly where torch does: with
+    torch.backends.cuda.matmul.allow_tf32 set the default runs mma_tf32 (the
+    same bits; an error like cuBLAS TF32's, far above true fp32's), without
+    it true fp32; the convolutions stay true fp32 either way."""
+    torch.manual_seed(0)
+    a, b = torch.randn(2048, 2048, device="cuda"), torch.randn(2048, 2048, device="cuda")
+    ref = torch.matmul(a.double(), b.double())
+    fp32 = cuops.matmul(a, b)
+    x = torch.randn(8, 256, 32, 32, device="cuda").to(memory_format=torch.channels_last)
+    w = torch.randn(512, 256, 1, 1, device="cuda")
+    conv = cuops.conv2d(x, w)
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        tf32 = cuops.matmul(a, b)
+        assert torch.equal(tf32, cuops.matmul(a, b, variant="mma_tf32"))
+        assert torch.equal(cuops.linear(a, b.mT), tf32)
+        err_torch = rel_err(torch.matmul(a, b), ref)
+        assert torch.equal(cuops.conv2d(x, w), conv)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+    err_tf32, err_fp32 = rel_err(tf32, ref), rel_err(fp32, ref)
+    assert err_tf32 <= 2 * err_torch and err_tf32 > 20 * err_fp32, (err_tf32, err_torch, err_fp32)
+    assert torch.equal(cuops.matmul(a, b), fp32)
 
 
 # Run in a subprocess per table entry (CUOPS_MATMUL_CONFIG is read once per

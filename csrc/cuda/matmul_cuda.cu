@@ -8,7 +8,8 @@
 // memory (smem_tiled), then registers (regblock), then the warp's shared
 // load pattern and overlap (warptile), then tensor cores (mma_sync), then
 // Hopper's asynchronous warpgroup tensor cores fed by the copy engine (wgmma);
-// fp32 on the tf32 tensor cores with split operands (mma_3xtf32, opt-in).
+// fp32 on the tf32 tensor cores with split operands (mma_3xtf32, opt-in), and
+// plain TF32 (mma_tf32: what torch.backends.cuda.matmul.allow_tf32 permits).
 //
 // The tile kernels assume a big product. Shapes that are not -- a vector
 // operand (GEMV: memory-bound, 2 FLOPs per matrix element), too few output
@@ -58,7 +59,10 @@ const Ladder<GemmFn> kGemmCuda(
      {"mma_3xtf32", kFloatOnly, &gemm_mma_3xtf32,
       "fp32 on tf32 tensor cores (mma.sync): each operand split into tf32 big + small, "
       "3 products (big*big, big*small, small*big) for ~fp32 accuracy; opt-in; layouts without "
-      "16-byte loads: warptile_static"}},
+      "16-byte loads: warptile_static"},
+     {"mma_tf32", kFloatOnly, &gemm_mma_tf32,
+      "mma_3xtf32 without the split: operands rounded to tf32 (10-bit mantissa), one product; "
+      "what torch computes under allow_tf32, and the planner's fp32 tile kernel when it is set"}},
     // Default: the planner, for every dtype. It runs the dtype's fastest tile
     // kernel unchanged where the output tiles fill the GPU and K is short,
     // and gemv / 64x64 tiles / split K elsewhere (docs/matmul-worklog.md,

@@ -21,6 +21,7 @@ void gemm_gemv(const GemmProblem& p);        // 6. matrix-vector (M or N == 1), 
 void gemm_splitk(const GemmProblem& p);      // 7. the planner: gemv, tile size, split-K
 void gemm_wgmma(const GemmProblem& p);       // 8. Hopper: wgmma + TMA, warp-specialized (sm_90a)
 void gemm_mma_3xtf32(const GemmProblem& p);  // 9. fp32 on tf32 tensor cores, split operands
+void gemm_mma_tf32(const GemmProblem& p);    // 9b. the same kernel unsplit: plain TF32
 
 // Building blocks of steps 6-7.
 // The tile kernel of p's dtype: mma_sync (fp16/bf16), warptile_static (fp32),

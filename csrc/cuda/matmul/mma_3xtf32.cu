@@ -172,7 +172,16 @@ struct Frags {
 // ---------------------------------------------------------------------------
 // Stage 2: the B fragments of a k8 step (all NI of the warp), split.
 // ---------------------------------------------------------------------------
-template <bool B_KC>
+// kSplit = false (the plain TF32 step): big = tf32(x) only, no residual.
+template <bool kSplit>
+__device__ __forceinline__ void to_tf32(float x, uint32_t& big, uint32_t& small) {
+  if constexpr (kSplit)
+    split_tf32(x, big, small);
+  else
+    big = cvt_rna_tf32(x);
+}
+
+template <bool B_KC, bool kSplit>
 __device__ __forceinline__ void load_b_frags(Frags& f, const float* bs, int n0, int kk, int lane) {
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -180,18 +189,19 @@ __device__ __forceinline__ void load_b_frags(Frags& f, const float* bs, int n0, 
     const int n = n0 + ni * 8 + g;
 #pragma unroll
     for (int j = 0; j < 2; ++j)
-      split_tf32(bs[smem_idx<B_KC, Cfg::BN>(n, kk + t + 4 * j)], f.b[ni][0][j], f.b[ni][1][j]);
+      to_tf32<kSplit>(bs[smem_idx<B_KC, Cfg::BN>(n, kk + t + 4 * j)], f.b[ni][0][j],
+                      f.b[ni][1][j]);
   }
 }
 
 // The A fragment of m16 tile starting at row m0, split.
-template <bool A_KC>
+template <bool A_KC, bool kSplit>
 __device__ __forceinline__ void load_a_frag(Frags& f, const float* as, int m0, int kk, int lane) {
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {  // a0..a3: rows +0/+8, columns +0/+4
     const float v = as[smem_idx<A_KC, Cfg::BM>(m0 + g + 8 * (j & 1), kk + t + 4 * (j >> 1))];
-    split_tf32(v, f.a[0][j], f.a[1][j]);
+    to_tf32<kSplit>(v, f.a[0][j], f.a[1][j]);
   }
 }
 
@@ -199,7 +209,7 @@ __device__ __forceinline__ void load_a_frag(Frags& f, const float* as, int m0, i
 // Stage 3: one smem stage's products into `part`: per k8 step and (mi, ni),
 // the two correction products (the small ones) first, then big*big.
 // ---------------------------------------------------------------------------
-template <bool A_KC, bool B_KC>
+template <bool A_KC, bool B_KC, bool kSplit>
 __device__ __forceinline__ void mma_stage(const float* as, const float* bs, int wm, int wn,
                                           int lane, float (&part)[Cfg::MI][Cfg::NI][4]) {
   Frags f;
@@ -208,14 +218,16 @@ __device__ __forceinline__ void mma_stage(const float* as, const float* bs, int 
   // per step are independent work enough to cover one step's lds latency.
 #pragma unroll 1
   for (int kk = 0; kk < Cfg::BK; kk += 8) {
-    load_b_frags<B_KC>(f, bs, wn * kDefault.warp_n, kk, lane);
+    load_b_frags<B_KC, kSplit>(f, bs, wn * kDefault.warp_n, kk, lane);
 #pragma unroll
     for (int mi = 0; mi < Cfg::MI; ++mi) {
-      load_a_frag<A_KC>(f, as, wm * kDefault.warp_m + mi * 16, kk, lane);
+      load_a_frag<A_KC, kSplit>(f, as, wm * kDefault.warp_m + mi * 16, kk, lane);
 #pragma unroll
       for (int ni = 0; ni < Cfg::NI; ++ni) {
-        mma_1688_tf32(part[mi][ni], f.a[1], f.b[ni][0]);  // small * big
-        mma_1688_tf32(part[mi][ni], f.a[0], f.b[ni][1]);  // big * small
+        if constexpr (kSplit) {
+          mma_1688_tf32(part[mi][ni], f.a[1], f.b[ni][0]);  // small * big
+          mma_1688_tf32(part[mi][ni], f.a[0], f.b[ni][1]);  // big * small
+        }
         mma_1688_tf32(part[mi][ni], f.a[0], f.b[ni][0]);  // big * big
       }
     }
@@ -246,7 +258,7 @@ __device__ __forceinline__ void store_tile(const Problem& p, float* c, int64_t m
 // The kernel: one output tile (blockIdx.x, grouped order) per batch item
 // (blockIdx.z, + gridDim.z, ...), a multistage cp.async main loop.
 // ---------------------------------------------------------------------------
-template <bool A_KC, bool B_KC>
+template <bool A_KC, bool B_KC, bool kSplit>
 __global__ void __launch_bounds__(Cfg::kThreads, 1)
     gemm_3xtf32_kernel(const __grid_constant__ Problem p) {
   extern __shared__ __align__(128) float smem[];
@@ -300,7 +312,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
         for (int ni = 0; ni < Cfg::NI; ++ni)
 #pragma unroll
           for (int j = 0; j < 4; ++j) part[mi][ni][j] = 0.f;
-      mma_stage<A_KC, B_KC>(as, as + Cfg::kTileA, wm, wn, lane, part);
+      mma_stage<A_KC, B_KC, kSplit>(as, as + Cfg::kTileA, wm, wn, lane, part);
 #pragma unroll
       for (int mi = 0; mi < Cfg::MI; ++mi)
 #pragma unroll
@@ -315,9 +327,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
   }
 }
 
-template <bool A_KC, bool B_KC>
+template <bool A_KC, bool B_KC, bool kSplit>
 void launch(const Problem& prm, dim3 grid) {
-  auto kernel = gemm_3xtf32_kernel<A_KC, B_KC>;
+  auto kernel = gemm_3xtf32_kernel<A_KC, B_KC, kSplit>;
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kDynSmem));
@@ -325,13 +337,10 @@ void launch(const Problem& prm, dim3 grid) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-}  // namespace
-}  // namespace tf32x3
-
-void gemm_mma_3xtf32(const GemmProblem& p) {
-  TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.matmul(mma_3xtf32): unsupported dtype ", p.dtype);
+// The step on one problem: kSplit = true is mma_3xtf32, false plain TF32.
+template <bool kSplit>
+void run(const GemmProblem& p) {
   if (p.M == 0 || p.N == 0 || p.batch == 0) return;
-  using tf32x3::Cfg;
   // 16-byte cp.async needs each operand unit-stride along one dim with every
   // row start 16-byte aligned (pointer, leading stride, batch strides).
   constexpr int V = 4;
@@ -344,7 +353,7 @@ void gemm_mma_3xtf32(const GemmProblem& p) {
   if (!vec_a || !vec_b || !smem_ok) return gemm_warptile_static(p);
 
   const bool a_kc = am == mm::kVecK, b_kc = bm == mm::kVecK;
-  tf32x3::Problem prm{static_cast<const float*>(p.a),
+  Problem prm{static_cast<const float*>(p.a),
                       static_cast<const float*>(p.b),
                       static_cast<float*>(p.c),
                       static_cast<const float*>(p.bias),
@@ -361,13 +370,26 @@ void gemm_mma_3xtf32(const GemmProblem& p) {
                       p.batch_oc};
   const dim3 grid = mm::gemm_grid(p, Cfg::BM, Cfg::BN);
   if (a_kc && !b_kc)  // a plain row-major a @ b
-    tf32x3::launch<true, false>(prm, grid);
+    launch<true, false, kSplit>(prm, grid);
   else if (a_kc && b_kc)  // B = W.mT (linear forward)
-    tf32x3::launch<true, true>(prm, grid);
+    launch<true, true, kSplit>(prm, grid);
   else if (!a_kc && !b_kc)  // A = X.mT (weight gradient)
-    tf32x3::launch<false, false>(prm, grid);
+    launch<false, false, kSplit>(prm, grid);
   else
-    tf32x3::launch<false, true>(prm, grid);
+    launch<false, true, kSplit>(prm, grid);
+}
+
+}  // namespace
+}  // namespace tf32x3
+
+void gemm_mma_3xtf32(const GemmProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.matmul(mma_3xtf32): unsupported dtype ", p.dtype);
+  tf32x3::run<true>(p);
+}
+
+void gemm_mma_tf32(const GemmProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.matmul(mma_tf32): unsupported dtype ", p.dtype);
+  tf32x3::run<false>(p);
 }
 
 }  // namespace cuops::cuda

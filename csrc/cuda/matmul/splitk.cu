@@ -1,7 +1,8 @@
 // Step 7 of the matmul ladder: the planner. Picks, from the shape, the dtype
 // and the SM count only (so the same problem always gets the same plan and
 // the same bits), how to run the tile kernel of the dtype (mma_sync for
-// fp16/bf16, warptile_static for fp32, warptile for fp64), splitting K when
+// fp16/bf16, warptile_static for fp32 -- mma_tf32 where torch's allow_tf32
+// flag is set, as torch.matmul does -- warptile for fp64), splitting K when
 // the output tiles cannot keep the GPU busy or K is long.
 //
 // The rules (the one place they are written; docs/matmul-worklog.md
@@ -131,7 +132,9 @@ SplitPlan plan_split(const GemmProblem& p) {
 // The tile kernel of the dtype on q (C = fp32/fp64 partials when `partials`).
 void run_tiles(const GemmProblem& q, bool tile64, bool partials) {
   if (is_half(q.dtype)) return gemm_mma_sync_planned(q, tile64, partials);
-  if (q.dtype == at::kFloat) return gemm_warptile_static(q);
+  // fp32: TF32 products only where the caller permits them (GemmProblem::allow_tf32).
+  if (q.dtype == at::kFloat)
+    return q.allow_tf32 ? gemm_mma_tf32(q) : gemm_warptile_static(q);
   return gemm_warptile(q);
 }
 
