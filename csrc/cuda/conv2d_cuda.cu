@@ -22,6 +22,9 @@
 //   implicit_gemm_regtile  fp32: implicit GEMM with matmul warptile_static's
 //                      register tiling (128x128 tiles, 8x8 per thread), packed
 //                      filter + tap table, layout-specialized gathers
+//   implicit_gemm_3xtf32  fp32 on the tf32 tensor cores at fp32 accuracy
+//                      (matmul mma_3xtf32's core), cp.async im2col gathers
+//                      (opt-in; dgrad too, through the phases)
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
@@ -85,7 +88,10 @@ const Ladder<FwdFn> kConvCuda(
       "1x1 unpadded: a plain GEMM (cuops.matmul's default) over pixels x channels; others -> "
       "the ladder's default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_implicit_gemm_regtile,
-      "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"}},
+      "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"},
+     {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_implicit_gemm_3xtf32,
+      "fp32 on tf32 tensor cores, operands split into big + small tf32 parts (3 products, "
+      "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring; opt-in"}},
     // Depthwise problems go to the kernel written for their layout, pointwise
     // ones to the GEMM (no im2col, the GEMM ladder's tile kernels). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
@@ -135,7 +141,10 @@ const Ladder<GradFn> kDgradCuda(
      {"gemm", kAllFloat, &conv2d_backward_input_gemm,
       "1x1 unpadded: dy . w as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_input_implicit_gemm_regtile,
-      "fp32, any stride: one stride-1 implicit_gemm_regtile forward per output phase of dx"}},
+      "fp32, any stride: one stride-1 implicit_gemm_regtile forward per output phase of dx"},
+     {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_input_implicit_gemm_3xtf32,
+      "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
+      "opt-in"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(

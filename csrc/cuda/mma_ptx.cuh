@@ -33,6 +33,13 @@ __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int s
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
   cp_async_16(dst, src, valid ? 16 : 0);
 }
+// 4-byte async copy (.ca: the 4-byte form must go through L1), zero-filled
+// when src_bytes is 0: the gathers of single elements (im2col of NCHW x).
+__device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+}
 __device__ __forceinline__ void cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 }

@@ -4,8 +4,9 @@ steps. `python -m cuops bench fp32`.
 Each case times and checks, on the same inputs: cuBLAS/cuDNN true fp32
 (impl "torch"/"cudnn", TF32 off: the baseline), the same with TF32 allowed
 ("torch tf32"/"cudnn tf32": what `allow_tf32 = True` buys), the cuops
-default, and the cuops fp32 steps named in _STEPS (the SIMT default and the
-split-precision tensor-core step `mma_3xtf32`). Accuracy columns against a
+default, and the cuops fp32 steps named in _STEPS / _CONV_STEPS (the SIMT
+defaults and the split-precision tensor-core steps `mma_3xtf32`,
+`implicit_gemm_3xtf32`). Accuracy columns against a
 float64 truth of the same inputs: `rel err` (max |out - truth| / max |truth|)
 and `rms err` (RMS of out - truth over RMS of truth).
 
@@ -27,6 +28,8 @@ from . import Case, use_true_fp32
 
 # The cuops fp32 matmul steps compared (besides the default, impl "cuops").
 _STEPS = ("splitk", "mma_3xtf32")
+# ... and conv2d fp32 steps.
+_CONV_STEPS = ("implicit_gemm_regtile", "implicit_gemm_3xtf32")
 # (M, K, N) of the products; the big squares are the speed targets.
 _MATMUL = [(4096, 4096, 4096), (8192, 8192, 8192),
            (512, 64, 512), (512, 4096, 512), (512, 65536, 512), (256, 524288, 256)]
@@ -91,6 +94,10 @@ def conv_case(device, c, hw, kind, channels_last) -> Case:
     impls = {"cudnn": lambda x, w: F.conv2d(x, w, padding=1),
              "cudnn tf32": with_tf32(lambda x, w: F.conv2d(x, w, padding=1)),
              "cuops": lambda x, w: cuops.conv2d(x, w, padding=1)}
+    fwd = {v["name"] for v in cuops.variants("conv2d", device.type)}
+    for s in _CONV_STEPS:
+        if s in fwd:
+            impls[s] = (lambda s: lambda x, w: cuops.conv2d(x, w, padding=1, variant=s))(s)
     return Case("fp32", f"conv 3x3 {c}->{c}@{hw} n{n} {kind}{' cl' if channels_last else ''}",
                 "TFLOP/s", 2 * n * c * c * 9 * hw * hw, make, impls, baseline="cudnn",
                 bytes_per_set=4 * (2 * n * c * hw * hw + 9 * c * c),

@@ -324,6 +324,31 @@ __global__ void __launch_bounds__(C::THREADS, SLOTS == 1 ? C::MIN_BLOCKS : 1)
   store_output<SLOTS>(a, tt, acc, m0, n0, gb);
 }
 
+enum class AMode { kPixelFast, kTapFast, kTapVec };
+
+template <template <int> class ALoader, int SLOTS>
+void launch(FwdArgs a, int64_t group_blocks, int64_t m_tiles) {
+  const int64_t tiles = m_tiles * a.n_tiles;
+  TORCH_CHECK(tiles <= INT_MAX, "cuops.conv2d: problem too large for implicit_gemm_regtile");
+  for (int64_t gb0 = 0; gb0 < group_blocks; gb0 += 65535) {  // gridDim.z <= 65535
+    a.gb0 = static_cast<int>(gb0);
+    const dim3 grid(static_cast<unsigned>(tiles), 1,
+                    static_cast<unsigned>(std::min<int64_t>(group_blocks - gb0, 65535)));
+    conv_regtile_kernel<ALoader, SLOTS>
+        <<<grid, C::THREADS, 0, at::cuda::getCurrentCUDAStream()>>>(a);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+}
+
+template <template <int> class ALoader>
+void launch_slots(const FwdArgs& a, int64_t slots, int64_t group_blocks, int64_t m_tiles) {
+  switch (slots) {
+    case 4: return launch<ALoader, 4>(a, group_blocks, m_tiles);
+    case 2: return launch<ALoader, 2>(a, group_blocks, m_tiles);
+    default: return launch<ALoader, 1>(a, group_blocks, m_tiles);
+  }
+}
+
 // ---- the pre-pass: packed filter + tap table ------------------------------
 // wp[gb][kk][n] = w[g*Kg + nn][c][r][s] with slot = n / slot_w,
 // nn = n % slot_w, g = gb * slots + slot, for kk < Kdim, nn < Kg, g < groups;
@@ -352,32 +377,16 @@ __global__ void pack_kernel(const Conv2dProblem p, float* __restrict__ wp, int4*
   }
 }
 
-enum class AMode { kPixelFast, kTapFast, kTapVec };
-
-template <template <int> class ALoader, int SLOTS>
-void launch(FwdArgs a, int64_t group_blocks, int64_t m_tiles) {
-  const int64_t tiles = m_tiles * a.n_tiles;
-  TORCH_CHECK(tiles <= INT_MAX, "cuops.conv2d: problem too large for implicit_gemm_regtile");
-  for (int64_t gb0 = 0; gb0 < group_blocks; gb0 += 65535) {  // gridDim.z <= 65535
-    a.gb0 = static_cast<int>(gb0);
-    const dim3 grid(static_cast<unsigned>(tiles), 1,
-                    static_cast<unsigned>(std::min<int64_t>(group_blocks - gb0, 65535)));
-    conv_regtile_kernel<ALoader, SLOTS>
-        <<<grid, C::THREADS, 0, at::cuda::getCurrentCUDAStream()>>>(a);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
-}
-
-template <template <int> class ALoader>
-void launch_slots(const FwdArgs& a, int64_t slots, int64_t group_blocks, int64_t m_tiles) {
-  switch (slots) {
-    case 4: return launch<ALoader, 4>(a, group_blocks, m_tiles);
-    case 2: return launch<ALoader, 2>(a, group_blocks, m_tiles);
-    default: return launch<ALoader, 1>(a, group_blocks, m_tiles);
-  }
-}
-
 }  // namespace
+
+void regtile::pack_filter(const Conv2dProblem& p, float* wp, int4* tab, int64_t Kdim, int64_t KT,
+                          int64_t Npad, int64_t slots, int64_t slot_w, bool c_fast) {
+  const int64_t total = ceil_div(p.groups, slots) * KT * Npad;
+  pack_kernel<<<grid_for(total, conv::kThreads), conv::kThreads, 0,
+                at::cuda::getCurrentCUDAStream()>>>(p, wp, tab, Kdim, KT, Npad, slots, slot_w,
+                                                    c_fast, total);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
 
 void conv2d_implicit_gemm_regtile(const Conv2dProblem& p) {
   if (p.N * p.K * p.P * p.Q == 0) return;
@@ -404,10 +413,7 @@ void conv2d_implicit_gemm_regtile(const Conv2dProblem& p) {
   at::Tensor ws = conv::acc_workspace<float>(4 * KT + total);
   auto* tab = reinterpret_cast<int4*>(ws.data_ptr<float>());
   float* wp = ws.data_ptr<float>() + 4 * KT;
-  pack_kernel<<<grid_for(total, conv::kThreads), conv::kThreads, 0,
-                at::cuda::getCurrentCUDAStream()>>>(p, wp, tab, Kdim, KT, Npad, slots, slot_w,
-                                                    mode != AMode::kPixelFast, total);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  regtile::pack_filter(p, wp, tab, Kdim, KT, Npad, slots, slot_w, mode != AMode::kPixelFast);
 
   FwdArgs a{};
   a.x = xf, a.tab = tab, a.wp = wp, a.y = static_cast<float*>(p.y);

@@ -18,6 +18,10 @@ void conv2d_implicit_gemm(const Conv2dProblem& p);  // 2. implicit GEMM, smem ti
 // pre-pass, layout-specialized x gathers, 2 or 4 narrow groups per tile; any
 // padding sign, any y strides (offsets beyond 32 bits -> conv2d_implicit_gemm).
 void conv2d_implicit_gemm_regtile(const Conv2dProblem& p);
+// 2c. fp32 on the TF32 tensor cores at fp32 accuracy (3xTF32, the matmul
+// mma_3xtf32 core): 128 x 128 x 32 tiles, im2col gathered by cp.async into a
+// 4-stage ring, packed filter; other problems/GPUs -> implicit_gemm_regtile.
+void conv2d_implicit_gemm_3xtf32(const Conv2dProblem& p);
 void conv2d_implicit_gemm_mma(const Conv2dProblem& p);  // 3. tensor cores (fp16/bf16, NHWC)
 void conv2d_depthwise(const Conv2dProblem& p);      // 4. groups == C == K
 // 3b. step 3 with split-K over gridDim.y + a finishing pass when the M x N
@@ -64,6 +68,8 @@ void conv2d_backward_input_implicit_gemm_mma_phases(const Conv2dGradProblem& p);
 // fp32, any stride: conv2d_dgrad_by_phases (csrc/conv2d_steps.h) with
 // conv2d_implicit_gemm_regtile.
 void conv2d_backward_input_implicit_gemm_regtile(const Conv2dGradProblem& p);
+// fp32, any stride: the phases with conv2d_implicit_gemm_3xtf32.
+void conv2d_backward_input_implicit_gemm_3xtf32(const Conv2dGradProblem& p);
 // Depthwise dgrad (multiplier 1; others -> the direct step): the phases
 // above with the forward ladder's default (conv2d_default), whose rules send
 // the phase problems (depthwise again) to the depthwise kernel of their layout

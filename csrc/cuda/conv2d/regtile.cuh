@@ -82,6 +82,15 @@ inline bool geometry_fits(const Conv2dProblem& p) {
          p.x_sh >= 0 && p.x_sw >= 0 && tap_span < INT_MAX;
 }
 
+// The pre-pass of the packed-filter implicit GEMMs (the regtile steps and
+// implicit_gemm_3xtf32), on the current stream: wp[gb][kk][n] = the filter
+// tap kk of output channel n of group block gb (SLOTS groups of slot_w
+// columns each; zeros past the taps, the filters and the groups), n padded to
+// Npad, kk to KT; and tab[kk] = tap_entry(kk) for kk < KT (sentinels past
+// Kdim). Taps in (r, s, c) order when c_fast, else (c, r, s).
+void pack_filter(const Conv2dProblem& p, float* wp, int4* tab, int64_t Kdim, int64_t KT,
+                 int64_t Npad, int64_t slots, int64_t slot_w, bool c_fast);
+
 // Where a thread's accumulators sit inside the block tile: rows
 // warp_m + wi * WSUB_M + t_m + i, columns warp_n + wj * WSUB_N + t_n + j.
 struct ThreadTile {
