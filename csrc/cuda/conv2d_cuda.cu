@@ -24,7 +24,7 @@
 //                      filter + tap table, layout-specialized gathers
 //   implicit_gemm_3xtf32  fp32 on the tf32 tensor cores at fp32 accuracy
 //                      (matmul mma_3xtf32's core), cp.async im2col gathers
-//                      (opt-in; dgrad too, through the phases)
+//                      (opt-in; dgrad through the phases, wgrad its own kernel)
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
@@ -161,7 +161,10 @@ const Ladder<GradFn> kWgradCuda(
      {"gemm", kAllFloat, &conv2d_backward_weight_gemm,
       "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_weight_implicit_gemm_regtile,
-      "fp32, 128x128x8 tiles, 8x8 per thread in registers, split over pixels, deterministic"}},
+      "fp32, 128x128x8 tiles, 8x8 per thread in registers, split over pixels, deterministic"},
+     {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_weight_implicit_gemm_3xtf32,
+      "fp32 on tf32 tensor cores, split operands (3 products, ~fp32 accuracy), cp.async "
+      "gathers, split over pixels, deterministic; opt-in"}},
     kWgradDefaults);
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,

@@ -28,7 +28,8 @@ CONFIGS = {
     "torch tf32": (False, {}, True),
     "cuops": (True, {}, False),
     "cuops 3xtf32": (True, {"matmul": "mma_3xtf32", "conv2d": "implicit_gemm_3xtf32",
-                            "conv2d_backward_input": "implicit_gemm_3xtf32"}, False),
+                            "conv2d_backward_input": "implicit_gemm_3xtf32",
+                            "conv2d_backward_weight": "implicit_gemm_3xtf32"}, False),
 }
 
 

@@ -86,6 +86,10 @@ void conv2d_backward_weight_implicit_gemm(const Conv2dGradProblem& p);  // impli
 // fp32: the forward regtile tiling (regtile.cuh), 128 x 128 tiles of K/groups x
 // C/groups*R*S, pixels split into fixed chunks of fp32 partials + the finish.
 void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p);
+// fp32 on the TF32 tensor cores at fp32 accuracy (3xTF32, tf32x3.cuh): both
+// operands gathered by 4-byte cp.async into a 4-stage ring, split over pixels,
+// deterministic finish; other problems/GPUs -> the regtile wgrad.
+void conv2d_backward_weight_implicit_gemm_3xtf32(const Conv2dGradProblem& p);
 // Tensor-core wgrad (fp16/bf16) through conv2d_wgrad_mma (+ a layout copy
 // when grad_weight is not KCRS-contiguous).
 void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p);
