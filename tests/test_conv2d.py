@@ -240,12 +240,14 @@ def test_forward_splitk_cuda(shape, dtype, cl):
         assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_mma_splitk"))
 
 
-# implicit_gemm_regtile (fp32, true fp32: the 1e-5 relative tolerance fails
-# TF32's 10-bit mantissa by ~100x): 128x128 tiles, the three x loaders
+# The fp32 tile steps (FP32_STEPS): implicit_gemm_regtile (true fp32) and
+# implicit_gemm_3xtf32 (tf32 tensor cores, split operands): the 1e-5 relative
+# tolerance fails TF32's 10-bit mantissa by ~100x. 128x128 tiles, the three x loaders
 # (pixel-fast NCHW, tap-fast channels_last, 4-channel channels_last pieces),
 # 1, 2 or 4 groups per tile, and the three epilogues (vector along q, vector
 # along k, scalar).
 # (x shape, w shape, kwargs)
+FP32_STEPS = ["implicit_gemm_regtile", "implicit_gemm_3xtf32"]
 REGTILE_SHAPES = [
     ((2, 64, 33, 35), (128, 64, 3, 3), dict(padding=1)),             # odd P, Q: scalar stores
     ((1, 16, 40, 64), (16, 16, 3, 3), dict(padding=1)),              # Q % 4 == 0: vector along q
@@ -268,9 +270,10 @@ REGTILE_SHAPES = [
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("step", FP32_STEPS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("shape", range(len(REGTILE_SHAPES)))
-def test_forward_regtile_cuda(shape, layout):
+def test_forward_regtile_cuda(shape, layout, step):
     torch.manual_seed(0)
     xs, ws, kw = REGTILE_SHAPES[shape]
     x = _layout(torch.randn(xs, device="cuda"), layout in ("x_cl", "both_cl"))
@@ -279,16 +282,17 @@ def test_forward_regtile_cuda(shape, layout):
     for bias in (b, None):
         want = _ref64(x, w, bias, kw)
         poison_allocator("cuda", want.numel() * 16)
-        out = cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_regtile")
+        out = cuops.conv2d(x, w, bias, **kw, variant=step)
         assert out.stride() == F.conv2d(x, w, bias, **kw).stride()
-        assert_rel_close(out, want, dtype=torch.float32, what=f"regtile {xs} {ws} {kw}")
-        assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_regtile"))
+        assert_rel_close(out, want, dtype=torch.float32, what=f"{step} {xs} {ws} {kw}")
+        assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant=step))
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("step", FP32_STEPS)
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
 @pytest.mark.parametrize("pad4", [[1, 0, 0, 1], [0, 2, 1, 1], [3, 0, 0, 2]], ids=str)
-def test_forward_regtile_asymmetric_padding_cuda(pad4, cl):
+def test_forward_regtile_asymmetric_padding_cuda(pad4, cl, step):
     """(top, bottom, left, right) padding: only top/left enter the gather."""
     torch.manual_seed(0)
     x = _layout(torch.randn(2, 12, 13, 18, device="cuda"), cl)
@@ -297,12 +301,13 @@ def test_forward_regtile_asymmetric_padding_cuda(pad4, cl):
     t, bo, le, ri = pad4
     want = F.conv2d(F.pad(x.double().cpu(), (le, ri, t, bo)), w.double().cpu(), b.double().cpu())
     poison_allocator("cuda", want.numel() * 16)
-    out = torch.ops.cuops.conv2d(x, w, b, [1, 1], pad4, [1, 1], 1, "implicit_gemm_regtile")
-    assert_rel_close(out, want, dtype=torch.float32, what=f"regtile {pad4}")
+    out = torch.ops.cuops.conv2d(x, w, b, [1, 1], pad4, [1, 1], 1, step)
+    assert_rel_close(out, want, dtype=torch.float32, what=f"{step} {pad4}")
 
 
 @pytest.mark.gpu
-def test_forward_regtile_views_cuda():
+@pytest.mark.parametrize("step", FP32_STEPS)
+def test_forward_regtile_views_cuda(step):
     """Non-dense and misaligned operands: sliced channels (channels_last with
     an odd channel offset: no 16-byte pieces), a column-sliced NCHW input, a
     spatially transposed input and weight, a strided bias."""
@@ -320,14 +325,15 @@ def test_forward_regtile_views_cuda():
         b = torch.randn(2 * w.shape[0], device="cuda")[::2]
         want = _ref64(x, w, b, kw)
         poison_allocator("cuda", want.numel() * 16)
-        out = cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_regtile")
-        assert_rel_close(out, want, dtype=torch.float32, what=f"regtile view {tuple(x.stride())}")
+        out = cuops.conv2d(x, w, b, **kw, variant=step)
+        assert_rel_close(out, want, dtype=torch.float32, what=f"{step} view {tuple(x.stride())}")
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("step", FP32_STEPS)
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
 @pytest.mark.parametrize("shape", range(len(REGTILE_SHAPES)))
-def test_backward_weight_regtile_cuda(shape, cl):
+def test_backward_weight_regtile_cuda(shape, cl, step):
     """The fp32 wgrad step on the forward's shapes (true fp32, split pixel
     sums: the long-reduction fp32 tolerance of test_backward), deterministic."""
     torch.manual_seed(0)
@@ -338,7 +344,7 @@ def test_backward_weight_regtile_cuda(shape, cl):
     g = torch.randn_like(out)
 
     def wgrad():
-        with cuops.use_variant("conv2d_backward_weight", "implicit_gemm_regtile", "cuda"):
+        with cuops.use_variant("conv2d_backward_weight", step, "cuda"):
             return torch.autograd.grad(out, w, g, retain_graph=True)[0]
 
     poison_allocator("cuda", 16 * w.numel() + 1024)
@@ -346,19 +352,70 @@ def test_backward_weight_regtile_cuda(shape, cl):
     wr = w.detach().double().cpu().requires_grad_(True)
     want = torch.autograd.grad(F.conv2d(x.double().cpu(), wr, None, **kw), wr,
                                g.double().cpu())[0]
-    assert_rel_close(got, want, tol=4e-5, what=f"regtile wgrad {xs} {ws} {kw}")
+    assert_rel_close(got, want, tol=4e-5, what=f"{step} wgrad {xs} {ws} {kw}")
     assert torch.equal(got, wgrad())
 
 
 @pytest.mark.gpu
-def test_backward_weight_regtile_empty_batch_cuda():
+@pytest.mark.parametrize("step", FP32_STEPS)
+def test_backward_weight_regtile_empty_batch_cuda(step):
     """N == 0: the empty reduction writes zeros (poisoned output)."""
     x = torch.randn(0, 6, 7, 7, device="cuda")
     dy = torch.randn(0, 8, 7, 7, device="cuda")
     poison_allocator("cuda", 1 << 16)
     dw = torch.ops.cuops.conv2d_backward_weight(dy, x, [8, 3, 3, 3], [1, 1], [1, 1, 1, 1],
-                                                [1, 1], 2, "implicit_gemm_regtile")
+                                                [1, 1], 2, step)
     assert dw.shape == (8, 3, 3, 3) and torch.equal(dw, torch.zeros_like(dw))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("data", ["normal", "wide"])
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+def test_3xtf32_accuracy_cuda(cl, data):
+    """implicit_gemm_3xtf32, forward and both gradients, is as accurate as
+    cuDNN's true fp32 (within the matmul step's factor) and far more than
+    TF32, on normal data and on values 2^-20..2^20 with random signs."""
+    from tests.test_matmul import TF32X3_FACTOR, TF32X3_SLACK
+    from tests.utils import rel_err
+
+    g = torch.Generator(device="cuda").manual_seed(1)
+
+    def operand(shape):
+        if data == "normal":
+            t = torch.randn(shape, device="cuda", generator=g)
+        else:
+            mag = torch.exp2(torch.rand(shape, device="cuda", generator=g) * 40 - 20)
+            t = mag * (torch.randint(0, 2, shape, device="cuda", generator=g) * 2 - 1)
+        return _layout(t, cl)
+
+    x, w, dy = operand((4, 64, 28, 28)), operand((96, 64, 3, 3)), operand((4, 96, 28, 28))
+    step = "implicit_gemm_3xtf32"
+
+    def passes(conv):  # forward, dgrad, wgrad of one layer through `conv`
+        xr, wr = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        y = conv(xr, wr)
+        return (y, *torch.autograd.grad(y, (xr, wr), dy))
+
+    x64, w64 = x.double().requires_grad_(True), w.double().requires_grad_(True)
+    y64 = F.conv2d(x64, w64, padding=1)
+    truth = (y64, *torch.autograd.grad(y64, (x64, w64), dy.double()))
+    flags = torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = False
+        fp32 = passes(lambda a, b: F.conv2d(a, b, padding=1))
+        torch.backends.cudnn.allow_tf32 = True
+        tf32 = passes(lambda a, b: F.conv2d(a, b, padding=1))
+    finally:
+        torch.backends.cudnn.allow_tf32 = flags
+    with contextlib.ExitStack() as stack:
+        for op in ("conv2d_backward_input", "conv2d_backward_weight"):
+            stack.enter_context(cuops.use_variant(op, step, "cuda"))
+        ours = passes(lambda a, b: cuops.conv2d(a, b, padding=1, variant=step))
+    for name, o, r, t, want in zip(("forward", "dgrad", "wgrad"), ours, fp32, tf32, truth):
+        err, err_fp32, err_tf32 = rel_err(o, want), rel_err(r, want), rel_err(t, want)
+        assert err <= TF32X3_FACTOR * err_fp32 + TF32X3_SLACK, (name, err, err_fp32)
+        if err_tf32 > 10 * err_fp32:  # cuDNN did take TF32 (it may pick an fp32 kernel)
+            assert err * 50 <= err_tf32, (name, err, err_tf32)
 
 
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
