@@ -418,6 +418,56 @@ def test_3xtf32_accuracy_cuda(cl, data):
             assert err * 50 <= err_tf32, (name, err, err_tf32)
 
 
+# implicit_gemm_narrow: K/groups <= 8 filters (4 or 8 per thread), and its
+# dgrad for C/groups <= 8 (the phases of an RGB stem). (x, w, kwargs)
+NARROW_SHAPES = [
+    ((2, 16, 19, 21), (3, 16, 3, 3), dict(padding=1)),               # a 3-class head
+    ((2, 64, 12, 13), (1, 64, 1, 1), {}),                            # K = 1, 1x1
+    ((3, 5, 17, 18), (8, 5, 5, 5), dict(stride=2, padding=2)),       # K = 8, odd C
+    ((2, 12, 10, 11), (9, 4, 3, 3), dict(padding=1, groups=3)),      # K/groups 3 (4 wide)
+    ((1, 3, 45, 47), (6, 3, 7, 7), dict(stride=2, padding=3)),       # stem-like, K = 6 (8 wide)
+    ((2, 600, 6, 7), (4, 600, 1, 3), dict(padding=(0, 1))),          # taps > one staged chunk
+    ((1, 8, 9, 9), (2, 8, 3, 3), dict(padding=2, dilation=2)),       # dilation
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("shape", range(len(NARROW_SHAPES)))
+def test_narrow_cuda(shape, cl, dtype):
+    """Forward with few filters, and dgrad of the transposed problem (the
+    filters' count is the dgrad's C), against float64; deterministic."""
+    torch.manual_seed(0)
+    xs, ws, kw = NARROW_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
+    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    want = _ref64(x, w, b, kw)
+    poison_allocator("cuda", want.numel() * 16)
+    out = cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_narrow")
+    assert_rel_close(out, want.to(dtype), dtype=dtype, what=f"narrow {xs} {ws} {kw}")
+    assert torch.equal(out, cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_narrow"))
+    # dgrad where C/groups <= 8: x of C = K channels, w transposed to (C', K, R, S)
+    g = kw.get("groups", 1)
+    wt = _layout(torch.randn(xs[1], ws[0] // g, *ws[2:], device="cuda", dtype=dtype), cl)
+    xt = _layout(torch.randn(xs[0], ws[0], *xs[2:], device="cuda", dtype=dtype), cl)
+    kwt = {k: v for k, v in kw.items() if k != "groups"} | {"groups": g}
+    dy = torch.randn_like(F.conv2d(xt.double(), wt.double(), **kwt)).to(dtype)
+    dy = _layout(dy, cl)
+    x64 = xt.detach().double().cpu().requires_grad_(True)
+    want_dx = torch.autograd.grad(F.conv2d(x64, wt.double().cpu(), **kwt), x64, dy.double().cpu())[0]
+    stride = kwt.get("stride", 1)
+    pad = kwt.get("padding", 0)
+    pad = (pad, pad) if isinstance(pad, int) else pad
+    dil = kwt.get("dilation", 1)
+    poison_allocator("cuda", want_dx.numel() * 16)
+    dx = torch.ops.cuops.conv2d_backward_input(
+        dy, wt, list(xt.shape), [stride] * 2, [pad[0], pad[0], pad[1], pad[1]], [dil] * 2, g,
+        "implicit_gemm_narrow")
+    assert_rel_close(dx, want_dx.to(dtype), tol=4 * REL_TOL[dtype], what=f"narrow dgrad {xs}")
+
+
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
 # one subprocess per entry) is correct on the split-K shapes above.
 # Table sizes from C++ (csrc/cuda/conv2d/tuning.h): 1 in a product build, all

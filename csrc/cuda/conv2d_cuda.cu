@@ -25,6 +25,8 @@
 //   implicit_gemm_3xtf32  fp32 on the tf32 tensor cores at fp32 accuracy
 //                      (matmul mma_3xtf32's core), cp.async im2col gathers
 //                      (opt-in; dgrad through the phases, wgrad its own kernel)
+//   implicit_gemm_narrow  K/groups <= 8 filters (heads; the dgrad phases of an
+//                      RGB stem): filters as the inner loop, not a tile dim
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
@@ -91,7 +93,10 @@ const Ladder<FwdFn> kConvCuda(
       "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, operands split into big + small tf32 parts (3 products, "
-      "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring; opt-in"}},
+      "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring; opt-in"},
+     {"implicit_gemm_narrow", kAllFloat, &conv2d_implicit_gemm_narrow,
+      "K/groups <= 8 filters: 4 pixels x all filters per thread, taps and weights in smem; "
+      "others -> implicit_gemm; opt-in"}},
     // Depthwise problems go to the kernel written for their layout, pointwise
     // ones to the GEMM (no im2col, the GEMM ladder's tile kernels). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
@@ -144,7 +149,9 @@ const Ladder<GradFn> kDgradCuda(
       "fp32, any stride: one stride-1 implicit_gemm_regtile forward per output phase of dx"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_input_implicit_gemm_3xtf32,
       "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
-      "opt-in"}},
+      "opt-in"},
+     {"implicit_gemm_narrow", kAllFloat, &conv2d_backward_input_implicit_gemm_narrow,
+      "C/groups <= 8 (an RGB stem): the phases over the narrow forward; opt-in"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(

@@ -94,6 +94,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # no split on depthwise: = implicit_gemm_mma
             if v == "gemm" and not pointwise:
                 continue  # it would just run the ladder's default
+            if v == "implicit_gemm_narrow" and ws[0] // groups > 8:
+                continue  # it would just run implicit_gemm
             fwd[v] = (lambda v: lambda x, w, g: cuops.conv2d(x, w, None, **kw, variant=v))(v)
         out.append(Case(op, f"fwd {label}", "TFLOP/s", flops, make, fwd, baseline=base,
                         bytes_per_set=nbytes, **case_kw))
@@ -132,6 +134,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run direct
             if v == "gemm" and not pointwise:
                 continue  # it would just run the ladder's default
+            if v == "implicit_gemm_narrow" and xs[1] // groups > 8:
+                continue  # its dgrad would just run implicit_gemm
             bwd[v] = ours(v, tuple(ladders))
         out.append(Case(op, f"bwd {label}", "TFLOP/s", 2 * flops, make, bwd, baseline=base,
                         bytes_per_set=nbytes, **case_kw))

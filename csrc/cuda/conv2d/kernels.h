@@ -22,6 +22,12 @@ void conv2d_implicit_gemm_regtile(const Conv2dProblem& p);
 // mma_3xtf32 core): 128 x 128 x 32 tiles, im2col gathered by cp.async into a
 // 4-stage ring, packed filter; other problems/GPUs -> implicit_gemm_regtile.
 void conv2d_implicit_gemm_3xtf32(const Conv2dProblem& p);
+// 2d. few filters per group (K/groups <= 8, conv2d_is_narrow), every dtype:
+// a thread owns 4 pixels x all filters, taps and weights staged in smem;
+// others -> implicit_gemm. dgrad: the phases over it (C/groups <= 8).
+bool conv2d_is_narrow(const Conv2dProblem& p);
+void conv2d_implicit_gemm_narrow(const Conv2dProblem& p);
+void conv2d_backward_input_implicit_gemm_narrow(const Conv2dGradProblem& p);
 void conv2d_implicit_gemm_mma(const Conv2dProblem& p);  // 3. tensor cores (fp16/bf16, NHWC)
 void conv2d_depthwise(const Conv2dProblem& p);      // 4. groups == C == K
 // 3b. step 3 with split-K over gridDim.y + a finishing pass when the M x N
