@@ -441,6 +441,26 @@ def test_cuda_tf32_follows_torch_flag(no_tf32):
     assert torch.equal(cuops.matmul(a, b), fp32)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+def test_cuda_planner_takes_wgmma_on_hopper(dtype):
+    """The planner's rule 5: on sm_90, unsplit fp16/bf16 products with enough
+    128x128 tiles run the wgmma kernel (the same bits as the step by name):
+    a big product, a 1000^3 one (64 tiles), a transposed operand; a
+    decode-sized M stays with the split planner."""
+    if torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("the wgmma kernel runs on sm_90 only")
+    for (m, k, n), tb in [((2048, 1024, 2048), False), ((1000, 1000, 1000), False),
+                          ((1536, 512, 1024), True)]:
+        a = make((m, k), dtype, "cuda")
+        b = make((k, n), dtype, "cuda", "transposed" if tb else "contiguous")
+        out = cuops.matmul(a, b)
+        assert torch.equal(out, cuops.matmul(a, b, variant="wgmma")), (m, k, n)
+        assert_rel_close(out, reference(a, b).to(dtype), tol=tol_for(dtype, k))
+    a, b = make((16, 4096), dtype, "cuda"), make((4096, 4096), dtype, "cuda")
+    assert torch.equal(cuops.matmul(a, b), cuops.matmul(a, b, variant="splitk"))
+
+
 # Run in a subprocess per table entry (CUOPS_MATMUL_CONFIG is read once per
 # process). Every shape takes the fast path of the layout the tables are
 # instantiated for (A K-contiguous, B N-contiguous: K and N multiples of 8),

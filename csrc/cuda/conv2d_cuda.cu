@@ -68,6 +68,24 @@ bool is_depthwise_nhwc(const Conv2dProblem& p) {
   return is_depthwise(p) && p.x_sc == 1 && p.y_sk == 1;
 }
 
+// fp32 channels_last with wide channels: the 3xTF32 step's 16-byte gather,
+// where it measured faster and more accurate than the register-tiled SIMT
+// step (H100, 2026-12-06: ResNet-50's 3x3 layers 0.57-0.75x cuDNN true fp32
+// against 0.45-0.64x; docs/conv2d-worklog.md).
+constexpr const char* kWideChannelsLast = "fp32, x channels_last, C >= 64 and C % 4 == 0, groups 1";
+bool is_wide_channels_last(const Conv2dProblem& p) {
+  return p.dtype == at::kFloat && p.groups == 1 && p.x_sc == 1 && p.C >= 64 && p.C % 4 == 0;
+}
+
+// fp32 dgrad of a layer with few input channels (an RGB stem) and dy in
+// NCHW: the phases over the narrow forward (C = the phase filters) instead
+// of 128-wide tiles of which 3 columns are real (H100, 2026-12-06: the
+// 11x11/4 stem backward 5.96 -> 1.79 ms).
+constexpr const char* kNarrowDgrad = "fp32, C <= 8, groups 1, dy NCHW";
+bool is_narrow_dgrad(const Conv2dProblem& p) {
+  return p.dtype == at::kFloat && p.groups == 1 && p.C <= 8 && p.y_sq == 1 && p.y_sk != 1;
+}
+
 const Ladder<FwdFn> kConvCuda(
     "conv2d", "cuda",
     {{"direct", kAllFloat, &conv2d_direct, "one thread per output; any layout and argument"},
@@ -93,19 +111,21 @@ const Ladder<FwdFn> kConvCuda(
       "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, operands split into big + small tf32 parts (3 products, "
-      "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring; opt-in"},
+      "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_implicit_gemm_narrow,
       "K/groups <= 8 filters: 4 pixels x all filters per thread, taps and weights in smem; "
-      "others -> implicit_gemm; opt-in"}},
+      "others -> implicit_gemm"}},
     // Depthwise problems go to the kernel written for their layout, pointwise
     // ones to the GEMM (no im2col, the GEMM ladder's tile kernels). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
     // is the fp16/bf16 default for every other problem; fp32 takes the
-    // register-tiled implicit GEMM (4-5x the SIMT step's speed), fp64 the
-    // SIMT step.
+    // 3xTF32 tensor-core step where x is channels_last with wide channels
+    // (faster and more accurate there), else the register-tiled implicit
+    // GEMM (4-5x the SIMT step's speed); fp64 the SIMT step.
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
      {kPointwiseWhen, is_pointwise, "gemm"},
+     {kWideChannelsLast, is_wide_channels_last, "implicit_gemm_3xtf32"},
      "implicit_gemm_mma_splitk",
      "implicit_gemm_regtile",
      "implicit_gemm"});
@@ -122,10 +142,12 @@ const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     "implicit_gemm_regtile",
     "implicit_gemm"};
 // dgrad: the phase steps do every stride as stride-1 forwards (tensor cores
-// for fp16/bf16, register tiles for fp32); stride 1 is their one-phase case.
+// for fp16/bf16, register tiles for fp32, the narrow forward for an fp32
+// RGB stem); stride 1 is their one-phase case.
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
     {kPointwiseWhen, is_pointwise, "gemm"},
+    {kNarrowDgrad, is_narrow_dgrad, "implicit_gemm_narrow"},
     "implicit_gemm_mma_phases",
     "implicit_gemm_regtile",
     "implicit_gemm"};
@@ -151,7 +173,7 @@ const Ladder<GradFn> kDgradCuda(
       "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
       "opt-in"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_backward_input_implicit_gemm_narrow,
-      "C/groups <= 8 (an RGB stem): the phases over the narrow forward; opt-in"}},
+      "C/groups <= 8 (an RGB stem): the phases over the narrow forward"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(

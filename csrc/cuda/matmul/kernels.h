@@ -20,6 +20,10 @@ void gemm_mma_sync(const GemmProblem& p);    // 5. tensor cores, mma.sync + cp.a
 void gemm_gemv(const GemmProblem& p);        // 6. matrix-vector (M or N == 1), bandwidth-bound
 void gemm_splitk(const GemmProblem& p);      // 7. the planner: gemv, tile size, split-K
 void gemm_wgmma(const GemmProblem& p);       // 8. Hopper: wgmma + TMA, warp-specialized (sm_90a)
+// Step 8's kernel where it applies (fp16/bf16, one product, M and N >= 64,
+// TMA-friendly operands, sm_90 device and build): runs it and returns true;
+// else false, having done nothing (the planner's rule 5).
+bool gemm_wgmma_try(const GemmProblem& p);
 void gemm_mma_3xtf32(const GemmProblem& p);  // 9. fp32 on tf32 tensor cores, split operands
 void gemm_mma_tf32(const GemmProblem& p);    // 9b. the same kernel unsplit: plain TF32
 

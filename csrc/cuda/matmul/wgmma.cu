@@ -164,12 +164,18 @@ bool run(const GemmProblem& p) {
 }  // namespace
 }  // namespace wgmma
 
+bool gemm_wgmma_try(const GemmProblem& p) {
+  if (p.M == 0 || p.N == 0 || p.batch == 0) return false;
+  if (p.dtype == at::kHalf) return wgmma::run<__half>(p);
+  if (p.dtype == at::kBFloat16) return wgmma::run<__nv_bfloat16>(p);
+  return false;
+}
+
 void gemm_wgmma(const GemmProblem& p) {
   TORCH_CHECK(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
               "cuops.matmul: variant 'wgmma' supports float16 and bfloat16, got ", p.dtype);
   if (p.M == 0 || p.N == 0 || p.batch == 0) return;
-  const bool done = p.dtype == at::kHalf ? wgmma::run<__half>(p) : wgmma::run<__nv_bfloat16>(p);
-  if (!done) gemm_mma_sync(p);  // every other problem (and device, and build)
+  if (!gemm_wgmma_try(p)) gemm_mma_sync(p);  // every other problem (and device, and build)
 }
 
 }  // namespace cuops::cuda
