@@ -91,6 +91,37 @@ inline bool geometry_fits(const Conv2dProblem& p) {
 void pack_filter(const Conv2dProblem& p, float* wp, int4* tab, int64_t Kdim, int64_t KT,
                  int64_t Npad, int64_t slots, int64_t slot_w, bool c_fast);
 
+// The fp32 wgrad steps that split the pixel reduction (wgrad_regtile.cu,
+// wgrad_3xtf32.cu): per group, dw[k][tap] = sum over pixels of dy[j][k] *
+// im2col(x)[j][tap] in 128 x 128 output tiles, the pixels in `splits` fixed
+// chunks (the count from the shape only: the bits of dw do not depend on the
+// GPU) whose sums go to partial rows [split][K * Kdim] (KCRS order), then
+// conv::launch_wgrad_finish adds the rows in a fixed order.
+struct WgradArgs {
+  const float* x;
+  const float* dy;
+  const int4* tab;  // [n_tiles * 128] tap_entry
+  float* partial;   // [splits][total]
+  int npq, PQ, Q, H, W, stride_h, stride_w, pad_h, pad_w;
+  int64_t x_sn, x_sh, x_sw, x_sg;  // x_sg: offset of one group's channels
+  int64_t y_sn, y_sk, y_sp, y_sq;
+  int Kg, Kdim, n_tiles, chunk;  // chunk: pixels per split (a multiple of the step's k depth)
+  int64_t total;                 // K * Kdim: one partial row
+  int g0;                        // first group of a launch (the caller's loop)
+};
+struct WgradSplit {
+  WgradArgs args;      // all but g0
+  at::Tensor ws;       // owns the tap table and the partials
+  at::Tensor partial;  // [splits * total] view of ws
+  int64_t tiles = 0;   // 128 x 128 output tiles per group
+  int64_t splits = 0;
+};
+// True when the step's 32-bit pixel indices and tap table hold for p.
+bool wgrad_split_fits(const Conv2dGradProblem& p);
+// The split for a step whose k tiles are `bk` pixels deep (chunks are whole
+// k tiles), the workspace, and the tap table (written on the current stream).
+WgradSplit plan_wgrad_split(const Conv2dGradProblem& p, int64_t bk, const char* step);
+
 // Where a thread's accumulators sit inside the block tile: rows
 // warp_m + wi * WSUB_M + t_m + i, columns warp_n + wj * WSUB_N + t_n + j.
 struct ThreadTile {

@@ -1,12 +1,10 @@
 // Step of the conv2d wgrad ladder: fp32 on the TF32 tensor cores at fp32
 // accuracy (3xTF32; the warp core of matmul mma_3xtf32, tf32x3.cuh).
 //
-// GEMM per group, as in wgrad_regtile.cu: dw[k][tap] = sum over pixels j <
-// N*P*Q of dy[j][k] * im2col(x)[j][tap], M = K/groups filters, N =
-// C/groups*R*S taps, reduced over the pixels. The pixels are split into fixed
-// chunks (count from the shape only) whose sums go to partial rows
-// [split][K*Cg*R*S] (KCRS order), added in a fixed order by
-// conv::wgrad_finish_kernel: deterministic, no atomics.
+// GEMM per group and the split over pixels as in wgrad_regtile.cu (the shared
+// plan regtile::plan_wgrad_split: fixed chunks, partial rows, a fixed-order
+// finish; deterministic, no atomics): dw[k][tap] = sum over pixels of
+// dy[j][k] * im2col(x)[j][tap], M = K/groups filters, N = C/groups*R*S taps.
 //
 // Both operands are gathered element by element with 4-byte cp.async into
 // the 4-stage ring, stored K-contiguous ([row][pixel]): a thread owns one
@@ -28,23 +26,7 @@ using tf32x3::kDefault;
 using tf32x3::smem_idx;
 using namespace ptx;
 
-struct Args {
-  const float* x;
-  const float* dy;
-  const int4* tab;  // [n_tiles * BN] regtile::tap_entry
-  float* partial;   // [splits][total]
-  int npq, PQ, Q, H, W, stride_h, stride_w, pad_h, pad_w;
-  int64_t x_sn, x_sh, x_sw, x_sg;  // x_sg: offset of one group's channels
-  int64_t y_sn, y_sk, y_sp, y_sq;
-  int Kg, Kdim, n_tiles, chunk;  // chunk: pixels per split (a multiple of BK)
-  int64_t total;                 // K * Kdim: one partial row
-  int g0;                        // first group of this launch
-};
-
-// A constant, not the SM count: the split (and so the bits of dw) depend on
-// the shape only. Two waves of one block per SM on a 132-SM H100/H200.
-constexpr int64_t kTargetBlocks = 264;
-constexpr int64_t kMinChunk = 256;  // pixels per split at least (8 k tiles)
+using Args = regtile::WgradArgs;
 
 // Thread -> (pixel of the k tile, first row, row step); kRowLanes rows side by
 // side in a warp (1: NCHW, 8: channels_last).
@@ -146,12 +128,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, 1)
     }
 }
 
-__global__ void tap_table_kernel(const Conv2dProblem p, int4* __restrict__ tab, int64_t Kdim,
-                                 int64_t n, bool c_fast) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) tab[i] = regtile::tap_entry(p, i, Kdim, c_fast);
-}
-
 template <int kRowLanes>
 void launch(Args a, int64_t groups, int64_t tiles, int64_t splits) {
   auto kernel = wgrad_3xtf32_kernel<kRowLanes>;
@@ -169,57 +145,24 @@ void launch(Args a, int64_t groups, int64_t tiles, int64_t splits) {
 }  // namespace
 
 void conv2d_backward_weight_implicit_gemm_3xtf32(const Conv2dGradProblem& p) {
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
-  const int64_t total = p.K * Kdim;
-  if (total == 0) return;
+  const int64_t Cg = p.C / p.groups;
+  if (p.K * Cg * p.R * p.S == 0) return;
   TORCH_CHECK_TYPE(p.dtype == at::kFloat,
                    "cuops.conv2d_backward_weight(implicit_gemm_3xtf32): unsupported dtype ",
                    p.dtype);
-  const int64_t npq = p.N * p.P * p.Q;
   const bool smem_ok = at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin >=
                        size_t{Cfg::kDynSmem} + Cfg::BN * sizeof(int4);
-  // 32-bit pixel indices (with a chunk of headroom) and tap table.
-  if (!smem_ok || !regtile::geometry_fits(p) || npq >= (int64_t{1} << 30) ||
-      Kdim >= (int64_t{1} << 30) || Kg >= (int64_t{1} << 30))
+  if (!smem_ok || !regtile::wgrad_split_fits(p))
     return conv2d_backward_weight_implicit_gemm_regtile(p);
-
-  const int64_t m_tiles = ceil_div<int64_t>(Kg, Cfg::BM), n_tiles = ceil_div<int64_t>(Kdim, Cfg::BN);
-  const int64_t tiles = m_tiles * n_tiles;
-  TORCH_CHECK(tiles <= INT_MAX,
-              "cuops.conv2d_backward_weight: problem too large for implicit_gemm_3xtf32");
-  int64_t splits = std::clamp<int64_t>(ceil_div<int64_t>(kTargetBlocks, tiles * p.groups), 1,
-                                       std::clamp<int64_t>(npq / kMinChunk, 1, 4096));
-  const int64_t chunk = std::max<int64_t>(
-      Cfg::BK, round_up<int64_t>(ceil_div<int64_t>(npq, splits), Cfg::BK));
-  splits = std::max<int64_t>(1, ceil_div<int64_t>(npq, chunk));  // N == 0: one split of zeros
-
-  // Workspace: the tap table (n_tiles * BN int4 = 4 floats each), then the partials.
-  const int64_t ntab = n_tiles * Cfg::BN;
-  at::Tensor ws = conv::acc_workspace<float>(4 * ntab + splits * total);
-  auto* tab = reinterpret_cast<int4*>(ws.data_ptr<float>());
-  at::Tensor partial = ws.narrow(0, 4 * ntab, splits * total);
-  const bool cl = p.x_sc == 1 && Cg > 1;
-  tap_table_kernel<<<ceil_div<int64_t>(ntab, conv::kThreads), conv::kThreads, 0,
-                     at::cuda::getCurrentCUDAStream()>>>(p, tab, Kdim, ntab, cl);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-
-  Args a{};
-  a.x = static_cast<const float*>(p.x), a.dy = static_cast<const float*>(p.dy), a.tab = tab;
-  a.partial = partial.data_ptr<float>();
-  a.npq = static_cast<int>(npq), a.PQ = static_cast<int>(p.P * p.Q), a.Q = static_cast<int>(p.Q);
-  a.H = static_cast<int>(p.H), a.W = static_cast<int>(p.W);
-  a.stride_h = static_cast<int>(p.stride_h), a.stride_w = static_cast<int>(p.stride_w);
-  a.pad_h = static_cast<int>(p.pad_h), a.pad_w = static_cast<int>(p.pad_w);
-  a.x_sn = p.x_sn, a.x_sh = p.x_sh, a.x_sw = p.x_sw, a.x_sg = Cg * p.x_sc;
-  a.y_sn = p.y_sn, a.y_sk = p.y_sk, a.y_sp = p.y_sp, a.y_sq = p.y_sq;
-  a.Kg = static_cast<int>(Kg), a.Kdim = static_cast<int>(Kdim);
-  a.n_tiles = static_cast<int>(n_tiles), a.chunk = static_cast<int>(chunk), a.total = total;
+  static_assert(Cfg::BM == regtile::C::BM && Cfg::BN == regtile::C::BN,
+                "the shared split plan counts 128 x 128 output tiles");
+  regtile::WgradSplit w = regtile::plan_wgrad_split(p, Cfg::BK, "implicit_gemm_3xtf32");
   // Lanes along rows where both operands' rows are channel-contiguous.
-  if (cl && p.y_sk == 1)
-    launch<8>(a, p.groups, tiles, splits);
+  if (p.x_sc == 1 && Cg > 1 && p.y_sk == 1)
+    launch<8>(w.args, p.groups, w.tiles, w.splits);
   else
-    launch<1>(a, p.groups, tiles, splits);
-  conv::launch_wgrad_finish<float>(p, partial, splits);
+    launch<1>(w.args, p.groups, w.tiles, w.splits);
+  conv::launch_wgrad_finish<float>(p, w.partial, w.splits);
 }
 
 }  // namespace cuops::cuda

@@ -23,29 +23,13 @@ namespace {
 using regtile::C;
 using regtile::kFar;
 
-struct WgradArgs {
-  const float* x;
-  const float* dy;
-  const int4* tab;  // [n_tiles * BN] regtile::tap_entry
-  float* partial;   // [splits][total]
-  int npq, PQ, Q, H, W, stride_h, stride_w, pad_h, pad_w;
-  int64_t x_sn, x_sh, x_sw, x_sg;   // x_sg: offset of one group's channels
-  int64_t y_sn, y_sk, y_sp, y_sq;
-  int Kg, Kdim, n_tiles, chunk, nk;  // chunk: pixels per split (a multiple of BK)
-  int64_t total;                     // K * Kdim: one partial row
-  int g0;                            // first group of this launch
-};
+using regtile::WgradArgs;
 
 constexpr int kRowStep = C::THREADS / C::BK;  // 32: rows apart of one thread's loads
 constexpr int kRows = C::BM / kRowStep;       // 4 loads per operand per slice
 static_assert(C::BM == C::BN && C::THREADS % C::BK == 0 && C::BM % kRowStep == 0,
               "one pixel x 4 rows per thread for both operands");
 
-// Two blocks of one fixed size per SM on a 132-SM H100/H200: the split count
-// aims at this many blocks. A constant, not the device's SM count, so the
-// split (and so the bits of dw) depend on the shape only.
-constexpr int64_t kTargetBlocks = 264;
-constexpr int64_t kMinChunk = 256;  // pixels per split at least (32 slices)
 
 __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
     wgrad_regtile_kernel(const __grid_constant__ WgradArgs a) {
@@ -97,7 +81,7 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
 
   const regtile::ThreadTile tt(tid);
   float acc[C::ACC_M][C::ACC_N];
-  regtile::main_loop(a.nk, As, Bs, 0, tt, acc, fetch, stash);
+  regtile::main_loop(a.chunk / C::BK, As, Bs, 0, tt, acc, fetch, stash);
 
   // Partial row `split`, KCRS order: (g*Kg + m) * Kdim + (c*R*S + r*S + s).
   float* out = a.partial + split * a.total + g * a.Kg * static_cast<int64_t>(a.Kdim);
@@ -122,42 +106,47 @@ __global__ void tap_table_kernel(const Conv2dProblem p, int4* __restrict__ tab, 
 
 }  // namespace
 
-void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p) {
+// Two blocks of one fixed size per SM on a 132-SM H100/H200: the split count
+// aims at this many blocks. A constant, not the device's SM count, so the
+// split (and so the bits of dw) depend on the shape only.
+constexpr int64_t kTargetBlocks = 264;
+constexpr int64_t kMinChunk = 256;  // pixels per split at least
+
+bool regtile::wgrad_split_fits(const Conv2dGradProblem& p) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
-  const int64_t total = p.K * Kdim;
-  if (total == 0) return;
-  TORCH_CHECK_TYPE(p.dtype == at::kFloat,
-                   "cuops.conv2d_backward_weight(implicit_gemm_regtile): unsupported dtype ",
-                   p.dtype);
   const int64_t npq = p.N * p.P * p.Q;
   // 32-bit pixel indices (with a chunk of headroom) and tap table.
-  if (!regtile::geometry_fits(p) || npq >= (int64_t{1} << 30) || Kdim >= (int64_t{1} << 30) ||
-      Kg >= (int64_t{1} << 30))
-    return conv2d_backward_weight_implicit_gemm(p);
+  return regtile::geometry_fits(p) && npq < (int64_t{1} << 30) && Kdim < (int64_t{1} << 30) &&
+         Kg < (int64_t{1} << 30);
+}
 
+regtile::WgradSplit regtile::plan_wgrad_split(const Conv2dGradProblem& p, int64_t bk,
+                                              const char* step) {
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
+  const int64_t total = p.K * Kdim, npq = p.N * p.P * p.Q;
   const int64_t m_tiles = ceil_div<int64_t>(Kg, C::BM), n_tiles = ceil_div<int64_t>(Kdim, C::BN);
-  const int64_t tiles = m_tiles * n_tiles * p.groups;
-  TORCH_CHECK(m_tiles * n_tiles <= INT_MAX,
-              "cuops.conv2d_backward_weight: problem too large for implicit_gemm_regtile");
-  int64_t splits = std::clamp<int64_t>(ceil_div<int64_t>(kTargetBlocks, tiles), 1,
+  WgradSplit w;
+  w.tiles = m_tiles * n_tiles;
+  TORCH_CHECK(w.tiles <= INT_MAX, "cuops.conv2d_backward_weight: problem too large for ", step);
+  int64_t splits = std::clamp<int64_t>(ceil_div<int64_t>(kTargetBlocks, w.tiles * p.groups), 1,
                                        std::clamp<int64_t>(npq / kMinChunk, 1, 4096));
-  const int64_t chunk = std::max<int64_t>(
-      C::BK, round_up<int64_t>(ceil_div<int64_t>(npq, splits), C::BK));
-  splits = std::max<int64_t>(1, ceil_div<int64_t>(npq, chunk));  // N == 0: one split of zeros
+  const int64_t chunk =
+      std::max<int64_t>(bk, round_up<int64_t>(ceil_div<int64_t>(npq, splits), bk));
+  w.splits = std::max<int64_t>(1, ceil_div<int64_t>(npq, chunk));  // N == 0: one split of zeros
 
   // Workspace: the tap table (n_tiles * BN int4 = 4 floats each), then the partials.
   const int64_t ntab = n_tiles * C::BN;
-  at::Tensor ws = conv::acc_workspace<float>(4 * ntab + splits * total);
-  auto* tab = reinterpret_cast<int4*>(ws.data_ptr<float>());
-  at::Tensor partial = ws.narrow(0, 4 * ntab, splits * total);
+  w.ws = conv::acc_workspace<float>(4 * ntab + w.splits * total);
+  auto* tab = reinterpret_cast<int4*>(w.ws.data_ptr<float>());
+  w.partial = w.ws.narrow(0, 4 * ntab, w.splits * total);
   const bool c_fast = p.x_sc == 1 && Cg > 1;
   tap_table_kernel<<<ceil_div<int64_t>(ntab, conv::kThreads), conv::kThreads, 0,
                      at::cuda::getCurrentCUDAStream()>>>(p, tab, Kdim, ntab, c_fast);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
-  WgradArgs a{};
+  WgradArgs& a = w.args;
   a.x = static_cast<const float*>(p.x), a.dy = static_cast<const float*>(p.dy), a.tab = tab;
-  a.partial = partial.data_ptr<float>();
+  a.partial = w.partial.data_ptr<float>();
   a.npq = static_cast<int>(npq), a.PQ = static_cast<int>(p.P * p.Q), a.Q = static_cast<int>(p.Q);
   a.H = static_cast<int>(p.H), a.W = static_cast<int>(p.W);
   a.stride_h = static_cast<int>(p.stride_h), a.stride_w = static_cast<int>(p.stride_w);
@@ -165,16 +154,26 @@ void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p) {
   a.x_sn = p.x_sn, a.x_sh = p.x_sh, a.x_sw = p.x_sw, a.x_sg = Cg * p.x_sc;
   a.y_sn = p.y_sn, a.y_sk = p.y_sk, a.y_sp = p.y_sp, a.y_sq = p.y_sq;
   a.Kg = static_cast<int>(Kg), a.Kdim = static_cast<int>(Kdim);
-  a.n_tiles = static_cast<int>(n_tiles), a.chunk = static_cast<int>(chunk);
-  a.nk = static_cast<int>(chunk / C::BK), a.total = total;
+  a.n_tiles = static_cast<int>(n_tiles), a.chunk = static_cast<int>(chunk), a.total = total;
+  return w;
+}
+
+void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p) {
+  const int64_t total = p.K * (p.C / p.groups) * p.R * p.S;
+  if (total == 0) return;
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat,
+                   "cuops.conv2d_backward_weight(implicit_gemm_regtile): unsupported dtype ",
+                   p.dtype);
+  if (!regtile::wgrad_split_fits(p)) return conv2d_backward_weight_implicit_gemm(p);
+  regtile::WgradSplit w = regtile::plan_wgrad_split(p, C::BK, "implicit_gemm_regtile");
   for (int64_t g0 = 0; g0 < p.groups; g0 += 65535) {  // gridDim.z <= 65535
-    a.g0 = static_cast<int>(g0);
-    const dim3 grid(static_cast<unsigned>(m_tiles * n_tiles), static_cast<unsigned>(splits),
+    w.args.g0 = static_cast<int>(g0);
+    const dim3 grid(static_cast<unsigned>(w.tiles), static_cast<unsigned>(w.splits),
                     static_cast<unsigned>(std::min<int64_t>(p.groups - g0, 65535)));
-    wgrad_regtile_kernel<<<grid, C::THREADS, 0, at::cuda::getCurrentCUDAStream()>>>(a);
+    wgrad_regtile_kernel<<<grid, C::THREADS, 0, at::cuda::getCurrentCUDAStream()>>>(w.args);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  conv::launch_wgrad_finish<float>(p, partial, splits);
+  conv::launch_wgrad_finish<float>(p, w.partial, w.splits);
 }
 
 }  // namespace cuops::cuda
