@@ -116,6 +116,23 @@ struct WgradSplit {
   int64_t tiles = 0;   // 128 x 128 output tiles per group
   int64_t splits = 0;
 };
+// Pixel j of the reduction (valid: j below the split's end): the offsets of
+// its dy element and of its x window origin, and that origin (kFar when not
+// valid, so every tap fails the padding test).
+struct WgradPixel {
+  int64_t py = 0, px = 0;
+  int ih0 = kFar, iw0 = kFar;
+};
+__device__ __forceinline__ WgradPixel wgrad_pixel(const WgradArgs& a, int j, bool valid) {
+  WgradPixel w;
+  if (valid) {
+    const int nb = j / a.PQ, pq = j - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
+    w.ih0 = pp * a.stride_h - a.pad_h, w.iw0 = q * a.stride_w - a.pad_w;
+    w.py = nb * a.y_sn + pp * a.y_sp + q * a.y_sq;
+    w.px = nb * a.x_sn + w.ih0 * a.x_sh + w.iw0 * a.x_sw;
+  }
+  return w;
+}
 // True when the step's 32-bit pixel indices and tap table hold for p.
 bool wgrad_split_fits(const Conv2dGradProblem& p);
 // The split for a step whose k tiles are `bk` pixels deep (chunks are whole

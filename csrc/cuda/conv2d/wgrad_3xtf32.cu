@@ -53,27 +53,20 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const Args& a, const flo
                                           const float* xg, const int4* taps, int rows_a,
                                           int j, int j_end, const Lanes<kRowLanes>& ln) {
   using L = Lanes<kRowLanes>;
-  int64_t py = 0, px = 0;
-  int ih0 = regtile::kFar, iw0 = regtile::kFar;
   const bool jok = j < j_end;
-  if (jok) {
-    const int nb = j / a.PQ, pq = j - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
-    ih0 = pp * a.stride_h - a.pad_h, iw0 = q * a.stride_w - a.pad_w;
-    py = nb * a.y_sn + pp * a.y_sp + q * a.y_sq;
-    px = nb * a.x_sn + ih0 * a.x_sh + iw0 * a.x_sw;
-  }
+  const regtile::WgradPixel w = regtile::wgrad_pixel(a, j, jok);
   const uint32_t dst_b = dst + 4u * Cfg::kTileA;
 #pragma unroll
   for (int i = 0; i < L::kRows; ++i) {
     const int row = ln.row0 + i * L::kStep;
     const bool a_in = jok && row < rows_a;
     cp_async_4(dst + 4u * smem_idx<true, Cfg::BM>(row, ln.pixel),
-               a_in ? dyg + row * a.y_sk + py : dyg, a_in ? 4 : 0);
+               a_in ? dyg + row * a.y_sk + w.py : dyg, a_in ? 4 : 0);
     const int4 e = taps[row];
-    const bool b_in = static_cast<unsigned>(ih0 + e.y) < static_cast<unsigned>(a.H) &&
-                      static_cast<unsigned>(iw0 + e.z) < static_cast<unsigned>(a.W);
+    const bool b_in = static_cast<unsigned>(w.ih0 + e.y) < static_cast<unsigned>(a.H) &&
+                      static_cast<unsigned>(w.iw0 + e.z) < static_cast<unsigned>(a.W);
     cp_async_4(dst_b + 4u * smem_idx<true, Cfg::BN>(row, ln.pixel),
-               b_in ? xg + px + e.x : xg, b_in ? 4 : 0);
+               b_in ? xg + w.px + e.x : xg, b_in ? 4 : 0);
   }
 }
 

@@ -52,22 +52,15 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
   float ra[kRows], rb[kRows];
   auto fetch = [&](int t) {
     const int j = j_begin + t * C::BK + kk;
-    int64_t py = 0, px = 0;
-    int ih0 = kFar, iw0 = kFar;
     const bool jok = j < j_end;
-    if (jok) {
-      const int nb = j / a.PQ, pq = j - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
-      ih0 = pp * a.stride_h - a.pad_h, iw0 = q * a.stride_w - a.pad_w;
-      py = nb * a.y_sn + pp * a.y_sp + q * a.y_sq;
-      px = nb * a.x_sn + ih0 * a.x_sh + iw0 * a.x_sw;
-    }
+    const regtile::WgradPixel w = regtile::wgrad_pixel(a, j, jok);
 #pragma unroll
     for (int i = 0; i < kRows; ++i) {
-      ra[i] = jok && i * kRowStep < rows_a ? __ldg(dyg + i * kRowStep * a.y_sk + py) : 0.f;
+      ra[i] = jok && i * kRowStep < rows_a ? __ldg(dyg + i * kRowStep * a.y_sk + w.py) : 0.f;
       const int4 e = taps[i];
-      const bool in = static_cast<unsigned>(ih0 + e.y) < static_cast<unsigned>(a.H) &&
-                      static_cast<unsigned>(iw0 + e.z) < static_cast<unsigned>(a.W);
-      rb[i] = in ? __ldg(xg + px + e.x) : 0.f;
+      const bool in = static_cast<unsigned>(w.ih0 + e.y) < static_cast<unsigned>(a.H) &&
+                      static_cast<unsigned>(w.iw0 + e.z) < static_cast<unsigned>(a.W);
+      rb[i] = in ? __ldg(xg + w.px + e.x) : 0.f;
     }
   };
   // Lanes: 8 pixels (rows 132 floats apart: banks 4 apart) x 4 rows.
