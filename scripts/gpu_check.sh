@@ -4,9 +4,9 @@
 # short table last. Logs and the benchmark CSV go to $OUT (default out/).
 #   TESTS="tests/test_add.py"  which tests (default: all GPU-marked tests)
 #   PYTEST_ARGS="-k vec16"     extra pytest arguments
-#   BENCH="add matmul"         which benchmarks (default: "all shapes models": the ops, the
-#                              shape classes furthest behind cuBLAS/cuDNN, then whole
-#                              torchvision models; "none" skips)
+#   BENCH="add matmul"         which benchmarks (default: "all shapes fp32 models": the ops,
+#                              the shape classes furthest behind cuBLAS/cuDNN, the fp32
+#                              accuracy study, then whole torchvision models; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
@@ -35,7 +35,7 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 PY=${CUOPS_PYTHON:-python3}
-BENCH=${BENCH:-all shapes models}
+BENCH=${BENCH:-all shapes fp32 models}
 export PYTHONUNBUFFERED=1
 
 echo "kernel: $(uname -r) (4.4.0 = gVisor: no compute-sanitizer, no ncu counters)"
