@@ -755,19 +755,40 @@ def test_cuda_wgmma_large_deterministic(dtype):
 def test_cuda_wgmma_routed(dtype):
     """Problems a tensor map cannot describe, or too small for its tiles, go to
     mma_sync: odd leading strides, a misaligned start, no unit stride, a
-    batch, M or N < 64, K < 16."""
+    batch of M/N-major operands whose K is not whole k tiles, M or N < 64,
+    K < 16."""
     d = "cuda"
     cases = [
         (make((300, 1001), dtype, d), make((1001, 300), dtype, d)),  # odd leading strides
         (make((1, 65 * 400 + 1), dtype, d)[0, 1:].view(65, 400), make((400, 72), dtype, d)),
         (make((200, 96), dtype, d, "sliced"), make((96, 200), dtype, d)),  # no unit stride
-        (make((2, 256, 128), dtype, d), make((2, 128, 256), dtype, d)),  # batch 2
+        (make((2, 256, 200), dtype, d), make((2, 200, 256), dtype, d)),  # batch, K % 64 != 0
         (make((48, 512), dtype, d), make((512, 512), dtype, d)),  # M < 64
         (make((512, 512), dtype, d), make((512, 40), dtype, d)),  # N < 64
         (make((256, 8), dtype, d), make((8, 256), dtype, d)),  # K < 16
     ]
     for a, b in cases:
         check_wgmma(dtype, a, b, runs_wgmma=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("la", ["contiguous", "transposed"])
+@pytest.mark.parametrize("lb", ["contiguous", "transposed"])
+def test_cuda_wgmma_batched(dtype, la, lb):
+    """Dense batches: one tall tensor map per operand, product z's rows at z *
+    rows. Every layout with M and N tails (a tile's rows past M or N read the
+    next product: those rows of C are not stored), K whole k tiles; a bias;
+    two batch dims that merge; K-major operands with a K tail (each row
+    zero-filled past K); a broadcast operand (correct, through mma_sync)."""
+    d = "cuda"
+    a, b = make((3, 200, 256), dtype, d, la), make((3, 256, 264), dtype, d, lb)
+    check_wgmma(dtype, a, b)
+    check_wgmma(dtype, a, b, make((264,), dtype, d), fn="gemm")
+    check_wgmma(dtype, make((2, 3, 136, 128), dtype, d, la), make((2, 3, 128, 136), dtype, d, lb))
+    if la == "contiguous" and lb == "transposed":  # both K-major: any K
+        check_wgmma(dtype, make((4, 130, 200), dtype, d), make((4, 200, 72), dtype, d, lb))
+    check("cuda", "wgmma", dtype, make((200, 256), dtype, d, la), b)  # a broadcast over b's batch
 
 
 # ---------------------------------------------------------------------------

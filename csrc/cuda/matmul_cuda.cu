@@ -55,7 +55,8 @@ const Ladder<GemmFn> kGemmCuda(
       "else the dtype's tile kernel"},
      {"wgmma", kHalfTypes, &gemm_wgmma,
       "Hopper (sm_90a): TMA-fed smem ring, warp-specialized producer + 2 consumer warpgroups on "
-      "wgmma, persistent grid; other problems/devices: mma_sync"},
+      "wgmma, persistent grid; dense batches stacked into one map; other problems/devices: "
+      "mma_sync"},
      {"mma_3xtf32", kFloatOnly, &gemm_mma_3xtf32,
       "fp32 on tf32 tensor cores (mma.sync): each operand split into tf32 big + small, "
       "3 products (big*big, big*small, small*big) for ~fp32 accuracy; opt-in; layouts without "

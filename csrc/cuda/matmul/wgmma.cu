@@ -28,11 +28,15 @@
 //
 // Eligibility (else the problem goes to mma_sync, which solves every one):
 // a compute-capability-9.0 device and a build with an sm_90a target; one
-// GEMM (batch 1); M, N >= 64 and K >= 16; A and B each with a unit-stride
-// dim, 16-byte aligned base and a leading stride that is a multiple of 8
-// elements (what a tensor map can describe); all four K-/MN-major layout
+// GEMM, or a batch whose products follow each other densely along one batch
+// dim (stacked into one tall tensor map per operand; see run()); M, N >= 64
+// and K >= 16; A and B each with a unit-stride dim, 16-byte aligned base and
+// a leading stride that is a multiple of 8 elements (what a tensor map can
+// describe); all four K-/MN-major layout
 // combinations (wgmma's transpose bits). Deterministic: each output is one
 // thread's fixed-order sum (no split of K).
+#include <algorithm>
+
 #include "cuda/matmul/tma.cuh"
 #include "cuda/matmul/wgmma/pipeline.cuh"
 
@@ -54,7 +58,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   if (tid == 0) ring.init();
   __syncthreads();
   // No block-wide barrier after this point: the roles run on their own.
-  const int64_t tiles = p.tiles_m * p.tiles_n;
+  const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
   if (wg == 0) {
     setmaxnreg_dec<C::cfg.producer_regs>();
     if (tid == 0) produce<C, A_MN, B_MN>(p, ring);
@@ -67,10 +71,10 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
     RingPos pos;
     for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-      int64_t m0, n0;
-      tile_origin<C>(p, t, m0, n0);
+      int64_t z, m0, n0;
+      tile_origin<C>(p, t, z, m0, n0);
       mainloop<T, C, A_MN, B_MN>(p, ring, pos, a_off, acc, lane);
-      store_tile<T, C>(p, acc, m0 + cw * C::WM, n0, warp, lane);
+      store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane);
     }
   }
 #endif
@@ -101,10 +105,16 @@ bool launch(const GemmProblem& p) {
   Params prm{};
   // A K-major operand: rows = M/N, columns = K, BM/BN-row boxes; an
   // M/N-major one: rows = K, columns = M/N, BK-row boxes (pipeline.cuh).
-  prm.tma_a = A_MN ? tma::make_map<T>(p.a, p.K, p.M, p.a_sk, C::BK)
-                   : tma::make_map<T>(p.a, p.M, p.K, p.a_sm, C::BM);
-  prm.tma_b = B_MN ? tma::make_map<T>(p.b, p.K, p.N, p.b_sk, C::BK)
-                   : tma::make_map<T>(p.b, p.N, p.K, p.b_sn, C::BN);
+  // A batch is stacked along the rows (run() checked that the products
+  // follow each other at exactly rows * ld).
+  prm.batch = p.batch;
+  prm.a_zrows = A_MN ? p.K : p.M;
+  prm.b_zrows = B_MN ? p.K : p.N;
+  prm.c_sz = p.batch > 1 ? p.batch_oc.strides[0][0] : 0;
+  prm.tma_a = A_MN ? tma::make_map<T>(p.a, p.batch * p.K, p.M, p.a_sk, C::BK)
+                   : tma::make_map<T>(p.a, p.batch * p.M, p.K, p.a_sm, C::BM);
+  prm.tma_b = B_MN ? tma::make_map<T>(p.b, p.batch * p.K, p.N, p.b_sk, C::BK)
+                   : tma::make_map<T>(p.b, p.batch * p.N, p.K, p.b_sn, C::BN);
   prm.M = p.M;
   prm.N = p.N;
   prm.K = p.K;
@@ -119,7 +129,7 @@ bool launch(const GemmProblem& p) {
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
-  const int64_t tiles = prm.tiles_m * prm.tiles_n;
+  const int64_t tiles = prm.tiles_m * prm.tiles_n * prm.batch;
   const auto grid = static_cast<unsigned>(std::min<int64_t>(tiles, num_sms()));
   kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(prm);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -141,22 +151,42 @@ bool run(const GemmProblem& p) {
   const auto* props = at::cuda::getCurrentDeviceProperties();
   // sm_90a code runs on compute capability 9.0 only (H100, H200).
   if (props->major != 9 || props->minor != 0) return false;
-  if (p.batch != 1 || p.M < 64 || p.N < 64 || p.K < 16) return false;
+  if (p.M < 64 || p.N < 64 || p.K < 16) return false;
+  // A batch (one merged batch dim) is one tall map per operand: product z's
+  // rows follow product z-1's at exactly rows * ld elements. Rows a tile
+  // reads past its product's M or N belong to the next product (or are
+  // zero-filled past the last) and feed only rows/columns of C that are not
+  // stored; k rows past K would be multiplied, so a stacked M/N-major
+  // operand (rows = K) needs K to be whole k tiles.
+  int64_t a_sz = 0, b_sz = 0;
+  if (p.batch > 1) {
+    if (p.batch_oc.ndim != 1) return false;
+    a_sz = p.batch_oc.strides[1][0];
+    b_sz = p.batch_oc.strides[2][0];
+  }
+  const bool whole_k = p.batch == 1 || p.K % 64 == 0;
   // TMA box origins are int32 element coordinates (a tile may start 192
   // past the last row or column).
   const int64_t lim = int64_t{INT32_MAX} - 512;
-  if (p.M > lim || p.N > lim || p.K > lim) return false;
+  if (p.M > lim || p.N > lim || p.K > lim || p.batch * std::max({p.M, p.N, p.K}) > lim)
+    return false;
   if (!aligned16(p.a) || !aligned16(p.b)) return false;
   // K-major: unit stride along K, rows of the other stride; M/N-major: the
   // reverse. M, N >= 64 and K >= 16, so no size-1 dim hides its stride. A
   // tensor map's rows do not overlap: the row stride spans the row.
-  const bool a_k = p.a_sk == 1 && tma::stride_ok(p.a_sm) && p.a_sm >= p.K;
-  const bool a_mn = p.a_sm == 1 && tma::stride_ok(p.a_sk) && p.a_sk >= p.M;
-  const bool b_k = p.b_sk == 1 && tma::stride_ok(p.b_sn) && p.b_sn >= p.K;
-  const bool b_mn = p.b_sn == 1 && tma::stride_ok(p.b_sk) && p.b_sk >= p.N;
+  const bool one = p.batch == 1;
+  const bool a_k = p.a_sk == 1 && tma::stride_ok(p.a_sm) && p.a_sm >= p.K &&
+                   (one || a_sz == p.M * p.a_sm);
+  const bool a_mn = p.a_sm == 1 && tma::stride_ok(p.a_sk) && p.a_sk >= p.M &&
+                    (one || (a_sz == p.K * p.a_sk && whole_k));
+  const bool b_k = p.b_sk == 1 && tma::stride_ok(p.b_sn) && p.b_sn >= p.K &&
+                   (one || b_sz == p.N * p.b_sn);
+  const bool b_mn = p.b_sn == 1 && tma::stride_ok(p.b_sk) && p.b_sk >= p.N &&
+                    (one || (b_sz == p.K * p.b_sk && whole_k));
   if (!(a_k || a_mn) || !(b_k || b_mn)) return false;
   // 128 x 256 tiles when they give every SM one, else 128 x 128.
-  const int64_t wide = ceil_div<int64_t>(p.M, Tile<kWide>::BM) * ceil_div<int64_t>(p.N, Tile<kWide>::BN);
+  const int64_t wide =
+      ceil_div<int64_t>(p.M, Tile<kWide>::BM) * ceil_div<int64_t>(p.N, Tile<kWide>::BN) * p.batch;
   if (wide >= num_sms()) return launch_layout<T, kWide>(p, !a_k, !b_k);
   return launch_layout<T, kNarrow>(p, !a_k, !b_k);
 }

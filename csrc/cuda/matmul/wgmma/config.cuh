@@ -81,6 +81,11 @@ struct Params {
   int64_t tiles_m, tiles_n;  // output tiles; tile t of the grouped order (mm::tile_coords)
   int ktiles;                // k tiles per output tile (K < 2^31: fits)
   bool c_pairs;              // C rows contiguous, pairs of columns 4-byte aligned
+  // Batched products, stacked along each map's row dim (wgmma.cu: run): the
+  // rows of product z start at z * zrows (M or N rows of a K-major operand,
+  // K rows of an M/N-major one); C of product z at z * c_sz.
+  int64_t batch;
+  int64_t a_zrows, b_zrows, c_sz;
 };
 
 }  // namespace cuops::cuda::wgmma

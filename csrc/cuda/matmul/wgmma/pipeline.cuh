@@ -56,12 +56,16 @@ struct RingPos {
   }
 };
 
-// Output tile `t` of the grouped order (mm::tile_coords: 8 tile rows sweep
-// the N tiles together, for L2 reuse of the A and B panels).
+// Output tile `t`: product z = t / (tiles per product), then the grouped
+// order within it (mm::tile_coords: 8 tile rows sweep the N tiles together,
+// for L2 reuse of the A and B panels).
 template <class C>
-__device__ __forceinline__ void tile_origin(const Params& p, int64_t t, int64_t& m0, int64_t& n0) {
+__device__ __forceinline__ void tile_origin(const Params& p, int64_t t, int64_t& z, int64_t& m0,
+                                            int64_t& n0) {
+  const int64_t per = p.tiles_m * p.tiles_n;
+  z = t / per;
   int64_t tm, tn;
-  mm::tile_coords(t, p.tiles_m, p.tiles_n, tm, tn);
+  mm::tile_coords(t - z * per, p.tiles_m, p.tiles_n, tm, tn);
   m0 = tm * C::BM;
   n0 = tn * C::BN;
 }
@@ -101,12 +105,17 @@ __device__ __forceinline__ void load_operand(uint32_t dst, const void* map, uint
 template <class C, bool A_MN, bool B_MN>
 __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   RingPos pos;
-  const int64_t tiles = p.tiles_m * p.tiles_n;
+  const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-    int64_t m0, n0;
-    tile_origin<C>(p, t, m0, n0);
+    int64_t z, m0, n0;
+    tile_origin<C>(p, t, z, m0, n0);
     const int a_boxes = A_MN ? mn_boxes<C::BM>(p.M - m0) : 1;
     const int b_boxes = B_MN ? mn_boxes<C::BN>(p.N - n0) : 1;
+    // Product z's rows of each stacked map: the tile rows of a K-major
+    // operand, the k rows of an M/N-major one.
+    const int64_t a_z = z * p.a_zrows, b_z = z * p.b_zrows;
+    const int a_row = static_cast<int>(A_MN ? m0 : a_z + m0), a_k = static_cast<int>(A_MN ? a_z : 0);
+    const int b_row = static_cast<int>(B_MN ? n0 : b_z + n0), b_k = static_cast<int>(B_MN ? b_z : 0);
     const uint32_t tx_bytes = (A_MN ? a_boxes * C::kMnBoxBytes : C::kABytes) +
                               (B_MN ? b_boxes * C::kMnBoxBytes : C::kBBytes);
     for (int kt = 0; kt < p.ktiles; ++kt) {
@@ -115,10 +124,10 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
       const uint32_t bar = ring.full(pos.s);
       mbar_arrive_expect_tx(bar, tx_bytes);
       const int k0 = kt * C::BK;
-      load_operand<A_MN, C::BM, C::kMnBoxBytes>(ring.a(pos.s), &p.tma_a, bar,
-                                                static_cast<int>(m0), a_boxes, k0);
-      load_operand<B_MN, C::BN, C::kMnBoxBytes>(ring.b(pos.s), &p.tma_b, bar,
-                                                static_cast<int>(n0), b_boxes, k0);
+      load_operand<A_MN, C::BM, C::kMnBoxBytes>(ring.a(pos.s), &p.tma_a, bar, a_row, a_boxes,
+                                                a_k + k0);
+      load_operand<B_MN, C::BN, C::kMnBoxBytes>(ring.b(pos.s), &p.tma_b, bar, b_row, b_boxes,
+                                                b_k + k0);
       pos.next<C::kStages>();
     }
   }
@@ -179,11 +188,12 @@ __device__ __forceinline__ void mainloop(const Params& p, const Ring<C>& ring, R
 // acc[4j+2], acc[4j+3] at row 16w+g+8.
 template <typename T, class C>
 __device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C::kAccRegs],
-                                           int64_t m0, int64_t n0, int warp, int lane) {
+                                           int64_t z, int64_t m0, int64_t n0, int warp,
+                                           int lane) {
   using Ops = HalfOps<T>;
   const int g = lane >> 2, q = lane & 3;
   const T* bias = static_cast<const T*>(p.bias);
-  T* c = static_cast<T*>(p.c);
+  T* c = static_cast<T*>(p.c) + z * p.c_sz;
   const int64_t r0 = m0 + 16 * warp + g;
   CUOPS_UNROLL
   for (int j = 0; j < C::BN / 8; ++j) {
