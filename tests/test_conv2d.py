@@ -468,6 +468,44 @@ def test_narrow_cuda(shape, cl, dtype):
     assert_rel_close(dx, want_dx.to(dtype), tol=4 * REL_TOL[dtype], what=f"narrow dgrad {xs}")
 
 
+# implicit_gemm_wgmma (Hopper): the gather producer over taps, channel tiles,
+# padding, stride, dilation, M and K tails, both tile widths. (x, w, kwargs)
+WGMMA_SHAPES = [
+    ((2, 64, 14, 15), (64, 64, 3, 3), dict(padding=1)),               # M tail, 128 x 128 tiles
+    ((4, 128, 28, 28), (200, 128, 3, 3), dict(padding=1)),            # K tail (200), 2 c tiles
+    ((2, 64, 29, 31), (96, 64, 3, 3), dict(stride=2, padding=1)),     # stride 2, odd sizes
+    ((1, 64, 20, 20), (64, 64, 7, 7), dict(padding=3, dilation=1)),   # 49 taps
+    ((2, 64, 16, 16), (64, 64, 3, 3), dict(padding=2, dilation=2)),   # dilation
+    ((3, 192, 9, 9), (128, 192, 1, 1), {}),                           # 1x1, 3 c tiles
+    ((16, 64, 56, 56), (256, 64, 3, 3), dict(padding=1)),             # 128 x 256 tiles
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("w_cl", [False, True], ids=["w_kcrs", "w_cl"])
+@pytest.mark.parametrize("shape", range(len(WGMMA_SHAPES)))
+def test_wgmma_conv_cuda(shape, w_cl, dtype):
+    """The step against float64, with and without bias; the filter in KCRS
+    order (copied) and channels_last (read as is); deterministic; on an sm_90
+    device its kernel is the one that ran."""
+    torch.manual_seed(0)
+    xs, ws, kw = WGMMA_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), True)
+    w = _layout(torch.randn(ws, device="cuda", dtype=dtype), w_cl)
+    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    for bias in (b, None):
+        want = _ref64(x, w, bias, kw)
+        poison_allocator("cuda", want.numel() * 16)
+        out = cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_wgmma")
+        assert_rel_close(out, want.to(dtype), dtype=dtype, what=f"wgmma {xs} {ws} {kw}")
+        assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_wgmma"))
+    if torch.cuda.get_device_capability() == (9, 0):
+        from tests.test_matmul import _kernel_names
+        names = _kernel_names(lambda: cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_wgmma"))
+        assert names is None or any("conv_wgmma_kernel" in n for n in names), names
+
+
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
 # one subprocess per entry) is correct on the split-K shapes above.
 # Table sizes from C++ (csrc/cuda/conv2d/tuning.h): 1 in a product build, all

@@ -27,6 +27,8 @@
 //                      (opt-in; dgrad through the phases, wgrad its own kernel)
 //   implicit_gemm_narrow  K/groups <= 8 filters (heads; the dgrad phases of an
 //                      RGB stem): filters as the inner loop, not a tile dim
+//   implicit_gemm_wgmma  fp16/bf16 on Hopper: matmul's wgmma engine with a
+//                      cp.async im2col producer warpgroup (opt-in)
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
@@ -114,7 +116,11 @@ const Ladder<FwdFn> kConvCuda(
       "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_implicit_gemm_narrow,
       "K/groups <= 8 filters: 4 pixels x all filters per thread, taps and weights in smem; "
-      "others -> implicit_gemm"}},
+      "others -> implicit_gemm"},
+     {"implicit_gemm_wgmma", kHalfTypes, &conv2d_implicit_gemm_wgmma,
+      "Hopper (sm_90a): matmul's wgmma engine, im2col rows gathered by a 128-thread cp.async "
+      "producer; channels_last, C % 64 == 0, groups 1; others -> implicit_gemm_mma_splitk; "
+      "opt-in"}},
     // Depthwise problems go to the kernel written for their layout, pointwise
     // ones to the GEMM (no im2col, the GEMM ladder's tile kernels). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it

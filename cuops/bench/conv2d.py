@@ -96,6 +96,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run the ladder's default
             if v == "implicit_gemm_narrow" and ws[0] // groups > 8:
                 continue  # it would just run implicit_gemm
+            if v == "implicit_gemm_wgmma" and (not cl or xs[1] % 64 or groups != 1):
+                continue  # it would just run implicit_gemm_mma_splitk
             fwd[v] = (lambda v: lambda x, w, g: cuops.conv2d(x, w, None, **kw, variant=v))(v)
         out.append(Case(op, f"fwd {label}", "TFLOP/s", flops, make, fwd, baseline=base,
                         bytes_per_set=nbytes, **case_kw))

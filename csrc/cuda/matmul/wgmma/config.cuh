@@ -70,6 +70,14 @@ inline constexpr TileConfig kWide{.block_n = 256, .stages = 4};
 // would leave SMs idle.
 inline constexpr TileConfig kNarrow{.block_n = 128, .stages = 6};
 
+// The convolution's gather producer (conv2d/implicit_gemm_wgmma.cu) is 128
+// threads computing addresses, not one issuing copies: more registers for
+// it, the consumers keep what the accumulators need.
+inline constexpr TileConfig kConvWide{.block_n = 256, .stages = 4, .producer_regs = 48,
+                                      .consumer_regs = 232};
+inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_regs = 96,
+                                        .consumer_regs = 208};
+
 // Kernel parameters (by value, __grid_constant__: the tensor maps must stay
 // in parameter space for the copy engine).
 struct Params {

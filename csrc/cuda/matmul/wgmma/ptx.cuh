@@ -42,6 +42,21 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   CUOPS_SM90_PTX(asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory"));
 }
 
+// Makes the mbarrier track this thread's earlier cp.async copies: when they
+// have landed, one arrival (.noinc: it counts towards the barrier's expected
+// arrivals, so the init count includes one per signalling thread).
+__device__ __forceinline__ void cp_async_mbar_arrive_noinc(uint32_t bar) {
+  CUOPS_SM90_PTX(asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar)
+                              : "memory"));
+}
+
+// Orders generic-proxy shared-memory writes this thread has observed (the
+// cp.async gathers, seen through an mbarrier wait) before its later
+// async-proxy reads (wgmma operands).
+__device__ __forceinline__ void fence_proxy_async_smem() {
+  CUOPS_SM90_PTX(asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"));
+}
+
 // Waits until the mbarrier's phase with this parity has completed, like
 // mbar_wait, but traps after ~10 s: a pipeline that can never complete (a
 // wrong arrival count or parity) then fails the launch instead of hanging.

@@ -1,0 +1,232 @@
+// Step of the conv2d forward ladder (fp16/bf16, Hopper sm_90a): implicit GEMM
+// on matmul step 8's wgmma engine (csrc/cuda/matmul/wgmma/*.cuh).
+//
+// GEMM view of a channels_last convolution: C[m][k] = y at pixel m = (n, p, q)
+// and filter k, so y itself is the row-major M x K output (M = N*P*Q); B =
+// the filter as [K][R][S][C] rows (K-major: the copy engine loads it, as the
+// GEMM's B); A = im2col(x), row m = the C channels of each tap (r, s) of
+// pixel m's window, k tile kt = channels 64*(kt % (C/64)).. of tap kt / (C/64).
+//
+// What differs from the GEMM is the A producer. A tensor map cannot describe
+// im2col rows with padding, so the producer warpgroup's 128 threads gather A
+// themselves (the "cp.async producer" of CUTLASS's gather kernels): thread i
+// owns tile row i (one output pixel, decomposed once per tile), and per k
+// tile copies its 128-byte row -- 64 channels of one tap -- with eight
+// 16-byte cp.async into the row's place of the 128-byte-swizzled K-major
+// layout the wgmma descriptor expects (chunk c of row i at chunk c ^ (i % 8),
+// what the copy engine's SWIZZLE_128B writes). Taps outside the image and
+// pixels past M copy 0 bytes (zero-fill). `cp.async.mbarrier.arrive.noinc`
+// makes each thread's copies one arrival on the stage's full barrier, whose
+// count is 128 gathers + 1 (thread 0's expect_tx for B's box). The consumers
+// fence the proxies after the wait (generic writes, async-proxy wgmma reads)
+// and run the GEMM's main loop and epilogue unchanged.
+//
+// Eligibility (else the fp16/bf16 default step runs): an sm_90 device and
+// sm_90a build; groups 1; x channels_last with C % 64 == 0 and 16-byte
+// aligned pixels; y dense channels_last (the GEMM's C); K >= 64, K % 8 == 0.
+// The filter is copied to [K][R][S][C] when it is not laid out so.
+// Deterministic: one block owns an output tile and sums its K in order.
+#include "cuda/conv2d/common.cuh"
+#include "cuda/matmul/tma.cuh"
+#include "cuda/matmul/wgmma/pipeline.cuh"
+
+namespace cuops::cuda {
+namespace {
+
+using namespace wgmma;
+
+// The gather's view of x and of the convolution's geometry.
+struct Gather {
+  const void* x;
+  int64_t x_sn, x_sh, x_sw;  // element strides; channels are unit-stride
+  int64_t PQ;
+  int Q, H, W, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int c_tiles;  // C / 64: k tiles per filter tap
+};
+
+// ---------------------------------------------------------------------------
+// The producer: 128 threads. Per output tile, thread `row` decomposes its
+// pixel; per k tile every thread waits for the free stage and gathers its
+// row, thread 0 also announces and loads B's box.
+// ---------------------------------------------------------------------------
+template <typename T, class C>
+__device__ __forceinline__ void produce_gathered(const Params& p, const Gather& g,
+                                                 const Ring<C>& ring, int row) {
+  static_assert(C::BM == 128 && C::BK * 2 == 128, "one 128-byte tile row per producer thread");
+  constexpr int kFar = -(1 << 30);  // the window of a pixel past M: every tap is outside
+  const T* x = static_cast<const T*>(g.x);
+  RingPos pos;
+  const int64_t tiles = p.tiles_m * p.tiles_n;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    int64_t z, m0, n0;
+    tile_origin<C>(p, t, z, m0, n0);
+    const int64_t m = m0 + row;
+    int ih0 = kFar, iw0 = kFar;
+    int64_t base = 0;
+    if (m < p.M) {
+      const int64_t nb = m / g.PQ, pq = m - nb * g.PQ;
+      const int pp = static_cast<int>(pq / g.Q), q = static_cast<int>(pq - pq / g.Q * g.Q);
+      ih0 = pp * g.stride_h - g.pad_h, iw0 = q * g.stride_w - g.pad_w;
+      base = nb * g.x_sn;
+    }
+    int tap_r = 0, tap_s = 0, ct = 0;  // k tile kt = (tap_r * S + tap_s) * c_tiles + ct
+    for (int kt = 0; kt < p.ktiles; ++kt) {
+      mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
+      const uint32_t bar = ring.full(pos.s);
+      if (row == 0) {
+        mbar_arrive_expect_tx(bar, C::kBBytes);
+        tma_load_2d(ring.b(pos.s), &p.tma_b, bar, kt * C::BK, static_cast<int>(n0));
+      }
+      const int ih = ih0 + tap_r * g.dil_h, iw = iw0 + tap_s * g.dil_w;
+      const bool in = static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
+                      static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
+      const T* src = in ? x + base + ih * g.x_sh + iw * g.x_sw + ct * C::BK : x;
+      const uint32_t dst = ring.a(pos.s) + row * 128;
+      CUOPS_UNROLL
+      for (int c = 0; c < 8; ++c)
+        cp_async_16(dst + ((c ^ (row & 7)) << 4), in ? src + 8 * c : x, in ? 16 : 0);
+      cp_async_mbar_arrive_noinc(bar);
+      if (++ct == g.c_tiles) {
+        ct = 0;
+        if (++tap_s == g.S) tap_s = 0, ++tap_r;
+      }
+      pos.next<C::kStages>();
+    }
+  }
+}
+
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, 1)
+    conv_wgmma_kernel(const __grid_constant__ Params p, const __grid_constant__ Gather g) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  __shared__ __align__(8) uint64_t bars[2 * C::kStages];
+  extern __shared__ __align__(1024) unsigned char smem[];
+  const Ring<C> ring{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)};
+  const int tid = threadIdx.x, wg = tid / 128;
+  if (tid == 0) {
+    for (int s = 0; s < C::kStages; ++s) {
+      mbar_init(ring.full(s), 128 + 1);  // the gathers + the expect_tx arrival
+      mbar_init(ring.empty(s), C::kConsumerWarps);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+  if (wg == 0) {
+    setmaxnreg_dec<C::cfg.producer_regs>();
+    produce_gathered<T, C>(p, g, ring, tid);
+  } else {
+    setmaxnreg_inc<C::cfg.consumer_regs>();
+    const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
+    const uint32_t a_off = cw * (C::WM * C::BK * 2);
+    float acc[C::kAccRegs];
+    CUOPS_UNROLL
+    for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
+    RingPos pos;
+    for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n; t += gridDim.x) {
+      int64_t z, m0, n0;
+      tile_origin<C>(p, t, z, m0, n0);
+      mainloop<T, C, false, false, true>(p, ring, pos, a_off, acc, lane);
+      store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane);
+    }
+  }
+#endif
+}
+
+template <class C, class Kernel>
+bool in_build(Kernel kernel) {  // the sm_90a body is in the binary (as wgmma.cu)
+  static const bool built = [&] {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return attr.sharedSizeBytes >= 2 * C::kStages * sizeof(uint64_t);
+  }();
+  return built;
+}
+
+template <typename T, TileConfig kCfg>
+bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
+  using C = Tile<kCfg>;
+  auto kernel = conv_wgmma_kernel<T, C>;
+  if (!in_build<C>(kernel)) return false;
+  Params prm{};
+  prm.tma_b = tma::make_map<T>(w, p.K, rsc, rsc, C::BN);
+  prm.M = p.N * p.P * p.Q;
+  prm.N = p.K;
+  prm.K = rsc;
+  prm.c = p.y;
+  prm.bias = p.bias;
+  prm.c_sm = p.K;
+  prm.c_sn = 1;
+  prm.tiles_m = ceil_div<int64_t>(prm.M, C::BM);
+  prm.tiles_n = ceil_div<int64_t>(p.K, C::BN);
+  prm.ktiles = static_cast<int>(rsc / C::BK);
+  prm.c_pairs = reinterpret_cast<uintptr_t>(p.y) % 4 == 0;
+  prm.batch = 1;
+  Gather g{};
+  g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw, g.PQ = p.P * p.Q;
+  g.Q = static_cast<int>(p.Q), g.H = static_cast<int>(p.H), g.W = static_cast<int>(p.W);
+  g.S = static_cast<int>(p.S);
+  g.stride_h = static_cast<int>(p.stride_h), g.stride_w = static_cast<int>(p.stride_w);
+  g.pad_h = static_cast<int>(p.pad_h), g.pad_w = static_cast<int>(p.pad_w);
+  g.dil_h = static_cast<int>(p.dil_h), g.dil_w = static_cast<int>(p.dil_w);
+  g.c_tiles = static_cast<int>(p.C / C::BK);
+  C10_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
+  const int64_t tiles = prm.tiles_m * prm.tiles_n;
+  const auto grid = static_cast<unsigned>(std::min<int64_t>(tiles, num_sms()));
+  kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(prm, g);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return true;
+}
+
+template <typename T>
+bool run(const Conv2dProblem& p) {
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  if (props->major != 9 || props->minor != 0) return false;
+  const int64_t M = p.N * p.P * p.Q, rsc = p.R * p.S * p.C;
+  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && aligned16(p.x) &&
+                    p.x_sn % 8 == 0 && p.x_sh % 8 == 0 && p.x_sw % 8 == 0;
+  const bool y_ok = p.y_sk == 1 && p.y_sq == p.K && p.y_sp == p.Q * p.K &&
+                    p.y_sn == p.P * p.Q * p.K;
+  const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
+  const int64_t ph = std::abs(p.pad_h), pw = std::abs(p.pad_w);
+  const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h + ph) &&
+                       fits((p.Q - 1) * p.stride_w + pw) && fits((p.R - 1) * p.dil_h + ph) &&
+                       fits((p.S - 1) * p.dil_w + pw) && rsc / 64 < INT32_MAX / 2;
+  if (!x_ok || !y_ok || !geom_ok || p.K < 64 || p.K % 8 != 0 || M < 1) return false;
+  // B: the filter as [K][R][S][C] rows (a copy unless it is laid out so).
+  const void* w = p.w;
+  at::Tensor packed;
+  if (!(p.w_sc == 1 && p.w_ss == p.C && p.w_sr == p.S * p.C && p.w_sk == rsc && aligned16(p.w))) {
+    const auto opts = at::TensorOptions()
+                          .dtype(p.dtype)
+                          .device(at::kCUDA, c10::cuda::current_device());
+    packed = at::from_blob(const_cast<void*>(p.w), {p.K, p.C, p.R, p.S},
+                           {p.w_sk, p.w_sc, p.w_sr, p.w_ss}, opts)
+                 .permute({0, 2, 3, 1})
+                 .contiguous();
+    w = packed.const_data_ptr();
+  }
+  const int64_t wide = ceil_div<int64_t>(M, 128) * ceil_div<int64_t>(p.K, 256);
+  if (wide >= num_sms()) return launch<T, kConvWide>(p, w, rsc);
+  return launch<T, kConvNarrow>(p, w, rsc);
+}
+
+}  // namespace
+
+bool conv2d_wgmma_try(const Conv2dProblem& p) {
+  if (p.N * p.K * p.P * p.Q == 0) return false;
+  if (p.dtype == at::kHalf) return run<__half>(p);
+  if (p.dtype == at::kBFloat16) return run<__nv_bfloat16>(p);
+  return false;
+}
+
+void conv2d_implicit_gemm_wgmma(const Conv2dProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+                   "cuops.conv2d(implicit_gemm_wgmma): unsupported dtype ", p.dtype);
+  if (!conv2d_wgmma_try(p)) conv2d_implicit_gemm_mma_splitk(p);
+}
+
+}  // namespace cuops::cuda
