@@ -74,7 +74,8 @@ bool is_depthwise_nhwc(const Conv2dProblem& p) {
 // where it measured faster and more accurate than the register-tiled SIMT
 // step (H100, 2026-12-06: ResNet-50's 3x3 layers 0.57-0.75x cuDNN true fp32
 // against 0.45-0.64x; docs/conv2d-worklog.md).
-constexpr const char* kWideChannelsLast = "fp32, x channels_last, C >= 64 and C % 4 == 0, groups 1";
+constexpr const char* kWideChannelsLast =
+    "fp32, x channels_last, C >= 64 and C % 4 == 0, groups 1";
 bool is_wide_channels_last(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.groups == 1 && p.x_sc == 1 && p.C >= 64 && p.C % 4 == 0;
 }

@@ -65,12 +65,14 @@ __global__ void __launch_bounds__(kThreads) narrow_kernel(const Conv2dProblem p,
   const int64_t g = a.g0 + static_cast<int64_t>(blockIdx.y);
   const T* xg = static_cast<const T*>(p.x) + g * a.x_sg;
 
-  // This thread's pixels: x offset of the window origin and the origin.
+  // This thread's pixels m_first + i * kThreads: x offset of the window
+  // origin and the origin.
+  const int64_t m_first = static_cast<int64_t>(blockIdx.x) * kPix * kThreads + threadIdx.x;
   int64_t pix[kPix];
   int ih0[kPix], iw0[kPix];
 #pragma unroll
   for (int i = 0; i < kPix; ++i) {
-    const int64_t m = static_cast<int64_t>(blockIdx.x) * kPix * kThreads + i * kThreads + threadIdx.x;
+    const int64_t m = m_first + i * kThreads;
     pix[i] = 0, ih0[i] = regtile::kFar, iw0[i] = regtile::kFar;
     if (m < a.M) {
       const int64_t nb = m / a.PQ, pq = m - nb * a.PQ;
@@ -109,7 +111,7 @@ __global__ void __launch_bounds__(kThreads) narrow_kernel(const Conv2dProblem p,
   const T* bias = static_cast<const T*>(p.bias);
 #pragma unroll
   for (int i = 0; i < kPix; ++i) {
-    const int64_t m = static_cast<int64_t>(blockIdx.x) * kPix * kThreads + i * kThreads + threadIdx.x;
+    const int64_t m = m_first + i * kThreads;
     if (m >= a.M) continue;
     const int64_t nb = m / a.PQ, pq = m - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
     T* yp = y + nb * p.y_sn + pp * p.y_sp + q * p.y_sq;
