@@ -132,24 +132,11 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #endif
 }
 
-template <class C, class Kernel>
-bool in_build(Kernel kernel) {  // the sm_90a body is in the binary (as wgmma.cu)
-  static const bool built = [&] {
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return attr.sharedSizeBytes >= 2 * C::kStages * sizeof(uint64_t);
-  }();
-  return built;
-}
-
 template <typename T, TileConfig kCfg>
 bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   using C = Tile<kCfg>;
   auto kernel = conv_wgmma_kernel<T, C>;
-  if (!in_build<C>(kernel)) return false;
+  if (!kernel_in_build<C>(kernel)) return false;
   Params prm{};
   prm.tma_b = tma::make_map<T>(w, p.K, rsc, rsc, C::BN);
   prm.M = p.N * p.P * p.Q;

@@ -80,22 +80,6 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #endif
 }
 
-// Whether the kernel has its sm_90a body in the binary that runs on the
-// current device (a build whose 9.0 target is plain sm_90, or no 9.0 target,
-// has only the empty body). Cached per instantiation: one kind of GPU.
-template <class C, class Kernel>
-bool kernel_in_build(Kernel kernel) {
-  static const bool built = [&] {
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
-      (void)cudaGetLastError();  // no image for this device: clear the (non-sticky) error
-      return false;
-    }
-    return attr.sharedSizeBytes >= 2 * C::kStages * sizeof(uint64_t);
-  }();
-  return built;
-}
-
 // Launches the kernel for p if it is in the build; false otherwise.
 template <typename T, TileConfig kCfg, bool A_MN, bool B_MN>
 bool launch(const GemmProblem& p) {

@@ -96,4 +96,22 @@ struct Params {
   int64_t a_zrows, b_zrows, c_sz;
 };
 
+// Whether a kernel of tile C (the GEMM's or the convolution's) has its sm_90a
+// body in the binary that runs on the current device: its barriers are
+// static shared memory of that body only, and a build whose 9.0 target is
+// plain sm_90, or without one, has only the empty body. Cached per
+// instantiation: one kind of GPU.
+template <class C, class Kernel>
+bool kernel_in_build(Kernel kernel) {
+  static const bool built = [&] {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
+      (void)cudaGetLastError();  // no image for this device: clear the (non-sticky) error
+      return false;
+    }
+    return attr.sharedSizeBytes >= 2 * C::kStages * sizeof(uint64_t);
+  }();
+  return built;
+}
+
 }  // namespace cuops::cuda::wgmma
