@@ -8,6 +8,18 @@ namespace cuops::cuda::conv {
 
 constexpr int kThreads = 256;
 
+// Row m of an implicit GEMM over the N*P*Q output pixels: image n and output
+// coordinates (p, q). p and q fit 32 bits; P*Q may not.
+struct OutPixel {
+  int64_t n;
+  int p, q;
+};
+__device__ __forceinline__ OutPixel out_pixel(int64_t m, int64_t PQ, int Q) {
+  const int64_t n = m / PQ, pq = m - n * PQ;
+  const int p = static_cast<int>(pq / Q);
+  return {n, p, static_cast<int>(pq - static_cast<int64_t>(p) * Q)};
+}
+
 template <typename T>
 __device__ __forceinline__ acc_t<T> ld(const T* p, int64_t i) {
   return static_cast<acc_t<T>>(p[i]);

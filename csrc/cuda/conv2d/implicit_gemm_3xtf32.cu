@@ -73,10 +73,9 @@ __device__ __forceinline__ void fill_pixels(PixelTable& t, const Args& a, int64_
       t.pix[i] = 0, t.ih0[i] = regtile::kFar, t.iw0[i] = regtile::kFar;
       continue;
     }
-    const int64_t nb = m / a.PQ, pq = m - nb * a.PQ;
-    const int pp = static_cast<int>(pq / a.Q), q = static_cast<int>(pq - pq / a.Q * a.Q);
-    const int ih0 = pp * a.stride_h - a.pad_h, iw0 = q * a.stride_w - a.pad_w;
-    t.pix[i] = nb * a.x_sn + ih0 * a.x_sh + iw0 * a.x_sw;
+    const conv::OutPixel o = conv::out_pixel(m, a.PQ, a.Q);
+    const int ih0 = o.p * a.stride_h - a.pad_h, iw0 = o.q * a.stride_w - a.pad_w;
+    t.pix[i] = o.n * a.x_sn + ih0 * a.x_sh + iw0 * a.x_sw;
     t.ih0[i] = ih0, t.iw0[i] = iw0;
   }
 }
@@ -149,8 +148,8 @@ __device__ __forceinline__ void store_output(const Args& a, int64_t g, int64_t m
     for (int h = 0; h < 2; ++h) {  // c0,c1: row g; c2,c3: row g + 8
       const int64_t m = m_block + wm * kDefault.warp_m + mi * 16 + gq + 8 * h;
       if (m >= a.M) continue;
-      const int64_t nb = m / a.PQ, pq = m - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
-      float* yp = a.y + nb * a.y_sn + pp * a.y_sp + q * a.y_sq;
+      const conv::OutPixel o = conv::out_pixel(m, a.PQ, a.Q);
+      float* yp = a.y + o.n * a.y_sn + o.p * a.y_sp + o.q * a.y_sq;
 #pragma unroll
       for (int ni = 0; ni < Cfg::NI; ++ni)
 #pragma unroll

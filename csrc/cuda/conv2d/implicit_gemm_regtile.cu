@@ -69,11 +69,9 @@ struct Pixel {
 
 __device__ __forceinline__ Pixel pixel_of(const FwdArgs& a, int64_t m, int64_t g) {
   if (m >= a.M) return {0, kFar, kFar};
-  const int64_t nb = m / a.PQ, pq = m - nb * a.PQ;
-  const int pp = static_cast<int>(pq / a.Q);
-  const int q = static_cast<int>(pq - static_cast<int64_t>(pp) * a.Q);  // P*Q may pass 2^31
-  const int ih0 = pp * a.stride_h - a.pad_h, iw0 = q * a.stride_w - a.pad_w;
-  return {nb * a.x_sn + g * a.x_sg + ih0 * a.x_sh + iw0 * a.x_sw, ih0, iw0};
+  const conv::OutPixel o = conv::out_pixel(m, a.PQ, a.Q);
+  const int ih0 = o.p * a.stride_h - a.pad_h, iw0 = o.q * a.stride_w - a.pad_w;
+  return {o.n * a.x_sn + g * a.x_sg + ih0 * a.x_sh + iw0 * a.x_sw, ih0, iw0};
 }
 
 __device__ __forceinline__ bool inside(const FwdArgs& a, const Pixel& px, const int4& e) {
@@ -217,8 +215,8 @@ struct BLoader {
 
 // ---- epilogue: y = acc + bias, bounds-checked, vectorized where allowed ---
 __device__ __forceinline__ int64_t y_pixel(const FwdArgs& a, int64_t m) {
-  const int64_t nb = m / a.PQ, pq = m - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
-  return nb * a.y_sn + pp * a.y_sp + q * a.y_sq;
+  const conv::OutPixel o = conv::out_pixel(m, a.PQ, a.Q);
+  return o.n * a.y_sn + o.p * a.y_sp + o.q * a.y_sq;
 }
 
 // Output channel of tile column `col` (0 .. Npad) of group block gb, -1 past

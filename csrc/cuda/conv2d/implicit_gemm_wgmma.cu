@@ -64,10 +64,9 @@ __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& 
     int ih0 = kFar, iw0 = kFar;
     int64_t base = 0;
     if (m < p.M) {
-      const int64_t nb = m / g.PQ, pq = m - nb * g.PQ;
-      const int pp = static_cast<int>(pq / g.Q), q = static_cast<int>(pq - pq / g.Q * g.Q);
-      ih0 = pp * g.stride_h - g.pad_h, iw0 = q * g.stride_w - g.pad_w;
-      base = nb * g.x_sn;
+      const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
+      ih0 = o.p * g.stride_h - g.pad_h, iw0 = o.q * g.stride_w - g.pad_w;
+      base = o.n * g.x_sn;
     }
     int tap_r = 0, tap_s = 0, ct = 0;  // k tile kt = (tap_r * S + tap_s) * c_tiles + ct
     for (int kt = 0; kt < p.ktiles; ++kt) {

@@ -75,10 +75,9 @@ __global__ void __launch_bounds__(kThreads) narrow_kernel(const Conv2dProblem p,
     const int64_t m = m_first + i * kThreads;
     pix[i] = 0, ih0[i] = regtile::kFar, iw0[i] = regtile::kFar;
     if (m < a.M) {
-      const int64_t nb = m / a.PQ, pq = m - nb * a.PQ;
-      const int pp = static_cast<int>(pq / a.Q), q = static_cast<int>(pq - pq / a.Q * a.Q);
-      ih0[i] = pp * a.stride_h - a.pad_h, iw0[i] = q * a.stride_w - a.pad_w;
-      pix[i] = nb * a.x_sn + ih0[i] * a.x_sh + iw0[i] * a.x_sw;
+      const conv::OutPixel o = conv::out_pixel(m, a.PQ, a.Q);
+      ih0[i] = o.p * a.stride_h - a.pad_h, iw0[i] = o.q * a.stride_w - a.pad_w;
+      pix[i] = o.n * a.x_sn + ih0[i] * a.x_sh + iw0[i] * a.x_sw;
     }
   }
 
@@ -113,8 +112,8 @@ __global__ void __launch_bounds__(kThreads) narrow_kernel(const Conv2dProblem p,
   for (int i = 0; i < kPix; ++i) {
     const int64_t m = m_first + i * kThreads;
     if (m >= a.M) continue;
-    const int64_t nb = m / a.PQ, pq = m - nb * a.PQ, pp = pq / a.Q, q = pq - pp * a.Q;
-    T* yp = y + nb * p.y_sn + pp * p.y_sp + q * p.y_sq;
+    const conv::OutPixel o = conv::out_pixel(m, a.PQ, a.Q);
+    T* yp = y + o.n * p.y_sn + o.p * p.y_sp + o.q * p.y_sq;
 #pragma unroll
     for (int f = 0; f < KN; ++f) {
       if (f >= a.Kg) break;
