@@ -21,7 +21,6 @@ namespace cuops::cuda {
 namespace {
 
 using regtile::C;
-using regtile::kFar;
 
 using regtile::WgradArgs;
 
