@@ -38,6 +38,7 @@
 //   implicit_gemm_mma_phases  any stride: one stride-1 tensor-core forward
 //                      (split-K step) per output phase of dx, sub-filter
 //                      taps r0 + stride*t; stride 1 = the flipped-weight forward
+//   implicit_gemm_wgmma  the same phases over the Hopper forward step
 // Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
 // conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
 // register tiling over pixel splits (deterministic finish); and both add
@@ -180,7 +181,10 @@ const Ladder<GradFn> kDgradCuda(
       "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
       "opt-in"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_backward_input_implicit_gemm_narrow,
-      "C/groups <= 8 (an RGB stem): the phases over the narrow forward"}},
+      "C/groups <= 8 (an RGB stem): the phases over the narrow forward"},
+     {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_input_implicit_gemm_wgmma,
+      "Hopper (sm_90a), any stride: one stride-1 implicit_gemm_wgmma forward per output phase "
+      "of dx (dy channels_last, K % 64 == 0; others -> the split-K forward); opt-in"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(

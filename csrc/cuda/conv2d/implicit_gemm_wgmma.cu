@@ -21,11 +21,16 @@
 // fence the proxies after the wait (generic writes, async-proxy wgmma reads)
 // and run the GEMM's main loop and epilogue unchanged.
 //
+// The epilogue is the GEMM's, with row m of C at output pixel m's place in y
+// (any strides: dense channels_last, or the strided phase views of dx that
+// the dgrad step writes).
+//
 // Eligibility (else the fp16/bf16 default step runs): an sm_90 device and
 // sm_90a build; groups 1; x channels_last with C % 64 == 0 and 16-byte
-// aligned pixels; y dense channels_last (the GEMM's C); K >= 64, K % 8 == 0.
+// aligned pixels; K >= 64, K % 8 == 0.
 // The filter is copied to [K][R][S][C] when it is not laid out so.
 // Deterministic: one block owns an output tile and sums its K in order.
+#include "conv2d_steps.h"
 #include "cuda/conv2d/common.cuh"
 #include "cuda/matmul/tma.cuh"
 #include "cuda/matmul/wgmma/pipeline.cuh"
@@ -42,6 +47,12 @@ struct Gather {
   int64_t PQ;
   int Q, H, W, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int c_tiles;  // C / 64: k tiles per filter tap
+  int64_t y_sn, y_sp, y_sq;  // where output pixel m's row of K channels starts
+
+  __device__ __forceinline__ int64_t y_row(int64_t m) const {
+    const conv::OutPixel o = conv::out_pixel(m, PQ, Q);
+    return o.n * y_sn + o.p * y_sp + o.q * y_sq;
+  }
 };
 
 // ---------------------------------------------------------------------------
@@ -125,7 +136,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
       mainloop<T, C, false, false, true>(p, ring, pos, a_off, acc, lane);
-      store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane);
+      store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane,
+                       [&](int64_t m) { return g.y_row(m); });
     }
   }
 #endif
@@ -143,12 +155,13 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   prm.K = rsc;
   prm.c = p.y;
   prm.bias = p.bias;
-  prm.c_sm = p.K;
-  prm.c_sn = 1;
+  prm.c_sm = 0;  // rows through Gather::y_row
+  prm.c_sn = p.y_sk;
   prm.tiles_m = ceil_div<int64_t>(prm.M, C::BM);
   prm.tiles_n = ceil_div<int64_t>(p.K, C::BN);
   prm.ktiles = static_cast<int>(rsc / C::BK);
-  prm.c_pairs = reinterpret_cast<uintptr_t>(p.y) % 4 == 0;
+  prm.c_pairs = p.y_sk == 1 && reinterpret_cast<uintptr_t>(p.y) % 4 == 0 && p.y_sn % 2 == 0 &&
+                p.y_sp % 2 == 0 && p.y_sq % 2 == 0;
   prm.batch = 1;
   Gather g{};
   g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw, g.PQ = p.P * p.Q;
@@ -158,6 +171,7 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   g.pad_h = static_cast<int>(p.pad_h), g.pad_w = static_cast<int>(p.pad_w);
   g.dil_h = static_cast<int>(p.dil_h), g.dil_w = static_cast<int>(p.dil_w);
   g.c_tiles = static_cast<int>(p.C / C::BK);
+  g.y_sn = p.y_sn, g.y_sp = p.y_sp, g.y_sq = p.y_sq;
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
   const int64_t tiles = prm.tiles_m * prm.tiles_n;
@@ -174,14 +188,12 @@ bool run(const Conv2dProblem& p) {
   const int64_t M = p.N * p.P * p.Q, rsc = p.R * p.S * p.C;
   const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && aligned16(p.x) &&
                     p.x_sn % 8 == 0 && p.x_sh % 8 == 0 && p.x_sw % 8 == 0;
-  const bool y_ok = p.y_sk == 1 && p.y_sq == p.K && p.y_sp == p.Q * p.K &&
-                    p.y_sn == p.P * p.Q * p.K;
   const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
   const int64_t ph = std::abs(p.pad_h), pw = std::abs(p.pad_w);
   const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h + ph) &&
                        fits((p.Q - 1) * p.stride_w + pw) && fits((p.R - 1) * p.dil_h + ph) &&
                        fits((p.S - 1) * p.dil_w + pw) && rsc / 64 < INT32_MAX / 2;
-  if (!x_ok || !y_ok || !geom_ok || p.K < 64 || p.K % 8 != 0 || M < 1) return false;
+  if (!x_ok || !geom_ok || p.K < 64 || p.K % 8 != 0 || M < 1) return false;
   // B: the filter as [K][R][S][C] rows (a copy unless it is laid out so).
   const void* w = p.w;
   at::Tensor packed;
@@ -213,6 +225,18 @@ void conv2d_implicit_gemm_wgmma(const Conv2dProblem& p) {
   TORCH_CHECK_TYPE(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
                    "cuops.conv2d(implicit_gemm_wgmma): unsupported dtype ", p.dtype);
   if (!conv2d_wgmma_try(p)) conv2d_implicit_gemm_mma_splitk(p);
+}
+
+// dgrad: one stride-1 forward of this step per output phase of dx (stride 1:
+// dy with the whole filter flipped, K <-> C swapped). Each phase's output is
+// a strided view of dx, which the epilogue's per-pixel rows address; the
+// forward's eligibility asks dy for what it asks x (channels_last, K % 64).
+void conv2d_backward_input_implicit_gemm_wgmma(const Conv2dGradProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+                   "cuops.conv2d_backward_input(implicit_gemm_wgmma): unsupported dtype ",
+                   p.dtype);
+  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
+                         &conv2d_implicit_gemm_wgmma);
 }
 
 }  // namespace cuops::cuda

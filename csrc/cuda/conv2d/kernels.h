@@ -25,14 +25,16 @@ void conv2d_implicit_gemm_3xtf32(const Conv2dProblem& p);
 // 2d. few filters per group (K/groups <= 8, conv2d_is_narrow), every dtype:
 // a thread owns 4 pixels x all filters, taps and weights staged in smem;
 // others -> implicit_gemm. dgrad: the phases over it (C/groups <= 8).
-// 3c. Hopper (sm_90a), fp16/bf16, channels_last, C % 64 == 0: implicit GEMM
-// on matmul's wgmma engine with a cp.async im2col producer; others -> the
-// split-K step. conv2d_wgmma_try runs it where it applies (else false).
-bool conv2d_wgmma_try(const Conv2dProblem& p);
-void conv2d_implicit_gemm_wgmma(const Conv2dProblem& p);
 bool conv2d_is_narrow(const Conv2dProblem& p);
 void conv2d_implicit_gemm_narrow(const Conv2dProblem& p);
 void conv2d_backward_input_implicit_gemm_narrow(const Conv2dGradProblem& p);
+// 3c. Hopper (sm_90a), fp16/bf16, channels_last, C % 64 == 0: implicit GEMM
+// on matmul's wgmma engine with a cp.async im2col producer; others -> the
+// split-K step. conv2d_wgmma_try runs it where it applies (else false).
+// dgrad: the phases over it (dy channels_last, K % 64 == 0).
+bool conv2d_wgmma_try(const Conv2dProblem& p);
+void conv2d_implicit_gemm_wgmma(const Conv2dProblem& p);
+void conv2d_backward_input_implicit_gemm_wgmma(const Conv2dGradProblem& p);
 void conv2d_implicit_gemm_mma(const Conv2dProblem& p);  // 3. tensor cores (fp16/bf16, NHWC)
 void conv2d_depthwise(const Conv2dProblem& p);      // 4. groups == C == K
 // 3b. step 3 with split-K over gridDim.y + a finishing pass when the M x N

@@ -74,7 +74,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
       mainloop<T, C, A_MN, B_MN>(p, ring, pos, a_off, acc, lane);
-      store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane);
+      store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane,
+                       [&](int64_t m) { return m * p.c_sm; });
     }
   }
 #endif

@@ -189,15 +189,19 @@ __device__ __forceinline__ void mainloop(const Params& p, const Ring<C>& ring, R
 // layout (wgmma/ptx.cuh): warp w, lane (g = l/4, q = l%4) holds, for each
 // 8-column group j, acc[4j], acc[4j+1] at row 16w+g, columns 8j+2q, +1, and
 // acc[4j+2], acc[4j+3] at row 16w+g+8.
-template <typename T, class C>
+// `row_offset(m)`: where row m of C starts (elements from C of product z):
+// m * c_sm for a matrix; the convolution's output pixel m anywhere in y.
+// Evaluated twice per thread, once per row it holds.
+template <typename T, class C, class RowOffset>
 __device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C::kAccRegs],
-                                           int64_t z, int64_t m0, int64_t n0, int warp,
-                                           int lane) {
+                                           int64_t z, int64_t m0, int64_t n0, int warp, int lane,
+                                           RowOffset row_offset) {
   using Ops = HalfOps<T>;
   const int g = lane >> 2, q = lane & 3;
   const T* bias = static_cast<const T*>(p.bias);
   T* c = static_cast<T*>(p.c) + z * p.c_sz;
   const int64_t r0 = m0 + 16 * warp + g;
+  const int64_t row[2] = {r0 < p.M ? row_offset(r0) : 0, r0 + 8 < p.M ? row_offset(r0 + 8) : 0};
   CUOPS_UNROLL
   for (int j = 0; j < C::BN / 8; ++j) {
     const int64_t n = n0 + 8 * j + 2 * q;
@@ -213,7 +217,7 @@ __device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C
       const int64_t m = r0 + 8 * h;
       if (m >= p.M) continue;
       const float v0 = acc[4 * j + 2 * h] + b0, v1 = acc[4 * j + 2 * h + 1] + b1;
-      T* dst = c + m * p.c_sm + n * p.c_sn;
+      T* dst = c + row[h] + n * p.c_sn;
       if (p.c_pairs && has2) {
         *reinterpret_cast<typename Ops::T2*>(dst) = Ops::pack(v0, v1);
       } else {
