@@ -506,44 +506,56 @@ def test_wgmma_conv_cuda(shape, w_cl, dtype):
         assert names is None or any("conv_wgmma_kernel" in n for n in names), names
 
 
-# Its dgrad: the phases over the forward step (dy channels_last, K % 64 == 0:
-# the forward's x), stride 1 as one phase writing dx, stride 2 as four phases
-# writing strided views of dx (the epilogue's per-pixel rows). (x, w, kwargs)
-WGMMA_DGRAD_SHAPES = [
-    ((2, 64, 14, 15), (64, 64, 3, 3), dict(padding=1)),               # one phase, M tail
-    ((2, 96, 29, 31), (128, 96, 3, 3), dict(stride=2, padding=1)),    # 4 phases, odd sizes
+# Its gradients. dgrad: the phases over the forward step (dy channels_last,
+# K % 64 == 0: the forward's x), stride 1 as one phase writing dx, stride 2
+# as four phases writing strided views of dx. wgrad: dy^T by the copy engine,
+# im2col(x) gathered (C % 64 == 0), split over pixels. Shapes where one of
+# them does not apply check its fallback. (x, w, kwargs)
+WGMMA_GRAD_SHAPES = [
+    ((2, 64, 14, 15), (64, 64, 3, 3), dict(padding=1)),               # M and N tails
+    ((2, 128, 29, 31), (128, 128, 3, 3), dict(stride=2, padding=1)),  # 4 phases, odd sizes
     ((2, 64, 28, 28), (128, 64, 1, 1), dict(stride=2)),               # 1x1/2: 3 zero phases
-    ((1, 72, 40, 40), (64, 72, 7, 7), dict(stride=2, padding=3)),     # 7x7/2, C = 72
+    ((1, 72, 40, 40), (64, 72, 7, 7), dict(stride=2, padding=3)),     # 7x7/2; wgrad: C = 72
+    ((3, 192, 9, 9), (200, 192, 3, 3), dict(padding=2, dilation=2)),  # dgrad: K = 200
+    ((8, 64, 56, 56), (64, 64, 3, 3), dict(padding=1)),               # many pixel splits
 ]
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("shape", range(len(WGMMA_DGRAD_SHAPES)))
-def test_wgmma_dgrad_cuda(shape, dtype):
-    """dx against float64 autograd; deterministic; on an sm_90 device the
-    wgmma kernel is the one that ran."""
+@pytest.mark.parametrize("shape", range(len(WGMMA_GRAD_SHAPES)))
+def test_wgmma_backward_cuda(shape, dtype):
+    """dx and dw (channels_last, as torch makes it here: the wgrad's copy out
+    of its KCRS result) against float64 autograd; deterministic; on an sm_90
+    device the wgmma kernels ran exactly where they apply."""
     torch.manual_seed(0)
-    xs, ws, kw = WGMMA_DGRAD_SHAPES[shape]
+    xs, ws, kw = WGMMA_GRAD_SHAPES[shape]
+    x = _layout(torch.randn(xs, device="cuda", dtype=dtype), True)
     w = torch.randn(ws, device="cuda", dtype=dtype)
-    x64 = torch.randn(xs, dtype=torch.float64, requires_grad=True)
-    y64 = F.conv2d(x64, w.double().cpu(), **kw)
+    x64, w64 = (t.detach().double().cpu().requires_grad_(True) for t in (x, w))
+    y64 = F.conv2d(x64, w64, **kw)
     dy = _layout(torch.randn(y64.shape, device="cuda", dtype=dtype), True)
-    want = torch.autograd.grad(y64, x64, dy.double().cpu())[0]
-    s, pad = kw.get("stride", 1), kw.get("padding", 0)
+    want_dx, want_dw = torch.autograd.grad(y64, (x64, w64), dy.double().cpu())
+    s, pad, d = kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1)
+    args = ([s, s], [pad] * 4, [d, d], 1, "implicit_gemm_wgmma")
 
     def dgrad():
-        return torch.ops.cuops.conv2d_backward_input(
-            dy, w, list(xs), [s, s], [pad] * 4, [1, 1], 1, "implicit_gemm_wgmma")
+        return torch.ops.cuops.conv2d_backward_input(dy, w, list(xs), *args)
 
-    poison_allocator("cuda", want.numel() * 16)
-    dx = dgrad()
-    assert_rel_close(dx, want.to(dtype), dtype=dtype, what=f"wgmma dgrad {xs} {ws} {kw}")
-    assert torch.equal(dx, dgrad())
+    def wgrad():
+        return torch.ops.cuops.conv2d_backward_weight(dy, x, list(ws), *args)
+
+    for name, run, want in (("dgrad", dgrad, want_dx), ("wgrad", wgrad, want_dw)):
+        poison_allocator("cuda", want.numel() * 16)
+        got = run()
+        assert_rel_close(got, want.to(dtype), dtype=dtype, what=f"wgmma {name} {xs} {ws} {kw}")
+        assert torch.equal(got, run())
     if torch.cuda.get_device_capability() == (9, 0):
         from tests.test_matmul import _kernel_names
-        names = _kernel_names(dgrad)
-        assert names is None or any("conv_wgmma_kernel" in n for n in names), names
+        for run, applies, kernel in ((dgrad, ws[0] % 64 == 0, "conv_wgmma_kernel"),
+                                     (wgrad, xs[1] % 64 == 0, "wgrad_wgmma_kernel")):
+            names = _kernel_names(run)
+            assert names is None or any(kernel in n for n in names) == applies, names
 
 
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
@@ -1528,9 +1540,8 @@ def test_variants_listed(device):
     """Every ladder has, per dtype, one default that holds without a condition
     (the last rule), and every wgrad step is a dgrad step of the same dtypes
     (test_backward names one variant for both; the dgrad-only steps -- the
-    phase steps, implicit_gemm_narrow and implicit_gemm_wgmma, whose wgrad
-    would be a plain implicit GEMM or is not written -- run with the default
-    wgrad)."""
+    phase steps and implicit_gemm_narrow, whose wgrad would be a plain
+    implicit GEMM -- run with the default wgrad)."""
     fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
                          ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
     for ladder in (fwd, dgrad, wgrad):
@@ -1541,7 +1552,7 @@ def test_variants_listed(device):
     wgrad_steps = {v["name"]: v["dtypes"] for v in wgrad}
     assert all(dgrad_steps.get(n) == d for n, d in wgrad_steps.items()), (dgrad_steps, wgrad_steps)
     assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases", "phases",
-                                                   "implicit_gemm_narrow", "implicit_gemm_wgmma"}
+                                                   "implicit_gemm_narrow"}
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

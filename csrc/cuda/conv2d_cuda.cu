@@ -39,6 +39,8 @@
 //                      (split-K step) per output phase of dx, sub-filter
 //                      taps r0 + stride*t; stride 1 = the flipped-weight forward
 //   implicit_gemm_wgmma  the same phases over the Hopper forward step
+//                      (its wgrad: the wgmma engine with an im2col gather of
+//                      x as the N-major B, split over pixels)
 // Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
 // conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
 // register tiling over pixel splits (deterministic finish); and both add
@@ -204,7 +206,11 @@ const Ladder<GradFn> kWgradCuda(
       "fp32, 128x128x8 tiles, 8x8 per thread in registers, split over pixels, deterministic"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_weight_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, split operands (3 products, ~fp32 accuracy), cp.async "
-      "gathers, split over pixels, deterministic; opt-in"}},
+      "gathers, split over pixels, deterministic; opt-in"},
+     {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_wgmma,
+      "Hopper (sm_90a): the wgmma engine, dy^T by TMA, im2col(x) gathered by cp.async, split "
+      "over pixels, deterministic finish; x channels_last C % 64 == 0, dy dense "
+      "channels_last; others -> implicit_gemm_mma; opt-in"}},
     kWgradDefaults);
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,

@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n; t += gridDim.x) {
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
-      mainloop<T, C, false, false, true>(p, ring, pos, a_off, acc, lane);
+      mainloop<T, C, false, false, true>(ring, pos, a_off, acc, lane, p.ktiles);
       store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane,
                        [&](int64_t m) { return g.y_row(m); });
     }

@@ -110,6 +110,19 @@ void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p);
 // KCRS-contiguous [K][C/groups][R][S] of p.dtype, fully overwritten
 // (docs/conv2d-mma.md).
 void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw);
+// Runs such a kernel (p.x = input, p.y = grad_output, a KCRS-contiguous dw)
+// for the ladder's grad_weight: in place when it is KCRS-contiguous, else
+// into a temporary and a strided copy (data movement, K*Cg*R*S elements).
+void wgrad_into_kcrs(const Conv2dGradProblem& p, void (*wgrad)(const Conv2dProblem&, void*));
+// The tensor-core wgrads' finish: dw (KCRS, p.dtype) = the sum over ws's
+// splits in split order (deterministic); ws = [splits][K][R*S*Cg] fp32
+// partials, column (r*S + s)*Cg + c; columns of c >= Cw are padding.
+void wgrad_reduce_splits(const at::Tensor& ws, void* dw, const Conv2dProblem& p, int64_t Cw);
+// 3c's wgrad on the wgmma engine (sm_90a; x channels_last with C % 64 == 0,
+// dy dense channels_last, groups 1): dy^T by the copy engine, im2col(x)
+// gathered by the producer warpgroup, split over pixels, the finish above;
+// other problems -> implicit_gemm_mma.
+void conv2d_backward_weight_implicit_gemm_wgmma(const Conv2dGradProblem& p);
 // Pointwise gradients as GEMMs (gemm_1x1.cu): dgrad dx = dy . w per pixel
 // (stride > 1: a dense temporary scattered into a zeroed dx); wgrad dw = dy^T
 // . x with GEMM-K = N*P*Q (NCHW and strided operands through copies whose

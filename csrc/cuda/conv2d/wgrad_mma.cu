@@ -429,11 +429,16 @@ void conv2d_wgrad_mma(const Conv2dProblem& problem, void* dw) {
          : launch_wgrad<__nv_bfloat16, false>(prm, p.groups, static_cast<int>(splits));
   }
 
+  wgrad_reduce_splits(ws, dw, p, Cw);
+}
+
+void wgrad_reduce_splits(const at::Tensor& ws, void* dw, const Conv2dProblem& p, int64_t Cw) {
+  const int64_t splits = ws.size(0), Cg = p.C / p.groups, Ktot = p.R * p.S * Cg;
   const int64_t total = p.K * Ktot;
   auto reduce = [&](auto* out) {
     using OutT = std::remove_pointer_t<decltype(out)>;
     wgrad_reduce_kernel<OutT><<<grid_for(total, 256), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
-        ws.data_ptr<float>(), out, p.K, static_cast<int>(Ktot), static_cast<int>(Cg),
+        ws.const_data_ptr<float>(), out, p.K, static_cast<int>(Ktot), static_cast<int>(Cg),
         static_cast<int>(Cw), static_cast<int>(p.S), static_cast<int>(p.R * p.S),
         static_cast<int>(splits));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -452,19 +457,23 @@ void conv2d_wgrad_mma(const Conv2dProblem& problem, void* dw) {
 // documented strided copy (data movement only, K*Cg*R*S elements: tiny next
 // to the GEMM) puts it in place.
 void conv2d_backward_weight_implicit_gemm_mma(const Conv2dGradProblem& p) {
+  wgrad_into_kcrs(p, &conv2d_wgrad_mma);
+}
+
+void wgrad_into_kcrs(const Conv2dGradProblem& p, void (*wgrad)(const Conv2dProblem&, void*)) {
   const int64_t Cg = p.C / p.groups;
   Conv2dProblem q = p;  // slices off the gradient pointers; x = input
   q.y = const_cast<void*>(p.dy);
   const bool kcrs = (p.K == 1 || p.w_sk == Cg * p.R * p.S) && (Cg == 1 || p.w_sc == p.R * p.S) &&
                     (p.R == 1 || p.w_sr == p.S) && (p.S == 1 || p.w_ss == 1);
   if (kcrs) {
-    conv2d_wgrad_mma(q, p.dw);
+    wgrad(q, p.dw);
     return;
   }
   const auto opts =
       at::TensorOptions().dtype(p.dtype).device(at::kCUDA, at::cuda::current_device());
   at::Tensor tmp = at::empty({p.K, Cg, p.R, p.S}, opts);
-  conv2d_wgrad_mma(q, tmp.data_ptr());
+  wgrad(q, tmp.data_ptr());
   at::from_blob(p.dw, {p.K, Cg, p.R, p.S}, {p.w_sk, p.w_sc, p.w_sr, p.w_ss}, opts).copy_(tmp);
 }
 

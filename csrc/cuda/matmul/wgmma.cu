@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
-      mainloop<T, C, A_MN, B_MN>(p, ring, pos, a_off, acc, lane);
+      mainloop<T, C, A_MN, B_MN>(ring, pos, a_off, acc, lane, p.ktiles);
       store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane,
                        [&](int64_t m) { return m * p.c_sm; });
     }

@@ -159,12 +159,13 @@ __device__ __forceinline__ uint64_t operand_desc(uint32_t tile, int j) {
 // Waiting for each batch before the next keeps one batch per warpgroup in
 // flight; the other consumer warpgroup's batch fills the tensor cores
 // meanwhile.
-// kGathered: a stage's A tile was written by cp.async (the convolution's
-// gather producer), not by the copy engine: a proxy fence after the wait.
+// kGathered: part of a stage was written by cp.async (the convolutions'
+// gather producers), not by the copy engine: a proxy fence after the wait.
+// `ktiles`: k tiles of this output tile (p.ktiles, or a split's share).
 template <typename T, class C, bool A_MN, bool B_MN, bool kGathered = false>
-__device__ __forceinline__ void mainloop(const Params& p, const Ring<C>& ring, RingPos& pos,
-                                         uint32_t a_off, float (&acc)[C::kAccRegs], int lane) {
-  for (int kt = 0; kt < p.ktiles; ++kt) {
+__device__ __forceinline__ void mainloop(const Ring<C>& ring, RingPos& pos, uint32_t a_off,
+                                         float (&acc)[C::kAccRegs], int lane, int ktiles) {
+  for (int kt = 0; kt < ktiles; ++kt) {
     mbar_wait_bounded(ring.full(pos.s), pos.phase);
     if constexpr (kGathered) fence_proxy_async_smem();
     const uint32_t sA = ring.a(pos.s) + a_off, sB = ring.b(pos.s);

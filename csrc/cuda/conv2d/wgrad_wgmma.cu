@@ -1,0 +1,273 @@
+// conv2d_backward_weight ladder step "implicit_gemm_wgmma" (fp16/bf16, Hopper
+// sm_90a): the weight gradient on matmul step 8's wgmma engine
+// (csrc/cuda/matmul/wgmma/*.cuh).
+//
+// GEMM view (groups 1, channels_last): dw[k][j] = sum_m dy[m][k] * x_j(m),
+// m = output pixel (n, p, q) (GEMM-K, N*P*Q long), k = filter (GEMM-M), j =
+// (r*S + s)*C + c (GEMM-N: tap (r, s), channel c fastest), x_j(m) = x at tap
+// (r, s) of pixel m's window (0 outside the image).
+// * A = dy^T is M-major: dy's rows are pixels with the K filters contiguous,
+//   so the copy engine loads [64 pixels][64 filters] boxes of dy seen as a
+//   [N*P*Q][K] matrix, as the GEMM loads a transposed A.
+// * B = im2col(x) is N-major: for one pixel, 64 consecutive j are 64
+//   channels of one tap (C % 64 == 0), 128 contiguous bytes of x. The
+//   producer warpgroup gathers them as the forward's producer does (thread
+//   = one pixel row of one 64-column box, eight 16-byte cp.async into the
+//   128-byte-swizzled row, zero-fill outside the image and past the last
+//   pixel), the box layout an N-major TMA load would write.
+// * The reduction over N*P*Q is long and M x N is small (64 x 576 for
+//   ResNet-50's first 3x3 layer), so it is split over pixels: split z takes
+//   k tiles [z*per, min((z+1)*per, KT)), its tiles are product z of the
+//   engine's batched tile order, and its fp32 partial tile goes to a
+//   workspace; wgrad_reduce_splits sums the splits in order (deterministic).
+//
+// Eligibility (else implicit_gemm_mma): an sm_90 device and sm_90a build;
+// groups 1; x channels_last with C % 64 == 0 and 16-byte aligned pixels; dy
+// dense channels_last (one [N*P*Q][K] matrix for the tensor map), K >= 64
+// (the map's 64-wide box), K % 8 == 0, 16-byte aligned; N*P*Q < 2^31
+// (tensor-map coordinates).
+#include <algorithm>
+
+#include "cuda/conv2d/common.cuh"
+#include "cuda/conv2d/kernels.h"
+#include "cuda/matmul/tma.cuh"
+#include "cuda/matmul/wgmma/pipeline.cuh"
+
+namespace cuops::cuda {
+namespace {
+
+using namespace wgmma;
+
+// The gather's view of x, the convolution's geometry and the pixel split.
+struct WgradGather {
+  const void* x;
+  int64_t x_sn, x_sh, x_sw;  // element strides; channels are unit-stride
+  int64_t pixels, PQ;        // N*P*Q, P*Q
+  int Q, H, W, C, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int ktiles_total;          // ceil(pixels / 64)
+  int ktiles_per_split;
+
+  // k tiles of split z (>= 1 for every split the host launches).
+  __device__ __forceinline__ int split_ktiles(int64_t z) const {
+    const int64_t left = ktiles_total - z * ktiles_per_split;
+    return static_cast<int>(left < ktiles_per_split ? left : ktiles_per_split);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// The producer: 128 threads = 64 pixel rows x 2. Thread `tid` fills row
+// tid % 64 of B's boxes tid / 64, tid / 64 + 2, ...; per output tile it
+// resolves its boxes' taps once, per k tile its pixel. Thread 0 also
+// announces A's bytes and issues its boxes.
+// ---------------------------------------------------------------------------
+template <typename T, class C>
+__device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather& g,
+                                              const Ring<C>& ring, int tid) {
+  static_assert(C::BK == 64 && C::kThreads - 256 == 128, "64 pixel rows, 128 producer threads");
+  constexpr int kBoxes = C::BN / 64, kMine = kBoxes / 2;  // B boxes per thread
+  const T* x = static_cast<const T*>(g.x);
+  const int row = tid & 63, box0 = tid >> 6;
+  RingPos pos;
+  const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    int64_t z, m0, n0;
+    tile_origin<C>(p, t, z, m0, n0);
+    // This thread's boxes: column block j0 = tap (r, s), channels c0..c0+63.
+    int dh[kMine], dw[kMine], c0[kMine];
+    bool live[kMine];
+    CUOPS_UNROLL
+    for (int i = 0; i < kMine; ++i) {
+      const int64_t j0 = n0 + 64 * (box0 + 2 * i);
+      live[i] = j0 < p.N;
+      const int rs = static_cast<int>(j0 / g.C), r = rs / g.S;
+      c0[i] = static_cast<int>(j0 - static_cast<int64_t>(rs) * g.C);
+      dh[i] = r * g.dil_h - g.pad_h;
+      dw[i] = (rs - r * g.S) * g.dil_w - g.pad_w;
+    }
+    const int a_boxes = mn_boxes<C::BM>(p.M - m0);
+    const int64_t pix0 = z * g.ktiles_per_split * int64_t{64};
+    const int ktiles = g.split_ktiles(z);
+    for (int kt = 0; kt < ktiles; ++kt) {
+      mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
+      const uint32_t bar = ring.full(pos.s);
+      const int64_t k0 = pix0 + 64 * kt;
+      if (tid == 0) {
+        mbar_arrive_expect_tx(bar, a_boxes * C::kMnBoxBytes);
+        load_operand<true, C::BM, C::kMnBoxBytes>(ring.a(pos.s), &p.tma_a, bar,
+                                                  static_cast<int>(m0), a_boxes,
+                                                  static_cast<int>(k0));
+      }
+      const int64_t m = k0 + row;
+      int ih0 = 0, iw0 = 0;
+      int64_t base = 0;
+      const bool pixel = m < g.pixels;
+      if (pixel) {
+        const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
+        ih0 = o.p * g.stride_h, iw0 = o.q * g.stride_w;
+        base = o.n * g.x_sn;
+      }
+      CUOPS_UNROLL
+      for (int i = 0; i < kMine; ++i) {
+        const int ih = ih0 + dh[i], iw = iw0 + dw[i];
+        const bool in = pixel && live[i] && static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
+                        static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
+        const T* src = in ? x + base + ih * g.x_sh + iw * g.x_sw + c0[i] : x;
+        const uint32_t dst = ring.b(pos.s) + (box0 + 2 * i) * C::kMnBoxBytes + row * 128;
+        CUOPS_UNROLL
+        for (int c = 0; c < 8; ++c)
+          cp_async_16(dst + ((c ^ (row & 7)) << 4), in ? src + 8 * c : x, in ? 16 : 0);
+      }
+      cp_async_mbar_arrive_noinc(bar);
+      pos.next<C::kStages>();
+    }
+  }
+}
+
+// One consumer warpgroup's 64 x BN fp32 partial tile of split z into
+// ws[z][k][j] (rows k < M, columns j < N; N is even: pairs as float2). The
+// fragment layout of store_tile (pipeline.cuh).
+template <class C>
+__device__ __forceinline__ void store_partials(const Params& p, float* ws,
+                                               const float (&acc)[C::kAccRegs], int64_t z,
+                                               int64_t m0, int64_t n0, int warp, int lane) {
+  const int g = lane >> 2, q = lane & 3;
+  float* out = ws + z * p.M * p.N;
+  const int64_t r0 = m0 + 16 * warp + g;
+  CUOPS_UNROLL
+  for (int j = 0; j < C::BN / 8; ++j) {
+    const int64_t n = n0 + 8 * j + 2 * q;
+    if (n >= p.N) continue;
+    CUOPS_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const int64_t m = r0 + 8 * h;
+      if (m < p.M)
+        *reinterpret_cast<float2*>(out + m * p.N + n) =
+            make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+    }
+  }
+}
+
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, 1)
+    wgrad_wgmma_kernel(const __grid_constant__ Params p, const __grid_constant__ WgradGather g,
+                       float* ws) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  __shared__ __align__(8) uint64_t bars[2 * C::kStages];
+  extern __shared__ __align__(1024) unsigned char smem[];
+  const Ring<C> ring{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)};
+  const int tid = threadIdx.x, wg = tid / 128;
+  if (tid == 0) {
+    for (int s = 0; s < C::kStages; ++s) {
+      mbar_init(ring.full(s), 128 + 1);  // the gathers + the expect_tx arrival
+      mbar_init(ring.empty(s), C::kConsumerWarps);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+  if (wg == 0) {
+    setmaxnreg_dec<C::cfg.producer_regs>();
+    produce_wgrad<T, C>(p, g, ring, tid);
+  } else {
+    setmaxnreg_inc<C::cfg.consumer_regs>();
+    const int cw = wg - 1, warp = (tid / 32) % 4, lane = tid % 32;
+    const uint32_t a_off = cw * C::kMnBoxBytes;  // A's M-major box cw: this warpgroup's rows
+    float acc[C::kAccRegs];
+    CUOPS_UNROLL
+    for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
+    RingPos pos;
+    for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n * p.batch; t += gridDim.x) {
+      int64_t z, m0, n0;
+      tile_origin<C>(p, t, z, m0, n0);
+      mainloop<T, C, true, true, true>(ring, pos, a_off, acc, lane, g.split_ktiles(z));
+      store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
+    }
+  }
+#endif
+}
+
+template <typename T>
+bool run(const Conv2dProblem& p, void* dw) {
+  using C = Tile<kConvNarrow>;
+  auto kernel = wgrad_wgmma_kernel<T, C>;
+  if (!kernel_in_build<C>(kernel)) return false;
+  const int64_t pixels = p.N * p.P * p.Q, ntot = p.R * p.S * p.C;
+  Params prm{};
+  prm.tma_a = tma::make_map<T>(p.y, pixels, p.K, p.K, C::BK);
+  prm.M = p.K;
+  prm.N = ntot;
+  prm.K = pixels;
+  prm.tiles_m = ceil_div<int64_t>(p.K, C::BM);
+  prm.tiles_n = ceil_div<int64_t>(ntot, C::BN);
+  // Pixel splits: about two waves of (tile, split) units over the SMs, each
+  // at least 4 k tiles (the ring's prologue pays off), the workspace within
+  // 256 MB.
+  const int64_t ktiles = ceil_div<int64_t>(pixels, C::BK);
+  const int64_t units = prm.tiles_m * prm.tiles_n;
+  int64_t splits = ceil_div<int64_t>(2 * num_sms(), units);
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, ktiles / 4));
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, (int64_t{64} << 20) / (p.K * ntot)));
+  const int64_t per = ceil_div<int64_t>(ktiles, std::max<int64_t>(1, splits));
+  splits = ceil_div<int64_t>(ktiles, per);  // every split has >= 1 k tile
+  prm.ktiles = static_cast<int>(per);
+  prm.batch = splits;
+  WgradGather g{};
+  g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw;
+  g.pixels = pixels, g.PQ = p.P * p.Q;
+  g.Q = static_cast<int>(p.Q), g.H = static_cast<int>(p.H), g.W = static_cast<int>(p.W);
+  g.C = static_cast<int>(p.C), g.S = static_cast<int>(p.S);
+  g.stride_h = static_cast<int>(p.stride_h), g.stride_w = static_cast<int>(p.stride_w);
+  g.pad_h = static_cast<int>(p.pad_h), g.pad_w = static_cast<int>(p.pad_w);
+  g.dil_h = static_cast<int>(p.dil_h), g.dil_w = static_cast<int>(p.dil_w);
+  g.ktiles_total = static_cast<int>(ktiles);
+  g.ktiles_per_split = static_cast<int>(per);
+  const auto opts = at::TensorOptions().device(at::kCUDA, c10::cuda::current_device());
+  const at::Tensor ws = at::empty({splits, p.K, ntot}, opts.dtype(at::kFloat));
+  C10_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
+  const auto grid = static_cast<unsigned>(std::min<int64_t>(units * splits, num_sms()));
+  kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(
+      prm, g, ws.data_ptr<float>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  wgrad_reduce_splits(ws, dw, p, p.C);
+  return true;
+}
+
+// The problems run() takes (p.x = input, p.y = grad_output).
+bool eligible(const Conv2dProblem& p) {
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  if (props->major != 9 || props->minor != 0) return false;
+  if (p.dtype != at::kHalf && p.dtype != at::kBFloat16) return false;
+  const int64_t pixels = p.N * p.P * p.Q;
+  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && aligned16(p.x) &&
+                    p.x_sn % 8 == 0 && p.x_sh % 8 == 0 && p.x_sw % 8 == 0;
+  const bool dy_ok = p.y_sk == 1 && p.y_sq == p.K && p.y_sp == p.Q * p.K &&
+                     p.y_sn == p.P * p.Q * p.K && p.K % 8 == 0 && aligned16(p.y);
+  const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
+  const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h) &&
+                       fits((p.Q - 1) * p.stride_w) && fits((p.R - 1) * p.dil_h + p.pad_h) &&
+                       fits((p.S - 1) * p.dil_w + p.pad_w) && fits(p.R * p.S) &&
+                       p.R * p.S * p.C < INT32_MAX;
+  return x_ok && dy_ok && geom_ok && pixels >= 1 && pixels < INT32_MAX - 64 && p.K >= 64;
+}
+
+void wgrad_wgmma(const Conv2dProblem& p, void* dw) {
+  const bool ran = p.dtype == at::kHalf ? run<__half>(p, dw) : run<__nv_bfloat16>(p, dw);
+  if (!ran) conv2d_wgrad_mma(p, dw);  // a build without the sm_90a body
+}
+
+}  // namespace
+
+void conv2d_backward_weight_implicit_gemm_wgmma(const Conv2dGradProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
+                   "cuops.conv2d_backward_weight(implicit_gemm_wgmma): unsupported dtype ",
+                   p.dtype);
+  Conv2dProblem q = p;  // x = input, y = grad_output
+  q.y = const_cast<void*>(p.dy);
+  if (!eligible(q)) {
+    conv2d_backward_weight_implicit_gemm_mma(p);
+    return;
+  }
+  wgrad_into_kcrs(p, &wgrad_wgmma);
+}
+
+}  // namespace cuops::cuda
