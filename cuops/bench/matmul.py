@@ -84,6 +84,11 @@ def cases(device: torch.device, quick: bool) -> list:
             out.append(product_case(device, dtype, f"{dt} {m}x{k}x{n}", (m, k), (k, n)))
             out.append(product_case(device, dtype, f"{dt} batched 128x512x1024@128x1024x2048",
                                     (128, 512, 1024), (128, 1024, 2048)))
+            if dtype != torch.float32:
+                # An LLM MLP's up and down projections (hidden 4096, 14336).
+                for m, k, n in ((4096, 4096, 14336), (4096, 14336, 4096)):
+                    out.append(product_case(device, dtype, f"{dt} {m}x{k}@{k}x{n}",
+                                            (m, k), (k, n)))
         # The two backward products of a 4096^3 layer, through transposed views.
         n = 4096
         out.append(product_case(device, dtype, f"{dt} 4096^3 grad@B^T", (n, n), (n, n),

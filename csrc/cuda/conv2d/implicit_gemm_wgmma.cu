@@ -207,6 +207,7 @@ bool run(const Conv2dProblem& p) {
                  .contiguous();
     w = packed.const_data_ptr();
   }
+  if (p.K <= 64) return launch<T, kConvSlim>(p, w, rsc);
   const int64_t wide = ceil_div<int64_t>(M, 128) * ceil_div<int64_t>(p.K, 256);
   if (wide >= num_sms()) return launch<T, kConvWide>(p, w, rsc);
   return launch<T, kConvNarrow>(p, w, rsc);

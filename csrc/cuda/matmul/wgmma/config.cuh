@@ -19,7 +19,7 @@ using mma_sync::HalfOps;
 // consumer warpgroups, each multiplying 64 rows of the block tile by all
 // block_n columns with one m64n<block_n>k16 wgmma per k16 step.
 struct TileConfig {
-  int block_n = 256;  // BN: the N extent of the tile and of each wgmma (128 or 256)
+  int block_n = 256;  // BN: the N extent of the tile and of each wgmma (64, 128 or 256)
   int stages = 4;     // k tiles in the shared-memory ring (A + B of one k tile each)
   // setmaxnreg: registers per thread after the role split. The block starts
   // at 65536 / 384 = 168 (rounded to 8); the producer needs few, the
@@ -47,7 +47,7 @@ struct Tile {
   // + slack to align the ring to 1024 bytes (the swizzle atom).
   static constexpr int kDynSmem = kStages * kStageBytes + 1024;
 
-  static_assert(BN == 128 || BN == 256, "wgmma wrappers exist for N = 128 and 256");
+  static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128, 256");
   static_assert(BK * 2 == 128, "a K-major tile row is exactly one 128-byte swizzle row");
   static_assert(kABytes % 1024 == 0 && kBBytes % 1024 == 0 && (WM * BK * 2) % 1024 == 0,
                 "every operand tile, and each consumer's part of A, starts on a 1024-byte atom");
@@ -77,6 +77,10 @@ inline constexpr TileConfig kConvWide{.block_n = 256, .stages = 4, .producer_reg
                                       .consumer_regs = 232};
 inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_regs = 96,
                                         .consumer_regs = 208};
+// 128 x 64 tiles for 64 filters (ResNet's first stage), where a 128-wide
+// tile would compute as many zero columns as real ones; 8 stages x 24 KB.
+inline constexpr TileConfig kConvSlim{.block_n = 64, .stages = 8, .producer_regs = 96,
+                                      .consumer_regs = 208};
 
 // Kernel parameters (by value, __grid_constant__: the tensor maps must stay
 // in parameter space for the copy engine).

@@ -130,6 +130,15 @@ __device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t addr, uint32_t lbo,
 #define CUOPS_ACC8(i)                                                                       \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
       "+f"(d[i + 6]), "+f"(d[i + 7])
+#define CUOPS_WGMMA_N64(TY)                                                              \
+  asm volatile(                                                                          \
+      "{\n .reg .pred p;\n setp.ne.b32 p, %34, 0;\n"                                     \
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TY "." TY " {"                       \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"   \
+      "}, %32, %33, p, 1, 1, %35, %36;\n}\n"                                             \
+      : CUOPS_ACC8(0), CUOPS_ACC8(8), CUOPS_ACC8(16), CUOPS_ACC8(24)                     \
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(TRANS_A), "n"(TRANS_B));
 #define CUOPS_WGMMA_N128(TY)                                                             \
   asm volatile(                                                                          \
       "{\n .reg .pred p;\n setp.ne.b32 p, %66, 0;\n"                                     \
@@ -165,9 +174,15 @@ template <typename T, int N, int TRANS_A, int TRANS_B>
 __device__ __forceinline__ void wgmma_m64k16(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b,
                                              uint32_t scale_d) {
   static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>);
-  static_assert(N == 128 || N == 256, "wgmma wrappers exist for N = 128 and 256");
+  static_assert(N == 64 || N == 128 || N == 256, "wgmma wrappers exist for N = 64, 128, 256");
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  if constexpr (N == 128) {
+  if constexpr (N == 64) {
+    if constexpr (std::is_same_v<T, __half>) {
+      CUOPS_WGMMA_N64("f16");
+    } else {
+      CUOPS_WGMMA_N64("bf16");
+    }
+  } else if constexpr (N == 128) {
     if constexpr (std::is_same_v<T, __half>) {
       CUOPS_WGMMA_N128("f16");
     } else {
@@ -183,6 +198,7 @@ __device__ __forceinline__ void wgmma_m64k16(float (&d)[N / 2], uint64_t desc_a,
 #endif
 }
 
+#undef CUOPS_WGMMA_N64
 #undef CUOPS_WGMMA_N128
 #undef CUOPS_WGMMA_N256
 #undef CUOPS_ACC8
