@@ -56,9 +56,14 @@ struct Tile {
   // 232448 bytes: the most shared memory a block may opt into on sm_90
   // (the barriers are a few bytes of static shared memory on top).
   static_assert(kDynSmem + 16 * kStages <= 232448, "the ring fits in shared memory");
-  static_assert(128 * (kCfg.producer_regs + kConsumers * kCfg.consumer_regs) <= 65536,
-                "the warpgroups' registers after setmaxnreg fit the register file");
-  static_assert(kCfg.producer_regs <= 168 && kCfg.consumer_regs >= 168,
+  // setmaxnreg moves registers within the block's launch allocation (168
+  // per thread for 384 threads under __launch_bounds__(kThreads, 1)): an
+  // increase beyond what the decrease freed waits forever.
+  static constexpr int kLaunchRegs = (65536 / kThreads) / 8 * 8;
+  static_assert(kCfg.producer_regs + kConsumers * kCfg.consumer_regs <=
+                    (1 + kConsumers) * kLaunchRegs,
+                "the warpgroups' registers after setmaxnreg fit the block's launch allocation");
+  static_assert(kCfg.producer_regs <= kLaunchRegs && kCfg.consumer_regs >= kLaunchRegs,
                 "setmaxnreg: the producer gives registers up, the consumers take them");
   static_assert(kCfg.consumer_regs >= kAccRegs + 40, "accumulators + addressing fit");
 };
@@ -73,14 +78,14 @@ inline constexpr TileConfig kNarrow{.block_n = 128, .stages = 6};
 // The convolution's gather producer (conv2d/implicit_gemm_wgmma.cu) is 128
 // threads computing addresses, not one issuing copies: more registers for
 // it, the consumers keep what the accumulators need.
-inline constexpr TileConfig kConvWide{.block_n = 256, .stages = 4, .producer_regs = 48,
+inline constexpr TileConfig kConvWide{.block_n = 256, .stages = 4, .producer_regs = 40,
                                       .consumer_regs = 232};
-inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_regs = 96,
-                                        .consumer_regs = 208};
+inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_regs = 56,
+                                        .consumer_regs = 224};
 // 128 x 64 tiles for 64 filters (ResNet's first stage), where a 128-wide
 // tile would compute as many zero columns as real ones; 8 stages x 24 KB.
-inline constexpr TileConfig kConvSlim{.block_n = 64, .stages = 8, .producer_regs = 96,
-                                      .consumer_regs = 208};
+inline constexpr TileConfig kConvSlim{.block_n = 64, .stages = 8, .producer_regs = 56,
+                                      .consumer_regs = 224};
 
 // Kernel parameters (by value, __grid_constant__: the tensor maps must stay
 // in parameter space for the copy engine).
