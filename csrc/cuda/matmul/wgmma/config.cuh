@@ -75,11 +75,11 @@ inline constexpr TileConfig kWide{.block_n = 256, .stages = 4};
 // would leave SMs idle.
 inline constexpr TileConfig kNarrow{.block_n = 128, .stages = 6};
 
-// The convolution's gather producer (conv2d/implicit_gemm_wgmma.cu) is 128
-// threads computing addresses, not one issuing copies: more registers for
-// it, the consumers keep what the accumulators need.
-inline constexpr TileConfig kConvWide{.block_n = 256, .stages = 4, .producer_regs = 40,
-                                      .consumer_regs = 232};
+// The convolutions' gather producers (conv2d/implicit_gemm_wgmma.cu,
+// wgrad_wgmma.cu) are 128 threads computing addresses, not one issuing
+// copies: where the accumulators leave room (tiles up to 128 wide), 16 more
+// registers for them; 128 x 256 tiles need the GEMM's split.
+inline constexpr TileConfig kConvWide = kWide;
 inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_regs = 56,
                                         .consumer_regs = 224};
 // 128 x 64 tiles for 64 filters (ResNet's first stage), where a 128-wide
