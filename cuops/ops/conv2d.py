@@ -3,7 +3,7 @@
 Kernels: csrc/cpu/conv2d_cpu.cpp, csrc/cuda/conv2d_cuda.cu (ladders) and
 csrc/cuda/conv2d/*.cu (one file per step); checks, output allocation and the
 fake kernels in csrc/conv2d.cpp; autocast (as F.conv2d) in
-csrc/autocast.cpp. Tests: tests/test_conv2d.py. Benchmark:
+csrc/autocast.cpp. Tests: tests/test_conv2d*.py. Benchmark:
 `python -m cuops bench conv2d`. Worklog: docs/conv2d-worklog.md.
 
 The ops take padding as (top, bottom, left, right); `cuops.conv2d` turns
