@@ -9,6 +9,8 @@
 #                              accuracy study, then whole torchvision models; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
 #   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
+#   WGMMA_TIMEOUT=180 / TEST_TIMEOUT=900  seconds for the Hopper tests' process
+#                              (run first) and for the rest (rc 124: cut off)
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
 #                              dw = tune_conv.py --dw, tiles = tune_conv.py --tiles)
 #   SWEEP_ARGS="--configs 8,19"  extra arguments of every sweep (sweeps need CUOPS_EXPLORE=1:
@@ -71,22 +73,25 @@ fi
 
 trc=skipped
 if [ -z "${SKIP_TESTS:-}" ]; then
-  start=$(date +%s)
   eval "extra=(${PYTEST_ARGS:-})"  # keeps quoted words: PYTEST_ARGS='-k "a or b"'
-  # The Hopper wgmma tests run in a process of their own: a pipeline fault
-  # there (a trapped barrier wait) leaves that process's CUDA context
-  # unusable, and must not fail every test after it.
-  CUOPS_FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-2000} "$PY" -m pytest -m gpu -p no:cacheprovider \
-    --durations=15 ${TESTS:-tests} -k "not wgmma" "${extra[@]}" >"$OUT/tests.log" 2>&1
+  # The Hopper wgmma tests run first, in a process of their own: a pipeline
+  # fault there (a trapped barrier wait) leaves that process's CUDA context
+  # unusable and must not fail every test after it, and a kernel that hangs
+  # shows within WGMMA_TIMEOUT seconds instead of eating the whole call.
+  start=$(date +%s)
+  timeout "${WGMMA_TIMEOUT:-180}" "$PY" -m pytest -m gpu -p no:cacheprovider ${TESTS:-tests} \
+    -k wgmma "${extra[@]}" >"$OUT/tests_wgmma.log" 2>&1
+  wrc=$?
+  [ $wrc -eq 5 ] && wrc=0  # none selected (TESTS without matmul or conv2d)
+  grep -E "^(FAILED|ERROR)" "$OUT/tests_wgmma.log" | head -20
+  echo "gpu tests (wgmma): rc=$wrc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests_wgmma.log")"
+  start=$(date +%s)
+  CUOPS_FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-2000} timeout "${TEST_TIMEOUT:-900}" "$PY" -m pytest -m gpu \
+    -p no:cacheprovider --durations=15 ${TESTS:-tests} -k "not wgmma" "${extra[@]}" \
+    >"$OUT/tests.log" 2>&1
   trc=$?
   grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -40
   echo "gpu tests: rc=$trc in $(( $(date +%s) - start )) s: $(tail -n 1 "$OUT/tests.log")"
-  "$PY" -m pytest -m gpu -p no:cacheprovider ${TESTS:-tests} -k wgmma "${extra[@]}" \
-    >"$OUT/tests_wgmma.log" 2>&1
-  wrc=$?
-  [ $wrc -eq 5 ] && wrc=0  # none selected (TESTS without matmul)
-  grep -E "^(FAILED|ERROR)" "$OUT/tests_wgmma.log" | head -20
-  echo "gpu tests (wgmma): rc=$wrc: $(tail -n 1 "$OUT/tests_wgmma.log")"
   [ $trc -eq 0 ] && trc=$wrc
 fi
 
