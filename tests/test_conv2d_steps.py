@@ -193,7 +193,7 @@ def test_3xtf32_accuracy_cuda(cl, data):
     """implicit_gemm_3xtf32, forward and both gradients, is as accurate as
     cuDNN's true fp32 (within the matmul step's factor) and far more than
     TF32, on normal data and on values 2^-20..2^20 with random signs."""
-    from tests.test_matmul import TF32X3_FACTOR, TF32X3_SLACK
+    from tests.utils import TF32X3_FACTOR, TF32X3_SLACK
     from tests.utils import rel_err
 
     g = torch.Generator(device="cuda").manual_seed(1)
@@ -319,8 +319,8 @@ def test_wgmma_conv_cuda(shape, w_cl, dtype):
         assert_rel_close(out, want.to(dtype), dtype=dtype, what=f"wgmma {xs} {ws} {kw}")
         assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_wgmma"))
     if torch.cuda.get_device_capability() == (9, 0):
-        from tests.test_matmul import _kernel_names
-        names = _kernel_names(lambda: cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_wgmma"))
+        from tests.utils import kernel_names
+        names = kernel_names(lambda: cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_wgmma"))
         assert names is None or any("conv_wgmma_kernel" in n for n in names), names
 
 
@@ -369,10 +369,10 @@ def test_wgmma_backward_cuda(shape, dtype):
         assert_rel_close(got, want.to(dtype), dtype=dtype, what=f"wgmma {name} {xs} {ws} {kw}")
         assert torch.equal(got, run())
     if torch.cuda.get_device_capability() == (9, 0):
-        from tests.test_matmul import _kernel_names
+        from tests.utils import kernel_names
         for run, applies, kernel in ((dgrad, ws[0] % 64 == 0, "conv_wgmma_kernel"),
                                      (wgrad, xs[1] % 64 == 0, "wgrad_wgmma_kernel")):
-            names = _kernel_names(run)
+            names = kernel_names(run)
             assert names is None or any(kernel in n for n in names) == applies, names
 
 

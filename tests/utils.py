@@ -76,3 +76,28 @@ def run_python(script: str, env: dict, *args, timeout: float = 300) -> subproces
                 PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-c", script, *args], env=full, cwd=root,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def kernel_names(fn):
+    """Names of the CUDA kernels `fn` launches, or None where the profiler
+    records no kernels (no CUPTI)."""
+    acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    try:
+        with torch.profiler.profile(activities=acts) as prof:
+            fn()
+            torch.cuda.synchronize()
+        names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    except RuntimeError:  # no profiler support here: nothing to tell
+        return None
+    return names or None
+
+
+# The accuracy bar of mma_3xtf32 against cuBLAS's true fp32 (TF32 off), both
+# measured against an fp64 product of the same inputs: within this factor,
+# plus the split's own per-product bound (2^-22) as slack. 2x: the two sum
+# in different orders (per-k-tile mma sums added in fp32 vs cuBLAS's own,
+# possibly split-K, order), so either may win by a small factor; the CUTLASS
+# maintainers report 3xTF32 slightly less accurate than fp32 SIMT below
+# K ~ 256 and more accurate above. The slack matters only at small K, where
+# fp32's error (~1e-7) is below what three products can reproduce.
+TF32X3_FACTOR, TF32X3_SLACK = 2.0, 2.0**-22

@@ -31,7 +31,7 @@ Tuning knob (development only): CUOPS_MATMUL_CONFIG="mma_sync=2,warptile=1"
 picks entries of the CUDA kernels' configuration tables (read once per
 process); see docs/matmul-worklog.md and scripts/explore/tune_matmul.py.
 
-Tests: tests/test_matmul.py. Benchmark: `python -m cuops bench matmul`.
+Tests: tests/test_matmul*.py. Benchmark: `python -m cuops bench matmul`.
 Worklog: docs/matmul-worklog.md.
 """
 
