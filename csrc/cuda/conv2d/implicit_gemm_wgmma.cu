@@ -103,6 +103,9 @@ __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& 
       pos.next<C::kStages>();
     }
   }
+  // No thread leaves with copies (and their barrier arrivals) in flight, as
+  // CUTLASS's gather producers drain theirs.
+  cp_async_wait_all();
 }
 
 template <typename T, class C>
@@ -186,13 +189,15 @@ bool run(const Conv2dProblem& p) {
   const auto* props = at::cuda::getCurrentDeviceProperties();
   if (props->major != 9 || props->minor != 0) return false;
   const int64_t M = p.N * p.P * p.Q, rsc = p.R * p.S * p.C;
-  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && aligned16(p.x) &&
-                    p.x_sn % 8 == 0 && p.x_sh % 8 == 0 && p.x_sw % 8 == 0;
+  // C > 0: at least one k tile (the main loop's first step resets the
+  // accumulators); rsc: the copy engine's k coordinate is an int.
+  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C > 0 && p.C % 64 == 0 &&
+                    aligned16(p.x) && p.x_sn % 8 == 0 && p.x_sh % 8 == 0 && p.x_sw % 8 == 0;
   const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
   const int64_t ph = std::abs(p.pad_h), pw = std::abs(p.pad_w);
   const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h + ph) &&
                        fits((p.Q - 1) * p.stride_w + pw) && fits((p.R - 1) * p.dil_h + ph) &&
-                       fits((p.S - 1) * p.dil_w + pw) && rsc / 64 < INT32_MAX / 2;
+                       fits((p.S - 1) * p.dil_w + pw) && rsc <= INT32_MAX - 64;
   if (!x_ok || !geom_ok || p.K < 64 || p.K % 8 != 0 || M < 1) return false;
   // B: the filter as [K][R][S][C] rows (a copy unless it is laid out so).
   const void* w = p.w;
@@ -207,9 +212,11 @@ bool run(const Conv2dProblem& p) {
                  .contiguous();
     w = packed.const_data_ptr();
   }
+  // 128 x 64 tiles for <= 64 filters; 128 x 256 only where the filters fill
+  // them (K > 128) and the tiles fill the GPU; else 128 x 128.
   if (p.K <= 64) return launch<T, kConvSlim>(p, w, rsc);
   const int64_t wide = ceil_div<int64_t>(M, 128) * ceil_div<int64_t>(p.K, 256);
-  if (wide >= num_sms()) return launch<T, kConvWide>(p, w, rsc);
+  if (p.K > 128 && wide >= num_sms()) return launch<T, kConvWide>(p, w, rsc);
   return launch<T, kConvNarrow>(p, w, rsc);
 }
 

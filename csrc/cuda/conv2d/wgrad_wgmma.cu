@@ -121,6 +121,7 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
       pos.next<C::kStages>();
     }
   }
+  cp_async_wait_all();  // no thread leaves with copies in flight
 }
 
 // One consumer warpgroup's 64 x BN fp32 partial tile of split z into
