@@ -91,10 +91,7 @@ __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& 
       const bool in = static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
                       static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
       const T* src = in ? x + base + ih * g.x_sh + iw * g.x_sw + ct * C::BK : x;
-      const uint32_t dst = ring.a(pos.s) + row * 128;
-      CUOPS_UNROLL
-      for (int c = 0; c < 8; ++c)
-        cp_async_16(dst + ((c ^ (row & 7)) << 4), in ? src + 8 * c : x, in ? 16 : 0);
+      gather_row_sw128(ring.a(pos.s) + row * 128, src, in, row, x);
       cp_async_mbar_arrive_noinc(bar);
       if (++ct == g.c_tiles) {
         ct = 0;

@@ -112,10 +112,8 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
         const bool in = pixel && live[i] && static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
                         static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
         const T* src = in ? x + base + ih * g.x_sh + iw * g.x_sw + c0[i] : x;
-        const uint32_t dst = ring.b(pos.s) + (box0 + 2 * i) * C::kMnBoxBytes + row * 128;
-        CUOPS_UNROLL
-        for (int c = 0; c < 8; ++c)
-          cp_async_16(dst + ((c ^ (row & 7)) << 4), in ? src + 8 * c : x, in ? 16 : 0);
+        gather_row_sw128(ring.b(pos.s) + (box0 + 2 * i) * C::kMnBoxBytes + row * 128, src, in,
+                         row, x);
       }
       cp_async_mbar_arrive_noinc(bar);
       pos.next<C::kStages>();

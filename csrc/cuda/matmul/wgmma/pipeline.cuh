@@ -133,6 +133,21 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   }
 }
 
+// A gather producer's copy of one 128-byte tile row (64 16-bit elements,
+// from `src`, 16-byte aligned) into row `row` of a 1024-byte-aligned
+// operand box at `dst_row` (= box + 128 row), where the copy engine's
+// SWIZZLE_128B would put it: 16-byte chunk c at chunk c ^ (row % 8).
+// `in` false: zero-fill (src-size 0; `any` is a valid address that is not
+// read). Eight cp.async per thread; the caller arrives on the stage's
+// barrier after them (cp.async.mbarrier.arrive.noinc).
+template <typename T>
+__device__ __forceinline__ void gather_row_sw128(uint32_t dst_row, const T* src, bool in, int row,
+                                                 const T* any) {
+  CUOPS_UNROLL
+  for (int c = 0; c < 8; ++c)
+    cp_async_16(dst_row + ((c ^ (row & 7)) << 4), in ? src + 8 * c : any, in ? 16 : 0);
+}
+
 // Descriptor of k16 step j of an operand tile (PTX ISA, "Shared Memory Matrix
 // Layout", 128-byte swizzle, canonical layouts written there in units of
 // 16-byte chunks T):
