@@ -50,6 +50,14 @@ def as_layout(t, cl):
     return t.to(memory_format=torch.channels_last) if cl and t.dim() == 4 else t
 
 
+def random_conv(xs, ws, dtype, cl, device="cuda"):
+    """Random x of shape xs and weight of shape ws (both channels_last when
+    `cl`) and a bias of the weight's filter count."""
+    x = as_layout(torch.randn(xs, device=device, dtype=dtype), cl)
+    w = as_layout(torch.randn(ws, device=device, dtype=dtype), cl)
+    return x, w, torch.randn(ws[0], device=device, dtype=dtype)
+
+
 def config_inputs(cfg, dtype, device, layout, requires_grad=False):
     xs, ws, kw, has_bias = CONFIGS[cfg]
     x = as_layout(torch.randn(xs, dtype=dtype, device=device), layout in ("x_cl", "both_cl"))

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 import cuops
 import cuops.nn  # noqa: F401  (cuops.nn.Conv2d)
-from tests.conv2d_cases import (FWD_VARIANTS, GRAD_VARIANTS, HALF, supports, CONFIGS, LAYOUTS,
-                                as_layout, config_inputs, ref64, cpu_variants)
+from tests.conv2d_cases import (CONFIGS, FWD_VARIANTS, GRAD_VARIANTS, HALF, LAYOUTS, as_layout,
+                                config_inputs, cpu_variants, random_conv, ref64, supports)
 from tests.utils import DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator
 
 
@@ -71,9 +71,7 @@ def test_forward_large_cuda(variant, dtype):
                        ((3, 96, 29, 29), (96, 1, 5, 5), dict(padding=2, groups=96)),
                        ((2, 64, 56, 56), (64, 64, 3, 3), dict(padding=1))]:
         for cl in (False, True):
-            x = as_layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-            w = as_layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
-            b = torch.randn(ws[0], device="cuda", dtype=dtype)
+            x, w, b = random_conv(xs, ws, dtype, cl)
             ref = ref64(x, w, b, kw)
             poison_allocator("cuda", ref.numel() * 8)
             assert_rel_close(cuops.conv2d(x, w, b, **kw, variant=variant), ref, dtype=dtype)

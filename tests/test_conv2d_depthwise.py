@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import cuops
 from cuops.ops.conv2d import TUNING_TABLES
-from tests.conv2d_cases import as_layout, ref64, grad_truth, grad_problem
+from tests.conv2d_cases import as_layout, grad_problem, grad_truth, random_conv, ref64
 from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator, run_python
 
 
@@ -33,9 +33,7 @@ DW_SHAPES = [
 def test_depthwise_nhwc_cuda(shape, dtype, cl):
     torch.manual_seed(0)
     xs, ws, kw = DW_SHAPES[shape]
-    x = as_layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-    w = as_layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
-    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    x, w, b = random_conv(xs, ws, dtype, cl)
     kw = dict(kw, groups=xs[1])
     for bias in (b, None):
         want = ref64(x, w, bias, kw)

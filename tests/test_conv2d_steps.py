@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import cuops
 from cuops.ops.conv2d import TUNING_TABLES
 from tests.conv2d_cases import (HALF, LAYOUTS, as_layout, check_dgrad, grad_problem, grad_truth,
-                                ref64)
+                                random_conv, ref64)
 from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator, run_python
 
 _conv_mod = importlib.import_module("cuops.ops.conv2d")  # the module (argument helpers)
@@ -44,9 +44,7 @@ SPLITK_SHAPES = [
 def test_forward_splitk_cuda(shape, dtype, cl):
     torch.manual_seed(0)
     xs, ws, kw = SPLITK_SHAPES[shape]
-    x = as_layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-    w = as_layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
-    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    x, w, b = random_conv(xs, ws, dtype, cl)
     ref = ref64(x, w, b, kw)
     for bias in (b, None):
         want = ref if bias is not None else ref64(x, w, None, kw)
@@ -258,9 +256,7 @@ def test_narrow_cuda(shape, cl, dtype):
     filters' count is the dgrad's C), against float64; deterministic."""
     torch.manual_seed(0)
     xs, ws, kw = NARROW_SHAPES[shape]
-    x = as_layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-    w = as_layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
-    b = torch.randn(ws[0], device="cuda", dtype=dtype)
+    x, w, b = random_conv(xs, ws, dtype, cl)
     want = ref64(x, w, b, kw)
     poison_allocator("cuda", want.numel() * 16)
     out = cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_narrow")
@@ -388,16 +384,15 @@ _NEEDS_TABLES = pytest.mark.skipif(not TUNING_TABLES, reason="no CUDA kernels: n
 _KNOB_SCRIPT = r"""
 import sys, torch, cuops
 import tests.test_conv2d_steps as t
-from tests.conv2d_cases import as_layout, ref64
+from tests.conv2d_cases import random_conv, ref64
 from tests.utils import assert_rel_close, poison_allocator
 shapes, variants = getattr(t, sys.argv[1]), sys.argv[2].split(",")
 for xs, ws, kw in shapes:
     for dtype in (torch.float16, torch.bfloat16):
         for cl in (True, False):
             torch.manual_seed(0)
-            x = as_layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-            w = as_layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
-            b = torch.randn(ws[0], device="cuda", dtype=dtype) if cl else None
+            x, w, b = random_conv(xs, ws, dtype, cl)
+            b = b if cl else None
             want = ref64(x, w, b, kw)
             for variant in variants:
                 poison_allocator("cuda", want.numel() * 16)
@@ -493,8 +488,7 @@ MMA_GRAD_SHAPES = [
 def test_backward_mma_cuda(shape, dtype, cl):
     torch.manual_seed(0)
     xs, ws, kw = MMA_GRAD_SHAPES[shape]
-    x = as_layout(torch.randn(xs, device="cuda", dtype=dtype), cl)
-    w = as_layout(torch.randn(ws, device="cuda", dtype=dtype), cl)
+    x, w, _ = random_conv(xs, ws, dtype, cl)
     y = F.conv2d(x, w, None, **kw)
     g = as_layout(torch.randn(y.shape, device="cuda", dtype=dtype), cl)
     xr = x.detach().double().cpu().requires_grad_(True)

@@ -155,13 +155,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   extern __shared__ __align__(1024) unsigned char smem[];
   const Ring<C> ring{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)};
   const int tid = threadIdx.x, wg = tid / 128;
-  if (tid == 0) {
-    for (int s = 0; s < C::kStages; ++s) {
-      mbar_init(ring.full(s), 128 + 1);  // the gathers + the expect_tx arrival
-      mbar_init(ring.empty(s), C::kConsumerWarps);
-    }
-    mbar_init_fence();
-  }
+  if (tid == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
   __syncthreads();
   if (wg == 0) {
     setmaxnreg_dec<C::cfg.producer_regs>();

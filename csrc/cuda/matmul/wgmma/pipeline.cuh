@@ -32,10 +32,12 @@ struct Ring {
   __device__ __forceinline__ uint32_t full(int s) const { return bars + 8 * s; }
   __device__ __forceinline__ uint32_t empty(int s) const { return bars + 8 * (C::kStages + s); }
 
-  // One thread; the caller then synchronizes the block.
-  __device__ __forceinline__ void init() const {
+  // One thread; the caller then synchronizes the block. `full_arrivals`:
+  // the producer's expect_tx (1), + one per gathering thread where producer
+  // threads fill part of a stage with cp.async (the convolutions).
+  __device__ __forceinline__ void init(int full_arrivals = 1) const {
     for (int s = 0; s < C::kStages; ++s) {
-      mbar_init(full(s), 1);
+      mbar_init(full(s), full_arrivals);
       mbar_init(empty(s), C::kConsumerWarps);
     }
     mbar_init_fence();  // visible to the copy engine (async proxy)
