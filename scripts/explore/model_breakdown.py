@@ -5,14 +5,18 @@ layer's input needs no gradient, as for the stem), cuops's default against
 torch (cuDNN) in the same process, weighted by how often the layer occurs.
 --split times the two gradients apart (cuops's gradient ops against
 aten.convolution_backward with one output each); --model shapes takes the
-convolutions of `python -m cuops bench shapes` instead of a model's.
+convolutions of `python -m cuops bench shapes` instead of a model's;
+--variant NAME runs that step of the three ladders instead of the defaults
+(run once with and once without it to compare a step with the default layer
+by layer, before making it a default).
 
     python scripts/explore/model_breakdown.py [--model resnet50] [--dtype bf16] [--batch 64]
-                                              [--split]
+                                              [--split] [--variant implicit_gemm_wgmma]
 """
 
 import argparse
 import collections
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +52,7 @@ def shape_layers(dtype):
             for xs, ws, st, pad, g, dtypes, _, _ in _CONV if dtype in dtypes]
 
 
-def split_row(cfg, dt, needs_dx):
+def split_row(cfg, dt, needs_dx, variant=None):
     """ms of (torch dgrad, cuops dgrad, torch wgrad, cuops wgrad) of one layer."""
     xs, ws, stride, padding, dilation, groups = cfg
     fmt = torch.channels_last if dt != torch.float32 else torch.contiguous_format
@@ -66,19 +70,19 @@ def split_row(cfg, dt, needs_dx):
     out = [float("nan")] * 2
     if needs_dx:
         out = [_time(lambda: torch_grad([True, False, False])),
-               _time(lambda: ops.conv2d_backward_input(dy, w, list(xs), *conv_args))]
+               _time(lambda: ops.conv2d_backward_input(dy, w, list(xs), *conv_args, variant))]
     return out + [_time(lambda: torch_grad([False, True, False])),
-                  _time(lambda: ops.conv2d_backward_weight(dy, x, list(ws), *conv_args))]
+                  _time(lambda: ops.conv2d_backward_weight(dy, x, list(ws), *conv_args, variant))]
 
 
-def main_split(calls, dt, no_dx=()):
+def main_split(calls, dt, no_dx=(), variant=None):
     """The --split table: per distinct layer, the gradients apart (layers in
     no_dx: wgrad only)."""
     print(f"{'layer':42s} {'n':>3s} {'dgrad torch':>11s} {'cuops':>8s} {'ratio':>6s} "
           f"{'wgrad torch':>11s} {'cuops':>8s} {'ratio':>6s}")
     tot = collections.defaultdict(float)
     for cfg, n in collections.Counter(calls).items():
-        td, cd, tw, cw = split_row(cfg, dt, cfg not in no_dx)
+        td, cd, tw, cw = split_row(cfg, dt, cfg not in no_dx, variant)
         for k, v in (("td", td), ("cd", cd), ("tw", tw), ("cw", cw)):
             tot[k] += 0 if v != v else n * v
         print(f"{_label(cfg):42s} {n:3d} {td:11.3f} {cd:8.3f} {td / cd:6.2f} "
@@ -94,22 +98,33 @@ def _label(cfg):
 
 
 def main():
+    with contextlib.ExitStack() as stack:
+        _main(stack)
+
+
+def _main(stack):
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--split", action="store_true", help="dgrad and wgrad apart")
+    ap.add_argument("--variant", default=None, help="this step of the three ladders, not the defaults")
     args = ap.parse_args()
+    variant = args.variant
+    ours = f"cuops {variant}" if variant else "cuops (defaults)"
     use_true_fp32(torch.device("cuda"))
     dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     if args.model == "shapes":
-        print(f"bench shapes convolutions, {args.dtype}; ms per call")
-        return main_split(shape_layers(dt), dt)  # the suite times dx of the stems too
+        print(f"bench shapes convolutions, {args.dtype}; {ours}; ms per call")
+        return main_split(shape_layers(dt), dt, variant=variant)  # dx of the stems too
     if args.split:
         model = build(args.model).cuda().eval()
         calls = layers(model, args.batch)
-        print(f"{args.model} batch {args.batch} {args.dtype}; ms per call")
-        return main_split(calls, dt, no_dx=(calls[0],))
+        print(f"{args.model} batch {args.batch} {args.dtype}; {ours}; ms per call")
+        return main_split(calls, dt, no_dx=(calls[0],), variant=variant)
+    if variant:  # the forward and both gradients of cuops.conv2d through the step
+        for op in ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"):
+            stack.enter_context(cuops.use_variant(op, variant))
     model = build(args.model).cuda().eval()
     calls = layers(model, args.batch)
     counts = collections.Counter(calls)
@@ -139,7 +154,7 @@ def main():
                  + ("" if needs_dx else " (no dx)"))
         rows.append((n * (res["cuops", "fwd+bwd"] - res["torch", "fwd+bwd"]), label, n,
                      res["torch", "fwd"], res["cuops", "fwd"], bwd["torch"], bwd["cuops"]))
-    print(f"{args.model} batch {args.batch} {args.dtype} channels_last; ms per call "
+    print(f"{args.model} batch {args.batch} {args.dtype} channels_last; {ours}; ms per call "
           f"(bwd = fwd+bwd - fwd); sorted by time lost x count")
     print(f"{'layer':42s} {'n':>3s} {'fwd torch':>9s} {'cuops':>8s} {'ratio':>6s} "
           f"{'bwd torch':>9s} {'cuops':>8s} {'ratio':>6s}")
