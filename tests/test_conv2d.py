@@ -48,6 +48,25 @@ def test_forward(device, variant, cfg, dtype, layout):
     assert out.stride() == torch_out.stride(), f"strides {out.stride()} != torch's {torch_out.stride()}"
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("device,variant", _device_variants())
+def test_forward_zero_input_channels(device, variant, dtype):
+    """No input channels: every step returns the (N, K, P, Q) sum over nothing
+    -- the bias, or zeros -- in both layouts (64 filters: the tile steps' own
+    paths, not their small-problem fallbacks)."""
+    if not supports(device, "conv2d", variant, dtype):
+        pytest.skip(f"{variant} does not support {dtype}")
+    b = torch.randn(64, dtype=dtype, device=device)
+    for cl in (False, True):
+        x = as_layout(torch.randn(2, 0, 6, 7, dtype=dtype, device=device), cl)
+        w = as_layout(torch.randn(64, 0, 3, 3, dtype=dtype, device=device), cl)
+        poison_allocator(device, 2 * 64 * 6 * 7 * 16)
+        out = cuops.conv2d(x, w, b, padding=1, variant=variant)
+        assert torch.equal(out, b.view(1, 64, 1, 1).expand(2, 64, 6, 7)), (variant, cl)
+        out = cuops.conv2d(x, w, None, padding=1, variant=variant)
+        assert out.shape == (2, 64, 6, 7) and not out.any(), (variant, cl)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_forward_strided_views(device):
     """Non-dense operands (sliced input, transposed weight) go through strides."""
