@@ -45,12 +45,12 @@ struct WgradGather {
   int64_t pixels, PQ;        // N*P*Q, P*Q
   int Q, H, W, C, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int ktiles_total;          // ceil(pixels / 64)
-  int ktiles_per_split;
 
-  // k tiles of split z (>= 1 for every split the host launches).
-  __device__ __forceinline__ int split_ktiles(int64_t z) const {
-    const int64_t left = ktiles_total - z * ktiles_per_split;
-    return static_cast<int>(left < ktiles_per_split ? left : ktiles_per_split);
+  // k tiles of split z, `per` (Params::ktiles) a split: >= 1 for every split
+  // the host launches.
+  __device__ __forceinline__ int split_ktiles(int64_t z, int per) const {
+    const int64_t left = ktiles_total - z * per;
+    return static_cast<int>(left < per ? left : per);
   }
 };
 
@@ -85,8 +85,8 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
       dw[i] = (rs - r * g.S) * g.dil_w - g.pad_w;
     }
     const int a_boxes = mn_boxes<C::BM>(p.M - m0);
-    const int64_t pix0 = z * g.ktiles_per_split * int64_t{64};
-    const int ktiles = g.split_ktiles(z);
+    const int64_t pix0 = z * p.ktiles * int64_t{64};
+    const int ktiles = g.split_ktiles(z, p.ktiles);
     for (int kt = 0; kt < ktiles; ++kt) {
       mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
@@ -171,7 +171,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n * p.batch; t += gridDim.x) {
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
-      mainloop<T, C, true, true, true>(ring, pos, a_off, acc, lane, g.split_ktiles(z));
+      mainloop<T, C, true, true, true>(ring, pos, a_off, acc, lane, g.split_ktiles(z, p.ktiles));
       store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
     }
   }
@@ -201,7 +201,7 @@ bool run(const Conv2dProblem& p, void* dw) {
   splits = std::min<int64_t>(splits, std::max<int64_t>(1, (int64_t{64} << 20) / (p.K * ntot)));
   const int64_t per = ceil_div<int64_t>(ktiles, std::max<int64_t>(1, splits));
   splits = ceil_div<int64_t>(ktiles, per);  // every split has >= 1 k tile
-  prm.ktiles = static_cast<int>(per);
+  prm.ktiles = static_cast<int>(per);  // a split's k tiles (the last may have fewer)
   prm.batch = splits;
   WgradGather g{};
   g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw;
@@ -212,7 +212,6 @@ bool run(const Conv2dProblem& p, void* dw) {
   g.pad_h = static_cast<int>(p.pad_h), g.pad_w = static_cast<int>(p.pad_w);
   g.dil_h = static_cast<int>(p.dil_h), g.dil_w = static_cast<int>(p.dil_w);
   g.ktiles_total = static_cast<int>(ktiles);
-  g.ktiles_per_split = static_cast<int>(per);
   const auto opts = at::TensorOptions().device(at::kCUDA, c10::cuda::current_device());
   const at::Tensor ws = at::empty({splits, p.K, ntot}, opts.dtype(at::kFloat));
   C10_CUDA_CHECK(
