@@ -218,7 +218,7 @@ void gemm_splitk(const GemmProblem& p) {
   if (p.M == 1 || p.N == 1) return gemm_gemv(p);  // rule 1
   const SplitPlan plan = plan_split(p);
   if (plan.S == 1) {
-    const int64_t tiles128 = ceil_div(p.M, int64_t{128}) * ceil_div(p.N, int64_t{128}) * p.batch;
+    const int64_t tiles128 = ceil_div(p.M, int64_t{128}) * ceil_div(p.N, int64_t{128});
     if (is_half(p.dtype) && p.batch == 1 && tiles128 * kWgmmaMinTilesDiv >= num_sms() &&
         gemm_wgmma_try(p))
       return;  // rule 5
