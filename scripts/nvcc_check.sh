@@ -42,6 +42,6 @@ rc=0
 grep -E "error|warning|Function properties|spill|Used [0-9]+ registers|Compiling entry" "$log" \
   | sed 's/ptxas info    : //' | c++filt || true
 [ "$rc" -ne 0 ] && tail -20 "$log"
-rm -f /tmp/nvcc_check_$$.o "$log"
+[ -n "${KEEP_OBJ:-}" ] && cp /tmp/nvcc_check_$$.o "$KEEP_OBJ"; rm -f /tmp/nvcc_check_$$.o "$log"
 echo "nvcc: rc=$rc"
 exit "$rc"

@@ -321,7 +321,7 @@ shapes = [((256, 256), (256, 256)), ((300, 200), (200, 520)), ((129, 40), (40, 2
 # More 128x128 tiles than an H100's 264 block slots (stream-K entries split
 # tiles between blocks only then): interior, and with M/N/K tails.
 big = [((2304, 1024), (1024, 2304)), ((2300, 1000), (1000, 2312))]
-for dtype in (torch.float16, torch.bfloat16):
+for dtype in (torch.float16, torch.bfloat16) if cfg < TUNING_TABLES["mma_sync"] else ():
     for sa, sb in shapes + big:
         run(dtype, "mma_sync", sa, sb)
     run(dtype, "mma_sync", (300, 200), (200, 520), bias=True)
@@ -336,6 +336,16 @@ if cfg < TUNING_TABLES["warptile"]:  # warptile's fp32 table: every layout uses 
     run(torch.float32, "warptile", (300, 200), (200, 520), bias=True)
     a, b = make((2, 70, 33), torch.float32, "cuda", "transposed"), make((2, 33, 45), torch.float32, "cuda", "sliced")
     assert_rel_close(cuops.matmul(a, b, variant="warptile"), reference(a, b).float(), tol=1e-4)
+if cfg < TUNING_TABLES.get("wgmma", 0):  # Hopper only; elsewhere it runs mma_sync
+    for dtype in (torch.float16, torch.bfloat16):
+        for sa, sb in shapes + big:
+            run(dtype, "wgmma", sa, sb)
+        run(dtype, "wgmma", *big[1], bias=True)
+        for la, lb in [("transposed", "contiguous"), ("contiguous", "transposed"),
+                       ("transposed", "transposed")]:
+            a, b = make((517, 1000), dtype, "cuda", la), make((1000, 1032), dtype, "cuda", lb)
+            assert_rel_close(cuops.matmul(a, b, variant="wgmma"), reference(a, b).to(dtype),
+                             tol=tol_for(dtype, 1000), what=f"config {cfg} wgmma {la} {lb}")
 print("OK", cfg)
 """
 
@@ -343,6 +353,7 @@ print("OK", cfg)
 N_MMA_CONFIGS = TUNING_TABLES.get("mma_sync", 0)
 N_WARPTILE_CONFIGS = TUNING_TABLES.get("warptile", 0)
 N_STATIC_CONFIGS = TUNING_TABLES.get("warptile_static", 0)
+N_WGMMA_CONFIGS = TUNING_TABLES.get("wgmma", 0)
 
 
 def _run_with_config(knob, *args):
@@ -350,11 +361,10 @@ def _run_with_config(knob, *args):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("cfg", range(N_MMA_CONFIGS))
+@pytest.mark.parametrize("cfg", range(max(TUNING_TABLES.values(), default=0)))
 def test_cuda_tuning_configs(cfg):
     """Every entry of the tuning tables (CUOPS_MATMUL_CONFIG) is correct."""
-    knob = (f"mma_sync={cfg}" + (f",warptile={cfg}" if cfg < N_WARPTILE_CONFIGS else "")
-            + (f",warptile_static={cfg}" if cfg < N_STATIC_CONFIGS else ""))
+    knob = ",".join(f"{step}={min(cfg, n - 1)}" for step, n in TUNING_TABLES.items())
     r = _run_with_config(knob, str(cfg))
     assert r.returncode == 0 and f"OK {cfg}" in r.stdout, r.stderr[-3000:]
 
@@ -366,6 +376,8 @@ def test_cuda_tuning_config_errors():
     r = _run_with_config("mma_sync=x", "0")
     assert r.returncode != 0 and "CUOPS_MATMUL_CONFIG" in r.stderr
     r = _run_with_config(f"warptile_static={N_STATIC_CONFIGS}", "0")
+    assert r.returncode != 0 and "out of range" in r.stderr
+    r = _run_with_config(f"wgmma={N_WGMMA_CONFIGS}", "0")
     assert r.returncode != 0 and "out of range" in r.stderr
 
 

@@ -59,7 +59,8 @@ def split_row(cfg, dt, needs_dx, variant=None):
     x = torch.randn(xs, device="cuda", dtype=dt).contiguous(memory_format=fmt)
     w = (torch.randn(ws, device="cuda", dtype=dt) * 0.05).contiguous(memory_format=fmt)
     dy = torch.randn_like(F.conv2d(x, w, None, stride, padding, dilation, groups))
-    conv_args = (list(stride), list(padding), list(dilation), groups)
+    ph, pw = padding  # the ops take (top, bottom, left, right)
+    conv_args = (list(stride), [ph, ph, pw, pw], list(dilation), groups)
     aten = torch.ops.aten.convolution_backward
     ops = torch.ops.cuops
 

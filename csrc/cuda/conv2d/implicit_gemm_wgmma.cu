@@ -9,12 +9,12 @@
 //
 // What differs from the GEMM is the A producer. A tensor map cannot describe
 // im2col rows with padding, so the producer warpgroup's 128 threads gather A
-// themselves (the "cp.async producer" of CUTLASS's gather kernels): thread i
-// owns tile row i (one output pixel, decomposed once per tile), and per k
-// tile copies its 128-byte row -- 64 channels of one tap -- with eight
-// 16-byte cp.async into the row's place of the 128-byte-swizzled K-major
-// layout the wgmma descriptor expects (chunk c of row i at chunk c ^ (i % 8),
-// what the copy engine's SWIZZLE_128B writes). Taps outside the image and
+// themselves (the "cp.async producer" of CUTLASS's gather kernels): per k
+// tile, each 128-byte row -- 64 channels of one tap of one pixel -- is
+// copied by eight threads with one 16-byte cp.async each into the row's
+// place of the 128-byte-swizzled K-major layout the wgmma descriptor
+// expects (chunk c of row i at chunk c ^ (i % 8), what the copy engine's
+// SWIZZLE_128B writes; pipeline.cuh: GatherLane). Taps outside the image and
 // pixels past M copy 0 bytes (zero-fill). `cp.async.mbarrier.arrive.noinc`
 // makes each thread's copies one arrival on the stage's full barrier, whose
 // count is 128 gathers + 1 (thread 0's expect_tx for B's box). The consumers
@@ -56,42 +56,52 @@ struct Gather {
 };
 
 // ---------------------------------------------------------------------------
-// The producer: 128 threads. Per output tile, thread `row` decomposes its
-// pixel; per k tile every thread waits for the free stage and gathers its
-// row, thread 0 also announces and loads B's box.
+// The producer: 128 threads (pipeline.cuh: GatherLane), eight per 128-byte
+// row. Per output tile, each thread decomposes one pixel: tile row slot + 16
+// chunk, the row whose state its group's lane `chunk` hands out. Per k tile
+// every thread waits for the free stage and copies its chunk of rows slot,
+// slot + 16, ..., thread 0 also announces and loads B's box.
 // ---------------------------------------------------------------------------
 template <typename T, class C>
 __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& g,
-                                                 const Ring<C>& ring, int row) {
-  static_assert(C::BM == 128 && C::BK * 2 == 128, "one 128-byte tile row per producer thread");
+                                                 const Ring<C>& ring, int tid) {
+  static_assert(C::BK * 2 == 128, "one 128-byte row per pixel and k tile");
+  static_assert(C::BM == 8 * GatherLane::kSlots, "each group of eight holds one row per lane");
   constexpr int kFar = -(1 << 30);  // the window of a pixel past M: every tap is outside
   const T* x = static_cast<const T*>(g.x);
+  const GatherLane gl(tid);
   RingPos pos;
   const int64_t tiles = p.tiles_m * p.tiles_n;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     int64_t z, m0, n0;
     tile_origin<C>(p, t, z, m0, n0);
-    const int64_t m = m0 + row;
+    // Row slot + 16 chunk: its window's corner and where (n, ih0, iw0) is in x.
+    const int64_t m = m0 + gl.slot + GatherLane::kSlots * gl.chunk;
     int ih0 = kFar, iw0 = kFar;
-    int64_t base = 0;
+    int64_t corner = 0;
     if (m < p.M) {
       const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
       ih0 = o.p * g.stride_h - g.pad_h, iw0 = o.q * g.stride_w - g.pad_w;
-      base = o.n * g.x_sn;
+      corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
     }
     int tap_r = 0, tap_s = 0, ct = 0;  // k tile kt = (tap_r * S + tap_s) * c_tiles + ct
     for (int kt = 0; kt < p.ktiles; ++kt) {
       mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
-      if (row == 0) {
+      if (tid == 0) {
         mbar_arrive_expect_tx(bar, C::kBBytes);
         tma_load_2d(ring.b(pos.s), &p.tma_b, bar, kt * C::BK, static_cast<int>(n0));
       }
-      const int ih = ih0 + tap_r * g.dil_h, iw = iw0 + tap_s * g.dil_w;
-      const bool in = static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
-                      static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
-      const T* src = in ? x + base + ih * g.x_sh + iw * g.x_sw + ct * C::BK : x;
-      gather_row_sw128(ring.a(pos.s) + row * 128, src, in, row, x);
+      const int dr = tap_r * g.dil_h, ds = tap_s * g.dil_w;
+      const int64_t tap = dr * g.x_sh + ds * g.x_sw + ct * C::BK + 8 * gl.chunk;
+      CUOPS_UNROLL
+      for (int i = 0; i < 8; ++i) {
+        const int ih = gl.from(ih0, i) + dr, iw = gl.from(iw0, i) + ds;
+        const int64_t at = gl.from(corner, i) + tap;
+        const bool in = static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
+                        static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
+        gl.copy(ring.a(pos.s), gl.slot + GatherLane::kSlots * i, x + (in ? at : 0), in, x);
+      }
       cp_async_mbar_arrive_noinc(bar);
       if (++ct == g.c_tiles) {
         ct = 0;

@@ -11,10 +11,10 @@
 //   [N*P*Q][K] matrix, as the GEMM loads a transposed A.
 // * B = im2col(x) is N-major: for one pixel, 64 consecutive j are 64
 //   channels of one tap (C % 64 == 0), 128 contiguous bytes of x. The
-//   producer warpgroup gathers them as the forward's producer does (thread
-//   = one pixel row of one 64-column box, eight 16-byte cp.async into the
-//   128-byte-swizzled row, zero-fill outside the image and past the last
-//   pixel), the box layout an N-major TMA load would write.
+//   producer warpgroup gathers them as the forward's producer does (eight
+//   threads per 128-byte row of a 64-column box, one 16-byte cp.async each
+//   into the 128-byte-swizzled row, zero-fill outside the image and past
+//   the last pixel), the box layout an N-major TMA load would write.
 // * The reduction over N*P*Q is long and M x N is small (64 x 576 for
 //   ResNet-50's first 3x3 layer), so it is split over pixels: split z takes
 //   k tiles [z*per, min((z+1)*per, KT)), its tiles are product z of the
@@ -55,34 +55,39 @@ struct WgradGather {
 };
 
 // ---------------------------------------------------------------------------
-// The producer: 128 threads = 64 pixel rows x 2. Thread `tid` fills row
-// tid % 64 of B's boxes tid / 64, tid / 64 + 2, ...; per output tile it
-// resolves its boxes' taps once, per k tile its pixel. Thread 0 also
-// announces A's bytes and issues its boxes.
+// The producer: 128 threads (pipeline.cuh: GatherLane), eight per 128-byte
+// row of B: thread t copies chunk t % 8 of pixel rows t / 8 + 16 i (i < 4)
+// in every box of the tile. Per output tile each thread resolves the boxes'
+// taps (the same for all its rows); per k tile the group's lanes 0-3
+// decompose its four pixels and hand them out. Thread 0 also announces A's
+// bytes and issues its boxes.
 // ---------------------------------------------------------------------------
 template <typename T, class C>
 __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather& g,
                                               const Ring<C>& ring, int tid) {
   static_assert(C::BK == 64 && C::kThreads - 256 == 128, "64 pixel rows, 128 producer threads");
-  constexpr int kBoxes = C::BN / 64, kMine = kBoxes / 2;  // B boxes per thread
+  constexpr int kBoxes = C::BN / 64;                      // B boxes: 64 columns (j) each
+  constexpr int kPixels = C::BK / GatherLane::kSlots;     // pixel rows per thread
+  constexpr int kFar = -(1 << 29);  // a row or box outside: every tap misses the image
   const T* x = static_cast<const T*>(g.x);
-  const int row = tid & 63, box0 = tid >> 6;
+  const GatherLane gl(tid);
   RingPos pos;
   const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     int64_t z, m0, n0;
     tile_origin<C>(p, t, z, m0, n0);
-    // This thread's boxes: column block j0 = tap (r, s), channels c0..c0+63.
-    int dh[kMine], dw[kMine], c0[kMine];
-    bool live[kMine];
+    // Box b: column block j0 = tap (r, s), channels c0..c0+63; its offset
+    // from a pixel's window corner (with this thread's chunk).
+    int dh[kBoxes], dw[kBoxes];
+    int64_t tap[kBoxes];
     CUOPS_UNROLL
-    for (int i = 0; i < kMine; ++i) {
-      const int64_t j0 = n0 + 64 * (box0 + 2 * i);
-      live[i] = j0 < p.N;
+    for (int b = 0; b < kBoxes; ++b) {
+      const int64_t j0 = n0 + 64 * b;
       const int rs = static_cast<int>(j0 / g.C), r = rs / g.S;
-      c0[i] = static_cast<int>(j0 - static_cast<int64_t>(rs) * g.C);
-      dh[i] = r * g.dil_h - g.pad_h;
-      dw[i] = (rs - r * g.S) * g.dil_w - g.pad_w;
+      const int c0 = static_cast<int>(j0 - static_cast<int64_t>(rs) * g.C);
+      dh[b] = j0 < p.N ? r * g.dil_h - g.pad_h : kFar;
+      dw[b] = (rs - r * g.S) * g.dil_w - g.pad_w;
+      tap[b] = dh[b] * g.x_sh + dw[b] * g.x_sw + c0 + 8 * gl.chunk;
     }
     const int a_boxes = mn_boxes<C::BM>(p.M - m0);
     const int64_t pix0 = z * p.ktiles * int64_t{64};
@@ -97,23 +102,28 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
                                                   static_cast<int>(m0), a_boxes,
                                                   static_cast<int>(k0));
       }
-      const int64_t m = k0 + row;
-      int ih0 = 0, iw0 = 0;
-      int64_t base = 0;
-      const bool pixel = m < g.pixels;
-      if (pixel) {
+      // Pixel row slot + 16 (chunk % 4): its window's corner in x.
+      const int64_t m = k0 + gl.slot + GatherLane::kSlots * (gl.chunk % kPixels);
+      int ih0 = kFar, iw0 = kFar;
+      int64_t corner = 0;
+      if (m < g.pixels) {
         const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
         ih0 = o.p * g.stride_h, iw0 = o.q * g.stride_w;
-        base = o.n * g.x_sn;
+        corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
       }
       CUOPS_UNROLL
-      for (int i = 0; i < kMine; ++i) {
-        const int ih = ih0 + dh[i], iw = iw0 + dw[i];
-        const bool in = pixel && live[i] && static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
-                        static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
-        const T* src = in ? x + base + ih * g.x_sh + iw * g.x_sw + c0[i] : x;
-        gather_row_sw128(ring.b(pos.s) + (box0 + 2 * i) * C::kMnBoxBytes + row * 128, src, in,
-                         row, x);
+      for (int i = 0; i < kPixels; ++i) {
+        const int rih = gl.from(ih0, i), riw = gl.from(iw0, i);
+        const int64_t rcorner = gl.from(corner, i);
+        const int row = gl.slot + GatherLane::kSlots * i;
+        CUOPS_UNROLL
+        for (int b = 0; b < kBoxes; ++b) {
+          const int ih = rih + dh[b], iw = riw + dw[b];
+          const bool in = static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
+                          static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
+          gl.copy(ring.b(pos.s) + b * C::kMnBoxBytes, row, x + (in ? rcorner + tap[b] : 0), in,
+                  x);
+        }
       }
       cp_async_mbar_arrive_noinc(bar);
       pos.next<C::kStages>();

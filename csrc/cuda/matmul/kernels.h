@@ -46,8 +46,10 @@ void gemm_default(const GemmProblem& p);
 
 // Entries of the steps' development tuning tables (CUOPS_MATMUL_CONFIG=
 // "<step>=<i>", see mm::tuning_config). Entry 0 is the step's default choice;
-// the others are compiled only with -DCUOPS_EXPLORE (setup.py: CUOPS_EXPLORE=1).
+// the others are compiled only with -DCUOPS_EXPLORE (setup.py: CUOPS_EXPLORE=1),
+// except wgmma's two (wgmma.cu).
 int mma_sync_tuning_entries();
+int wgmma_tuning_entries();
 int warptile_tuning_entries();
 int warptile_static_tuning_entries();
 
@@ -55,7 +57,8 @@ int warptile_static_tuning_entries();
 inline std::vector<std::pair<std::string, int>> matmul_tuning_tables() {
   return {{"mma_sync", mma_sync_tuning_entries()},
           {"warptile", warptile_tuning_entries()},
-          {"warptile_static", warptile_static_tuning_entries()}};
+          {"warptile_static", warptile_static_tuning_entries()},
+          {"wgmma", wgmma_tuning_entries()}};
 }
 
 }  // namespace cuops::cuda

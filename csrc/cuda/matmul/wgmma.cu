@@ -130,6 +130,21 @@ bool launch_layout(const GemmProblem& p, bool a_mn, bool b_mn) {
   return launch<T, kCfg, true, false>(p);
 }
 
+// Tuning table (CUOPS_MATMUL_CONFIG="wgmma=<i>"): 0 = each consumer waits
+// for its wgmma batch before issuing the next, 1 = one batch left in flight
+// (config.cuh: batches_in_flight). Both entries are in every build: they
+// differ by one wait.
+constexpr int kNumTuneEntries = 2;
+int tuning_entry() {
+  static const int cfg = [] {
+    const int c = mm::tuning_config("wgmma");
+    TORCH_CHECK_VALUE(c >= 0 && c < kNumTuneEntries, "CUOPS_MATMUL_CONFIG: wgmma=", c,
+                      " is not an entry of the tuning table (0..", kNumTuneEntries - 1, ")");
+    return c;
+  }();
+  return cfg;
+}
+
 // Runs p if this step handles it (see the top of the file); false otherwise.
 template <typename T>
 bool run(const GemmProblem& p) {
@@ -172,12 +187,18 @@ bool run(const GemmProblem& p) {
   // 128 x 256 tiles when they give every SM one, else 128 x 128.
   const int64_t wide =
       ceil_div<int64_t>(p.M, Tile<kWide>::BM) * ceil_div<int64_t>(p.N, Tile<kWide>::BN) * p.batch;
+  if (tuning_entry() == 1) {
+    if (wide >= num_sms()) return launch_layout<T, kWideInFlight>(p, !a_k, !b_k);
+    return launch_layout<T, kNarrowInFlight>(p, !a_k, !b_k);
+  }
   if (wide >= num_sms()) return launch_layout<T, kWide>(p, !a_k, !b_k);
   return launch_layout<T, kNarrow>(p, !a_k, !b_k);
 }
 
 }  // namespace
 }  // namespace wgmma
+
+int wgmma_tuning_entries() { return wgmma::kNumTuneEntries; }
 
 bool gemm_wgmma_try(const GemmProblem& p) {
   if (p.M == 0 || p.N == 0 || p.batch == 0) return false;

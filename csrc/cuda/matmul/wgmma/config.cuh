@@ -26,6 +26,10 @@ struct TileConfig {
   // consumers hold block_n / 2 fp32 accumulators each.
   int producer_regs = 40;
   int consumer_regs = 232;
+  // wgmma batches a consumer leaves running while it issues the next k
+  // tile's (0 or 1; CUTLASS's K_PIPE_MMAS): with 1, a stage is freed one k
+  // tile later, and the tensor cores never wait for the issuing warps.
+  int batches_in_flight = 0;
 };
 
 template <TileConfig kCfg>
@@ -37,6 +41,7 @@ struct Tile {
   static constexpr int BK = 64;                        // 64 x 2 bytes = one 128-byte swizzle row
   static constexpr int kKSteps = BK / 16;              // wgmma k16 steps per k tile
   static constexpr int kStages = kCfg.stages;
+  static constexpr int kInFlight = kCfg.batches_in_flight;
   static constexpr int kThreads = 128 * (1 + kConsumers);
   static constexpr int kConsumerWarps = 4 * kConsumers;  // arrivals that free a stage
   static constexpr int kAccRegs = BN / 2;               // fp32 accumulators per consumer thread
@@ -53,6 +58,7 @@ struct Tile {
                 "every operand tile, and each consumer's part of A, starts on a 1024-byte atom");
   static_assert(BN <= 256 && BM <= 256, "a TMA box has at most 256 rows");
   static_assert(kStages >= 2, "a ring of at least two stages");
+  static_assert(kInFlight == 0 || kInFlight == 1, "wgmma.wait_group 0 or 1 per k tile");
   // 232448 bytes: the most shared memory a block may opt into on sm_90
   // (the barriers are a few bytes of static shared memory on top).
   static_assert(kDynSmem + 16 * kStages <= 232448, "the ring fits in shared memory");
@@ -74,6 +80,10 @@ inline constexpr TileConfig kWide{.block_n = 256, .stages = 4};
 // 128 x 128 tiles, 6 stages x 32 KB: twice the blocks where 128 x 256 tiles
 // would leave SMs idle.
 inline constexpr TileConfig kNarrow{.block_n = 128, .stages = 6};
+// The same with one wgmma batch left in flight per consumer (the GEMM's
+// tuning entry 1: CUOPS_MATMUL_CONFIG="wgmma=1").
+inline constexpr TileConfig kWideInFlight{.block_n = 256, .stages = 4, .batches_in_flight = 1};
+inline constexpr TileConfig kNarrowInFlight{.block_n = 128, .stages = 6, .batches_in_flight = 1};
 
 // The convolutions' gather producers (conv2d/implicit_gemm_wgmma.cu,
 // wgrad_wgmma.cu) are 128 threads computing addresses, not one issuing

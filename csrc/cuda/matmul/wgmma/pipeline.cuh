@@ -135,20 +135,40 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   }
 }
 
-// A gather producer's copy of one 128-byte tile row (64 16-bit elements,
-// from `src`, 16-byte aligned) into row `row` of a 1024-byte-aligned
-// operand box at `dst_row` (= box + 128 row), where the copy engine's
-// SWIZZLE_128B would put it: 16-byte chunk c at chunk c ^ (row % 8).
-// `in` false: zero-fill (src-size 0; `any` is a valid address that is not
-// read). Eight cp.async per thread; the caller arrives on the stage's
-// barrier after them (cp.async.mbarrier.arrive.noinc).
-template <typename T>
-__device__ __forceinline__ void gather_row_sw128(uint32_t dst_row, const T* src, bool in, int row,
-                                                 const T* any) {
-  CUOPS_UNROLL
-  for (int c = 0; c < 8; ++c)
-    cp_async_16(dst_row + ((c ^ (row & 7)) << 4), in ? src + 8 * c : any, in ? 16 : 0);
-}
+// The convolutions' gather producers (128 threads) copy 128-byte tile rows
+// with 16-byte cp.async, eight consecutive threads per row, one chunk each:
+// a warp's copy instruction then reads four whole rows (four cache lines),
+// where one row per thread would touch 32 lines per instruction and make
+// the L1 lookups, not the tensor cores, the limit. Thread t copies chunk
+// t % 8 of rows t / 8 + 16 i. Per-row state (a pixel's place in x) is
+// computed by one thread of each group of eight and passed around with
+// shuffles (GatherLane::from), so no thread holds eight rows' state.
+struct GatherLane {
+  int chunk;  // 16-byte chunk of every row this thread copies
+  int slot;   // its first row; then slot + 16, slot + 32, ...
+  int lane;
+
+  static constexpr int kSlots = 128 / 8;  // rows copied by one instruction of the warpgroup
+
+  __device__ __forceinline__ explicit GatherLane(int tid)
+      : chunk(tid & 7), slot(tid >> 3), lane(tid & 31) {}
+
+  // `v` of the thread of this group of eight whose chunk is i.
+  template <typename V>
+  __device__ __forceinline__ V from(V v, int i) const {
+    return __shfl_sync(0xffffffffu, v, (lane & 24) | i);
+  }
+
+  // Chunk `chunk` of tile row `row` (of a 1024-byte-aligned operand box at
+  // `box`) from src (16-byte aligned), where the copy engine's SWIZZLE_128B
+  // would put it: chunk c of row r at chunk c ^ (r % 8). `in` false:
+  // zero-fill (`any` is a valid address that is not read).
+  template <typename T>
+  __device__ __forceinline__ void copy(uint32_t box, int row, const T* src, bool in,
+                                       const T* any) const {
+    cp_async_16(box + row * 128 + ((chunk ^ (row & 7)) << 4), in ? src : any, in ? 16 : 0);
+  }
+};
 
 // Descriptor of k16 step j of an operand tile (PTX ISA, "Shared Memory Matrix
 // Layout", 128-byte swizzle, canonical layouts written there in units of
@@ -170,18 +190,27 @@ __device__ __forceinline__ uint64_t operand_desc(uint32_t tile, int j) {
 }
 
 // One consumer warpgroup's k loop over one output tile: per k tile, wait for
-// the stage, issue kKSteps wgmma (64 x BN x 16 each) as one batch, wait for
-// it, free the stage. `a_off`: this warpgroup's 64 rows inside the A tile.
-// The first step of the tile overwrites the accumulators (scale-d = 0).
-// Waiting for each batch before the next keeps one batch per warpgroup in
-// flight; the other consumer warpgroup's batch fills the tensor cores
-// meanwhile.
+// the stage, issue kKSteps wgmma (64 x BN x 16 each) as one batch, then free
+// a stage whose batch is done. `a_off`: this warpgroup's 64 rows inside the
+// A tile. The first step of the tile overwrites the accumulators (scale-d =
+// 0).
+// C::kInFlight = 0: wait for each batch before the next; the other consumer
+// warpgroup's batch fills the tensor cores meanwhile. 1: wait only for the
+// previous batch (wgmma.wait_group 1) and free its stage, so this
+// warpgroup's next batch is queued while one runs; the last one is waited
+// for after the loop, before the epilogue reads the accumulators. Batches
+// on the same accumulators run in issue order.
 // kGathered: part of a stage was written by cp.async (the convolutions'
 // gather producers), not by the copy engine: a proxy fence after the wait.
 // `ktiles`: k tiles of this output tile (p.ktiles, or a split's share).
 template <typename T, class C, bool A_MN, bool B_MN, bool kGathered = false>
 __device__ __forceinline__ void mainloop(const Ring<C>& ring, RingPos& pos, uint32_t a_off,
                                          float (&acc)[C::kAccRegs], int lane, int ktiles) {
+  const auto release = [&](int s) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(ring.empty(s));
+  };
+  int running = -1;  // the stage of the batch still in flight (kInFlight 1)
   for (int kt = 0; kt < ktiles; ++kt) {
     mbar_wait_bounded(ring.full(pos.s), pos.phase);
     if constexpr (kGathered) fence_proxy_async_smem();
@@ -193,11 +222,21 @@ __device__ __forceinline__ void mainloop(const Ring<C>& ring, RingPos& pos, uint
       wgmma_m64k16<T, C::BN, A_MN, B_MN>(acc, operand_desc<C, A_MN>(sA, j),
                                          operand_desc<C, B_MN>(sB, j), kt > 0 || j > 0);
     wgmma_commit();
+    if constexpr (C::kInFlight == 0) {
+      wgmma_wait<0>();
+      fence_operands(acc);
+      release(pos.s);
+    } else {
+      wgmma_wait<1>();  // the previous batch is done reading its stage
+      if (running >= 0) release(running);
+      running = pos.s;
+    }
+    pos.next<C::kStages>();
+  }
+  if constexpr (C::kInFlight == 1) {
     wgmma_wait<0>();
     fence_operands(acc);
-    __syncwarp();
-    if (lane == 0) mbar_arrive(ring.empty(pos.s));
-    pos.next<C::kStages>();
+    if (running >= 0) release(running);
   }
 }
 
