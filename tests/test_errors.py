@@ -216,6 +216,16 @@ ROWS = [
         "cuops.conv2d_backward_weight", "'weight_size'", "4 elements"),
     row("wgrad-groups-0", lambda: ops.conv2d_backward_weight(G(), X(), [3, 2, 3, 3], [1, 1], [0] * 4, [1, 1], 0), ValueError,
         "cuops.conv2d_backward_weight", "'groups'"),
+    # The raw ops on CUDA tensors: the checks throw from under the CUDA kernels' entry points
+    # (a 2-element padding crashed the process there on torch 2.11 + an H100, 2026-12-07).
+    row("conv-op-cuda-padding-length", lambda: ops.conv2d(X(device="cuda"), W(device="cuda"), None, [1, 1], [0, 0],
+        [1, 1], 1), ValueError, "cuops.conv2d", "'padding'", "4 elements", sub=True, gpu=True),
+    row("dgrad-cuda-padding-length", lambda: ops.conv2d_backward_input(G(device="cuda"), W(device="cuda"), [1, 2, 5, 5],
+        [1, 1], [0, 0], [1, 1], 1), ValueError, "cuops.conv2d_backward_input", "'padding'", "4 elements", sub=True, gpu=True),
+    row("wgrad-cuda-padding-length", lambda: ops.conv2d_backward_weight(G(device="cuda"), X(device="cuda"), [3, 2, 3, 3],
+        [1, 1], [0, 0], [1, 1], 1), ValueError, "cuops.conv2d_backward_weight", "'padding'", "4 elements", sub=True, gpu=True),
+    row("wgrad-cuda-grad-shape", lambda: ops.conv2d_backward_weight(T(1, 3, 4, 3, device="cuda"), X(device="cuda"),
+        [3, 2, 3, 3], *P), ValueError, "cuops.conv2d_backward_weight", "'grad_output'", sub=True, gpu=True),
     row("wgrad-dilation-2**62", lambda: ops.conv2d_backward_weight(G(), X(), [3, 2, 5, 5], [1, 1], [0] * 4, [2**62] * 2, 1),
         ValueError, "cuops.conv2d_backward_weight", "'dilation'", "overflows", sub=True),
 ]
