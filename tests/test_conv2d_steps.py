@@ -372,6 +372,21 @@ def test_wgmma_backward_cuda(shape, dtype):
             assert names is None or any(kernel in n for n in names) == applies, names
 
 
+# The wgmma steps' other tuning entries (one wgmma batch in flight): both
+# tests above again in a child process with the knob set (read once per process).
+N_WGMMA_CONFIGS = TUNING_TABLES.get("implicit_gemm_wgmma", 0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cfg", range(1, max(N_WGMMA_CONFIGS, 1)))
+def test_cuda_wgmma_configs(cfg):
+    script = ("import sys, pytest\n"
+              "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/test_conv2d_steps.py',"
+              " '-k', 'test_wgmma_conv_cuda or test_wgmma_backward_cuda']))")
+    r = run_python(script, {"CUOPS_CONV_CONFIG": f"implicit_gemm_wgmma={cfg}"})
+    assert r.returncode == 0 and " passed" in r.stdout, (r.stdout[-3000:], r.stderr[-3000:])
+
+
 # Every entry of the split-K table (CUOPS_CONV_CONFIG, read once per process:
 # one subprocess per entry) is correct on the split-K shapes above.
 # Table sizes from C++ (csrc/cuda/conv2d/tuning.h): 1 in a product build, all

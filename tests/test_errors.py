@@ -226,6 +226,12 @@ ROWS = [
         [1, 1], [0, 0], [1, 1], 1), ValueError, "cuops.conv2d_backward_weight", "'padding'", "4 elements", sub=True, gpu=True),
     row("wgrad-cuda-grad-shape", lambda: ops.conv2d_backward_weight(T(1, 3, 4, 3, device="cuda"), X(device="cuda"),
         [3, 2, 3, 3], *P), ValueError, "cuops.conv2d_backward_weight", "'grad_output'", sub=True, gpu=True),
+    row("add-cuda-shapes-op", lambda: ops.add(T(5, 1, 3, device="cuda"), T(2, 4, device="cuda")), ValueError,
+        "cuops.add", "'a'", "'b'", "size 3 vs 4", sub=True, gpu=True),
+    row("gemm-cuda-bias-op", lambda: ops.gemm(T(3, 4, device="cuda"), T(4, 5, device="cuda"), T(4, device="cuda"), None),
+        ValueError, "cuops.gemm", "'bias'", "[5]", sub=True, gpu=True),
+    row("gemm-cuda-inner-op", lambda: ops.gemm(T(3, 4, device="cuda"), T(5, 6, device="cuda"), None, None),
+        ValueError, "cuops.gemm", "'a'", "'b'", sub=True, gpu=True),
     row("wgrad-dilation-2**62", lambda: ops.conv2d_backward_weight(G(), X(), [3, 2, 5, 5], [1, 1], [0] * 4, [2**62] * 2, 1),
         ValueError, "cuops.conv2d_backward_weight", "'dilation'", "overflows", sub=True),
 ]

@@ -32,6 +32,7 @@
 // Deterministic: one block owns an output tile and sums its K in order.
 #include "conv2d_steps.h"
 #include "cuda/conv2d/common.cuh"
+#include "cuda/conv2d/tuning.h"
 #include "cuda/matmul/tma.cuh"
 #include "cuda/matmul/wgmma/pipeline.cuh"
 
@@ -214,11 +215,15 @@ bool run(const Conv2dProblem& p) {
     w = packed.const_data_ptr();
   }
   // 128 x 64 tiles for <= 64 filters; 128 x 256 only where the filters fill
-  // them (K > 128) and the tiles fill the GPU; else 128 x 128.
-  if (p.K <= 64) return launch<T, kConvSlim>(p, w, rsc);
+  // them (K > 128) and the tiles fill the GPU; else 128 x 128. Tuning entry
+  // 1: the same tiles with one wgmma batch in flight (tuning.h).
+  const bool in_flight = conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1;
   const int64_t wide = ceil_div<int64_t>(M, 128) * ceil_div<int64_t>(p.K, 256);
-  if (p.K > 128 && wide >= num_sms()) return launch<T, kConvWide>(p, w, rsc);
-  return launch<T, kConvNarrow>(p, w, rsc);
+  if (p.K <= 64)
+    return in_flight ? launch<T, kConvSlimInFlight>(p, w, rsc) : launch<T, kConvSlim>(p, w, rsc);
+  if (p.K > 128 && wide >= num_sms())
+    return in_flight ? launch<T, kConvWideInFlight>(p, w, rsc) : launch<T, kConvWide>(p, w, rsc);
+  return in_flight ? launch<T, kConvNarrowInFlight>(p, w, rsc) : launch<T, kConvNarrow>(p, w, rsc);
 }
 
 }  // namespace

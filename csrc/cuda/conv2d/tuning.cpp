@@ -18,7 +18,8 @@ int conv::conv_config(const char* variant, int entries) {
 std::vector<std::pair<std::string, int>> conv2d_tuning_tables() {
   return {{"implicit_gemm_mma_splitk", conv::kSplitConfigs},
           {"implicit_gemm_mma", conv::kTileConfigs},
-          {"depthwise_nhwc_window", conv::kWindowConfigs}};
+          {"depthwise_nhwc_window", conv::kWindowConfigs},
+          {"implicit_gemm_wgmma", conv::kWgmmaConfigs}};
 }
 
 }  // namespace cuops::cuda

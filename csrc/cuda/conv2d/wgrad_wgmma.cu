@@ -30,6 +30,7 @@
 
 #include "cuda/conv2d/common.cuh"
 #include "cuda/conv2d/kernels.h"
+#include "cuda/conv2d/tuning.h"
 #include "cuda/matmul/tma.cuh"
 #include "cuda/matmul/wgmma/pipeline.cuh"
 
@@ -188,9 +189,9 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #endif
 }
 
-template <typename T>
-bool run(const Conv2dProblem& p, void* dw) {
-  using C = Tile<kConvNarrow>;
+template <typename T, TileConfig kCfg>
+bool launch(const Conv2dProblem& p, void* dw) {
+  using C = Tile<kCfg>;
   auto kernel = wgrad_wgmma_kernel<T, C>;
   if (!kernel_in_build<C>(kernel)) return false;
   const int64_t pixels = p.N * p.P * p.Q, ntot = p.R * p.S * p.C;
@@ -232,6 +233,15 @@ bool run(const Conv2dProblem& p, void* dw) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   wgrad_reduce_splits(ws, dw, p, p.C);
   return true;
+}
+
+// 128 x 128 tiles (128 filters x 128 columns of (tap, channel)); tuning entry
+// 1: one wgmma batch in flight (tuning.h).
+template <typename T>
+bool run(const Conv2dProblem& p, void* dw) {
+  if (conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1)
+    return launch<T, kConvNarrowInFlight>(p, dw);
+  return launch<T, kConvNarrow>(p, dw);
 }
 
 // The problems run() takes (p.x = input, p.y = grad_output).

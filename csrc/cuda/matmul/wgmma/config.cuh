@@ -96,6 +96,15 @@ inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_r
 // tile would compute as many zero columns as real ones; 8 stages x 24 KB.
 inline constexpr TileConfig kConvSlim{.block_n = 64, .stages = 8, .producer_regs = 56,
                                       .consumer_regs = 224};
+// The three with one wgmma batch left in flight (the conv steps' tuning
+// entry 1: CUOPS_CONV_CONFIG="implicit_gemm_wgmma=1"). A 128 x 64 k tile is
+// 128 tensor-core cycles per consumer: short enough that waiting for each
+// batch may show, where the GEMM's 128 x 256 tiles did not.
+inline constexpr TileConfig kConvWideInFlight = kWideInFlight;
+inline constexpr TileConfig kConvNarrowInFlight{.block_n = 128, .stages = 6, .producer_regs = 56,
+                                                .consumer_regs = 224, .batches_in_flight = 1};
+inline constexpr TileConfig kConvSlimInFlight{.block_n = 64, .stages = 8, .producer_regs = 56,
+                                              .consumer_regs = 224, .batches_in_flight = 1};
 
 // Kernel parameters (by value, __grid_constant__: the tensor maps must stay
 // in parameter space for the copy engine).
