@@ -72,7 +72,8 @@ def run_python(script: str, env: dict, *args, timeout: float = 300) -> subproces
     and the repository on PYTHONPATH: for the development knobs that are read
     once per process (CUOPS_MATMUL_CONFIG, CUOPS_CONV_CONFIG)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    full = dict(os.environ, **env,
+    # PYTHONFAULTHANDLER: a child that crashes prints where (in its stderr).
+    full = dict(os.environ, PYTHONFAULTHANDLER="1", **env,
                 PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-c", script, *args], env=full, cwd=root,
                           capture_output=True, text=True, timeout=timeout)
