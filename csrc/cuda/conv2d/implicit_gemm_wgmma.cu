@@ -25,11 +25,17 @@
 // (any strides: dense channels_last, or the strided phase views of dx that
 // the dgrad step writes).
 //
+// Where the output tiles leave SMs idle (ResNet's 7x7 and 14x14 layers, the
+// dgrad's small phases), GEMM-K is split: split z is product z of the
+// engine's tile order and owns k tiles [z*per, (z+1)*per); its fp32 partial
+// tiles go to a workspace that finish_splits_kernel sums in split order.
+//
 // Eligibility (else the fp16/bf16 default step runs): an sm_90 device and
 // sm_90a build; groups 1; x channels_last with C % 64 == 0 and 16-byte
 // aligned pixels; K >= 64, K % 8 == 0.
 // The filter is copied to [K][R][S][C] when it is not laid out so.
-// Deterministic: one block owns an output tile and sums its K in order.
+// Deterministic: one block owns an output tile (or a split of its K) and sums
+// its k tiles in order; splits are summed in order.
 #include "conv2d_steps.h"
 #include "cuda/conv2d/common.cuh"
 #include "cuda/conv2d/tuning.h"
@@ -48,6 +54,7 @@ struct Gather {
   int64_t PQ;
   int Q, H, W, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int c_tiles;  // C / 64: k tiles per filter tap
+  int ktiles_total;  // R * S * c_tiles; Params::ktiles is one split's share
   int64_t y_sn, y_sp, y_sq;  // where output pixel m's row of K channels starts
 
   __device__ __forceinline__ int64_t y_row(int64_t m) const {
@@ -72,9 +79,9 @@ __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& 
   const T* x = static_cast<const T*>(g.x);
   const GatherLane gl(tid);
   RingPos pos;
-  const int64_t tiles = p.tiles_m * p.tiles_n;
+  const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-    int64_t z, m0, n0;
+    int64_t z, m0, n0;  // z: the split of GEMM-K (product z of the tile order)
     tile_origin<C>(p, t, z, m0, n0);
     // Row slot + 16 chunk: its window's corner and where (n, ih0, iw0) is in x.
     const int64_t m = m0 + gl.slot + GatherLane::kSlots * gl.chunk;
@@ -85,8 +92,11 @@ __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& 
       ih0 = o.p * g.stride_h - g.pad_h, iw0 = o.q * g.stride_w - g.pad_w;
       corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
     }
-    int tap_r = 0, tap_s = 0, ct = 0;  // k tile kt = (tap_r * S + tap_s) * c_tiles + ct
-    for (int kt = 0; kt < p.ktiles; ++kt) {
+    // Split z's k tiles kt0.. ; k tile kt = (tap_r * S + tap_s) * c_tiles + ct.
+    const int kt0 = static_cast<int>(z) * p.ktiles, ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);
+    const int rs0 = kt0 / g.c_tiles;
+    int ct = kt0 - rs0 * g.c_tiles, tap_r = rs0 / g.S, tap_s = rs0 - tap_r * g.S;
+    for (int kt = kt0; kt < kt0 + ktiles; ++kt) {
       mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
       if (tid == 0) {
@@ -118,7 +128,8 @@ __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& 
 
 template <typename T, class C>
 __global__ void __launch_bounds__(C::kThreads, 1)
-    conv_wgmma_kernel(const __grid_constant__ Params p, const __grid_constant__ Gather g) {
+    conv_wgmma_kernel(const __grid_constant__ Params p, const __grid_constant__ Gather g,
+                      float* ws) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ __align__(8) uint64_t bars[2 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
@@ -137,15 +148,49 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     CUOPS_UNROLL
     for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
     RingPos pos;
-    for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n; t += gridDim.x) {
+    for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n * p.batch; t += gridDim.x) {
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
-      mainloop<T, C, false, false, true>(ring, pos, a_off, acc, lane, p.ktiles);
-      store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane,
-                       [&](int64_t m) { return g.y_row(m); });
+      mainloop<T, C, false, false, true>(ring, pos, a_off, acc, lane,
+                                         split_ktiles(g.ktiles_total, z, p.ktiles));
+      if (p.batch == 1)
+        store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane,
+                         [&](int64_t m) { return g.y_row(m); });
+      else
+        store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
     }
   }
 #endif
+}
+
+// The finish of a split GEMM-K: y at (m, n) = the splits' partials summed in
+// split order (deterministic) + bias, rounded to T once.
+template <typename T>
+__global__ void finish_splits_kernel(const float* ws, int64_t splits, int64_t M, int64_t N,
+                                     const T* bias, T* y, int64_t y_sn_col,
+                                     const __grid_constant__ Gather g) {
+  using Ops = HalfOps<T>;
+  const int64_t total = M * N;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t m = i / N, n = i - m * N;
+    float s = 0.f;
+    for (int64_t z = 0; z < splits; ++z) s += ws[z * total + i];
+    if (bias != nullptr) s += Ops::to_float(bias[n]);
+    y[g.y_row(m) + n * y_sn_col] = Ops::from_float(s);
+  }
+}
+
+// Splits of GEMM-K where the output tiles leave SMs idle: about two waves of
+// (tile, split) units, each split at least 4 k tiles (the ring's prologue
+// pays off), the fp32 workspace within 256 MB. 1: no split.
+int64_t choose_splits(int64_t tiles, int64_t ktiles, int64_t M, int64_t N) {
+  if (tiles >= num_sms()) return 1;
+  int64_t splits = ceil_div<int64_t>(2 * num_sms(), tiles);
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, ktiles / 4));
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, (int64_t{64} << 20) / (M * N)));
+  const int64_t per = ceil_div<int64_t>(ktiles, std::max<int64_t>(1, splits));
+  return ceil_div<int64_t>(ktiles, per);  // every split has >= 1 k tile
 }
 
 template <typename T, TileConfig kCfg>
@@ -164,10 +209,12 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   prm.c_sn = p.y_sk;
   prm.tiles_m = ceil_div<int64_t>(prm.M, C::BM);
   prm.tiles_n = ceil_div<int64_t>(p.K, C::BN);
-  prm.ktiles = static_cast<int>(rsc / C::BK);
+  const int64_t ktiles = rsc / C::BK;
+  const int64_t splits = choose_splits(prm.tiles_m * prm.tiles_n, ktiles, prm.M, prm.N);
+  prm.ktiles = static_cast<int>(ceil_div<int64_t>(ktiles, splits));  // one split's k tiles
   prm.c_pairs = p.y_sk == 1 && reinterpret_cast<uintptr_t>(p.y) % 4 == 0 && p.y_sn % 2 == 0 &&
                 p.y_sp % 2 == 0 && p.y_sq % 2 == 0;
-  prm.batch = 1;
+  prm.batch = splits;
   Gather g{};
   g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw, g.PQ = p.P * p.Q;
   g.Q = static_cast<int>(p.Q), g.H = static_cast<int>(p.H), g.W = static_cast<int>(p.W);
@@ -176,13 +223,26 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   g.pad_h = static_cast<int>(p.pad_h), g.pad_w = static_cast<int>(p.pad_w);
   g.dil_h = static_cast<int>(p.dil_h), g.dil_w = static_cast<int>(p.dil_w);
   g.c_tiles = static_cast<int>(p.C / C::BK);
+  g.ktiles_total = static_cast<int>(ktiles);
   g.y_sn = p.y_sn, g.y_sp = p.y_sp, g.y_sq = p.y_sq;
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
-  const int64_t tiles = prm.tiles_m * prm.tiles_n;
-  const auto grid = static_cast<unsigned>(std::min<int64_t>(tiles, num_sms()));
-  kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(prm, g);
+  at::Tensor ws;
+  if (splits > 1)
+    ws = at::empty({splits, prm.M, prm.N},
+                   at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, c10::cuda::current_device()));
+  const int64_t units = prm.tiles_m * prm.tiles_n * splits;
+  const auto grid = static_cast<unsigned>(std::min<int64_t>(units, num_sms()));
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  kernel<<<grid, C::kThreads, C::kDynSmem, stream>>>(prm, g,
+                                                     splits > 1 ? ws.data_ptr<float>() : nullptr);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (splits > 1) {
+    finish_splits_kernel<T><<<grid_for(prm.M * prm.N, 256), 256, 0, stream>>>(
+        ws.const_data_ptr<float>(), splits, prm.M, prm.N, static_cast<const T*>(p.bias),
+        static_cast<T*>(p.y), p.y_sk, g);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
   return true;
 }
 

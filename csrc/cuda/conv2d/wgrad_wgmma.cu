@@ -47,11 +47,8 @@ struct WgradGather {
   int Q, H, W, C, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int ktiles_total;          // ceil(pixels / 64)
 
-  // k tiles of split z, `per` (Params::ktiles) a split: >= 1 for every split
-  // the host launches.
   __device__ __forceinline__ int split_ktiles(int64_t z, int per) const {
-    const int64_t left = ktiles_total - z * per;
-    return static_cast<int>(left < per ? left : per);
+    return wgmma::split_ktiles(ktiles_total, z, per);
   }
 };
 
@@ -131,30 +128,6 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
     }
   }
   cp_async_wait_all();  // no thread leaves with copies in flight
-}
-
-// One consumer warpgroup's 64 x BN fp32 partial tile of split z into
-// ws[z][k][j] (rows k < M, columns j < N; N is even: pairs as float2). The
-// fragment layout of store_tile (pipeline.cuh).
-template <class C>
-__device__ __forceinline__ void store_partials(const Params& p, float* ws,
-                                               const float (&acc)[C::kAccRegs], int64_t z,
-                                               int64_t m0, int64_t n0, int warp, int lane) {
-  const int g = lane >> 2, q = lane & 3;
-  float* out = ws + z * p.M * p.N;
-  const int64_t r0 = m0 + 16 * warp + g;
-  CUOPS_UNROLL
-  for (int j = 0; j < C::BN / 8; ++j) {
-    const int64_t n = n0 + 8 * j + 2 * q;
-    if (n >= p.N) continue;
-    CUOPS_UNROLL
-    for (int h = 0; h < 2; ++h) {
-      const int64_t m = r0 + 8 * h;
-      if (m < p.M)
-        *reinterpret_cast<float2*>(out + m * p.N + n) =
-            make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
-    }
-  }
 }
 
 template <typename T, class C>

@@ -87,9 +87,10 @@ inline constexpr TileConfig kNarrowInFlight{.block_n = 128, .stages = 6, .batche
 
 // The convolutions' gather producers (conv2d/implicit_gemm_wgmma.cu,
 // wgrad_wgmma.cu) are 128 threads computing addresses, not one issuing
-// copies: where the accumulators leave room (tiles up to 128 wide), 16 more
-// registers for them; 128 x 256 tiles need the GEMM's split.
-inline constexpr TileConfig kConvWide = kWide;
+// copies: 16 more registers for them than the GEMM's producer (the 128 x 256
+// tiles' consumers keep 224: 128 accumulators + addressing).
+inline constexpr TileConfig kConvWide{.block_n = 256, .stages = 4, .producer_regs = 56,
+                                      .consumer_regs = 224};
 inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_regs = 56,
                                         .consumer_regs = 224};
 // 128 x 64 tiles for 64 filters (ResNet's first stage), where a 128-wide
@@ -100,7 +101,8 @@ inline constexpr TileConfig kConvSlim{.block_n = 64, .stages = 8, .producer_regs
 // entry 1: CUOPS_CONV_CONFIG="implicit_gemm_wgmma=1"). A 128 x 64 k tile is
 // 128 tensor-core cycles per consumer: short enough that waiting for each
 // batch may show, where the GEMM's 128 x 256 tiles did not.
-inline constexpr TileConfig kConvWideInFlight = kWideInFlight;
+inline constexpr TileConfig kConvWideInFlight{.block_n = 256, .stages = 4, .producer_regs = 56,
+                                              .consumer_regs = 224, .batches_in_flight = 1};
 inline constexpr TileConfig kConvNarrowInFlight{.block_n = 128, .stages = 6, .producer_regs = 56,
                                                 .consumer_regs = 224, .batches_in_flight = 1};
 inline constexpr TileConfig kConvSlimInFlight{.block_n = 64, .stages = 8, .producer_regs = 56,

@@ -285,4 +285,36 @@ __device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C
   }
 }
 
+// k tiles of split z of a GEMM-K of `total` k tiles cut into splits of `per`
+// (Params::ktiles): >= 1 for every split the host launches.
+__device__ __forceinline__ int split_ktiles(int total, int64_t z, int per) {
+  const int64_t left = total - z * per;
+  return static_cast<int>(left < per ? left : per);
+}
+
+// The epilogue of a split GEMM-K (the convolutions): one consumer
+// warpgroup's 64 x BN fp32 partial tile of split z into ws[z][m][n] (rows
+// m < M, columns n < N; N is even: pairs as float2), in store_tile's
+// fragment layout; a finishing pass sums the splits in order.
+template <class C>
+__device__ __forceinline__ void store_partials(const Params& p, float* ws,
+                                               const float (&acc)[C::kAccRegs], int64_t z,
+                                               int64_t m0, int64_t n0, int warp, int lane) {
+  const int g = lane >> 2, q = lane & 3;
+  float* out = ws + z * p.M * p.N;
+  const int64_t r0 = m0 + 16 * warp + g;
+  CUOPS_UNROLL
+  for (int j = 0; j < C::BN / 8; ++j) {
+    const int64_t n = n0 + 8 * j + 2 * q;
+    if (n >= p.N) continue;
+    CUOPS_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const int64_t m = r0 + 8 * h;
+      if (m < p.M)
+        *reinterpret_cast<float2*>(out + m * p.N + n) =
+            make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+    }
+  }
+}
+
 }  // namespace cuops::cuda::wgmma
