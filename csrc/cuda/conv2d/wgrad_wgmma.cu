@@ -45,11 +45,7 @@ struct WgradGather {
   int64_t x_sn, x_sh, x_sw;  // element strides; channels are unit-stride
   int64_t pixels, PQ;        // N*P*Q, P*Q
   int Q, H, W, C, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
-  int ktiles_total;          // ceil(pixels / 64)
-
-  __device__ __forceinline__ int split_ktiles(int64_t z, int per) const {
-    return wgmma::split_ktiles(ktiles_total, z, per);
-  }
+  int ktiles_total;          // ceil(pixels / 64); Params::ktiles is one split's share
 };
 
 // ---------------------------------------------------------------------------
@@ -89,7 +85,7 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
     }
     const int a_boxes = mn_boxes<C::BM>(p.M - m0);
     const int64_t pix0 = z * p.ktiles * int64_t{64};
-    const int ktiles = g.split_ktiles(z, p.ktiles);
+    const int ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);
     for (int kt = 0; kt < ktiles; ++kt) {
       mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
@@ -155,7 +151,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
     for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n * p.batch; t += gridDim.x) {
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
-      mainloop<T, C, true, true, true>(ring, pos, a_off, acc, lane, g.split_ktiles(z, p.ktiles));
+      mainloop<T, C, true, true, true>(ring, pos, a_off, acc, lane,
+                                       split_ktiles(g.ktiles_total, z, p.ktiles));
       store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
     }
   }
