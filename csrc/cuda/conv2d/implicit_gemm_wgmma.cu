@@ -93,7 +93,8 @@ __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& 
       corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
     }
     // Split z's k tiles kt0.. ; k tile kt = (tap_r * S + tap_s) * c_tiles + ct.
-    const int kt0 = static_cast<int>(z) * p.ktiles, ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);
+    const int kt0 = static_cast<int>(z) * p.ktiles;
+    const int ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);
     const int rs0 = kt0 / g.c_tiles;
     int ct = kt0 - rs0 * g.c_tiles, tap_r = rs0 / g.S, tap_s = rs0 - tap_r * g.S;
     for (int kt = kt0; kt < kt0 + ktiles; ++kt) {
@@ -228,9 +229,10 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
   at::Tensor ws;
-  if (splits > 1)
-    ws = at::empty({splits, prm.M, prm.N},
-                   at::TensorOptions().dtype(at::kFloat).device(at::kCUDA, c10::cuda::current_device()));
+  if (splits > 1) {
+    const auto opts = at::TensorOptions().device(at::kCUDA, c10::cuda::current_device());
+    ws = at::empty({splits, prm.M, prm.N}, opts.dtype(at::kFloat));
+  }
   const int64_t units = prm.tiles_m * prm.tiles_n * splits;
   const auto grid = static_cast<unsigned>(std::min<int64_t>(units, num_sms()));
   const auto stream = at::cuda::getCurrentCUDAStream();
