@@ -184,7 +184,10 @@ __global__ void finish_splits_kernel(const float* ws, int64_t splits, int64_t M,
 
 // Splits of GEMM-K where the output tiles leave SMs idle: about two waves of
 // (tile, split) units, each split at least 4 k tiles (the ring's prologue
-// pays off), the fp32 workspace within 256 MB. 1: no split.
+// pays off), the fp32 workspace within 256 MB. 1: no split. The count is
+// ceil(ktiles / per) for per = ceil(ktiles / wanted), so with per' =
+// ceil(ktiles / count) <= per (what launch() gives each split) every split
+// has at least one k tile and together they cover ktiles.
 int64_t choose_splits(int64_t tiles, int64_t ktiles, int64_t M, int64_t N) {
   if (tiles >= num_sms()) return 1;
   int64_t splits = ceil_div<int64_t>(2 * num_sms(), tiles);

@@ -96,11 +96,12 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
                                                   static_cast<int>(m0), a_boxes,
                                                   static_cast<int>(k0));
       }
-      // Pixel row slot + 16 (chunk % 4): its window's corner in x.
-      const int64_t m = k0 + gl.slot + GatherLane::kSlots * (gl.chunk % kPixels);
+      // Lanes 0-3 of each group: pixel row slot + 16 chunk, its window's
+      // corner in x (the other lanes' values are never read).
+      const int64_t m = k0 + gl.slot + GatherLane::kSlots * gl.chunk;
       int ih0 = kFar, iw0 = kFar;
       int64_t corner = 0;
-      if (m < g.pixels) {
+      if (gl.chunk < kPixels && m < g.pixels) {
         const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
         ih0 = o.p * g.stride_h, iw0 = o.q * g.stride_w;
         corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
