@@ -81,7 +81,7 @@ inline constexpr TileConfig kWide{.block_n = 256, .stages = 4};
 // would leave SMs idle.
 inline constexpr TileConfig kNarrow{.block_n = 128, .stages = 6};
 // The same with one wgmma batch left in flight per consumer (the GEMM's
-// tuning entry 1: CUOPS_MATMUL_CONFIG="wgmma=1").
+// in-flight configuration: CUOPS_MATMUL_CONFIG="wgmma=1").
 inline constexpr TileConfig kWideInFlight{.block_n = 256, .stages = 4, .batches_in_flight = 1};
 inline constexpr TileConfig kNarrowInFlight{.block_n = 128, .stages = 6, .batches_in_flight = 1};
 
@@ -97,8 +97,8 @@ inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_r
 // tile would compute as many zero columns as real ones; 8 stages x 24 KB.
 inline constexpr TileConfig kConvSlim{.block_n = 64, .stages = 8, .producer_regs = 56,
                                       .consumer_regs = 224};
-// The three with one wgmma batch left in flight (the conv steps' tuning
-// entry 1: CUOPS_CONV_CONFIG="implicit_gemm_wgmma=1"). A 128 x 64 k tile is
+// The three with one wgmma batch left in flight (the conv steps' in-flight
+// configuration: CUOPS_CONV_CONFIG="implicit_gemm_wgmma=1"). A 128 x 64 k tile is
 // 128 tensor-core cycles per consumer: short enough that waiting for each
 // batch may show, where the GEMM's 128 x 256 tiles did not.
 inline constexpr TileConfig kConvWideInFlight{.block_n = 256, .stages = 4, .producer_regs = 56,
