@@ -326,7 +326,7 @@ for dtype in (torch.float16, torch.bfloat16) if cfg < TUNING_TABLES["mma_sync"] 
         run(dtype, "mma_sync", sa, sb)
     run(dtype, "mma_sync", (300, 200), (200, 520), bias=True)
     run(dtype, "mma_sync", *big[1], bias=True)
-if cfg < TUNING_TABLES["warptile_static"]:  # A K-contiguous, B N-contiguous (others: entry 0)
+if cfg < TUNING_TABLES["warptile_static"]:  # A K-contiguous, B N-contiguous (other layouts: the default configuration)
     for sa, sb in shapes + [((70, 36), (36, 44))]:
         run(torch.float32, "warptile_static", sa, sb)
     run(torch.float32, "warptile_static", (300, 200), (200, 520), bias=True)
