@@ -182,21 +182,6 @@ __global__ void finish_splits_kernel(const float* ws, int64_t splits, int64_t M,
   }
 }
 
-// Splits of GEMM-K where the output tiles leave SMs idle: about two waves of
-// (tile, split) units, each split at least 4 k tiles (the ring's prologue
-// pays off), the fp32 workspace within 256 MB. 1: no split. The count is
-// ceil(ktiles / per) for per = ceil(ktiles / wanted), so with per' =
-// ceil(ktiles / count) <= per (what launch() gives each split) every split
-// has at least one k tile and together they cover ktiles.
-int64_t choose_splits(int64_t tiles, int64_t ktiles, int64_t M, int64_t N) {
-  if (tiles >= num_sms()) return 1;
-  int64_t splits = ceil_div<int64_t>(2 * num_sms(), tiles);
-  splits = std::min<int64_t>(splits, std::max<int64_t>(1, ktiles / 4));
-  splits = std::min<int64_t>(splits, std::max<int64_t>(1, (int64_t{64} << 20) / (M * N)));
-  const int64_t per = ceil_div<int64_t>(ktiles, std::max<int64_t>(1, splits));
-  return ceil_div<int64_t>(ktiles, per);  // every split has >= 1 k tile
-}
-
 template <typename T, TileConfig kCfg>
 bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   using C = Tile<kCfg>;
@@ -213,9 +198,11 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   prm.c_sn = p.y_sk;
   prm.tiles_m = ceil_div<int64_t>(prm.M, C::BM);
   prm.tiles_n = ceil_div<int64_t>(p.K, C::BN);
-  const int64_t ktiles = rsc / C::BK;
-  const int64_t splits = choose_splits(prm.tiles_m * prm.tiles_n, ktiles, prm.M, prm.N);
-  prm.ktiles = static_cast<int>(ceil_div<int64_t>(ktiles, splits));  // one split's k tiles
+  // GEMM-K is split only where the output tiles leave SMs idle.
+  const int64_t ktiles = rsc / C::BK, tiles = prm.tiles_m * prm.tiles_n;
+  const int64_t per = tiles >= num_sms() ? ktiles : split_length(tiles, ktiles, prm.M * prm.N);
+  const int64_t splits = ceil_div<int64_t>(ktiles, per);
+  prm.ktiles = static_cast<int>(per);  // one split's k tiles (the last may have fewer)
   prm.c_pairs = p.y_sk == 1 && reinterpret_cast<uintptr_t>(p.y) % 4 == 0 && p.y_sn % 2 == 0 &&
                 p.y_sp % 2 == 0 && p.y_sq % 2 == 0;
   prm.batch = splits;
@@ -251,6 +238,16 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   return true;
 }
 
+// 128 x 64 tiles for <= 64 filters; 128 x 256 only where the filters fill
+// them (K > 128) and the tiles fill the GPU; else 128 x 128.
+template <typename T, bool kInFlight>
+bool launch_sized(const Conv2dProblem& p, const void* w, int64_t rsc, int64_t M) {
+  const int64_t wide = ceil_div<int64_t>(M, 128) * ceil_div<int64_t>(p.K, 256);
+  if (p.K <= 64) return launch<T, in_flight(kConvSlim, kInFlight)>(p, w, rsc);
+  if (p.K > 128 && wide >= num_sms()) return launch<T, in_flight(kConvWide, kInFlight)>(p, w, rsc);
+  return launch<T, in_flight(kConvNarrow, kInFlight)>(p, w, rsc);
+}
+
 template <typename T>
 bool run(const Conv2dProblem& p) {
   const auto* props = at::cuda::getCurrentDeviceProperties();
@@ -279,16 +276,10 @@ bool run(const Conv2dProblem& p) {
                  .contiguous();
     w = packed.const_data_ptr();
   }
-  // 128 x 64 tiles for <= 64 filters; 128 x 256 only where the filters fill
-  // them (K > 128) and the tiles fill the GPU; else 128 x 128. Tuning entry
-  // 1: the same tiles with one wgmma batch in flight (tuning.h).
-  const bool in_flight = conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1;
-  const int64_t wide = ceil_div<int64_t>(M, 128) * ceil_div<int64_t>(p.K, 256);
-  if (p.K <= 64)
-    return in_flight ? launch<T, kConvSlimInFlight>(p, w, rsc) : launch<T, kConvSlim>(p, w, rsc);
-  if (p.K > 128 && wide >= num_sms())
-    return in_flight ? launch<T, kConvWideInFlight>(p, w, rsc) : launch<T, kConvWide>(p, w, rsc);
-  return in_flight ? launch<T, kConvNarrowInFlight>(p, w, rsc) : launch<T, kConvNarrow>(p, w, rsc);
+  // The tuning table's second configuration: one wgmma batch in flight (tuning.h).
+  if (conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1)
+    return launch_sized<T, true>(p, w, rsc, M);
+  return launch_sized<T, false>(p, w, rsc, M);
 }
 
 }  // namespace

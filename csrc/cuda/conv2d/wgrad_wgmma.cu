@@ -173,16 +173,11 @@ bool launch(const Conv2dProblem& p, void* dw) {
   prm.K = pixels;
   prm.tiles_m = ceil_div<int64_t>(p.K, C::BM);
   prm.tiles_n = ceil_div<int64_t>(ntot, C::BN);
-  // Pixel splits: about two waves of (tile, split) units over the SMs, each
-  // at least 4 k tiles (the ring's prologue pays off), the workspace within
-  // 256 MB.
+  // Pixel splits (config.cuh: split_length).
   const int64_t ktiles = ceil_div<int64_t>(pixels, C::BK);
   const int64_t units = prm.tiles_m * prm.tiles_n;
-  int64_t splits = ceil_div<int64_t>(2 * num_sms(), units);
-  splits = std::min<int64_t>(splits, std::max<int64_t>(1, ktiles / 4));
-  splits = std::min<int64_t>(splits, std::max<int64_t>(1, (int64_t{64} << 20) / (p.K * ntot)));
-  const int64_t per = ceil_div<int64_t>(ktiles, std::max<int64_t>(1, splits));
-  splits = ceil_div<int64_t>(ktiles, per);  // every split has >= 1 k tile
+  const int64_t per = split_length(units, ktiles, p.K * ntot);
+  const int64_t splits = ceil_div<int64_t>(ktiles, per);
   prm.ktiles = static_cast<int>(per);  // a split's k tiles (the last may have fewer)
   prm.batch = splits;
   WgradGather g{};
@@ -211,7 +206,7 @@ bool launch(const Conv2dProblem& p, void* dw) {
 template <typename T>
 bool run(const Conv2dProblem& p, void* dw) {
   if (conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1)
-    return launch<T, kConvNarrowInFlight>(p, dw);
+    return launch<T, in_flight(kConvNarrow, true)>(p, dw);
   return launch<T, kConvNarrow>(p, dw);
 }
 

@@ -188,8 +188,8 @@ bool run(const GemmProblem& p) {
   const int64_t wide =
       ceil_div<int64_t>(p.M, Tile<kWide>::BM) * ceil_div<int64_t>(p.N, Tile<kWide>::BN) * p.batch;
   if (tuning_entry() == 1) {
-    if (wide >= num_sms()) return launch_layout<T, kWideInFlight>(p, !a_k, !b_k);
-    return launch_layout<T, kNarrowInFlight>(p, !a_k, !b_k);
+    if (wide >= num_sms()) return launch_layout<T, in_flight(kWide, true)>(p, !a_k, !b_k);
+    return launch_layout<T, in_flight(kNarrow, true)>(p, !a_k, !b_k);
   }
   if (wide >= num_sms()) return launch_layout<T, kWide>(p, !a_k, !b_k);
   return launch_layout<T, kNarrow>(p, !a_k, !b_k);

@@ -80,10 +80,15 @@ inline constexpr TileConfig kWide{.block_n = 256, .stages = 4};
 // 128 x 128 tiles, 6 stages x 32 KB: twice the blocks where 128 x 256 tiles
 // would leave SMs idle.
 inline constexpr TileConfig kNarrow{.block_n = 128, .stages = 6};
-// The same with one wgmma batch left in flight per consumer (the GEMM's
-// in-flight configuration: CUOPS_MATMUL_CONFIG="wgmma=1").
-inline constexpr TileConfig kWideInFlight{.block_n = 256, .stages = 4, .batches_in_flight = 1};
-inline constexpr TileConfig kNarrowInFlight{.block_n = 128, .stages = 6, .batches_in_flight = 1};
+// `cfg` with one wgmma batch left in flight per consumer where `on` (the
+// tuning tables' second configuration: CUOPS_MATMUL_CONFIG="wgmma=1",
+// CUOPS_CONV_CONFIG="implicit_gemm_wgmma=1"). A 128 x 64 k tile of the
+// convolutions is only ~128 tensor-core cycles per consumer: short enough
+// that waiting for each batch may show where the GEMM's 128 x 256 did not.
+constexpr TileConfig in_flight(TileConfig cfg, bool on) {
+  cfg.batches_in_flight = on ? 1 : 0;
+  return cfg;
+}
 
 // The convolutions' gather producers (conv2d/implicit_gemm_wgmma.cu,
 // wgrad_wgmma.cu) are 128 threads computing addresses, not one issuing
@@ -97,16 +102,6 @@ inline constexpr TileConfig kConvNarrow{.block_n = 128, .stages = 6, .producer_r
 // tile would compute as many zero columns as real ones; 8 stages x 24 KB.
 inline constexpr TileConfig kConvSlim{.block_n = 64, .stages = 8, .producer_regs = 56,
                                       .consumer_regs = 224};
-// The three with one wgmma batch left in flight (the conv steps' in-flight
-// configuration: CUOPS_CONV_CONFIG="implicit_gemm_wgmma=1"). A 128 x 64 k tile is
-// 128 tensor-core cycles per consumer: short enough that waiting for each
-// batch may show, where the GEMM's 128 x 256 tiles did not.
-inline constexpr TileConfig kConvWideInFlight{.block_n = 256, .stages = 4, .producer_regs = 56,
-                                              .consumer_regs = 224, .batches_in_flight = 1};
-inline constexpr TileConfig kConvNarrowInFlight{.block_n = 128, .stages = 6, .producer_regs = 56,
-                                                .consumer_regs = 224, .batches_in_flight = 1};
-inline constexpr TileConfig kConvSlimInFlight{.block_n = 64, .stages = 8, .producer_regs = 56,
-                                              .consumer_regs = 224, .batches_in_flight = 1};
 
 // Kernel parameters (by value, __grid_constant__: the tensor maps must stay
 // in parameter space for the copy engine).
@@ -125,6 +120,18 @@ struct Params {
   int64_t batch;
   int64_t a_zrows, b_zrows, c_sz;
 };
+
+// Splits of a long GEMM-K (the convolutions' wgrad pixels, a small forward
+// grid's taps x channels): about two waves of (tile, split) units over the
+// SMs, each split at least 4 k tiles (the ring's prologue pays off), the fp32
+// partials (`partial_elems` per split) within 256 MB. Returns the k tiles per
+// split; the split count is ceil(ktiles / per), each split >= 1 k tile.
+inline int64_t split_length(int64_t units, int64_t ktiles, int64_t partial_elems) {
+  int64_t splits = ceil_div<int64_t>(2 * num_sms(), units);
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, ktiles / 4));
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, (int64_t{64} << 20) / partial_elems));
+  return ceil_div<int64_t>(ktiles, std::max<int64_t>(1, splits));
+}
 
 // Whether a kernel of tile C (the GEMM's or the convolution's) has its sm_90a
 // body in the binary that runs on the current device: its barriers are
