@@ -155,7 +155,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       mainloop<T, C, false, false, true>(ring, pos, a_off, acc, lane,
                                          split_ktiles(g.ktiles_total, z, p.ktiles));
       if (p.batch == 1)
-        store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane,
+        store_tile<T, C>(p, acc, 0, m0 + cw * C::WM, n0, warp, lane, ring.out(4 * cw + warp),
                          [&](int64_t m) { return g.y_row(m); });
       else
         store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
@@ -205,6 +205,9 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   prm.ktiles = static_cast<int>(per);  // one split's k tiles (the last may have fewer)
   prm.c_pairs = p.y_sk == 1 && reinterpret_cast<uintptr_t>(p.y) % 4 == 0 && p.y_sn % 2 == 0 &&
                 p.y_sp % 2 == 0 && p.y_sq % 2 == 0;
+  prm.c_rows16 = p.y_sk == 1 && p.K % 8 == 0 && p.y_sn % 8 == 0 && p.y_sp % 8 == 0 &&
+                 p.y_sq % 8 == 0 && reinterpret_cast<uintptr_t>(p.y) % 16 == 0 &&
+                 conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) != 2;
   prm.batch = splits;
   Gather g{};
   g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw, g.PQ = p.P * p.Q;
@@ -276,7 +279,8 @@ bool run(const Conv2dProblem& p) {
                  .contiguous();
     w = packed.const_data_ptr();
   }
-  // The tuning table's second configuration: one wgmma batch in flight (tuning.h).
+  // The tuning table's second configuration: one wgmma batch in flight
+  // (tuning.h; its third, the direct epilogue, is read in launch).
   if (conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1)
     return launch_sized<T, true>(p, w, rsc, M);
   return launch_sized<T, false>(p, w, rsc, M);

@@ -74,11 +74,27 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
       mainloop<T, C, A_MN, B_MN>(ring, pos, a_off, acc, lane, p.ktiles);
-      store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane,
+      store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane, ring.out(4 * cw + warp),
                        [&](int64_t m) { return m * p.c_sm; });
     }
   }
 #endif
+}
+
+// Tuning table (CUOPS_MATMUL_CONFIG="wgmma=<i>"): 0 = each consumer waits
+// for its wgmma batch before issuing the next, 1 = one batch left in flight
+// (config.cuh: batches_in_flight), 2 = entry 0 with the direct epilogue
+// (pipeline.cuh: store_tile_direct) where the staged one applies. Every
+// entry is in every build: they differ by one wait or one flag.
+constexpr int kNumTuneEntries = 3;
+int tuning_entry() {
+  static const int cfg = [] {
+    const int c = mm::tuning_config("wgmma");
+    TORCH_CHECK_VALUE(c >= 0 && c < kNumTuneEntries, "CUOPS_MATMUL_CONFIG: wgmma=", c,
+                      " is not an entry of the tuning table (0..", kNumTuneEntries - 1, ")");
+    return c;
+  }();
+  return cfg;
 }
 
 // Launches the kernel for p if it is in the build; false otherwise.
@@ -111,6 +127,8 @@ bool launch(const GemmProblem& p) {
   prm.tiles_n = ceil_div<int64_t>(p.N, C::BN);
   prm.ktiles = static_cast<int>(ceil_div<int64_t>(p.K, C::BK));
   prm.c_pairs = p.c_sn == 1 && p.c_sm % 2 == 0 && reinterpret_cast<uintptr_t>(p.c) % 4 == 0;
+  prm.c_rows16 = p.c_sn == 1 && p.c_sm % 8 == 0 && prm.c_sz % 8 == 0 && p.N % 8 == 0 &&
+                 reinterpret_cast<uintptr_t>(p.c) % 16 == 0 && tuning_entry() != 2;
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
@@ -128,21 +146,6 @@ bool launch_layout(const GemmProblem& p, bool a_mn, bool b_mn) {
   if (!a_mn && !b_mn) return launch<T, kCfg, false, false>(p); // B = W.mT (linear forward)
   if (a_mn && b_mn) return launch<T, kCfg, true, true>(p);     // A = X.mT (weight gradient)
   return launch<T, kCfg, true, false>(p);
-}
-
-// Tuning table (CUOPS_MATMUL_CONFIG="wgmma=<i>"): 0 = each consumer waits
-// for its wgmma batch before issuing the next, 1 = one batch left in flight
-// (config.cuh: batches_in_flight). Both entries are in every build: they
-// differ by one wait.
-constexpr int kNumTuneEntries = 2;
-int tuning_entry() {
-  static const int cfg = [] {
-    const int c = mm::tuning_config("wgmma");
-    TORCH_CHECK_VALUE(c >= 0 && c < kNumTuneEntries, "CUOPS_MATMUL_CONFIG: wgmma=", c,
-                      " is not an entry of the tuning table (0..", kNumTuneEntries - 1, ")");
-    return c;
-  }();
-  return cfg;
 }
 
 // Runs p if this step handles it (see the top of the file); false otherwise.

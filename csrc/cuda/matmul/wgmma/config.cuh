@@ -49,8 +49,13 @@ struct Tile {
   static constexpr int kStageBytes = kABytes + kBBytes;
   // A box of an M/N-major operand: BK rows (k) x 64 columns (m or n) = 8 KB.
   static constexpr int kMnBoxBytes = BK * 128;
+  // The epilogue's staging, after the ring: per consumer warp 16 rows x 64
+  // columns of C (2 KB), so that C leaves in whole 128-byte row segments
+  // (pipeline.cuh: store_tile_staged).
+  static constexpr int kOutWarpBytes = 16 * 128;
+  static constexpr int kOutBytes = kConsumerWarps * kOutWarpBytes;
   // + slack to align the ring to 1024 bytes (the swizzle atom).
-  static constexpr int kDynSmem = kStages * kStageBytes + 1024;
+  static constexpr int kDynSmem = kStages * kStageBytes + kOutBytes + 1024;
 
   static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma wrappers exist for N = 64, 128, 256");
   static_assert(BK * 2 == 128, "a K-major tile row is exactly one 128-byte swizzle row");
@@ -58,10 +63,11 @@ struct Tile {
                 "every operand tile, and each consumer's part of A, starts on a 1024-byte atom");
   static_assert(BN <= 256 && BM <= 256, "a TMA box has at most 256 rows");
   static_assert(kStages >= 2, "a ring of at least two stages");
+  static_assert(BN % 64 == 0, "the epilogue stages C in 64-column blocks");
   static_assert(kInFlight == 0 || kInFlight == 1, "wgmma.wait_group 0 or 1 per k tile");
   // 232448 bytes: the most shared memory a block may opt into on sm_90
   // (the barriers are a few bytes of static shared memory on top).
-  static_assert(kDynSmem + 16 * kStages <= 232448, "the ring fits in shared memory");
+  static_assert(kDynSmem + 16 * kStages <= 232448, "the ring and the staging fit in shared memory");
   // setmaxnreg moves registers within the block's launch allocation (168
   // per thread for 384 threads under __launch_bounds__(kThreads, 1)): an
   // increase beyond what the decrease freed waits forever.
@@ -114,6 +120,8 @@ struct Params {
   int64_t tiles_m, tiles_n;  // output tiles; tile t of the grouped order (mm::tile_coords)
   int ktiles;                // k tiles per output tile (K < 2^31: fits)
   bool c_pairs;              // C rows contiguous, pairs of columns 4-byte aligned
+  bool c_rows16;             // every row of C contiguous and 16-byte aligned, N % 8 == 0:
+                             // the staged epilogue's 16-byte stores
   // Batched products, stacked along each map's row dim (wgmma.cu: run): the
   // rows of product z start at z * zrows (M or N rows of a K-major operand,
   // K rows of an M/N-major one); C of product z at z * c_sz.

@@ -31,6 +31,10 @@ struct Ring {
   __device__ __forceinline__ uint32_t b(int s) const { return a(s) + C::kABytes; }
   __device__ __forceinline__ uint32_t full(int s) const { return bars + 8 * s; }
   __device__ __forceinline__ uint32_t empty(int s) const { return bars + 8 * (C::kStages + s); }
+  // The epilogue staging of consumer warp w (0 .. kConsumerWarps - 1).
+  __device__ __forceinline__ uint32_t out(int w) const {
+    return base + C::kStages * C::kStageBytes + w * C::kOutWarpBytes;
+  }
 
   // One thread; the caller then synchronizes the block. `full_arrivals`:
   // the producer's expect_tx (1), + one per gathering thread where producer
@@ -250,9 +254,9 @@ __device__ __forceinline__ void mainloop(const Ring<C>& ring, RingPos& pos, uint
 // m * c_sm for a matrix; the convolution's output pixel m anywhere in y.
 // Evaluated twice per thread, once per row it holds.
 template <typename T, class C, class RowOffset>
-__device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C::kAccRegs],
-                                           int64_t z, int64_t m0, int64_t n0, int warp, int lane,
-                                           RowOffset row_offset) {
+__device__ __forceinline__ void store_tile_direct(const Params& p, const float (&acc)[C::kAccRegs],
+                                                  int64_t z, int64_t m0, int64_t n0, int warp,
+                                                  int lane, RowOffset row_offset) {
   using Ops = HalfOps<T>;
   const int g = lane >> 2, q = lane & 3;
   const T* bias = static_cast<const T*>(p.bias);
@@ -283,6 +287,71 @@ __device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C
       }
     }
   }
+}
+
+// The same epilogue through the warp's 2 KB staging (`stage`), where every
+// row of C is contiguous and 16-byte aligned (Params::c_rows16): a direct
+// store of the fragments writes 16 bytes of each of 8 rows per instruction
+// (half sectors), which makes the store, not the tensor cores, the limit of
+// short-K products (1x1 convolutions, K = 64..256). Per 64-column block:
+// the fragments (+ bias, rounded) into the staging, 16-byte chunk c of row
+// r at chunk c ^ (r % 8) (the 32 lanes of one store hit 32 banks), then
+// each lane copies chunk lane % 8 of rows lane / 8 + 4 i: a warp store
+// instruction writes four whole 128-byte row segments.
+template <typename T, class C, class RowOffset>
+__device__ __forceinline__ void store_tile_staged(const Params& p, const float (&acc)[C::kAccRegs],
+                                                  int64_t z, int64_t m0, int64_t n0, int warp,
+                                                  int lane, uint32_t stage, RowOffset row_offset) {
+  using Ops = HalfOps<T>;
+  const int g = lane >> 2, q = lane & 3, chunk = lane & 7, rsub = lane >> 3;
+  const T* bias = static_cast<const T*>(p.bias);
+  T* c = static_cast<T*>(p.c) + z * p.c_sz;
+  const int64_t w0 = m0 + 16 * warp;  // the warp's first row
+  int64_t row[4];                     // rows w0 + rsub + 4 i: their offsets, -1 past M
+  CUOPS_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    const int64_t m = w0 + rsub + 4 * i;
+    row[i] = m < p.M ? row_offset(m) : -1;
+  }
+  CUOPS_UNROLL
+  for (int cb = 0; cb < C::BN / 64; ++cb) {
+    CUOPS_UNROLL
+    for (int jj = 0; jj < 8; ++jj) {
+      const int j = 8 * cb + jj;
+      const int64_t n = n0 + 8 * j + 2 * q;
+      float b0 = 0.f, b1 = 0.f;
+      if (bias != nullptr && n < p.N) {  // N % 8 == 0: n + 1 < N too
+        b0 = Ops::to_float(bias[n]);
+        b1 = Ops::to_float(bias[n + 1]);
+      }
+      CUOPS_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        const typename Ops::T2 v = Ops::pack(acc[4 * j + 2 * h] + b0, acc[4 * j + 2 * h + 1] + b1);
+        st_shared_b32(stage + (g + 8 * h) * 128 + ((jj ^ g) << 4) + 4 * q,
+                      *reinterpret_cast<const uint32_t*>(&v));
+      }
+    }
+    __syncwarp();
+    const int64_t n = n0 + 64 * cb + 8 * chunk;
+    CUOPS_UNROLL
+    for (int i = 0; i < 4; ++i) {
+      const int r = rsub + 4 * i;
+      const uint4 v = ld_shared_v4(stage + r * 128 + ((chunk ^ (r & 7)) << 4));
+      if (row[i] >= 0 && n < p.N) *reinterpret_cast<uint4*>(c + row[i] + n) = v;
+    }
+    __syncwarp();  // the staging is rewritten by the next block
+  }
+}
+
+// The epilogue: staged where C's rows allow 16-byte stores, else direct.
+template <typename T, class C, class RowOffset>
+__device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C::kAccRegs],
+                                           int64_t z, int64_t m0, int64_t n0, int warp, int lane,
+                                           uint32_t stage, RowOffset row_offset) {
+  if (p.c_rows16)
+    store_tile_staged<T, C>(p, acc, z, m0, n0, warp, lane, stage, row_offset);
+  else
+    store_tile_direct<T, C>(p, acc, z, m0, n0, warp, lane, row_offset);
 }
 
 // k tiles of split z of a GEMM-K of `total` k tiles cut into splits of `per`
