@@ -559,14 +559,14 @@ def test_cuda_wgmma_layouts(dtype, la, lb):
 def test_cuda_wgmma_edges(dtype):
     """K shorter than one k tile (the copy engine zero-fills the rest of the
     box), the smallest M, N, K it takes, tails of one row/column past a tile,
-    an N that is not a multiple of 8 (the unstaged epilogue),
+    an N that is not a multiple of 8 (rows not 16-byte aligned),
     a linear layer with bias (B K-contiguous), and both tile widths over a
     persistent grid (more tiles than SMs)."""
     d = "cuda"
     check_wgmma(dtype, make((512, 40), dtype, d), make((40, 512), dtype, d))  # K < BK
     check_wgmma(dtype, make((64, 16), dtype, d), make((16, 64), dtype, d))  # the minimum
     check_wgmma(dtype, make((129, 72), dtype, d), make((72, 264), dtype, d))  # 1-row/8-col tails
-    # N % 8 != 0: C's rows are not 16-byte aligned, the direct epilogue stores them
+    # N % 8 != 0: C's rows are not 16-byte aligned, never staged (tuning entry 2)
     check_wgmma(dtype, make((129, 72), dtype, d), make((72, 258), dtype, d, "transposed"))
     x, w = make((777, 1024), dtype, d), make((1536, 1024), dtype, d)
     check_wgmma(dtype, x, w, make((1536,), dtype, d), fn="linear")

@@ -120,8 +120,8 @@ struct Params {
   int64_t tiles_m, tiles_n;  // output tiles; tile t of the grouped order (mm::tile_coords)
   int ktiles;                // k tiles per output tile (K < 2^31: fits)
   bool c_pairs;              // C rows contiguous, pairs of columns 4-byte aligned
-  bool c_rows16;             // every row of C contiguous and 16-byte aligned, N % 8 == 0:
-                             // the staged epilogue's 16-byte stores
+  bool c_rows16;             // stage C (pipeline.cuh: store_tile_staged); only where every
+                             // row of C is contiguous and 16-byte aligned and N % 8 == 0
   // Batched products, stacked along each map's row dim (wgmma.cu: run): the
   // rows of product z start at z * zrows (M or N rows of a K-major operand,
   // K rows of an M/N-major one); C of product z at z * c_sz.
