@@ -372,7 +372,7 @@ def test_wgmma_backward_cuda(shape, dtype):
             assert names is None or any(kernel in n for n in names) == applies, names
 
 
-# The wgmma steps' other tuning entries (one wgmma batch in flight; the staged
+# The wgmma steps' other tuning entries (one wgmma batch in flight; the direct
 # epilogue): both tests above again in a child process with the knob set (read once per process).
 N_WGMMA_CONFIGS = TUNING_TABLES.get("implicit_gemm_wgmma", 0)
 

@@ -566,7 +566,7 @@ def test_cuda_wgmma_edges(dtype):
     check_wgmma(dtype, make((512, 40), dtype, d), make((40, 512), dtype, d))  # K < BK
     check_wgmma(dtype, make((64, 16), dtype, d), make((16, 64), dtype, d))  # the minimum
     check_wgmma(dtype, make((129, 72), dtype, d), make((72, 264), dtype, d))  # 1-row/8-col tails
-    # N % 8 != 0: C's rows are not 16-byte aligned, never staged (tuning entry 2)
+    # N % 8 != 0: C's rows are not 16-byte aligned, so the epilogue does not stage them
     check_wgmma(dtype, make((129, 72), dtype, d), make((72, 258), dtype, d, "transposed"))
     x, w = make((777, 1024), dtype, d), make((1536, 1024), dtype, d)
     check_wgmma(dtype, x, w, make((1536,), dtype, d), fn="linear")

@@ -22,8 +22,8 @@ constexpr int kTileConfigs = 1, kSplitConfigs = 1, kWindowConfigs = 1;
 #endif
 // implicit_gemm_wgmma (forward, and the wgrad's kernel): 0 = each consumer
 // waits for its wgmma batch, 1 = one batch left in flight, 2 = entry 0 with
-// the forward's output staged through shared memory (16-byte stores). In
-// every build: the entries differ by one wait or one flag.
+// the forward's direct epilogue (no staging of y). In every build: the
+// entries differ by one wait or one flag.
 constexpr int kWgmmaConfigs = 3;
 
 // The entry CUOPS_CONV_CONFIG selects for `variant` (0 when not named),

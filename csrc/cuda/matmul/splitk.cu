@@ -36,9 +36,11 @@
 //     takes the problem when its 128 x 128 tiles number at least #SMs / 3
 //     and it can (M and N >= 64, TMA-friendly operands, an sm_90 device and
 //     build); else rule 4's mma_sync tile. (wgmma also runs dense batches,
-//     by name: not yet measured, so not planned.) Measured on the H100
-//     (2026-12-06): 4096^3 0.88x cuBLAS against mma_sync's 0.62x, 1000^3
-//     (64 tiles) 0.80x against the 64 x 64 tiles' 0.59x.
+//     by name: 512 x (1024x128 @ 128x1024) 0.85x cuBLAS against mma_sync's
+//     0.58x with the staged epilogue (H100, 2026-12-07), not planned until
+//     the batched tests have run with that epilogue.) Measured on the H100:
+//     4096^3 0.97x cuBLAS (2026-12-07, staged epilogue) against mma_sync's
+//     0.62x, 1000^3 (64 tiles) 0.83x against the 64 x 64 tiles' 0.59x.
 #include "cuda/matmul/common.cuh"
 
 namespace cuops::cuda {

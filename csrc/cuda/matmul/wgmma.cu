@@ -83,10 +83,9 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 
 // Tuning table (CUOPS_MATMUL_CONFIG="wgmma=<i>"): 0 = each consumer waits
 // for its wgmma batch before issuing the next, 1 = one batch left in flight
-// (config.cuh: batches_in_flight), 2 = entry 0 with C staged through shared
-// memory where its rows allow 16-byte stores (pipeline.cuh:
-// store_tile_staged; not yet measured). Every entry is in every build: they
-// differ by one wait or one flag.
+// (config.cuh: batches_in_flight), 2 = entry 0 with the direct epilogue
+// (pipeline.cuh: store_tile_direct) where the staged one applies. Every
+// entry is in every build: they differ by one wait or one flag.
 constexpr int kNumTuneEntries = 3;
 int tuning_entry() {
   static const int cfg = [] {
@@ -129,7 +128,7 @@ bool launch(const GemmProblem& p) {
   prm.ktiles = static_cast<int>(ceil_div<int64_t>(p.K, C::BK));
   prm.c_pairs = p.c_sn == 1 && p.c_sm % 2 == 0 && reinterpret_cast<uintptr_t>(p.c) % 4 == 0;
   prm.c_rows16 = p.c_sn == 1 && p.c_sm % 8 == 0 && prm.c_sz % 8 == 0 && p.N % 8 == 0 &&
-                 reinterpret_cast<uintptr_t>(p.c) % 16 == 0 && tuning_entry() == 2;
+                 reinterpret_cast<uintptr_t>(p.c) % 16 == 0 && tuning_entry() != 2;
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).
   C10_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
