@@ -136,10 +136,21 @@ def extensions():
     # ninja's default, cores + 2, only adds memory pressure (each nvcc takes ~1.5 GB).
     os.environ.setdefault("MAX_JOBS", str(len(os.sched_getaffinity(0))))
     sources = sorted(glob.glob("csrc/*.cpp")) + sorted(glob.glob("csrc/cpu/**/*.cpp", recursive=True))
-    # Trap 4: no -std flag; torch picks the C++ standard its headers need.
+    # Trap 4: never -std=c++17 (torch 2.14's headers need C++20; see below).
     # -g0 cancels the -g of Python's CFLAGS: debug info for torch's headers
     # made every C++ file compile 1.5-3x slower (docs/building.md).
     cxx = ["-O3", "-g0", "-fopenmp"]  # at::parallel_for is OpenMP inlined into our TU
+    # The kernels' tile configurations are structs used as template arguments
+    # (C++20). torch 2.14 compiles extensions as C++20 itself; older releases
+    # (2.11) append -std=c++17 unless a -std is given. Then every file gets
+    # -std=c++20, so that the C++ and the CUDA files of one extension see the
+    # same definitions of the inline code they share (the suspected cause of
+    # a crash on the GPU machine with torch 2.11: an error raised by an op's
+    # checks, in a C++ file, through a CUDA file's entry point was a
+    # segmentation fault; docs/conv2d-worklog.md), and the precompiled header,
+    # made as C++20, is used.
+    std = ["-std=c++20"] if "c++17" in inspect.getsource(ce) else []
+    cxx += std
     link = ["-fopenmp"]
     includes = [os.path.join(ROOT, "csrc")]
     if not use_cuda:
@@ -158,11 +169,7 @@ def extensions():
         macros.append(("CUOPS_EXPLORE", None))  # the development tuning tables
     nvcc = ["-O3", "-lineinfo", "--expt-relaxed-constexpr",
             "-Xptxas=-warn-spills"]
-    # The kernels' tile configurations are structs used as template arguments
-    # (C++20). torch 2.14 compiles extensions as C++20 itself; older releases
-    # (2.11) pass -std=c++17 unless a -std is given.
-    if "c++17" in inspect.getsource(ce):
-        nvcc.append("-std=c++20")
+    nvcc += std
     return [ce.CUDAExtension(
         "cuops._C", sources,
         include_dirs=includes + _extra_cuda_includes(),
