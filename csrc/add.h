@@ -1,6 +1,6 @@
 // cuops.add and cuops.sum_to: the device-independent part (argument checks,
 // type promotion, output allocation, indexing plans) shared by the CPU and
-// CUDA kernels in csrc/cpu/add_cpu.cpp and csrc/cuda/add_cuda.cu, and by the
+// CUDA kernels in csrc/cpu/add_cpu.cpp and csrc/cuda/add_kernels.cu, and by the
 // fake kernels (add_meta, sum_to_meta).
 #pragma once
 

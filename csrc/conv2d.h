@@ -1,7 +1,7 @@
 // cuops.conv2d and its gradients: the problem every kernel (CPU and each CUDA
 // variant) solves and the plans that the device-independent frontend
 // (csrc/conv2d.cpp) builds for the CPU kernels (csrc/cpu/conv2d_cpu.cpp) and
-// the CUDA ladders (csrc/cuda/conv2d_cuda.cu).
+// the CUDA ladders (csrc/cuda/conv2d_cuda.cpp).
 #pragma once
 
 #include "cuops.h"

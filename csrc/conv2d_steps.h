@@ -1,5 +1,5 @@
 // The device-independent host halves of conv2d ladder steps that the CPU
-// (csrc/cpu/conv2d_cpu.cpp) and CUDA (csrc/cuda/conv2d_cuda.cu) ladders both
+// (csrc/cpu/conv2d_cpu.cpp) and CUDA (csrc/cuda/conv2d_cuda.cpp) ladders both
 // list: the planning (views, strides, sub-problems, ATen data movement) runs
 // the same on either device, over that device's kernels, passed in. The CPU
 // tests thereby prove the planning that the CUDA steps run.

@@ -1,7 +1,7 @@
 // cuops.gemm (and so cuops.matmul and cuops.linear): the problem every kernel
 // (CPU and each CUDA variant) solves and the plan that the device-independent
 // frontend (csrc/matmul.cpp) builds for the CPU kernel
-// (csrc/cpu/matmul_cpu.cpp) and the CUDA ladder (csrc/cuda/matmul_cuda.cu).
+// (csrc/cpu/matmul_cpu.cpp) and the CUDA ladder (csrc/cuda/matmul_cuda.cpp).
 #pragma once
 
 #include "cuops.h"

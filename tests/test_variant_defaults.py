@@ -15,7 +15,7 @@ import cuops
 
 OPS = torch.ops.cuops
 GEMM_RULE = "C/groups*R*S >= 16 and K/groups >= 4"  # csrc/cpu/conv2d_cpu.cpp
-POINTWISE_RULE = "1x1, no padding"  # csrc/cuda/conv2d_cuda.cu, csrc/cpu/conv2d_cpu.cpp
+POINTWISE_RULE = "1x1, no padding"  # csrc/cuda/conv2d_cuda.cpp, csrc/cpu/conv2d_cpu.cpp
 
 
 def _default_when(op, device, step):

@@ -1,6 +1,6 @@
 """cuops.add and cuops.sum_to: public functions, autograd.
 
-Kernels: csrc/cpu/add_cpu.cpp, csrc/cuda/add_cuda.cu (shared checks, plans
+Kernels: csrc/cpu/add_cpu.cpp, csrc/cuda/add_kernels.cu (entry: add_cuda.cpp; shared checks, plans
 and the fake kernels in csrc/add.cpp). Under autocast cuops.add casts
 nothing and promotes mixed dtypes, as torch.add (csrc/autocast.cpp).
 Tests: tests/test_add.py. Benchmark: `python -m cuops bench add`.

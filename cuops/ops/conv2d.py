@@ -1,6 +1,6 @@
 """cuops.conv2d and its gradients: public function, autograd.
 
-Kernels: csrc/cpu/conv2d_cpu.cpp, csrc/cuda/conv2d_cuda.cu (ladders) and
+Kernels: csrc/cpu/conv2d_cpu.cpp, csrc/cuda/conv2d_cuda.cpp (ladders) and
 csrc/cuda/conv2d/*.cu (one file per step); checks, output allocation and the
 fake kernels in csrc/conv2d.cpp; autocast (as F.conv2d) in
 csrc/autocast.cpp. Tests: tests/test_conv2d*.py. Benchmark:

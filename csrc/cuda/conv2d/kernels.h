@@ -61,7 +61,7 @@ void conv2d_depthwise_plane(const Conv2dProblem& p);
 void conv2d_gemm(const Conv2dProblem& p);
 
 // What each ladder runs on `p` with no variant named: its default step for
-// this problem and dtype (conv2d_cuda.cu). Steps that serve only part of the
+// this problem and dtype (conv2d_cuda.cpp). Steps that serve only part of the
 // problems (gemm) send the rest here; the ladder's rules never pick such a
 // step outside its part, so this does not come back to it.
 void conv2d_default(const Conv2dProblem& p);

@@ -39,7 +39,7 @@ void gemm_mma_sync_planned(const GemmProblem& p, bool tile64, bool f32_partials)
 void finish_partials(const GemmProblem& p, const at::Tensor& ws, int64_t S);
 
 // What cuops.matmul runs on `p` with no variant named: the ladder's default
-// step for this problem and dtype (matmul_cuda.cu). Other ops whose problem
+// step for this problem and dtype (matmul_cuda.cpp). Other ops whose problem
 // is a plain GEMM (conv2d's 1x1 layers) call this, so they ride on the
 // fastest GEMM path and its planner.
 void gemm_default(const GemmProblem& p);

@@ -1,4 +1,5 @@
-// CUDA kernels of cuops.add (a three-step ladder) and cuops.sum_to.
+// CUDA kernels of cuops.add (a three-step ladder) and cuops.sum_to; the
+// ladder and the op entry points are csrc/cuda/add_cuda.cpp.
 //
 // add is memory-bound: 3 accesses per element (read a, read b, write out), no
 // arithmetic worth counting. The ceiling is copy bandwidth (~3.0 TB/s on the
@@ -9,13 +10,10 @@
 //                one chunk per block (no grid-stride loop)
 // The vector steps take the flat fast path (same-shape dense inputs, 16-byte
 // aligned); anything else (broadcast, strided, misaligned) goes to grid_stride.
-#include <torch/library.h>
-
 #include <cub/block/block_reduce.cuh>
 
-#include "add.h"
+#include "cuda/add_kernels.h"
 #include "cuda/cuda_utils.cuh"
-#include "op_entry.h"
 
 namespace cuops::cuda {
 namespace {
@@ -114,47 +112,6 @@ void launch_vec16(const AddPlan& p, acc_t<T> alpha) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-using AddFn = void (*)(const AddPlan&, const c10::Scalar&);
-
-template <template <typename> class Launch>
-AddFn for_all_dtypes() {
-  return [](const AddPlan& p, const c10::Scalar& alpha) {
-    CUOPS_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "cuops.add(cuda)", [&] {
-      Launch<scalar_t>::run(p, alpha.to<acc_t<scalar_t>>());
-    });
-  };
-}
-template <typename T>
-struct GridStride {
-  static void run(const AddPlan& p, acc_t<T> alpha) { launch_grid_stride<T>(p, alpha); }
-};
-template <typename T>
-struct Vec16 {
-  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 1, true>(p, alpha); }
-};
-template <typename T>
-struct Vec16x4 {
-  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 4, false>(p, alpha); }
-};
-
-const Ladder<AddFn> kAddCuda(
-    "add", "cuda",
-    {{"grid_stride", kAllFloat, for_all_dtypes<GridStride>(),
-      "one element per thread per iteration; any strides and broadcasting"},
-     {"vec16", kAllFloat, for_all_dtypes<Vec16>(),
-      "16-byte vector loads/stores on the flat fast path"},
-     {"vec16x4", kAllFloat, for_all_dtypes<Vec16x4>(),
-      "16-byte vectors, 4 per operand in flight per thread, one chunk per block"}},
-    // Default: the fastest that supports the dtype (measured, docs/add-worklog.md).
-    {"vec16x4", "vec16", "grid_stride"});
-
-at::Tensor add_cuda(const at::Tensor& a, const at::Tensor& b, const c10::Scalar& alpha,
-                    std::optional<c10::string_view> variant) {
-  AddPlan p = plan_add(a, b, alpha);
-  run_ladder<c10::cuda::CUDAGuard>(kAddCuda, variant, p.out, p, p.out.numel() > 0, alpha);
-  return p.out;
-}
-
 // ---------------------------------------------------------------------------
 // sum_to: out[o] = scale * sum_r x[kept(o) + red(r)].
 // Few long reductions (a bias gradient: n_out small, n_red huge) need many
@@ -218,7 +175,7 @@ __global__ void sum_to_finish_kernel(int64_t n_out, int splits, const acc_t<T>* 
 }
 
 template <typename T>
-void sum_to_launch(const SumToPlan& p, acc_t<T> scale) {
+void sum_to_launch_typed(const SumToPlan& p, acc_t<T> scale) {
   auto stream = at::cuda::getCurrentCUDAStream();
   const T* x = p.x.const_data_ptr<T>();
   T* out = p.out.data_ptr<T>();
@@ -242,22 +199,39 @@ void sum_to_launch(const SumToPlan& p, acc_t<T> scale) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-at::Tensor sum_to_cuda(const at::Tensor& x, c10::SymIntArrayRef size, const c10::Scalar& scale) {
-  SumToPlan p = plan_sum_to(x, size, scale);
-  const c10::cuda::CUDAGuard guard(x.device());
-  if (p.n_out > 0) {
-    CUOPS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuops.sum_to(cuda)", [&] {
-      sum_to_launch<scalar_t>(p, scale.to<acc_t<scalar_t>>());
-    });
-  }
-  return p.out;
+// The steps' launchers behind the dtype dispatch (add_kernels.h).
+template <template <typename> class Launch>
+void for_all_dtypes(const AddPlan& p, const c10::Scalar& alpha) {
+  CUOPS_DISPATCH_FLOATING_TYPES(p.out.scalar_type(), "cuops.add(cuda)", [&] {
+    Launch<scalar_t>::run(p, alpha.to<acc_t<scalar_t>>());
+  });
 }
-
+template <typename T>
+struct GridStride {
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_grid_stride<T>(p, alpha); }
+};
+template <typename T>
+struct Vec16 {
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 1, true>(p, alpha); }
+};
+template <typename T>
+struct Vec16x4 {
+  static void run(const AddPlan& p, acc_t<T> alpha) { launch_vec16<T, 4, false>(p, alpha); }
+};
 }  // namespace
 
-TORCH_LIBRARY_IMPL(cuops, CUDA, m) {
-  m.impl("add", &add_cuda);
-  m.impl("sum_to", &sum_to_cuda);
+void add_grid_stride(const AddPlan& p, const c10::Scalar& alpha) {
+  for_all_dtypes<GridStride>(p, alpha);
+}
+void add_vec16(const AddPlan& p, const c10::Scalar& alpha) { for_all_dtypes<Vec16>(p, alpha); }
+void add_vec16x4(const AddPlan& p, const c10::Scalar& alpha) {
+  for_all_dtypes<Vec16x4>(p, alpha);
+}
+
+void sum_to_launch(const SumToPlan& p, const c10::Scalar& scale) {
+  CUOPS_DISPATCH_FLOATING_TYPES(p.x.scalar_type(), "cuops.sum_to(cuda)", [&] {
+    sum_to_launch_typed<scalar_t>(p, scale.to<acc_t<scalar_t>>());
+  });
 }
 
 }  // namespace cuops::cuda

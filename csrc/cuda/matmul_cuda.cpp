@@ -1,5 +1,6 @@
-// CUDA kernels of cuops.gemm (and so of cuops.matmul and cuops.linear): the
-// ladder, one file per step in csrc/cuda/matmul/ (docs/matmul-worklog.md).
+// CUDA entry point of cuops.gemm (and so of cuops.matmul and cuops.linear):
+// the ladder (a C++ file: op_entry.h says why), one file per step in
+// csrc/cuda/matmul/ (docs/matmul-worklog.md).
 //
 // A GEMM of M x N x K does 2MNK FLOPs on (MK + KN + MN) elements: at 4096^3
 // that is 1365 FLOP per fp32 element, far above the H100's FMA:bandwidth

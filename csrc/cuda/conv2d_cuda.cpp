@@ -1,5 +1,6 @@
 // CUDA entry points of cuops.conv2d and its gradients: the kernel ladders
-// and their default rules. The kernels: csrc/cuda/conv2d/*.cu.
+// and their default rules (a C++ file: op_entry.h says why). The kernels:
+// csrc/cuda/conv2d/*.cu.
 //
 // Forward ladder (teaching order):
 //   direct             one thread per output, any dtype/layout/argument
