@@ -96,6 +96,12 @@ CASES = {
     "cuda-dgrad-fp16-dense": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, True, "implicit_gemm_mma_phases", "otherwise",
                               None),
+    # the Hopper wgrad (elsewhere its step runs implicit_gemm_mma: the same bits)
+    "cuda-wgrad-fp16-cl-wide": ("conv2d_backward_weight", "cuda", torch.float16, (2, 64, 16, 16),
+                                (64, 64, 3, 3), 1, True, "implicit_gemm_wgmma",
+                                "x channels_last, C % 64 == 0, K >= 64, groups 1", None),
+    "cuda-wgrad-bf16-dense": ("conv2d_backward_weight", "cuda", torch.bfloat16, (2, 64, 16, 16),
+                              (64, 64, 3, 3), 1, False, "implicit_gemm_mma", "otherwise", None),
     "cuda-wgrad-fp32-dense": ("conv2d_backward_weight", "cuda", torch.float32, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, False, "implicit_gemm_regtile", "otherwise",
                               None),

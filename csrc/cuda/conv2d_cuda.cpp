@@ -93,6 +93,17 @@ bool is_narrow_dgrad(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.groups == 1 && p.C <= 8 && p.y_sq == 1 && p.y_sk != 1;
 }
 
+// fp16/bf16 wgrad whose x the Hopper wgrad gathers (channels_last, C % 64
+// == 0; the step checks the rest -- an sm_90 device and build, dy dense
+// channels_last -- and runs implicit_gemm_mma otherwise): 128 x 128 wgmma
+// tiles against mma.sync's 64 x 64 (ResNet-50, batch 64, H100, 2026-12-07:
+// the 3x3 layers' wgrad 0.075-0.110 ms against 0.133-0.173 at 128@28 ..
+// 512@7 and the strided ones, equal at 64@56; docs/conv2d-worklog.md).
+constexpr const char* kWgmmaWgrad = "x channels_last, C % 64 == 0, K >= 64, groups 1";
+bool is_wgmma_wgrad(const Conv2dProblem& p) {
+  return p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && p.K >= 64;
+}
+
 const Ladder<FwdFn> kConvCuda(
     "conv2d", "cuda",
     {{"direct", kAllFloat, &conv2d_direct, "one thread per output; any layout and argument"},
@@ -144,11 +155,13 @@ const Ladder<FwdFn> kConvCuda(
 // wgrad: one input channel per group leaves the 64-wide GEMM tiles almost
 // empty, so depthwise problems take their own kernel (it sends a channel
 // multiplier > 1 to direct); a 1x1 wgrad is a GEMM whose K is N*P*Q, which
-// matmul's planner splits; the others the tensor-core step where the dtype
-// allows, the register-tiled one for fp32.
+// matmul's planner splits; wide channels_last fp16/bf16 the Hopper wgrad
+// (kWgmmaWgrad); the others the tensor-core step where the dtype allows, the
+// register-tiled one for fp32.
 const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
     {kPointwiseWhen, is_pointwise, "gemm"},
+    {kWgmmaWgrad, is_wgmma_wgrad, "implicit_gemm_wgmma"},
     "implicit_gemm_mma",
     "implicit_gemm_regtile",
     "implicit_gemm"};
@@ -211,7 +224,7 @@ const Ladder<GradFn> kWgradCuda(
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_wgmma,
       "Hopper (sm_90a): the wgmma engine, dy^T by TMA, im2col(x) gathered by cp.async, split "
       "over pixels, deterministic finish; x channels_last C % 64 == 0, dy dense "
-      "channels_last; others -> implicit_gemm_mma; opt-in"}},
+      "channels_last; others -> implicit_gemm_mma"}},
     kWgradDefaults);
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
