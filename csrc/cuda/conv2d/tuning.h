@@ -21,7 +21,7 @@ constexpr int kWindowConfigs = 2;
 constexpr int kTileConfigs = 1, kSplitConfigs = 1, kWindowConfigs = 1;
 #endif
 // implicit_gemm_wgmma (forward, and the wgrad's kernel): 0 = each consumer
-// waits for its wgmma batch, 1 = one batch left in flight, 2 = entry 0 with
+// waits for its wgmma batch, 1 = one batch left in flight, 2 = as 0 but with
 // the forward's direct epilogue (no staging of y). In every build: the
 // entries differ by one wait or one flag.
 constexpr int kWgmmaConfigs = 3;

@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 
 // Tuning table (CUOPS_MATMUL_CONFIG="wgmma=<i>"): 0 = each consumer waits
 // for its wgmma batch before issuing the next, 1 = one batch left in flight
-// (config.cuh: batches_in_flight), 2 = entry 0 with the direct epilogue
+// (config.cuh: batches_in_flight), 2 = as 0 but with the direct epilogue
 // (pipeline.cuh: store_tile_direct) where the staged one applies. Every
 // entry is in every build: they differ by one wait or one flag.
 constexpr int kNumTuneEntries = 3;

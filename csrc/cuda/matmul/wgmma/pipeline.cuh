@@ -344,7 +344,7 @@ __device__ __forceinline__ void store_tile_staged(const Params& p, const float (
 }
 
 // The epilogue: staged where the launch set Params::c_rows16 (C's rows allow
-// it, and not the tuning tables' entry 2), else direct.
+// it, unless the tuning tables ask for the direct one: "wgmma=2"), else direct.
 template <typename T, class C, class RowOffset>
 __device__ __forceinline__ void store_tile(const Params& p, const float (&acc)[C::kAccRegs],
                                            int64_t z, int64_t m0, int64_t n0, int warp, int lane,
