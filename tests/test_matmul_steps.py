@@ -341,6 +341,7 @@ if cfg < TUNING_TABLES.get("wgmma", 0):  # Hopper only; elsewhere it runs mma_sy
         for sa, sb in shapes + big:
             run(dtype, "wgmma", sa, sb)
         run(dtype, "wgmma", *big[1], bias=True)
+        run(dtype, "wgmma", (3, 200, 256), (3, 256, 264), bias=True)  # a batch wgmma stacks
         for la, lb in [("transposed", "contiguous"), ("contiguous", "transposed"),
                        ("transposed", "transposed")]:
             a, b = make((517, 1000), dtype, "cuda", la), make((1000, 1032), dtype, "cuda", lb)
