@@ -216,8 +216,9 @@ ROWS = [
         "cuops.conv2d_backward_weight", "'weight_size'", "4 elements"),
     row("wgrad-groups-0", lambda: ops.conv2d_backward_weight(G(), X(), [3, 2, 3, 3], [1, 1], [0] * 4, [1, 1], 0), ValueError,
         "cuops.conv2d_backward_weight", "'groups'"),
-    # The raw ops on CUDA tensors: the checks throw from under the CUDA kernels' entry points
-    # (a 2-element padding crashed the process there on torch 2.11 + an H100, 2026-12-07).
+    # The raw ops on CUDA tensors: the checks throw through the CUDA entry points (each of
+    # these rows crashed the process on torch 2.11 + an H100, 2026-12-07, while those were
+    # nvcc-compiled; csrc/op_entry.h).
     row("conv-op-cuda-padding-length", lambda: ops.conv2d(X(device="cuda"), W(device="cuda"), None, [1, 1], [0, 0],
         [1, 1], 1), ValueError, "cuops.conv2d", "'padding'", "4 elements", sub=True, gpu=True),
     row("dgrad-cuda-padding-length", lambda: ops.conv2d_backward_input(G(device="cuda"), W(device="cuda"), [1, 2, 5, 5],

@@ -183,7 +183,7 @@ __global__ void finish_splits_kernel(const float* ws, int64_t splits, int64_t M,
 }
 
 template <typename T, TileConfig kCfg>
-bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
+bool launch(const Conv2dProblem& p, const void* w, int64_t rsc, bool staged) {
   using C = Tile<kCfg>;
   auto kernel = conv_wgmma_kernel<T, C>;
   if (!kernel_in_build<C>(kernel)) return false;
@@ -206,8 +206,7 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
   prm.c_pairs = p.y_sk == 1 && reinterpret_cast<uintptr_t>(p.y) % 4 == 0 && p.y_sn % 2 == 0 &&
                 p.y_sp % 2 == 0 && p.y_sq % 2 == 0;
   prm.c_rows16 = p.y_sk == 1 && p.K % 8 == 0 && p.y_sn % 8 == 0 && p.y_sp % 8 == 0 &&
-                 p.y_sq % 8 == 0 && reinterpret_cast<uintptr_t>(p.y) % 16 == 0 &&
-                 conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) != 2;
+                 p.y_sq % 8 == 0 && reinterpret_cast<uintptr_t>(p.y) % 16 == 0 && staged;
   prm.batch = splits;
   Gather g{};
   g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw, g.PQ = p.P * p.Q;
@@ -244,11 +243,12 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc) {
 // 128 x 64 tiles for <= 64 filters; 128 x 256 only where the filters fill
 // them (K > 128) and the tiles fill the GPU; else 128 x 128.
 template <typename T, bool kInFlight>
-bool launch_sized(const Conv2dProblem& p, const void* w, int64_t rsc, int64_t M) {
+bool launch_sized(const Conv2dProblem& p, const void* w, int64_t rsc, int64_t M, bool staged) {
   const int64_t wide = ceil_div<int64_t>(M, 128) * ceil_div<int64_t>(p.K, 256);
-  if (p.K <= 64) return launch<T, in_flight(kConvSlim, kInFlight)>(p, w, rsc);
-  if (p.K > 128 && wide >= num_sms()) return launch<T, in_flight(kConvWide, kInFlight)>(p, w, rsc);
-  return launch<T, in_flight(kConvNarrow, kInFlight)>(p, w, rsc);
+  if (p.K <= 64) return launch<T, in_flight(kConvSlim, kInFlight)>(p, w, rsc, staged);
+  if (p.K > 128 && wide >= num_sms())
+    return launch<T, in_flight(kConvWide, kInFlight)>(p, w, rsc, staged);
+  return launch<T, in_flight(kConvNarrow, kInFlight)>(p, w, rsc, staged);
 }
 
 template <typename T>
@@ -279,11 +279,11 @@ bool run(const Conv2dProblem& p) {
                  .contiguous();
     w = packed.const_data_ptr();
   }
-  // The tuning table's second configuration: one wgmma batch in flight
-  // (tuning.h; its third, the direct epilogue, is read in launch).
-  if (conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1)
-    return launch_sized<T, true>(p, w, rsc, M);
-  return launch_sized<T, false>(p, w, rsc, M);
+  // The tuning table (tuning.h): 1 = one wgmma batch in flight, 2 = the
+  // direct epilogue.
+  const int cfg = conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs);
+  if (cfg == 1) return launch_sized<T, true>(p, w, rsc, M, /*staged=*/true);
+  return launch_sized<T, false>(p, w, rsc, M, /*staged=*/cfg != 2);
 }
 
 }  // namespace

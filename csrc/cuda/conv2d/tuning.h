@@ -1,8 +1,8 @@
 // Development tuning tables of the conv2d CUDA steps, selected with
 // CUOPS_CONV_CONFIG="<variant>=<i>[,<variant>=<i>]" (read once per process;
 // scripts/explore/tune_conv.py sweeps them, one process per entry). Entry 0
-// is the step's own choice and, except for implicit_gemm_wgmma's two
-// (below), the only entry of a product build; a build with CUOPS_EXPLORE=1
+// is the step's own choice and, except for implicit_gemm_wgmma's (below),
+// the only entry of a product build; a build with CUOPS_EXPLORE=1
 // (setup.py: -DCUOPS_EXPLORE) compiles the others.
 // cuops.ops.conv2d.TUNING_TABLES reads these sizes (conv2d_tuning_tables()).
 #pragma once

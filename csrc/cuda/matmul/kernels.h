@@ -47,7 +47,7 @@ void gemm_default(const GemmProblem& p);
 // Entries of the steps' development tuning tables (CUOPS_MATMUL_CONFIG=
 // "<step>=<i>", see mm::tuning_config). Entry 0 is the step's default choice;
 // the others are compiled only with -DCUOPS_EXPLORE (setup.py: CUOPS_EXPLORE=1),
-// except wgmma's two (wgmma.cu).
+// except wgmma's (wgmma.cu).
 int mma_sync_tuning_entries();
 int wgmma_tuning_entries();
 int warptile_tuning_entries();
