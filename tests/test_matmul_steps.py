@@ -282,8 +282,8 @@ def test_cuda_tf32_follows_torch_flag(no_tf32):
 def test_cuda_planner_takes_wgmma_on_hopper(dtype):
     """The planner's rule 5: on sm_90, unsplit fp16/bf16 products with enough
     128x128 tiles run the wgmma kernel (the same bits as the step by name):
-    a big product, a 1000^3 one (64 tiles), a transposed operand; a
-    decode-sized M stays with the split planner."""
+    a big product, a 1000^3 one (64 tiles), a transposed operand, a dense
+    batch; a decode-sized M stays with the split planner."""
     if torch.cuda.get_device_capability() != (9, 0):
         pytest.skip("the wgmma kernel runs on sm_90 only")
     for (m, k, n), tb in [((2048, 1024, 2048), False), ((1000, 1000, 1000), False),
@@ -293,6 +293,13 @@ def test_cuda_planner_takes_wgmma_on_hopper(dtype):
         out = cuops.matmul(a, b)
         assert torch.equal(out, cuops.matmul(a, b, variant="wgmma")), (m, k, n)
         assert_rel_close(out, reference(a, b).to(dtype), tol=tol_for(dtype, k))
+    # A dense batch of products of at least 128 x 128 (enough tiles over the batch).
+    a, b = make((48, 256, 128), dtype, "cuda"), make((48, 128, 320), dtype, "cuda")
+    out = cuops.matmul(a, b)
+    assert torch.equal(out, cuops.matmul(a, b, variant="wgmma"))
+    assert_rel_close(out, reference(a, b).to(dtype), tol=tol_for(dtype, 128))
+    names = kernel_names(lambda: cuops.matmul(a, b))
+    assert names is None or any("gemm_wgmma_kernel" in n for n in names), names
     a, b = make((16, 4096), dtype, "cuda"), make((4096, 4096), dtype, "cuda")
     assert torch.equal(cuops.matmul(a, b), cuops.matmul(a, b, variant="splitk"))
 

@@ -117,6 +117,11 @@ CASES = {
                        (128, 64, 1, 1), 1, False, "gemm", POINTWISE_RULE, None),
     "cuda-wgrad-1x1-cl": ("conv2d_backward_weight", "cuda", torch.bfloat16, (2, 64, 16, 16),
                           (128, 64, 1, 1), 1, True, "gemm", POINTWISE_RULE, None),
+    # a long pixel reduction: the Hopper wgrad (on sm_90 only; the rule names it)
+    "cuda-wgrad-1x1-cl-long": ("conv2d_backward_weight", "cuda", torch.bfloat16, (4, 64, 48, 48),
+                               (128, 64, 1, 1), 1, True, "implicit_gemm_wgmma",
+                               "1x1, no padding, x channels_last, C % 64 == 0, K >= 64, groups 1, "
+                               "N*P*Q >= 8192, sm_90", None),
 }
 
 
@@ -129,6 +134,8 @@ def test_reported_default_is_the_one_that_runs(name):
     op, device, dtype, xs, ws, groups, cl, step, cond, other = CASES[name]
     if device == "cuda" and not cuops.cuda_built():
         pytest.skip("CUDA kernels not built")
+    if cond.endswith("sm_90") and torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("a rule of sm_90 devices")
     # The registry: this step is the default under this condition, and no other is.
     pickers = [v["name"] for v in cuops.variants(op, device)
                if (dtype, cond) in v["default_when"]]

@@ -104,6 +104,22 @@ bool is_wgmma_wgrad(const Conv2dProblem& p) {
   return p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && p.K >= 64;
 }
 
+// A 1x1 wgrad of that kind with a long pixel reduction, on an sm_90 device:
+// the Hopper wgrad's pixel split against the 1x1 GEMM through matmul's
+// planner (ResNet-50, batch 64, H100, 2026-12-07: 256->1024@14 0.045 ms
+// against 0.056, 128->512@28 0.047 against 0.058, the strided 256->512
+// 0.064 against 0.117, equal at @56; slower at @7, N*P*Q = 3136: 0.050
+// against 0.031). Elsewhere the GEMM, measured there.
+constexpr int64_t kWgmmaWgrad1x1MinPixels = 8192;
+constexpr const char* kWgmmaWgrad1x1 =
+    "1x1, no padding, x channels_last, C % 64 == 0, K >= 64, groups 1, N*P*Q >= 8192, sm_90";
+bool is_wgmma_wgrad_1x1(const Conv2dProblem& p) {
+  if (!is_pointwise(p) || !is_wgmma_wgrad(p) || p.N * p.P * p.Q < kWgmmaWgrad1x1MinPixels)
+    return false;
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  return props->major == 9 && props->minor == 0;
+}
+
 const Ladder<FwdFn> kConvCuda(
     "conv2d", "cuda",
     {{"direct", kAllFloat, &conv2d_direct, "one thread per output; any layout and argument"},
@@ -155,11 +171,13 @@ const Ladder<FwdFn> kConvCuda(
 // wgrad: one input channel per group leaves the 64-wide GEMM tiles almost
 // empty, so depthwise problems take their own kernel (it sends a channel
 // multiplier > 1 to direct); a 1x1 wgrad is a GEMM whose K is N*P*Q, which
-// matmul's planner splits; wide channels_last fp16/bf16 the Hopper wgrad
+// matmul's planner splits (the Hopper wgrad where it measured faster:
+// kWgmmaWgrad1x1); wide channels_last fp16/bf16 the Hopper wgrad
 // (kWgmmaWgrad); the others the tensor-core step where the dtype allows, the
 // register-tiled one for fp32.
 const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
+    {kWgmmaWgrad1x1, is_wgmma_wgrad_1x1, "implicit_gemm_wgmma"},
     {kPointwiseWhen, is_pointwise, "gemm"},
     {kWgmmaWgrad, is_wgmma_wgrad, "implicit_gemm_wgmma"},
     "implicit_gemm_mma",

@@ -32,15 +32,15 @@
 //     last chunk is a second launch -- then finish_partials sums the S
 //     partials in a fixed, compensated order, adds the bias, converts and
 //     writes C through its strides.
-//  5. Hopper (fp16/bf16, S == 1, one product): the wgmma kernel (wgmma.cu)
-//     takes the problem when its 128 x 128 tiles number at least #SMs / 3
-//     and it can (M and N >= 64, TMA-friendly operands, an sm_90 device and
-//     build); else rule 4's mma_sync tile. (wgmma also runs dense batches,
-//     by name: 512 x (1024x128 @ 128x1024) 0.85x cuBLAS against mma_sync's
-//     0.58x with the staged epilogue (H100, 2026-12-07), not planned until
-//     the batched tests have run with that epilogue.) Measured on the H100:
-//     4096^3 0.97x cuBLAS (2026-12-07, staged epilogue) against mma_sync's
-//     0.62x, 1000^3 (64 tiles) 0.83x against the 64 x 64 tiles' 0.59x.
+//  5. Hopper (fp16/bf16, S == 1): the wgmma kernel (wgmma.cu) takes the
+//     problem when its 128 x 128 tiles (over the batch) number at least
+//     #SMs / 3 and it can (M and N >= 64, TMA-friendly operands, a dense
+//     batch, an sm_90 device and build); else rule 4's mma_sync tile. A
+//     batch needs M and N >= 128 too (smaller products were not measured).
+//     Measured on the H100: 4096^3 0.97x cuBLAS (2026-12-07, staged
+//     epilogue) against mma_sync's 0.62x, 1000^3 (64 tiles) 0.83x against
+//     the 64 x 64 tiles' 0.59x, the batch 512 x (1024x128 @ 128x1024)
+//     0.85x against mma_sync's 0.58x.
 #include "cuda/matmul/common.cuh"
 
 namespace cuops::cuda {
@@ -54,6 +54,7 @@ constexpr int64_t kMinChunk = 256;    // shortest chunk of a fill split
 constexpr int64_t kChunkAlign = 64;   // keeps chunk starts 16-byte aligned (and whole k tiles)
 constexpr int64_t kMaxWorkspace = int64_t{256} << 20;  // bytes of partial sums
 constexpr int64_t kWgmmaMinTilesDiv = 3;  // rule 5: tiles128 >= #SMs / kWgmmaMinTilesDiv
+constexpr int64_t kWgmmaMinBatchedMN = 128;  // rule 5: a batch's M and N
 
 // ---------------------------------------------------------------------------
 // Finishing: C[z][m][n] = sum_s ws[s][z][m][n] (+ bias[n]), converted to T.
@@ -221,7 +222,9 @@ void gemm_splitk(const GemmProblem& p) {
   const SplitPlan plan = plan_split(p);
   if (plan.S == 1) {
     const int64_t tiles128 = ceil_div(p.M, int64_t{128}) * ceil_div(p.N, int64_t{128});
-    if (is_half(p.dtype) && p.batch == 1 && tiles128 * kWgmmaMinTilesDiv >= num_sms() &&
+    const bool wgmma_shape =
+        p.batch == 1 || (p.M >= kWgmmaMinBatchedMN && p.N >= kWgmmaMinBatchedMN);
+    if (is_half(p.dtype) && wgmma_shape && tiles128 * p.batch * kWgmmaMinTilesDiv >= num_sms() &&
         gemm_wgmma_try(p))
       return;  // rule 5
     return run_tiles(p, plan.tile64, false);
