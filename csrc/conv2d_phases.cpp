@@ -24,8 +24,9 @@
 // multiply hits an inserted zero.
 //
 // Stages: phase geometry (PhaseAxis, per axis) -> sub-filters packed flipped
-// and K <-> C swapped (pack_subfilter: ATen data movement into one buffer)
-// -> per phase the forward problem (phase_forward) through `forward`, or zeros.
+// and K <-> C swapped (the caller's `pack` over the tap table in one pass, or
+// pack_subfilter per phase: ATen data movement into one buffer) -> per phase
+// the forward problem (phase_forward) through `forward`, or zeros.
 #include <numeric>
 #include <vector>
 
@@ -103,8 +104,27 @@ Conv2dProblem phase_forward(const Conv2dGradProblem& p, const PhaseAxis& ah,
 
 }  // namespace
 
+void pack_subfilters_cpu(const Conv2dGradProblem& p, const std::vector<SubfilterTap>& taps,
+                         void* packed) {
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G;
+  CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d_backward_input(cpu)", [&] {
+    const scalar_t* w = static_cast<const scalar_t*>(p.w);
+    scalar_t* out = static_cast<scalar_t*>(packed);
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) {
+        const SubfilterTap& t = taps[r * p.S + s];
+        if (t.dst < 0) continue;
+        for (int64_t g = 0; g < G; ++g)
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t k = 0; k < Kg; ++k)
+              out[t.dst + (g * Cg + c) * t.c_step + k] =
+                  w[(g * Kg + k) * p.w_sk + c * p.w_sc + r * p.w_sr + s * p.w_ss];
+      }
+  });
+}
+
 void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
-                            Conv2dForwardFn forward) {
+                            Conv2dForwardFn forward, SubfilterPackFn pack) {
   std::vector<PhaseAxis> rows, cols;
   for (int64_t h0 = 0; h0 < p.stride_h; ++h0) {
     rows.push_back(phase_axis(h0, p.H, p.R, p.stride_h, p.pad_h, p.dil_h));
@@ -127,6 +147,26 @@ void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
   }
   const auto opts = at::TensorOptions().dtype(p.dtype).device(device);
   const at::Tensor wf = at::empty({total}, opts);
+  if (pack != nullptr && Kg > 0) {
+    // Tap r of phase row ah is sub-filter row r' = T-1-t, t = (r - r0) / step;
+    // in the packed [G*Cg][Th][Tw][Kg] block: (r' * Tw + s') * Kg + c * Th*Tw*Kg.
+    std::vector<SubfilterTap> taps(p.R * p.S);
+    size_t j = 0;
+    for (const PhaseAxis& ah : rows) {
+      for (const PhaseAxis& aw : cols) {
+        const int64_t off = offset[j++];
+        if (ah.out == 0 || aw.out == 0) continue;
+        for (int64_t t = 0; t < ah.taps; ++t) {
+          for (int64_t u = 0; u < aw.taps; ++u) {
+            const int64_t r = ah.r0 + ah.step * t, s = aw.r0 + aw.step * u;
+            const int64_t rr = ah.taps - 1 - t, ss = aw.taps - 1 - u;
+            taps[r * p.S + s] = {off + (rr * aw.taps + ss) * Kg, ah.taps * aw.taps * Kg};
+          }
+        }
+      }
+    }
+    pack(p, taps, wf.data_ptr());
+  }
   size_t i = 0;
   for (const PhaseAxis& ah : rows) {
     for (const PhaseAxis& aw : cols) {
@@ -141,7 +181,7 @@ void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
         continue;
       }
       const at::Tensor sub = wf.narrow(0, off, p.C * ah.taps * aw.taps * Kg);
-      pack_subfilter(p, ah, aw, sub);
+      if (pack == nullptr) pack_subfilter(p, ah, aw, sub);
       forward(phase_forward(p, ah, aw, sub.data_ptr()));
     }
   }

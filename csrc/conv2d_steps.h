@@ -5,6 +5,8 @@
 // tests thereby prove the planning that the CUDA steps run.
 #pragma once
 
+#include <vector>
+
 #include "conv2d.h"
 #include "matmul.h"
 
@@ -19,8 +21,24 @@ using Conv2dForwardFn = void (*)(const Conv2dProblem&);
 // allocated on `device` (the problem's). `forward` runs the phases: it must
 // take negative padding, any output strides and the dtype of p. CUDA:
 // implicit_gemm_mma(_phases); CPU: phases.
+//
+// The sub-filters are one permutation of w: tap (r, s) belongs to exactly one
+// phase (h0 = r*dil_h - pad_h mod stride_h, likewise w0), where its [C][K/groups]
+// block lands transposed. `pack` (optional) moves every tap's block in one pass
+// from that table; without it each phase is an ATen view copy (a flip and a
+// transposing copy per phase: several kernels on a GPU).
+struct SubfilterTap {
+  int64_t dst = -1;    // element offset of (c = 0, k = 0) in the packed buffer; -1: no phase
+  int64_t c_step = 0;  // elements between channels c and c + 1 (k is unit-stride)
+};
+using SubfilterPackFn = void (*)(const Conv2dGradProblem& p,
+                                 const std::vector<SubfilterTap>& taps /* r * S + s */,
+                                 void* packed);
 void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
-                            Conv2dForwardFn forward);
+                            Conv2dForwardFn forward, SubfilterPackFn pack = nullptr);
+// The CPU's pack (loops over w): proves the tap table on the CPU.
+void pack_subfilters_cpu(const Conv2dGradProblem& p, const std::vector<SubfilterTap>& taps,
+                         void* packed);
 
 // What the pointwise GEMM steps need from a device (csrc/conv2d_pointwise.cpp).
 struct PointwiseKernels {

@@ -32,18 +32,18 @@ def _inputs(x_shape, w_shape, dtype, device, channels_last):
     return x, w, b
 
 
-def _call(op, x, w, b, groups, variant):
-    """`op` of the forward conv2d(x, w, b, padding=1, groups) (padding 0 for a
-    1x1 weight); the gradients take a fixed grad_output of the forward's output
-    shape."""
+def _call(op, x, w, b, groups, variant, stride=1):
+    """`op` of the forward conv2d(x, w, b, stride, padding=1, groups) (padding 0
+    for a 1x1 weight); the gradients take a fixed grad_output of the forward's
+    output shape."""
     pad = (w.shape[-1] - 1) // 2
     if op == "conv2d":
-        return cuops.conv2d(x, w, b, padding=pad, groups=groups, variant=variant)
-    y = cuops.conv2d(x, w, b, padding=pad, groups=groups, variant=None)
+        return cuops.conv2d(x, w, b, stride, padding=pad, groups=groups, variant=variant)
+    y = cuops.conv2d(x, w, b, stride, padding=pad, groups=groups, variant=None)
     dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1),
                      dtype=torch.float64).to(y.dtype).to(y.device)
     dy = dy.contiguous(memory_format=torch.channels_last) if x.stride(1) == 1 else dy
-    args = ([1, 1], [pad] * 4, [1, 1], groups)
+    args = ([stride, stride], [pad] * 4, [1, 1], groups)
     if op == "conv2d_backward_input":
         return OPS.conv2d_backward_input(dy, w, list(x.shape), *args, variant=variant)
     return OPS.conv2d_backward_weight(dy, x, list(w.shape), *args, variant=variant)
@@ -96,6 +96,14 @@ CASES = {
     "cuda-dgrad-fp16-dense": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, True, "implicit_gemm_mma_phases", "otherwise",
                               None),
+    "cuda-dgrad-bf16-stem": ("conv2d_backward_input", "cuda", torch.bfloat16, (2, 3, 16, 16),
+                             (16, 3, 3, 3), 1, True, "implicit_gemm_narrow",
+                             "fp16/bf16, C <= 8, groups 1", None),
+    # dgrad on the Hopper forward (on sm_90 only; the rule names it)
+    "cuda-dgrad-bf16-cl-long": ("conv2d_backward_input", "cuda", torch.bfloat16, (2, 64, 64, 64),
+                                (64, 64, 3, 3), 1, True, "implicit_gemm_wgmma",
+                                "dy channels_last, K % 64 == 0, C >= 64, groups 1, "
+                                "N*P*Q >= 8192, sm_90", None),
     # the Hopper wgrad (elsewhere its step runs implicit_gemm_mma: the same bits)
     "cuda-wgrad-fp16-cl-wide": ("conv2d_backward_weight", "cuda", torch.float16, (2, 64, 16, 16),
                                 (64, 64, 3, 3), 1, True, "implicit_gemm_wgmma",
@@ -109,6 +117,10 @@ CASES = {
                               (64, 64, 3, 3), 1, False, "implicit_gemm", "otherwise", None),
     "cuda-1x1-fp16": ("conv2d", "cuda", torch.float16, (2, 64, 16, 16), (128, 64, 1, 1), 1, True,
                       "gemm", POINTWISE_RULE, None),
+    # strided 1x1 on Hopper: the wgmma forward's gather (on sm_90 only; the rule names it)
+    "cuda-1x1-strided-cl": ("conv2d", "cuda", torch.bfloat16, (2, 64, 16, 16), (128, 64, 1, 1),
+                            1, True, "implicit_gemm_wgmma", "1x1 strided, no padding, "
+                            "x channels_last, C % 64 == 0, K >= 64, groups 1, sm_90", None),
     "cuda-1x1-fp32": ("conv2d", "cuda", torch.float32, (2, 64, 16, 16), (128, 64, 1, 1), 1,
                       False, "gemm", POINTWISE_RULE, None),
     "cuda-dgrad-1x1": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
@@ -124,6 +136,8 @@ CASES = {
                                "N*P*Q >= 8192, sm_90", None),
 }
 
+
+STRIDE = {"cuda-1x1-strided-cl": 2}  # cases of another stride than 1
 
 PARAMS = [pytest.param(name, marks=[pytest.mark.gpu] if case[1] == "cuda" else [], id=name)
           for name, case in CASES.items()]
@@ -142,10 +156,12 @@ def test_reported_default_is_the_one_that_runs(name):
     assert pickers == [step], f"{op}/{device}: rules picking {dtype} {cond!r}: {pickers}"
     # The call: the default runs that step.
     x, w, b = _inputs(xs, ws, dtype, device, cl)
-    got = _call(op, x, w, b, groups, None)
-    assert torch.equal(got, _call(op, x, w, b, groups, step)), f"{name}: default is not {step}"
+    stride = STRIDE.get(name, 1)
+    got = _call(op, x, w, b, groups, None, stride)
+    assert torch.equal(got, _call(op, x, w, b, groups, step, stride)), (
+        f"{name}: default is not {step}")
     if other is not None:
-        assert not torch.equal(got, _call(op, x, w, b, groups, other)), (
+        assert not torch.equal(got, _call(op, x, w, b, groups, other, stride)), (
             f"{name}: {step} and {other} agree bit for bit; the case cannot tell them apart")
 
 

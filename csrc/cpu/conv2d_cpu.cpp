@@ -240,9 +240,11 @@ void conv2d_backward_weight_gemm_cpu(const Conv2dGradProblem& p) {
 
 // Each phase is a stride-1 forward run by the forward ladder's default for
 // it (direct loops or im2col_gemm: both take negative padding and strided
-// outputs); every dx element is written by exactly one phase.
+// outputs); every dx element is written by exactly one phase. The
+// sub-filters come from the tap table (the one the CUDA steps' pack kernel
+// reads), so these tests prove it.
 void conv2d_backward_input_phases_cpu(const Conv2dGradProblem& p) {
-  conv2d_dgrad_by_phases(p, at::Device(at::kCPU), &conv2d_default_cpu);
+  conv2d_dgrad_by_phases(p, at::Device(at::kCPU), &conv2d_default_cpu, &pack_subfilters_cpu);
 }
 
 // The GEMM step pays for its buffers once each output sums more than a few

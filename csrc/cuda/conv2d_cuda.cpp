@@ -29,7 +29,8 @@
 //   implicit_gemm_narrow  K/groups <= 8 filters (heads; the dgrad phases of an
 //                      RGB stem): filters as the inner loop, not a tile dim
 //   implicit_gemm_wgmma  fp16/bf16 on Hopper: matmul's wgmma engine with a
-//                      cp.async im2col producer warpgroup (opt-in)
+//                      cp.async im2col producer warpgroup (the default for
+//                      strided 1x1 layers on sm_90)
 //
 // Gradient ladders: direct, implicit_gemm and implicit_gemm_mma (fp16/bf16:
 // tensor-core wgrad; dgrad as a flipped-weight forward for stride 1, else the
@@ -93,6 +94,15 @@ bool is_narrow_dgrad(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.groups == 1 && p.C <= 8 && p.y_sq == 1 && p.y_sk != 1;
 }
 
+// The same for fp16/bf16 in any layout: the phase convolutions of a C = 3
+// stem have 3 filters, of which the tensor-core tiles compute 3 in 64 (the
+// 7x7/2 stem's dgrad, batch 32: 0.72 ms in the mma.sync phases, H100,
+// 2026-12-07).
+constexpr const char* kNarrowDgradHalf = "fp16/bf16, C <= 8, groups 1";
+bool is_narrow_dgrad_half(const Conv2dProblem& p) {
+  return (p.dtype == at::kHalf || p.dtype == at::kBFloat16) && p.groups == 1 && p.C <= 8;
+}
+
 // fp16/bf16 wgrad whose x the Hopper wgrad gathers (channels_last, C % 64
 // == 0; the step checks the rest -- an sm_90 device and build, dy dense
 // channels_last -- and runs implicit_gemm_mma otherwise): 128 x 128 wgmma
@@ -113,11 +123,37 @@ bool is_wgmma_wgrad(const Conv2dProblem& p) {
 constexpr int64_t kWgmmaWgrad1x1MinPixels = 8192;
 constexpr const char* kWgmmaWgrad1x1 =
     "1x1, no padding, x channels_last, C % 64 == 0, K >= 64, groups 1, N*P*Q >= 8192, sm_90";
-bool is_wgmma_wgrad_1x1(const Conv2dProblem& p) {
-  if (!is_pointwise(p) || !is_wgmma_wgrad(p) || p.N * p.P * p.Q < kWgmmaWgrad1x1MinPixels)
-    return false;
+bool on_sm90() {
   const auto* props = at::cuda::getCurrentDeviceProperties();
   return props->major == 9 && props->minor == 0;
+}
+bool is_wgmma_wgrad_1x1(const Conv2dProblem& p) {
+  return is_pointwise(p) && is_wgmma_wgrad(p) && p.N * p.P * p.Q >= kWgmmaWgrad1x1MinPixels &&
+         on_sm90();
+}
+
+// A strided 1x1 forward of that kind on an sm_90 device: the wgmma forward
+// gathers the strided pixels itself, where the GEMM step first copies them
+// out (1x1/2 256->512@56, batch 32, H100, 2026-12-07: 0.026 ms against
+// 0.043, cuDNN 0.024). Stride 1 stays with the GEMM (0.028 against 0.034).
+constexpr const char* kWgmmaStrided1x1 =
+    "1x1 strided, no padding, x channels_last, C % 64 == 0, K >= 64, groups 1, sm_90";
+bool is_wgmma_strided_1x1(const Conv2dProblem& p) {
+  return is_pointwise(p) && (p.stride_h > 1 || p.stride_w > 1) && is_wgmma_wgrad(p) && on_sm90();
+}
+
+// fp16/bf16 dgrad whose phases the Hopper forward takes (dy channels_last
+// with K % 64 == 0, C >= 64 output channels, groups 1) and whose dy has
+// pixels enough for its tiles, on an sm_90 device: ResNet-50, batch 64, H100,
+// 2026-12-07, 3x3 dgrads 128@28 0.056 ms against the mma.sync phases' 0.075,
+// 256@14 0.071 against 0.079, strided 128@56 0.139 against 0.159; at dy's
+// 3136 pixels (512@7) 0.106 against 0.089.
+constexpr int64_t kWgmmaDgradMinPixels = 8192;
+constexpr const char* kWgmmaDgrad =
+    "dy channels_last, K % 64 == 0, C >= 64, groups 1, N*P*Q >= 8192, sm_90";
+bool is_wgmma_dgrad(const Conv2dProblem& p) {
+  return p.groups == 1 && p.y_sk == 1 && p.K % 64 == 0 && p.C >= 64 &&
+         p.N * p.P * p.Q >= kWgmmaDgradMinPixels && on_sm90();
 }
 
 const Ladder<FwdFn> kConvCuda(
@@ -151,10 +187,10 @@ const Ladder<FwdFn> kConvCuda(
       "others -> implicit_gemm"},
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_implicit_gemm_wgmma,
       "Hopper (sm_90a): matmul's wgmma engine, im2col rows gathered by a 128-thread cp.async "
-      "producer; channels_last, C % 64 == 0, groups 1; others -> implicit_gemm_mma_splitk; "
-      "opt-in"}},
+      "producer; channels_last, C % 64 == 0, groups 1; others -> implicit_gemm_mma_splitk"}},
     // Depthwise problems go to the kernel written for their layout, pointwise
-    // ones to the GEMM (no im2col, the GEMM ladder's tile kernels). The
+    // ones to the GEMM (no im2col, the GEMM ladder's tile kernels; strided
+    // ones on Hopper to the wgmma forward's gather: kWgmmaStrided1x1). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
     // is the fp16/bf16 default for every other problem; fp32 takes the
     // 3xTF32 tensor-core step where x is channels_last with wide channels
@@ -162,6 +198,7 @@ const Ladder<FwdFn> kConvCuda(
     // GEMM (4-5x the SIMT step's speed); fp64 the SIMT step.
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
+     {kWgmmaStrided1x1, is_wgmma_strided_1x1, "implicit_gemm_wgmma"},
      {kPointwiseWhen, is_pointwise, "gemm"},
      {kWideChannelsLast, is_wide_channels_last, "implicit_gemm_3xtf32"},
      "implicit_gemm_mma_splitk",
@@ -184,12 +221,15 @@ const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     "implicit_gemm_regtile",
     "implicit_gemm"};
 // dgrad: the phase steps do every stride as stride-1 forwards (tensor cores
-// for fp16/bf16, register tiles for fp32, the narrow forward for an fp32
-// RGB stem); stride 1 is their one-phase case.
+// for fp16/bf16 -- the Hopper forward where it measured faster --, register
+// tiles for fp32, the narrow forward for an RGB stem); stride 1 is their
+// one-phase case.
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
     {kPointwiseWhen, is_pointwise, "gemm"},
     {kNarrowDgrad, is_narrow_dgrad, "implicit_gemm_narrow"},
+    {kNarrowDgradHalf, is_narrow_dgrad_half, "implicit_gemm_narrow"},
+    {kWgmmaDgrad, is_wgmma_dgrad, "implicit_gemm_wgmma"},
     "implicit_gemm_mma_phases",
     "implicit_gemm_regtile",
     "implicit_gemm"};
@@ -218,7 +258,7 @@ const Ladder<GradFn> kDgradCuda(
       "C/groups <= 8 (an RGB stem): the phases over the narrow forward"},
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_input_implicit_gemm_wgmma,
       "Hopper (sm_90a), any stride: one stride-1 implicit_gemm_wgmma forward per output phase "
-      "of dx (dy channels_last, K % 64 == 0; others -> the split-K forward); opt-in"}},
+      "of dx (dy channels_last, K % 64 == 0; others -> the split-K forward)"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(

@@ -213,7 +213,7 @@ void conv2d_backward_input_depthwise(const Conv2dGradProblem& p) {
     return;
   }
   if (p.N * p.C * p.H * p.W == 0) return;
-  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()), &conv2d_default);
+  dgrad_by_phases_cuda(p, &conv2d_default);
 }
 
 void conv2d_backward_weight_depthwise(const Conv2dGradProblem& p) {

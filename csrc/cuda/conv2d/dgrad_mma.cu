@@ -31,8 +31,7 @@ void conv2d_backward_input_implicit_gemm_mma(const Conv2dGradProblem& p) {
     conv2d_backward_input_implicit_gemm(p);
     return;
   }
-  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
-                         &conv2d_implicit_gemm_mma);
+  dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_mma);
 }
 
 }  // namespace cuops::cuda

@@ -19,8 +19,7 @@ void conv2d_backward_input_implicit_gemm_mma_phases(const Conv2dGradProblem& p) 
               "and bfloat16, got ", p.dtype);
   // The split-K forward: a phase has 1/(sh*sw) of the pixels, so strided
   // layers are where the plain tiles stop filling the GPU.
-  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
-                         &conv2d_implicit_gemm_mma_splitk);
+  dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_mma_splitk);
 }
 
 }  // namespace cuops::cuda

@@ -446,8 +446,7 @@ void conv2d_backward_input_implicit_gemm_regtile(const Conv2dGradProblem& p) {
   TORCH_CHECK_TYPE(p.dtype == at::kFloat,
                    "cuops.conv2d_backward_input(implicit_gemm_regtile): unsupported dtype ",
                    p.dtype);
-  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
-                         &conv2d_implicit_gemm_regtile);
+  dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_regtile);
 }
 
 }  // namespace cuops::cuda

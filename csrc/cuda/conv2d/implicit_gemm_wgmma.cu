@@ -309,8 +309,7 @@ void conv2d_backward_input_implicit_gemm_wgmma(const Conv2dGradProblem& p) {
   TORCH_CHECK_TYPE(p.dtype == at::kHalf || p.dtype == at::kBFloat16,
                    "cuops.conv2d_backward_input(implicit_gemm_wgmma): unsupported dtype ",
                    p.dtype);
-  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
-                         &conv2d_implicit_gemm_wgmma);
+  dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_wgmma);
 }
 
 }  // namespace cuops::cuda

@@ -11,6 +11,11 @@
 
 namespace cuops::cuda {
 
+// dgrad by output phases (conv2d_dgrad_by_phases, csrc/conv2d_steps.h) on the
+// current CUDA device, each phase run by `forward`, the sub-filters packed by
+// one kernel (pack_subfilters.cu).
+void dgrad_by_phases_cuda(const Conv2dGradProblem& p, void (*forward)(const Conv2dProblem&));
+
 void conv2d_direct(const Conv2dProblem& p);         // 1. one thread per output
 void conv2d_implicit_gemm(const Conv2dProblem& p);  // 2. implicit GEMM, smem tiles (SIMT)
 // 2b. fp32: implicit GEMM with matmul warptile_static's register tiling

@@ -170,8 +170,7 @@ void conv2d_implicit_gemm_narrow(const Conv2dProblem& p) {
 // dgrad: one stride-1 forward of this step per output phase of dx; the phase
 // convolutions have C/groups filters per group.
 void conv2d_backward_input_implicit_gemm_narrow(const Conv2dGradProblem& p) {
-  conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()),
-                         &conv2d_implicit_gemm_narrow);
+  dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_narrow);
 }
 
 }  // namespace cuops::cuda
