@@ -129,6 +129,30 @@ def _set_arch_list() -> None:
     os.environ["TORCH_CUDA_ARCH_LIST"] = archs
 
 
+def _runtime_libstdcxx() -> list:
+    """Trap 5: link against the libstdc++ this Python process runs with.
+
+    A toolchain built for an older system (a devtoolset-style GCC, as torch's
+    own wheels use) links libstdc++ through a script that pulls every symbol
+    its reference runtime lacks from a static archive into the extension. On
+    a machine whose runtime libstdc++ is newer, those private copies run
+    against the shared library's objects: on the GPU machine (torch 2.11,
+    /opt/gcc/bin/g++ 13.3) formatting an int64 into an error message crashed
+    inside the extension's copy of std::ostream::_M_insert<long> (2026-12-07;
+    docs/building.md). Naming the loaded libstdc++.so first resolves them
+    there, so nothing is copied; where the toolchain links that same library
+    anyway, this changes nothing."""
+    if not sys.platform.startswith("linux"):
+        return []
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "libstdc++.so" in line}
+    except OSError:
+        return []
+    paths = sorted(p for p in paths if os.path.isfile(p))
+    return paths[:1]
+
+
 def extensions():
     if torch is None or not BUILDING:  # metadata or sdist only
         return []
@@ -151,7 +175,7 @@ def extensions():
     # made as C++20, is used.
     std = ["-std=c++20"] if "c++17" in inspect.getsource(ce) else []
     cxx += std
-    link = ["-fopenmp"]
+    link = ["-fopenmp"] + _runtime_libstdcxx()
     includes = [os.path.join(ROOT, "csrc")]
     if not use_cuda:
         print(f"cuops: building the CPU-only extension ({len(sources)} C++ files, "

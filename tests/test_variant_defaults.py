@@ -96,9 +96,6 @@ CASES = {
     "cuda-dgrad-fp16-dense": ("conv2d_backward_input", "cuda", torch.float16, (2, 64, 16, 16),
                               (64, 64, 3, 3), 1, True, "implicit_gemm_mma_phases", "otherwise",
                               None),
-    "cuda-dgrad-bf16-stem": ("conv2d_backward_input", "cuda", torch.bfloat16, (2, 3, 16, 16),
-                             (16, 3, 3, 3), 1, True, "implicit_gemm_narrow",
-                             "fp16/bf16, C <= 8, groups 1", None),
     # dgrad on the Hopper forward (on sm_90 only; the rule names it)
     "cuda-dgrad-bf16-cl-long": ("conv2d_backward_input", "cuda", torch.bfloat16, (2, 64, 64, 64),
                                 (64, 64, 3, 3), 1, True, "implicit_gemm_wgmma",

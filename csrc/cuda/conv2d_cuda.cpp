@@ -94,15 +94,6 @@ bool is_narrow_dgrad(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.groups == 1 && p.C <= 8 && p.y_sq == 1 && p.y_sk != 1;
 }
 
-// The same for fp16/bf16 in any layout: the phase convolutions of a C = 3
-// stem have 3 filters, of which the tensor-core tiles compute 3 in 64 (the
-// 7x7/2 stem's dgrad, batch 32: 0.72 ms in the mma.sync phases, H100,
-// 2026-12-07).
-constexpr const char* kNarrowDgradHalf = "fp16/bf16, C <= 8, groups 1";
-bool is_narrow_dgrad_half(const Conv2dProblem& p) {
-  return (p.dtype == at::kHalf || p.dtype == at::kBFloat16) && p.groups == 1 && p.C <= 8;
-}
-
 // fp16/bf16 wgrad whose x the Hopper wgrad gathers (channels_last, C % 64
 // == 0; the step checks the rest -- an sm_90 device and build, dy dense
 // channels_last -- and runs implicit_gemm_mma otherwise): 128 x 128 wgmma
@@ -228,7 +219,6 @@ const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
     {kPointwiseWhen, is_pointwise, "gemm"},
     {kNarrowDgrad, is_narrow_dgrad, "implicit_gemm_narrow"},
-    {kNarrowDgradHalf, is_narrow_dgrad_half, "implicit_gemm_narrow"},
     {kWgmmaDgrad, is_wgmma_dgrad, "implicit_gemm_wgmma"},
     "implicit_gemm_mma_phases",
     "implicit_gemm_regtile",
