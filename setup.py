@@ -168,11 +168,8 @@ def extensions():
     # (C++20). torch 2.14 compiles extensions as C++20 itself; older releases
     # (2.11) append -std=c++17 unless a -std is given. Then every file gets
     # -std=c++20, so that the C++ and the CUDA files of one extension see the
-    # same definitions of the inline code they share (the suspected cause of
-    # a crash on the GPU machine with torch 2.11: an error raised by an op's
-    # checks, in a C++ file, through a CUDA file's entry point was a
-    # segmentation fault; docs/conv2d-worklog.md), and the precompiled header,
-    # made as C++20, is used.
+    # same definitions of the inline code they share, and the precompiled
+    # header, made as C++20, is used.
     std = ["-std=c++20"] if "c++17" in inspect.getsource(ce) else []
     cxx += std
     link = ["-fopenmp"] + _runtime_libstdcxx()

@@ -5,10 +5,8 @@
 // same way.
 //
 // The CUDA entry points (csrc/cuda/*_cuda.cpp) are C++ files, not CUDA ones:
-// an op's argument checks raise from C++ code (its plan), and on the GPU
-// machine (torch 2.11) such an error unwinding through an entry point that
-// nvcc had compiled was a segmentation fault (docs/conv2d-worklog.md,
-// 2026-12-07). The kernels and their launchers stay in .cu files.
+// the registration, the ladder and its rules are host code that the C++
+// compiler builds once; the kernels and their launchers stay in .cu files.
 #pragma once
 
 #include "cuops.h"

@@ -588,6 +588,10 @@ PHASE_SHAPES = [
     ((1, 6, 10, 11), (4, 3, 2, 2), (3, 3), (0, 1, 1, 0), (2, 2), 2),  # kernel < stride, dil 2
     ((2, 4, 12, 12), (4, 4, 3, 3), (3, 3), (3, 3, 3, 3), (3, 3), 1),  # gcd 3: one phase per axis
     ((2, 4, 7, 8), (6, 4, 7, 7), (3, 3), (4, 2, 5, 1), (1, 1), 1),  # kernel 7 > input
+    # the sub-filter packing: 144 taps (two launches of the tap table), and
+    # channel blocks of 40 / 36 per group (32-wide tiles with tails)
+    ((1, 4, 16, 15), (6, 4, 12, 12), (3, 3), (5, 6, 6, 5), (1, 1), 1),
+    ((2, 80, 9, 9), (72, 40, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2),
 ]
 
 
