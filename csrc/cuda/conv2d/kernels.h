@@ -119,10 +119,16 @@ void conv2d_wgrad_mma(const Conv2dProblem& p, void* dw);
 // for the ladder's grad_weight: in place when it is KCRS-contiguous, else
 // into a temporary and a strided copy (data movement, K*Cg*R*S elements).
 void wgrad_into_kcrs(const Conv2dGradProblem& p, void (*wgrad)(const Conv2dProblem&, void*));
-// The tensor-core wgrads' finish: dw (KCRS, p.dtype) = the sum over ws's
-// splits in split order (deterministic); ws = [splits][K][R*S*Cg] fp32
+// Element strides of a weight gradient dw[k][c][r][s] (KCRS-contiguous:
+// {Cw*R*S, R*S, S, 1}; a channels_last grad_weight: c unit-stride).
+struct DwStrides {
+  int64_t k, c, r, s;
+};
+// The tensor-core wgrads' finish: dw (p.dtype, through `dws`) = the sum over
+// ws's splits in split order (deterministic); ws = [splits][K][R*S*Cg] fp32
 // partials, column (r*S + s)*Cg + c; columns of c >= Cw are padding.
-void wgrad_reduce_splits(const at::Tensor& ws, void* dw, const Conv2dProblem& p, int64_t Cw);
+void wgrad_reduce_splits(const at::Tensor& ws, void* dw, const DwStrides& dws,
+                         const Conv2dProblem& p, int64_t Cw);
 // 3c's wgrad on the wgmma engine (sm_90a; x channels_last with C % 64 == 0,
 // dy dense channels_last, groups 1): dy^T by the copy engine, im2col(x)
 // gathered by the producer warpgroup, split over pixels, the finish above;

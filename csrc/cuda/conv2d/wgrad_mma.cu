@@ -303,11 +303,14 @@ __global__ void __launch_bounds__(kThreads, 4) conv2d_wgrad_mma_kernel(const Wgr
 }
 
 // Sum the splits (fixed order: deterministic) and write dw[K][Cw][R][S]
-// (contiguous) in the input dtype. ws column j = (r*S + s)*Cg + c; columns
-// of padded channels (c >= Cw, x_padded_nhwc) are not written.
+// through its strides in the input dtype. ws column j = (r*S + s)*Cg + c, so
+// neighbouring threads hold neighbouring channels: the stores are coalesced
+// where dw's channels are (channels_last). Columns of padded channels (c >=
+// Cw, x_padded_nhwc) are not written.
 template <typename T>
-__global__ void wgrad_reduce_kernel(const float* __restrict__ ws, T* __restrict__ dw, int64_t K,
-                                    int Ktot, int Cg, int Cw, int S, int RS, int splits) {
+__global__ void wgrad_reduce_kernel(const float* __restrict__ ws, T* __restrict__ dw,
+                                    DwStrides dws, int64_t K, int Ktot, int Cg, int Cw, int S,
+                                    int splits) {
   const int64_t total = K * Ktot;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
@@ -316,9 +319,10 @@ __global__ void wgrad_reduce_kernel(const float* __restrict__ ws, T* __restrict_
     const int j = static_cast<int>(i - k * Ktot);
     const int rs = j / Cg, c = j - rs * Cg;
     if (c >= Cw) continue;
+    const int r = rs / S, s = rs - r * S;
     float sum = 0.f;
     for (int z = 0; z < splits; ++z) sum += ws[static_cast<int64_t>(z) * total + i];
-    dw[k * Cw * RS + static_cast<int64_t>(c) * RS + rs] = static_cast<T>(sum);
+    dw[k * dws.k + c * dws.c + r * dws.r + s * dws.s] = static_cast<T>(sum);
   }
 }
 
@@ -429,18 +433,19 @@ void conv2d_wgrad_mma(const Conv2dProblem& problem, void* dw) {
          : launch_wgrad<__nv_bfloat16, false>(prm, p.groups, static_cast<int>(splits));
   }
 
-  wgrad_reduce_splits(ws, dw, p, Cw);
+  const int64_t RS = p.R * p.S;
+  wgrad_reduce_splits(ws, dw, DwStrides{Cw * RS, RS, p.S, 1}, p, Cw);  // KCRS
 }
 
-void wgrad_reduce_splits(const at::Tensor& ws, void* dw, const Conv2dProblem& p, int64_t Cw) {
+void wgrad_reduce_splits(const at::Tensor& ws, void* dw, const DwStrides& dws,
+                         const Conv2dProblem& p, int64_t Cw) {
   const int64_t splits = ws.size(0), Cg = p.C / p.groups, Ktot = p.R * p.S * Cg;
   const int64_t total = p.K * Ktot;
   auto reduce = [&](auto* out) {
     using OutT = std::remove_pointer_t<decltype(out)>;
     wgrad_reduce_kernel<OutT><<<grid_for(total, 256), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
-        ws.const_data_ptr<float>(), out, p.K, static_cast<int>(Ktot), static_cast<int>(Cg),
-        static_cast<int>(Cw), static_cast<int>(p.S), static_cast<int>(p.R * p.S),
-        static_cast<int>(splits));
+        ws.const_data_ptr<float>(), out, dws, p.K, static_cast<int>(Ktot), static_cast<int>(Cg),
+        static_cast<int>(Cw), static_cast<int>(p.S), static_cast<int>(splits));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   };
   if (p.dtype == at::kHalf) {

@@ -19,7 +19,8 @@
 //   ResNet-50's first 3x3 layer), so it is split over pixels: split z takes
 //   k tiles [z*per, min((z+1)*per, KT)), its tiles are product z of the
 //   engine's batched tile order, and its fp32 partial tile goes to a
-//   workspace; wgrad_reduce_splits sums the splits in order (deterministic).
+//   workspace; wgrad_reduce_splits sums the splits in order (deterministic)
+//   and writes grad_weight through its strides.
 //
 // Eligibility (else implicit_gemm_mma): an sm_90 device and sm_90a build;
 // groups 1; x channels_last with C % 64 == 0 and 16-byte aligned pixels; dy
@@ -161,7 +162,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 }
 
 template <typename T, TileConfig kCfg>
-bool launch(const Conv2dProblem& p, void* dw) {
+bool launch(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
   using C = Tile<kCfg>;
   auto kernel = wgrad_wgmma_kernel<T, C>;
   if (!kernel_in_build<C>(kernel)) return false;
@@ -197,17 +198,17 @@ bool launch(const Conv2dProblem& p, void* dw) {
   kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(
       prm, g, ws.data_ptr<float>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  wgrad_reduce_splits(ws, dw, p, p.C);
+  wgrad_reduce_splits(ws, dw, dws, p, p.C);
   return true;
 }
 
 // 128 x 128 tiles (128 filters x 128 columns of (tap, channel)); tuning entry
 // 1: one wgmma batch in flight (tuning.h).
 template <typename T>
-bool run(const Conv2dProblem& p, void* dw) {
+bool run(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
   if (conv::conv_config("implicit_gemm_wgmma", conv::kWgmmaConfigs) == 1)
-    return launch<T, in_flight(kConvNarrow, true)>(p, dw);
-  return launch<T, kConvNarrow>(p, dw);
+    return launch<T, in_flight(kConvNarrow, true)>(p, dw, dws);
+  return launch<T, kConvNarrow>(p, dw, dws);
 }
 
 // The problems run() takes (p.x = input, p.y = grad_output).
@@ -228,11 +229,6 @@ bool eligible(const Conv2dProblem& p) {
   return x_ok && dy_ok && geom_ok && pixels >= 1 && pixels < INT32_MAX - 64 && p.K >= 64;
 }
 
-void wgrad_wgmma(const Conv2dProblem& p, void* dw) {
-  const bool ran = p.dtype == at::kHalf ? run<__half>(p, dw) : run<__nv_bfloat16>(p, dw);
-  if (!ran) conv2d_wgrad_mma(p, dw);  // a build without the sm_90a body
-}
-
 }  // namespace
 
 void conv2d_backward_weight_implicit_gemm_wgmma(const Conv2dGradProblem& p) {
@@ -245,7 +241,12 @@ void conv2d_backward_weight_implicit_gemm_wgmma(const Conv2dGradProblem& p) {
     conv2d_backward_weight_implicit_gemm_mma(p);
     return;
   }
-  wgrad_into_kcrs(p, &wgrad_wgmma);
+  // The finish writes grad_weight through its own strides (a channels_last
+  // one with coalesced stores, and no KCRS temporary to copy from).
+  const DwStrides dws{p.w_sk, p.w_sc, p.w_sr, p.w_ss};
+  const bool ran =
+      p.dtype == at::kHalf ? run<__half>(q, p.dw, dws) : run<__nv_bfloat16>(q, p.dw, dws);
+  if (!ran) conv2d_backward_weight_implicit_gemm_mma(p);  // a build without the sm_90a body
 }
 
 }  // namespace cuops::cuda
