@@ -101,7 +101,8 @@ bool is_narrow_dgrad(const Conv2dProblem& p) {
 // the 3x3 layers' wgrad 0.075-0.110 ms against 0.133-0.173 at 128@28 ..
 // 512@7 and the strided ones, equal at 64@56; docs/conv2d-worklog.md).
 constexpr const char* kWgmmaWgrad = "x channels_last, C % 64 == 0, K >= 64, groups 1";
-bool is_wgmma_wgrad(const Conv2dProblem& p) {
+// The x the wgmma steps gather (forward and wgrad alike).
+bool is_wgmma_gather(const Conv2dProblem& p) {
   return p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && p.K >= 64;
 }
 
@@ -119,7 +120,7 @@ bool on_sm90() {
   return props->major == 9 && props->minor == 0;
 }
 bool is_wgmma_wgrad_1x1(const Conv2dProblem& p) {
-  return is_pointwise(p) && is_wgmma_wgrad(p) && p.N * p.P * p.Q >= kWgmmaWgrad1x1MinPixels &&
+  return is_pointwise(p) && is_wgmma_gather(p) && p.N * p.P * p.Q >= kWgmmaWgrad1x1MinPixels &&
          on_sm90();
 }
 
@@ -130,7 +131,8 @@ bool is_wgmma_wgrad_1x1(const Conv2dProblem& p) {
 constexpr const char* kWgmmaStrided1x1 =
     "1x1 strided, no padding, x channels_last, C % 64 == 0, K >= 64, groups 1, sm_90";
 bool is_wgmma_strided_1x1(const Conv2dProblem& p) {
-  return is_pointwise(p) && (p.stride_h > 1 || p.stride_w > 1) && is_wgmma_wgrad(p) && on_sm90();
+  return is_pointwise(p) && (p.stride_h > 1 || p.stride_w > 1) && is_wgmma_gather(p) &&
+         on_sm90();
 }
 
 // fp16/bf16 dgrad whose phases the Hopper forward takes (dy channels_last
@@ -207,13 +209,13 @@ const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
     {kWgmmaWgrad1x1, is_wgmma_wgrad_1x1, "implicit_gemm_wgmma"},
     {kPointwiseWhen, is_pointwise, "gemm"},
-    {kWgmmaWgrad, is_wgmma_wgrad, "implicit_gemm_wgmma"},
+    {kWgmmaWgrad, is_wgmma_gather, "implicit_gemm_wgmma"},
     "implicit_gemm_mma",
     "implicit_gemm_regtile",
     "implicit_gemm"};
 // dgrad: the phase steps do every stride as stride-1 forwards (tensor cores
 // for fp16/bf16 -- the Hopper forward where it measured faster --, register
-// tiles for fp32, the narrow forward for an RGB stem); stride 1 is their
+// tiles for fp32, the narrow forward for an fp32 RGB stem); stride 1 is their
 // one-phase case.
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
