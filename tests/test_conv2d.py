@@ -407,8 +407,8 @@ def test_variants_listed(device):
     """Every ladder has, per dtype, one default that holds without a condition
     (the last rule), and every wgrad step is a dgrad step of the same dtypes
     (test_backward names one variant for both; the dgrad-only steps -- the
-    phase steps and implicit_gemm_narrow, whose wgrad would be a plain
-    implicit GEMM -- run with the default wgrad)."""
+    phase steps, implicit_gemm_narrow, whose wgrad would be a plain implicit
+    GEMM, and CUDA's im2col_gemm -- run with the default wgrad)."""
     fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
                          ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
     for ladder in (fwd, dgrad, wgrad):
@@ -419,7 +419,7 @@ def test_variants_listed(device):
     wgrad_steps = {v["name"]: v["dtypes"] for v in wgrad}
     assert all(dgrad_steps.get(n) == d for n, d in wgrad_steps.items()), (dgrad_steps, wgrad_steps)
     assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases", "phases",
-                                                   "implicit_gemm_narrow"}
+                                                   "implicit_gemm_narrow", "im2col_gemm"}
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

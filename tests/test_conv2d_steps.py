@@ -540,6 +540,10 @@ PHASE_DEVICES = [
     pytest.param("cpu", ["phases"], id="cpu"),
     pytest.param("cuda", ["implicit_gemm_mma_phases", None], id="cuda", marks=pytest.mark.gpu),
 ]
+# CUDA's im2col_gemm dgrad (cols = dy . w, then a gather per dx element) on
+# the same geometry (its groups != 1 problems run the ladder's default).
+IM2COL_DEVICES = [pytest.param("cuda", ["im2col_gemm"], id="cuda-im2col",
+                               marks=pytest.mark.gpu)]
 _PHASE_DTYPES = {"cpu": (torch.float64, torch.float32, torch.bfloat16), "cuda": HALF}
 _ALL_PHASE_DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
@@ -598,7 +602,7 @@ PHASE_SHAPES = [
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
 @pytest.mark.parametrize("dtype", _ALL_PHASE_DTYPES, ids=str)
 @pytest.mark.parametrize("shape", range(len(PHASE_SHAPES)))
-@pytest.mark.parametrize("device,variants", PHASE_DEVICES)
+@pytest.mark.parametrize("device,variants", PHASE_DEVICES + IM2COL_DEVICES)
 def test_dgrad_phases_shapes(device, variants, shape, dtype, cl):
     _phase_dtype_ok(device, dtype)
     torch.manual_seed(0)
@@ -634,7 +638,7 @@ def test_stem_backward_cuda(dtype, layout):
     want_x, want_w = grad_truth(x, w, g, stride, pad4, dil, 1)
     args = (list(stride), list(pad4), list(dil), 1)
     tol = REL_TOL[dtype] * 2
-    for v in ["implicit_gemm_mma_phases", None]:
+    for v in ["implicit_gemm_mma_phases", "im2col_gemm", None]:
         poison_allocator("cuda", 4 * x.numel())
         got = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args, v)
         assert_rel_close(got, want_x, tol=tol, what=f"stem dgrad ({v})")

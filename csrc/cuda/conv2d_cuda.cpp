@@ -43,6 +43,8 @@
 //   implicit_gemm_wgmma  the same phases over the Hopper forward step
 //                      (its wgrad: the wgmma engine with an im2col gather of
 //                      x as the N-major B, split over pixels)
+//   im2col_gemm        groups 1: dy . w as one GEMM with R*S*C columns, then
+//                      a gather of each dx element's taps (few channels)
 // Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
 // conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
 // register tiling over pixel splits (deterministic finish); and both add
@@ -250,7 +252,10 @@ const Ladder<GradFn> kDgradCuda(
       "C/groups <= 8 (an RGB stem): the phases over the narrow forward"},
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_input_implicit_gemm_wgmma,
       "Hopper (sm_90a), any stride: one stride-1 implicit_gemm_wgmma forward per output phase "
-      "of dx (dy channels_last, K % 64 == 0; others -> the split-K forward)"}},
+      "of dx (dy channels_last, K % 64 == 0; others -> the split-K forward)"},
+     {"im2col_gemm", kAllFloat, &conv2d_backward_input_im2col_gemm,
+      "groups 1: cols = dy . w as one GEMM with R*S*C columns (fp32), then each dx element "
+      "gathers its taps (few input channels); others -> the default; opt-in"}},
     kDgradDefaults);
 
 const Ladder<GradFn> kWgradCuda(

@@ -75,6 +75,10 @@ void conv2d_backward_weight_default(const Conv2dGradProblem& p);
 
 // Gradients (Conv2dGradProblem, csrc/conv2d.h). dgrad: grad_input.
 void conv2d_backward_input_direct(const Conv2dGradProblem& p);         // one thread per dx
+// Groups 1: cols = dy . w (R*S*C columns, fp32) as one GEMM, then each dx
+// element gathers its taps (few input channels: an RGB stem); other problems
+// -> the ladder's default (dgrad_im2col.cu).
+void conv2d_backward_input_im2col_gemm(const Conv2dGradProblem& p);
 void conv2d_backward_input_implicit_gemm(const Conv2dGradProblem& p);  // implicit GEMM (SIMT)
 // Stride 1: a forward mma convolution of dy with the spatially flipped,
 // K<->C swapped weight (fp16/bf16); other problems -> the SIMT step.
