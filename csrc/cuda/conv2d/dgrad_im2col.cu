@@ -37,6 +37,7 @@ constexpr int kThreads = 256;
 // channels_last dx's memory order (else (n, c, h, w)).
 struct GatherArgs {
   int64_t N, C, H, W, P, Q;  // N: images of this chunk
+  int64_t ld;                // cols' row stride (R*S*C rounded up to 8)
   int64_t sn, sc, sh, sw;    // dx element strides
   int R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   bool c_fast;
@@ -46,7 +47,6 @@ template <typename T, typename A>
 __global__ void __launch_bounds__(kThreads)
     gather_kernel(const A* __restrict__ cols, T* __restrict__ dx, const GatherArgs g) {
   const int64_t total = g.N * g.C * g.H * g.W;
-  const int64_t RSC = int64_t{g.R} * g.S * g.C;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += step) {
@@ -70,7 +70,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int s = 0; s < g.S; ++s) {
         const int64_t qw = w + g.pad_w - static_cast<int64_t>(s) * g.dil_w;
         if (qw < 0 || qw % g.stride_w != 0 || qw / g.stride_w >= g.Q) continue;
-        acc += cols[(row + qw / g.stride_w) * RSC + (static_cast<int64_t>(r) * g.S + s) * g.C + c];
+        acc += cols[(row + qw / g.stride_w) * g.ld + (static_cast<int64_t>(r) * g.S + s) * g.C + c];
       }
     }
     dx[n * g.sn + c * g.sc + h * g.sh + w * g.sw] = static_cast<T>(acc);
@@ -91,6 +91,7 @@ void gemm_into_acc(const GemmProblem& g) {
 void gather(const at::Tensor& cols, const Conv2dGradProblem& p, int64_t n0, int64_t count) {
   GatherArgs g{};
   g.N = count, g.C = p.C, g.H = p.H, g.W = p.W, g.P = p.P, g.Q = p.Q;
+  g.ld = cols.stride(0);
   g.sn = p.x_sn, g.sc = p.x_sc, g.sh = p.x_sh, g.sw = p.x_sw;
   g.R = static_cast<int>(p.R), g.S = static_cast<int>(p.S);
   g.stride_h = static_cast<int>(p.stride_h), g.stride_w = static_cast<int>(p.stride_w);
@@ -147,9 +148,11 @@ void conv2d_backward_input_im2col_gemm(const Conv2dGradProblem& p) {
                                       {p.w_sk, p.w_sc, p.w_sr, p.w_ss}, opts.dtype(p.dtype))
                             .permute({0, 2, 3, 1})
                             .contiguous();
-  const int64_t images = std::max<int64_t>(1, std::min(p.N, kMaxColsElems / (PQ * RSC)));
+  // cols rows padded to 8 columns: the GEMM stores C in pairs, 16-byte rows.
+  const int64_t ld = round_up<int64_t>(RSC, 8);
+  const int64_t images = std::max<int64_t>(1, std::min(p.N, kMaxColsElems / (PQ * ld)));
   const auto acc = p.dtype == at::kDouble ? at::kDouble : at::kFloat;
-  const at::Tensor cols = at::empty({images * PQ, RSC}, opts.dtype(acc));
+  const at::Tensor cols = at::empty({images * PQ, ld}, opts.dtype(acc));
   const int64_t elem = static_cast<int64_t>(c10::elementSize(p.dtype));
   for (int64_t n0 = 0; n0 < p.N; n0 += images) {
     const int64_t count = std::min(images, p.N - n0);
@@ -160,7 +163,7 @@ void conv2d_backward_input_im2col_gemm(const Conv2dGradProblem& p) {
     g.b = wk.const_data_ptr();
     g.b_sk = RSC, g.b_sn = 1;
     g.c = cols.data_ptr();
-    g.c_sm = RSC, g.c_sn = 1;
+    g.c_sm = ld, g.c_sn = 1;
     g.dtype = p.dtype;
     gemm_into_acc(g);
     gather(cols, p, n0, count);
