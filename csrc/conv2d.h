@@ -95,6 +95,12 @@ inline bool is_pointwise(const Conv2dProblem& p) {
 // is_pointwise in words, for the ladders' default rules (cuops.variants()).
 inline constexpr const char* kPointwiseWhen = "1x1, no padding";
 
+// y (grad_output in the gradient problems) is one dense [N*P*Q][K] matrix:
+// channels_last with no gaps between pixels.
+inline bool y_dense_channels_last(const Conv2dProblem& p) {
+  return p.y_sk == 1 && p.y_sq == p.K && p.y_sp == p.Q * p.K && p.y_sn == p.P * p.Q * p.K;
+}
+
 // Fake kernels (torch.compile, torch.export, meta tensors) of conv2d and its
 // gradients: the frontend's checks and outputs (sizes, memory format, dtype,
 // device) over symbolic sizes, no data; the variant is checked as the

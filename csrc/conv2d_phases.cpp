@@ -24,9 +24,9 @@
 // multiply hits an inserted zero.
 //
 // Stages: phase geometry (PhaseAxis, per axis) -> sub-filters packed flipped
-// and K <-> C swapped (the caller's `pack` over the tap table in one pass, or
-// pack_subfilter per phase: ATen data movement into one buffer) -> per phase
-// the forward problem (phase_forward) through `forward`, or zeros.
+// and K <-> C swapped into one buffer (the tap table, moved by the device's
+// `pack` in one pass) -> per phase the forward problem (phase_forward)
+// through `forward`, or zeros.
 #include <numeric>
 #include <vector>
 
@@ -56,24 +56,6 @@ PhaseAxis phase_axis(int64_t h0, int64_t H, int64_t R, int64_t stride, int64_t p
     break;
   }
   return a;
-}
-
-// The sub-filter of phase (ah, aw), flipped and K <-> C swapped, into `out`
-// (dense, C*Th*Tw*Kg elements) as
-//   out[g*Cg+c][r'][s'][k] = w[g*Kg+k][c][r0 + st*(Th-1-r')][s0 + ss*(Tw-1-s')]:
-// taps then k fastest, the weight layout the forward reads (w_sk = Th*Tw*Kg,
-// w_sc = 1: the CUDA mma kernel reads it in place as B, kk = (r'*Tw + s')*Kg
-// + k). Data movement only: a strided view of the weight, sliced on the taps
-// and flipped, copied into out's [g][c][r'][s'][k] seen in w's dim order.
-void pack_subfilter(const Conv2dGradProblem& p, const PhaseAxis& ah, const PhaseAxis& aw,
-                    const at::Tensor& out) {
-  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G;
-  const at::Tensor w = at::from_blob(const_cast<void*>(p.w), {G, Kg, Cg, p.R, p.S},
-                                     {Kg * p.w_sk, p.w_sk, p.w_sc, p.w_sr, p.w_ss},
-                                     out.options());
-  const at::Tensor taps =
-      w.slice(3, ah.r0, p.R, ah.step).slice(4, aw.r0, p.S, aw.step).flip({3, 4});
-  out.view({G, Cg, ah.taps, aw.taps, Kg}).permute({0, 4, 1, 2, 3}).copy_(taps);
 }
 
 // The forward problem of phase (ah, aw): input dy, weight the packed
@@ -147,9 +129,11 @@ void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
   }
   const auto opts = at::TensorOptions().dtype(p.dtype).device(device);
   const at::Tensor wf = at::empty({total}, opts);
-  if (pack != nullptr && Kg > 0) {
+  if (Kg > 0) {
     // Tap r of phase row ah is sub-filter row r' = T-1-t, t = (r - r0) / step;
-    // in the packed [G*Cg][Th][Tw][Kg] block: (r' * Tw + s') * Kg + c * Th*Tw*Kg.
+    // in the packed [G*Cg][Th][Tw][Kg] block, taps then k fastest (the weight
+    // layout the forward reads: w_sk = Th*Tw*Kg, w_sc = 1):
+    // (r' * Tw + s') * Kg + c * Th*Tw*Kg.
     std::vector<SubfilterTap> taps(p.R * p.S);
     size_t j = 0;
     for (const PhaseAxis& ah : rows) {
@@ -180,9 +164,7 @@ void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
             .zero_();
         continue;
       }
-      const at::Tensor sub = wf.narrow(0, off, p.C * ah.taps * aw.taps * Kg);
-      if (pack == nullptr) pack_subfilter(p, ah, aw, sub);
-      forward(phase_forward(p, ah, aw, sub.data_ptr()));
+      forward(phase_forward(p, ah, aw, static_cast<char*>(wf.data_ptr()) + off * elem));
     }
   }
 }

@@ -24,9 +24,8 @@ using Conv2dForwardFn = void (*)(const Conv2dProblem&);
 //
 // The sub-filters are one permutation of w: tap (r, s) belongs to exactly one
 // phase (h0 = r*dil_h - pad_h mod stride_h, likewise w0), where its [C][K/groups]
-// block lands transposed. `pack` (optional) moves every tap's block in one pass
-// from that table; without it each phase is an ATen view copy (a flip and a
-// transposing copy per phase: several kernels on a GPU).
+// block lands transposed. The device's `pack` moves every tap's block in one
+// pass from that table (CUDA: one transposing kernel, pack_subfilters.cu).
 struct SubfilterTap {
   int64_t dst = -1;    // element offset of (c = 0, k = 0) in the packed buffer; -1: no phase
   int64_t c_step = 0;  // elements between channels c and c + 1 (k is unit-stride)
@@ -35,7 +34,7 @@ using SubfilterPackFn = void (*)(const Conv2dGradProblem& p,
                                  const std::vector<SubfilterTap>& taps /* r * S + s */,
                                  void* packed);
 void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
-                            Conv2dForwardFn forward, SubfilterPackFn pack = nullptr);
+                            Conv2dForwardFn forward, SubfilterPackFn pack);
 // The CPU's pack (loops over w): proves the tap table on the CPU.
 void pack_subfilters_cpu(const Conv2dGradProblem& p, const std::vector<SubfilterTap>& taps,
                          void* packed);

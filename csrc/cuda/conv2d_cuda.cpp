@@ -117,13 +117,9 @@ bool is_wgmma_gather(const Conv2dProblem& p) {
 constexpr int64_t kWgmmaWgrad1x1MinPixels = 8192;
 constexpr const char* kWgmmaWgrad1x1 =
     "1x1, no padding, x channels_last, C % 64 == 0, K >= 64, groups 1, N*P*Q >= 8192, sm_90";
-bool on_sm90() {
-  const auto* props = at::cuda::getCurrentDeviceProperties();
-  return props->major == 9 && props->minor == 0;
-}
 bool is_wgmma_wgrad_1x1(const Conv2dProblem& p) {
   return is_pointwise(p) && is_wgmma_gather(p) && p.N * p.P * p.Q >= kWgmmaWgrad1x1MinPixels &&
-         on_sm90();
+         is_sm90();
 }
 
 // A strided 1x1 forward of that kind on an sm_90 device: the wgmma forward
@@ -134,7 +130,7 @@ constexpr const char* kWgmmaStrided1x1 =
     "1x1 strided, no padding, x channels_last, C % 64 == 0, K >= 64, groups 1, sm_90";
 bool is_wgmma_strided_1x1(const Conv2dProblem& p) {
   return is_pointwise(p) && (p.stride_h > 1 || p.stride_w > 1) && is_wgmma_gather(p) &&
-         on_sm90();
+         is_sm90();
 }
 
 // fp16/bf16 dgrad whose phases the Hopper forward takes (dy channels_last
@@ -148,7 +144,7 @@ constexpr const char* kWgmmaDgrad =
     "dy channels_last, K % 64 == 0, C >= 64, groups 1, N*P*Q >= 8192, sm_90";
 bool is_wgmma_dgrad(const Conv2dProblem& p) {
   return p.groups == 1 && p.y_sk == 1 && p.K % 64 == 0 && p.C >= 64 &&
-         p.N * p.P * p.Q >= kWgmmaDgradMinPixels && on_sm90();
+         p.N * p.P * p.Q >= kWgmmaDgradMinPixels && is_sm90();
 }
 
 const Ladder<FwdFn> kConvCuda(

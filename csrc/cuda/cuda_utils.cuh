@@ -29,6 +29,13 @@ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 1
 
 inline int num_sms() { return at::cuda::getCurrentDeviceProperties()->multiProcessorCount; }
 
+// The current device is compute capability 9.0 (H100, H200): the one that
+// runs sm_90a code (wgmma, setmaxnreg).
+inline bool is_sm90() {
+  const auto* props = at::cuda::getCurrentDeviceProperties();
+  return props->major == 9 && props->minor == 0;
+}
+
 // Grid for a grid-stride loop over `work` items: enough blocks to fill the
 // GPU several times over, no more (extra blocks only add scheduling cost).
 inline unsigned grid_for(int64_t work, int threads, int blocks_per_sm = 8) {

@@ -17,10 +17,10 @@
 //
 // Stages: dy as [N*P*Q][K] rows (a dense channels_last copy where it is not
 // one: data movement) and w packed [K][R][S][C] (tiny) -> per chunk of images
-// cols = dy . w in fp32 (fp64 for fp64; matmul's tile kernels with an
-// accumulator-typed C) -> gather_kernel writes dx through its strides. cols
-// is bounded by kMaxColsElems: the images run in chunks. Groups other than 1
-// go to the ladder's default.
+// cols = dy . w in fp32 (fp64 for fp64; matmul's tile kernel with an
+// accumulator-typed C, gemm_tile_acc) -> gather_kernel writes dx through its
+// strides. cols is bounded by kMaxColsElems: the images run in chunks.
+// Groups other than 1 go to the ladder's default.
 #include <ATen/cuda/CUDAContext.h>
 
 #include "cuda/conv2d/kernels.h"
@@ -77,17 +77,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// C (the accumulator type) = A . B with matmul's tile kernel of A's dtype:
-// mma_sync writing fp32 (its split-K partials' mode), true fp32, fp64.
-void gemm_into_acc(const GemmProblem& g) {
-  switch (g.dtype) {
-    case at::kHalf:
-    case at::kBFloat16: return gemm_mma_sync_planned(g, /*tile64=*/false, /*f32_partials=*/true);
-    case at::kFloat: return gemm_warptile_static(g);
-    default: return gemm_warptile(g);
-  }
-}
-
 void gather(const at::Tensor& cols, const Conv2dGradProblem& p, int64_t n0, int64_t count) {
   GatherArgs g{};
   g.N = count, g.C = p.C, g.H = p.H, g.W = p.W, g.P = p.P, g.Q = p.Q;
@@ -133,9 +122,7 @@ void conv2d_backward_input_im2col_gemm(const Conv2dGradProblem& p) {
   // dy as [N*P*Q][K] rows.
   at::Tensor dy_copy;
   const void* dy = p.dy;
-  const bool dense_cl =
-      p.y_sk == 1 && p.y_sq == p.K && p.y_sp == p.Q * p.K && p.y_sn == PQ * p.K;
-  if (!dense_cl) {
+  if (!y_dense_channels_last(p)) {
     dy_copy = at::from_blob(const_cast<void*>(p.dy), {p.N, p.K, p.P, p.Q},
                             {p.y_sn, p.y_sk, p.y_sp, p.y_sq}, opts.dtype(p.dtype))
                   .permute({0, 2, 3, 1})
@@ -165,7 +152,7 @@ void conv2d_backward_input_im2col_gemm(const Conv2dGradProblem& p) {
     g.c = cols.data_ptr();
     g.c_sm = ld, g.c_sn = 1;
     g.dtype = p.dtype;
-    gemm_into_acc(g);
+    gemm_tile_acc(g);  // true fp32 for fp32 (g.allow_tf32 is false)
     gather(cols, p, n0, count);
   }
 }

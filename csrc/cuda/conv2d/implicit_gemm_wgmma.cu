@@ -253,8 +253,7 @@ bool launch_sized(const Conv2dProblem& p, const void* w, int64_t rsc, int64_t M,
 
 template <typename T>
 bool run(const Conv2dProblem& p) {
-  const auto* props = at::cuda::getCurrentDeviceProperties();
-  if (props->major != 9 || props->minor != 0) return false;
+  if (!is_sm90()) return false;
   const int64_t M = p.N * p.P * p.Q, rsc = p.R * p.S * p.C;
   // C > 0: at least one k tile (the main loop's first step resets the
   // accumulators); rsc: the copy engine's k coordinate is an int.

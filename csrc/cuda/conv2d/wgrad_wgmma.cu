@@ -213,14 +213,12 @@ bool run(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
 
 // The problems run() takes (p.x = input, p.y = grad_output).
 bool eligible(const Conv2dProblem& p) {
-  const auto* props = at::cuda::getCurrentDeviceProperties();
-  if (props->major != 9 || props->minor != 0) return false;
+  if (!is_sm90()) return false;
   if (p.dtype != at::kHalf && p.dtype != at::kBFloat16) return false;
   const int64_t pixels = p.N * p.P * p.Q;
   const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && aligned16(p.x) &&
                     p.x_sn % 8 == 0 && p.x_sh % 8 == 0 && p.x_sw % 8 == 0;
-  const bool dy_ok = p.y_sk == 1 && p.y_sq == p.K && p.y_sp == p.Q * p.K &&
-                     p.y_sn == p.P * p.Q * p.K && p.K % 8 == 0 && aligned16(p.y);
+  const bool dy_ok = y_dense_channels_last(p) && p.K % 8 == 0 && aligned16(p.y);
   const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
   const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h) &&
                        fits((p.Q - 1) * p.stride_w) && fits((p.R - 1) * p.dil_h + p.pad_h) &&

@@ -31,6 +31,9 @@ void gemm_mma_tf32(const GemmProblem& p);    // 9b. the same kernel unsplit: pla
 // The tile kernel of p's dtype: mma_sync (fp16/bf16), warptile_static (fp32),
 // warptile (fp64).
 void gemm_tile_default(const GemmProblem& p);
+// The same kernel with C in acc_t of p.dtype (fp32 partials for fp16/bf16,
+// no rounding to p.dtype; no bias): the split-K chunks' products.
+void gemm_tile_acc(const GemmProblem& p);
 // mma_sync with the planner's choices: `tile64` = the 64 x 64 configuration on
 // the fast path; `f32_partials` = C is an fp32 workspace (no bias, no rounding).
 void gemm_mma_sync_planned(const GemmProblem& p, bool tile64, bool f32_partials);

@@ -215,6 +215,7 @@ void finish_partials(const GemmProblem& p, const at::Tensor& ws, int64_t S) {
 }
 
 void gemm_tile_default(const GemmProblem& p) { run_tiles(p, false, false); }
+void gemm_tile_acc(const GemmProblem& p) { run_tiles(p, false, true); }
 
 void gemm_splitk(const GemmProblem& p) {
   if (p.M == 0 || p.N == 0 || p.batch == 0) return;

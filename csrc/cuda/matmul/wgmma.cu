@@ -151,9 +151,7 @@ bool launch_layout(const GemmProblem& p, bool a_mn, bool b_mn) {
 // Runs p if this step handles it (see the top of the file); false otherwise.
 template <typename T>
 bool run(const GemmProblem& p) {
-  const auto* props = at::cuda::getCurrentDeviceProperties();
-  // sm_90a code runs on compute capability 9.0 only (H100, H200).
-  if (props->major != 9 || props->minor != 0) return false;
+  if (!is_sm90()) return false;  // sm_90a code runs on compute capability 9.0 only
   if (p.M < 64 || p.N < 64 || p.K < 16) return false;
   // A batch (one merged batch dim) is one tall map per operand: product z's
   // rows follow product z-1's at exactly rows * ld elements. Rows a tile
