@@ -22,6 +22,8 @@ def main(out: str) -> None:
             print(f.read().strip())
     rows = []
     for path in sorted(glob.glob(os.path.join(out, "bench_*.csv"))):
+        if os.path.basename(path) == "bench_compare.csv":  # scripts/bench_compare.py's own table
+            continue
         results, _ = read_csv(path)
         cases = {}
         for r in results:

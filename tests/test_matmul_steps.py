@@ -187,17 +187,25 @@ def test_3xtf32_split_arithmetic():
     assert rel1.mean().item() > 256 * rel3.mean().item()
 
 
+SPLIT_TF32_STEPS = ["mma_3xtf32", "wgmma_3xtf32"]
+
+
 @pytest.mark.gpu
-def test_cuda_mma_3xtf32_layouts_edges():
-    """The four layout kernels of mma_3xtf32 (A K- or M-contiguous x B N- or
-    K-contiguous, 16-byte cp.async), tails in M, N and K (zero-filled chunks,
-    a K that is not a multiple of 4), bias, batch (grid.z), more batch items
-    than grid.z holds, and the fallback to warptile_static (misaligned start,
-    odd leading stride, no unit stride)."""
-    v, dt = "mma_3xtf32", torch.float32
+@pytest.mark.parametrize("v", SPLIT_TF32_STEPS)
+def test_cuda_3xtf32_layouts_edges(v):
+    """The four layout kernels of the 3xTF32 steps (A K- or M-contiguous x B
+    N- or K-contiguous: mma_3xtf32's 16-byte cp.async, wgmma_3xtf32's tensor
+    maps, B transposed by its transform warpgroup when N-contiguous), tails in
+    M, N and K (zero-filled chunks, a K that is not a multiple of 4 or of the
+    32-wide k tile), bias, batch (grid.z; wgmma: stacked maps), more batch
+    items than grid.z holds, and the fallbacks (misaligned start, odd leading
+    stride, no unit stride; wgmma_3xtf32: M or N < 64 and every problem off
+    sm_90 -> mma_3xtf32 -> warptile_static)."""
+    dt = torch.float32
     for ta, tb in [(False, False), (False, True), (True, False), (True, True)]:
         for m, k, n in [(256, 128, 384), (1024, 520, 768), (256, 131, 128), (128, 7, 256),
-                        (129, 33, 257), (1, 5, 1), (3, 1, 130)]:
+                        (129, 33, 257), (1, 5, 1), (3, 1, 130), (64, 8, 64), (200, 1000, 130),
+                        (64, 9, 65)]:
             check("cuda", v, dt, _aligned(m, k, "cuda", ta), _aligned(k, n, "cuda", tb))
         a, b = _aligned(300, 200, "cuda", ta), _aligned(200, 520, "cuda", tb)
         bias = make((520,), dt, "cuda")
@@ -216,15 +224,19 @@ def test_cuda_mma_3xtf32_layouts_edges():
     a, b = make((1000, 3000), dt, "cuda"), make((3000, 700), dt, "cuda")
     first = cuops.matmul(a, b, variant=v)
     assert torch.equal(first, cuops.matmul(a, b, variant=v))
+    if v.startswith("wgmma") and torch.cuda.get_device_capability() == (9, 0):
+        names = kernel_names(lambda: cuops.matmul(a, b, variant=v))
+        assert names is None or any("tf32_wgmma" in n for n in names), names
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("v", SPLIT_TF32_STEPS)
 @pytest.mark.parametrize("data", ["normal", "wide"])
 @pytest.mark.parametrize("k", [64, 4096, 65536])
-def test_cuda_mma_3xtf32_accuracy(k, data):
-    """mma_3xtf32 is as accurate as true fp32 (within TF32X3_FACTOR) and far
-    more accurate than plain TF32, on normal data and on values 2^-20..2^20
-    with random signs."""
+def test_cuda_3xtf32_accuracy(k, data, v):
+    """The 3xTF32 steps are as accurate as true fp32 (within TF32X3_FACTOR)
+    and far more accurate than plain TF32, on normal data and on values
+    2^-20..2^20 with random signs."""
     m = n = 256 if k > 4096 else 512
     g = torch.Generator(device="cuda").manual_seed(k)
 
@@ -245,7 +257,7 @@ def test_cuda_mma_3xtf32_accuracy(k, data):
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
     poison_allocator("cuda", m * n * 4)
-    err = rel_err(cuops.matmul(a, b, variant="mma_3xtf32"), ref)
+    err = rel_err(cuops.matmul(a, b, variant=v), ref)
     assert err <= TF32X3_FACTOR * err_fp32 + TF32X3_SLACK, (err, err_fp32)
     assert err * 50 <= err_tf32, (err, err_tf32)
 

@@ -13,7 +13,7 @@ from cuops._registry import FLOAT_DTYPES  # noqa: F401  (csrc/cuops.h's kAllFloa
 REL_TOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.float32: 1e-5, torch.float64: 1e-12}
 # Steps whose fp32 products round the operands to TF32 (fp16's 10-bit
 # mantissa): checked at fp16's tolerance.
-TF32_VARIANTS = frozenset({"mma_tf32"})
+TF32_VARIANTS = frozenset({"mma_tf32", "wgmma_tf32"})
 
 # Devices as pytest params: the CUDA one carries the `gpu` marker (skipped without CUDA).
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]

@@ -9,8 +9,9 @@
 // memory (smem_tiled), then registers (regblock), then the warp's shared
 // load pattern and overlap (warptile), then tensor cores (mma_sync), then
 // Hopper's asynchronous warpgroup tensor cores fed by the copy engine (wgmma);
-// fp32 on the tf32 tensor cores with split operands (mma_3xtf32, opt-in), and
-// plain TF32 (mma_tf32: what torch.backends.cuda.matmul.allow_tf32 permits).
+// fp32 on the tf32 tensor cores with split operands (mma_3xtf32, then on
+// wgmma: wgmma_3xtf32), and plain TF32 (mma_tf32, wgmma_tf32: what
+// torch.backends.cuda.matmul.allow_tf32 permits).
 //
 // The tile kernels assume a big product. Shapes that are not -- a vector
 // operand (GEMV: memory-bound, 2 FLOPs per matrix element), too few output
@@ -64,7 +65,14 @@ const Ladder<GemmFn> kGemmCuda(
       "16-byte loads: warptile_static"},
      {"mma_tf32", kFloatOnly, &gemm_mma_tf32,
       "mma_3xtf32 without the split: operands rounded to tf32 (10-bit mantissa), one product; "
-      "what torch computes under allow_tf32, and the planner's fp32 tile kernel when it is set"}},
+      "what torch computes under allow_tf32, and the planner's fp32 tile kernel when it is set"},
+     {"wgmma_3xtf32", kFloatOnly, &gemm_wgmma_3xtf32,
+      "mma_3xtf32's split on Hopper (sm_90a): TMA ring, a transform warpgroup splits B into "
+      "K-major big/small tiles, consumers split A in registers, 3 tf32 wgmma per k step; "
+      "other problems/devices: mma_3xtf32"},
+     {"wgmma_tf32", kFloatOnly, &gemm_wgmma_tf32,
+      "wgmma_3xtf32 without the split: one tf32 wgmma per k step (allow_tf32); other "
+      "problems/devices: mma_tf32"}},
     // Default: the planner, for every dtype. It runs the dtype's fastest tile
     // kernel unchanged where the output tiles fill the GPU and K is short,
     // and gemv / 64x64 tiles / split K elsewhere (docs/matmul-worklog.md,

@@ -5,7 +5,7 @@ Each case times and checks, on the same inputs: cuBLAS/cuDNN true fp32
 (impl "torch"/"cudnn", TF32 off: the baseline), the same with TF32 allowed
 ("torch tf32"/"cudnn tf32": what `allow_tf32 = True` buys), the cuops
 default, and the cuops fp32 steps named in _STEPS / _CONV_STEPS (the SIMT
-defaults and the split-precision tensor-core steps `mma_3xtf32`,
+defaults, the split-precision tensor-core steps `mma_3xtf32`, `wgmma_3xtf32`,
 `implicit_gemm_3xtf32`). Accuracy columns against a
 float64 truth of the same inputs: `rel err` (max |out - truth| / max |truth|)
 and `rms err` (RMS of out - truth over RMS of truth).
@@ -27,7 +27,7 @@ import cuops
 from . import Case, use_true_fp32
 
 # The cuops fp32 matmul steps compared (besides the default, impl "cuops").
-_STEPS = ("splitk", "mma_3xtf32")
+_STEPS = ("splitk", "mma_3xtf32", "wgmma_3xtf32", "wgmma_tf32")
 # ... and conv2d fp32 steps.
 _CONV_STEPS = ("implicit_gemm_regtile", "implicit_gemm_3xtf32")
 # (M, K, N) of the products; the big squares are the speed targets.

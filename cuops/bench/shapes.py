@@ -32,8 +32,9 @@ BF16 = (torch.bfloat16,)
 # (N, C, H, W), (K, C/groups, R, S), stride, padding, groups, dtypes, passes, in --quick.
 # fp16/bf16 run channels_last, fp32 NCHW (as in the conv2d suite).
 _CONV = [
-    # ResNet stem: 7x7 stride 2, 3 -> 64 at 224
+    # ResNet stem: 7x7 stride 2, 3 -> 64 at 224 (fp16/bf16 channels_last, and fp32 NCHW)
     ((32, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, HALF, ("bwd",), True),
+    ((32, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, FP32, ("bwd",), False),
     # ResNet stage entry: 3x3 stride 2, 128 -> 128, 56 -> 28
     ((32, 128, 56, 56), (128, 128, 3, 3), 2, 1, 1, HALF, ("bwd",), True),
     # bottleneck expansion 1x1 64 -> 256 at 56, and the strided 1x1 downsample 256 -> 512

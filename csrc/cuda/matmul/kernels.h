@@ -26,6 +26,12 @@ void gemm_wgmma(const GemmProblem& p);       // 8. Hopper: wgmma + TMA, warp-spe
 bool gemm_wgmma_try(const GemmProblem& p);
 void gemm_mma_3xtf32(const GemmProblem& p);  // 9. fp32 on tf32 tensor cores, split operands
 void gemm_mma_tf32(const GemmProblem& p);    // 9b. the same kernel unsplit: plain TF32
+void gemm_wgmma_3xtf32(const GemmProblem& p);  // 10. step 9's arithmetic on Hopper's wgmma (sm_90a)
+void gemm_wgmma_tf32(const GemmProblem& p);    // 10b. the same kernel unsplit: plain TF32
+// Step 10's kernel where it applies (fp32, M and N >= 64, TMA-friendly
+// operands, sm_90 device and build; `split`: 3xTF32, else one TF32 product):
+// runs it and returns true; else false, having done nothing.
+bool gemm_wgmma_tf32x3_try(const GemmProblem& p, bool split);
 
 // Building blocks of steps 6-7.
 // The tile kernel of p's dtype: mma_sync (fp16/bf16), warptile_static (fp32),

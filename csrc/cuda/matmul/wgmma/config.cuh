@@ -48,6 +48,7 @@ struct Tile {
   static constexpr int kABytes = BM * BK * 2, kBBytes = BN * BK * 2;
   static constexpr int kStageBytes = kABytes + kBBytes;
   // A box of an M/N-major operand: BK rows (k) x 64 columns (m or n) = 8 KB.
+  static constexpr int kMnBoxCols = 64;
   static constexpr int kMnBoxBytes = BK * 128;
   // The epilogue's staging, after the ring: per consumer warp 16 rows x 64
   // columns of C (2 KB), so that C leaves in whole 128-byte row segments

@@ -76,19 +76,21 @@ __device__ __forceinline__ void tile_origin(const Params& p, int64_t t, int64_t&
   n0 = tn * C::BN;
 }
 
-// The 64-wide boxes of an M/N-major operand tile that touch the tensor
-// (`rows_left` = M - m0 or N - n0 > 0).
-template <int kTileRows>
+// The kBoxCols-wide boxes (128 bytes of elements: 64 16-bit, 32 fp32) of an
+// M/N-major operand tile that touch the tensor (`rows_left` = M - m0 or
+// N - n0 > 0).
+template <int kTileRows, int kBoxCols = 64>
 __device__ __forceinline__ int mn_boxes(int64_t rows_left) {
-  const int64_t boxes = (rows_left + 63) / 64;
-  return boxes < kTileRows / 64 ? static_cast<int>(boxes) : kTileRows / 64;
+  const int64_t boxes = (rows_left + kBoxCols - 1) / kBoxCols;
+  return boxes < kTileRows / kBoxCols ? static_cast<int>(boxes) : kTileRows / kBoxCols;
 }
 
 // The producer: one thread walks the block's tiles and their k tiles, waits
 // for a free stage, announces its bytes and issues the box copies. A K-major
-// operand is one box [rows][64 k] at (k0, row0); an M/N-major one is rows/64
-// boxes [64 k][64 columns] at (col0 + 64 h, k0). The copy engine zero-fills
-// whatever lies outside the tensor (M, N, K tails) and counts those bytes.
+// operand is one box [rows][BK k] at (k0, row0); an M/N-major one is
+// rows/kMnBoxCols boxes [BK k][kMnBoxCols columns] at (col0 + kMnBoxCols h,
+// k0). The copy engine zero-fills whatever lies outside the tensor (M, N, K
+// tails) and counts those bytes.
 // An M/N-major box wholly outside (box h >= 1 at an M/N tail of at most 64 h
 // rows, e.g. M = 64 with 128-wide tiles) is not issued and not announced:
 // whether the copy engine counts a box that touches no element is not
@@ -96,13 +98,13 @@ __device__ __forceinline__ int mn_boxes(int64_t rows_left) {
 // stored (a product row m reads only A's row m, a column n only B's column n).
 // One operand's boxes of k tile k0 into `dst`, tile rows from row0: one
 // K-major box, or the first `boxes` of the kRows/64 M/N-major ones.
-template <bool MN, int kRows, int kMnBoxBytes>
+template <bool MN, int kRows, int kMnBoxBytes, int kBoxCols = 64>
 __device__ __forceinline__ void load_operand(uint32_t dst, const void* map, uint32_t bar, int row0,
                                              int boxes, int k0) {
   if constexpr (MN) {
     CUOPS_UNROLL
-    for (int h = 0; h < kRows / 64; ++h)
-      if (h < boxes) tma_load_2d(dst + h * kMnBoxBytes, map, bar, row0 + 64 * h, k0);
+    for (int h = 0; h < kRows / kBoxCols; ++h)
+      if (h < boxes) tma_load_2d(dst + h * kMnBoxBytes, map, bar, row0 + kBoxCols * h, k0);
   } else {
     tma_load_2d(dst, map, bar, k0, row0);
   }
@@ -115,8 +117,8 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
   for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
     int64_t z, m0, n0;
     tile_origin<C>(p, t, z, m0, n0);
-    const int a_boxes = A_MN ? mn_boxes<C::BM>(p.M - m0) : 1;
-    const int b_boxes = B_MN ? mn_boxes<C::BN>(p.N - n0) : 1;
+    const int a_boxes = A_MN ? mn_boxes<C::BM, C::kMnBoxCols>(p.M - m0) : 1;
+    const int b_boxes = B_MN ? mn_boxes<C::BN, C::kMnBoxCols>(p.N - n0) : 1;
     // Product z's rows of each stacked map: the tile rows of a K-major
     // operand, the k rows of an M/N-major one.
     const int64_t a_z = z * p.a_zrows, b_z = z * p.b_zrows;
@@ -130,10 +132,10 @@ __device__ __forceinline__ void produce(const Params& p, const Ring<C>& ring) {
       const uint32_t bar = ring.full(pos.s);
       mbar_arrive_expect_tx(bar, tx_bytes);
       const int k0 = kt * C::BK;
-      load_operand<A_MN, C::BM, C::kMnBoxBytes>(ring.a(pos.s), &p.tma_a, bar, a_row, a_boxes,
-                                                a_k + k0);
-      load_operand<B_MN, C::BN, C::kMnBoxBytes>(ring.b(pos.s), &p.tma_b, bar, b_row, b_boxes,
-                                                b_k + k0);
+      load_operand<A_MN, C::BM, C::kMnBoxBytes, C::kMnBoxCols>(ring.a(pos.s), &p.tma_a, bar,
+                                                               a_row, a_boxes, a_k + k0);
+      load_operand<B_MN, C::BN, C::kMnBoxBytes, C::kMnBoxCols>(ring.b(pos.s), &p.tma_b, bar,
+                                                               b_row, b_boxes, b_k + k0);
       pos.next<C::kStages>();
     }
   }

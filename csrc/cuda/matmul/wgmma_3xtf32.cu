@@ -1,0 +1,171 @@
+// Step 10 of the CUDA matmul ladder: fp32 GEMM on Hopper's tf32 warpgroup
+// tensor cores (sm_90a) at fp32 accuracy ("3xTF32", wgmma_3xtf32), and the
+// same kernel with one TF32 product (wgmma_tf32: what allow_tf32 permits).
+//
+//   global --TMA (one thread; 128-byte swizzle, zero fill)--> raw A, raw B
+//   raw B  --transform warpgroup: split, transpose if N-major--> B big, B small
+//          (K-major, swizzled: what tf32 wgmma reads)              tf32.cuh: transform
+//   raw A  --consumer: lds into wgmma's A fragment, split in registers-->
+//   A_small B_big + A_big B_small + A_big B_big (wgmma m64n128k8, A from
+//          registers) into `part` per k tile; acc += part           tf32.cuh: mainloop_tf32
+//   acc (+ bias) --guarded fp32 stores--> C                         tf32.cuh: store_tile_f32
+//
+// Step 9 (mma_3xtf32.cu) has the arithmetic and its error argument; it ran
+// at 0.70x cuBLAS's true fp32 because mma.sync's tf32 rate, after scalar
+// fragment loads and the per-element split, left the tensor cores idle.
+// Here the tensor cores read B straight from shared memory (one wgmma =
+// 64 x 128 x 8 per warpgroup), only A's 16 values per k tile and thread go
+// through registers, and B is split once per block instead of once per warp.
+//
+// Eligibility (else step 9's kernel, which solves every fp32 problem): a
+// compute-capability-9.0 device and a build with an sm_90a target; M, N >= 64,
+// K >= 8; each operand with a unit-stride dim, a 16-byte-aligned base and a
+// leading stride that is a multiple of 4 elements (a tensor map); one GEMM or
+// a batch whose products follow each other densely along one batch dim (as
+// wgmma.cu). Deterministic: one block owns a tile and sums its K in order.
+// Non-finite operands behave as in step 9 (its header comment).
+#include <algorithm>
+
+#include "cuda/matmul/kernels.h"
+#include "cuda/matmul/tma.cuh"
+#include "cuda/matmul/wgmma/tf32.cuh"
+
+namespace cuops::cuda {
+namespace wgmma {
+namespace {
+
+template <class C, bool A_MN, bool B_MN>
+__global__ void __launch_bounds__(C::kThreads, 1)
+    gemm_tf32_wgmma_kernel(const __grid_constant__ Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  __shared__ __align__(8) uint64_t bars[3 * C::kStages];
+  extern __shared__ __align__(1024) unsigned char smem[];
+  const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
+  const int tid = threadIdx.x, wg = tid / 128;
+  if (tid == 0) ring.init();
+  __syncthreads();
+  // No block-wide barrier after this point: the roles run on their own.
+  if (wg == 0) {
+    setmaxnreg_dec<C::cfg.producer_regs>();
+    if (tid == 0) produce<C, A_MN, B_MN>(p, ring);
+  } else if (wg == 1) {
+    setmaxnreg_dec<C::cfg.transform_regs>();
+    transform<C, B_MN>(p, ring, tid - 128);
+  } else {
+    setmaxnreg_inc<C::cfg.consumer_regs>();
+    const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;
+    const int row0 = cw * C::WM + 16 * warp + (lane >> 2);  // this thread's A rows: row0, +8
+    float acc[C::kAccRegs];
+    RingPos pos;
+    const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
+    for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+      int64_t z, m0, n0;
+      tile_origin<C>(p, t, z, m0, n0);
+      CUOPS_UNROLL
+      for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
+      mainloop_tf32<C, A_MN>(ring, pos, row0, acc, lane, p.ktiles);
+      store_tile_f32<C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane);
+    }
+  }
+#endif
+}
+
+template <class C, bool A_MN, bool B_MN>
+bool launch(const GemmProblem& p) {
+  auto kernel = gemm_tf32_wgmma_kernel<C, A_MN, B_MN>;
+  if (!kernel_in_build<C>(kernel)) return false;
+  Params prm{};
+  // As wgmma.cu: a K-major operand is rows = M/N, columns = K, BM/BN-row
+  // boxes; an M/N-major one rows = K, columns = M/N, BK-row boxes; a batch
+  // is stacked along the rows.
+  prm.batch = p.batch;
+  prm.a_zrows = A_MN ? p.K : p.M;
+  prm.b_zrows = B_MN ? p.K : p.N;
+  prm.c_sz = p.batch > 1 ? p.batch_oc.strides[0][0] : 0;
+  prm.tma_a = A_MN ? tma::make_map<float>(p.a, p.batch * p.K, p.M, p.a_sk, C::BK)
+                   : tma::make_map<float>(p.a, p.batch * p.M, p.K, p.a_sm, C::BM);
+  prm.tma_b = B_MN ? tma::make_map<float>(p.b, p.batch * p.K, p.N, p.b_sk, C::BK)
+                   : tma::make_map<float>(p.b, p.batch * p.N, p.K, p.b_sn, C::BN);
+  prm.M = p.M;
+  prm.N = p.N;
+  prm.K = p.K;
+  prm.c = p.c;
+  prm.bias = p.bias;
+  prm.c_sm = p.c_sm;
+  prm.c_sn = p.c_sn;
+  prm.tiles_m = ceil_div<int64_t>(p.M, C::BM);
+  prm.tiles_n = ceil_div<int64_t>(p.N, C::BN);
+  prm.ktiles = static_cast<int>(ceil_div<int64_t>(p.K, C::BK));
+  prm.c_pairs = p.c_sn == 1 && p.c_sm % 2 == 0 && prm.c_sz % 2 == 0 &&
+                reinterpret_cast<uintptr_t>(p.c) % 8 == 0;
+  prm.c_rows16 = false;
+  C10_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
+  const int64_t tiles = prm.tiles_m * prm.tiles_n * prm.batch;
+  const auto grid = static_cast<unsigned>(std::min<int64_t>(tiles, num_sms()));
+  kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(prm);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return true;
+}
+
+template <class C>
+bool launch_layout(const GemmProblem& p, bool a_mn, bool b_mn) {
+  if (!a_mn && b_mn) return launch<C, false, true>(p);   // A row-major, B row-major
+  if (!a_mn && !b_mn) return launch<C, false, false>(p); // B = W.mT (linear forward)
+  if (a_mn && b_mn) return launch<C, true, true>(p);     // A = X.mT (weight gradient)
+  return launch<C, true, false>(p);
+}
+
+// Runs p if this step handles it (the top of the file); false otherwise.
+template <bool kSplit>
+bool run(const GemmProblem& p) {
+  if (p.dtype != at::kFloat || p.M == 0 || p.N == 0 || p.batch == 0) return false;
+  if (!is_sm90()) return false;
+  if (p.M < 64 || p.N < 64 || p.K < 8) return false;
+  using C = Tf32Tile<kTf32Default, kSplit>;
+  // The batch rules of wgmma.cu (run): one merged batch dim, products dense
+  // along it; a stacked M/N-major operand needs whole k tiles.
+  int64_t a_sz = 0, b_sz = 0;
+  if (p.batch > 1) {
+    if (p.batch_oc.ndim != 1) return false;
+    a_sz = p.batch_oc.strides[1][0];
+    b_sz = p.batch_oc.strides[2][0];
+  }
+  const bool whole_k = p.batch == 1 || p.K % C::BK == 0;
+  const int64_t lim = int64_t{INT32_MAX} - 512;
+  if (p.M > lim || p.N > lim || p.K > lim || p.batch * std::max({p.M, p.N, p.K}) > lim)
+    return false;
+  if (!aligned16(p.a) || !aligned16(p.b)) return false;
+  using tma::stride_ok;
+  const bool one = p.batch == 1;
+  const bool a_k = p.a_sk == 1 && stride_ok<4>(p.a_sm) && p.a_sm >= p.K &&
+                   (one || a_sz == p.M * p.a_sm);
+  const bool a_mn = p.a_sm == 1 && stride_ok<4>(p.a_sk) && p.a_sk >= p.M &&
+                    (one || (a_sz == p.K * p.a_sk && whole_k));
+  const bool b_k = p.b_sk == 1 && stride_ok<4>(p.b_sn) && p.b_sn >= p.K &&
+                   (one || b_sz == p.N * p.b_sn);
+  const bool b_mn = p.b_sn == 1 && stride_ok<4>(p.b_sk) && p.b_sk >= p.N &&
+                    (one || (b_sz == p.K * p.b_sk && whole_k));
+  if (!(a_k || a_mn) || !(b_k || b_mn)) return false;
+  return launch_layout<C>(p, !a_k, !b_k);
+}
+
+}  // namespace
+}  // namespace wgmma
+
+bool gemm_wgmma_tf32x3_try(const GemmProblem& p, bool split) {
+  return split ? wgmma::run<true>(p) : wgmma::run<false>(p);
+}
+
+void gemm_wgmma_3xtf32(const GemmProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.matmul(wgmma_3xtf32): unsupported dtype ",
+                   p.dtype);
+  if (!gemm_wgmma_tf32x3_try(p, true)) gemm_mma_3xtf32(p);  // other problems, devices, builds
+}
+
+void gemm_wgmma_tf32(const GemmProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.matmul(wgmma_tf32): unsupported dtype ", p.dtype);
+  if (!gemm_wgmma_tf32x3_try(p, false)) gemm_mma_tf32(p);
+}
+
+}  // namespace cuops::cuda
