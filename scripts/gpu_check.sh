@@ -18,6 +18,9 @@
 #   PROFILE="conv512@7 mm_bf16"  Nsight Compute on those cases (scripts/explore/profile_kernels.py)
 #   PROFILE_ENV="CUOPS_MATMUL_CONFIG=mma_sync=9"  environment of the profiled process only
 #   PEAK=1                     also measure the mma.sync ceiling (scripts/explore/mma_peak.cu)
+#   TF32=1                     also time the tf32 tensor-core fp32 steps per layout against
+#                              cuBLAS true fp32 and TF32, with their error by K
+#                              (scripts/explore/tf32_speed.py)
 #   BREAKDOWN="resnet50"       also time every distinct conv layer of those models, cuops default
 #                              vs torch, forward and backward (scripts/explore/model_breakdown.py;
 #                              "shapes" = the bench shapes suite's convolutions, fp16 and fp32);
@@ -97,6 +100,10 @@ fi
 
 if [ -n "${PEAK:-}" ]; then
   "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -O3 -arch=sm_90a scripts/explore/mma_peak.cu -o /tmp/mma_peak && /tmp/mma_peak 2>&1 | tee "$OUT/mma_peak.txt"
+fi
+
+if [ -n "${TF32:-}" ]; then
+  "$PY" scripts/explore/tf32_speed.py 2>&1 | tee "$OUT/tf32_speed.txt"
 fi
 
 for m in ${BREAKDOWN:-}; do

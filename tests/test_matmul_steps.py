@@ -220,6 +220,12 @@ def test_cuda_3xtf32_layouts_edges(v):
     a = make((1, 65 * 40 + 1), dt, "cuda")[0, 1:].view(65, 40)
     check("cuda", v, dt, a, make((40, 48), dt, "cuda"))
     check("cuda", v, dt, make((200, 130), dt, "cuda"), make((130, 300), dt, "cuda")[:, 1:])
+    # More output tiles than SMs: a persistent block walks several tiles (the
+    # ring's position and phase carried over, the accumulators reset per tile).
+    for ta, tb in [(False, False), (False, True), (True, False), (True, True)]:
+        check("cuda", v, dt, _aligned(2048, 200, "cuda", ta), _aligned(200, 2048, "cuda", tb))
+    check("cuda", v, dt, _aligned(384, 96, "cuda", False, batch=(20,)),
+          _aligned(96, 520, "cuda", True, batch=(20,)))
     # Deterministic: the same bits on every run.
     a, b = make((1000, 3000), dt, "cuda"), make((3000, 700), dt, "cuda")
     first = cuops.matmul(a, b, variant=v)

@@ -126,7 +126,8 @@ bool launch(const GemmProblem& p) {
   prm.tiles_m = ceil_div<int64_t>(p.M, C::BM);
   prm.tiles_n = ceil_div<int64_t>(p.N, C::BN);
   prm.ktiles = static_cast<int>(ceil_div<int64_t>(p.K, C::BK));
-  prm.c_pairs = p.c_sn == 1 && p.c_sm % 2 == 0 && reinterpret_cast<uintptr_t>(p.c) % 4 == 0;
+  prm.c_pairs = p.c_sn == 1 && p.c_sm % 2 == 0 && prm.c_sz % 2 == 0 &&
+                reinterpret_cast<uintptr_t>(p.c) % 4 == 0;
   prm.c_rows16 = p.c_sn == 1 && p.c_sm % 8 == 0 && prm.c_sz % 8 == 0 && p.N % 8 == 0 &&
                  reinterpret_cast<uintptr_t>(p.c) % 16 == 0 && tuning_entry() != 2;
   // Dynamic smem above 48 KB must be opted into, per kernel (and device).

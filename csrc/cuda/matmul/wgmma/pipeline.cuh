@@ -91,13 +91,13 @@ __device__ __forceinline__ int mn_boxes(int64_t rows_left) {
 // rows/kMnBoxCols boxes [BK k][kMnBoxCols columns] at (col0 + kMnBoxCols h,
 // k0). The copy engine zero-fills whatever lies outside the tensor (M, N, K
 // tails) and counts those bytes.
-// An M/N-major box wholly outside (box h >= 1 at an M/N tail of at most 64 h
-// rows, e.g. M = 64 with 128-wide tiles) is not issued and not announced:
-// whether the copy engine counts a box that touches no element is not
-// documented, and its smem only feeds rows/columns of C that are never
+// An M/N-major box wholly outside (box h >= 1 at an M/N tail of at most
+// kMnBoxCols h rows, e.g. M = 64 with 128-wide tiles) is not issued and not
+// announced: whether the copy engine counts a box that touches no element is
+// not documented, and its smem only feeds rows/columns of C that are never
 // stored (a product row m reads only A's row m, a column n only B's column n).
 // One operand's boxes of k tile k0 into `dst`, tile rows from row0: one
-// K-major box, or the first `boxes` of the kRows/64 M/N-major ones.
+// K-major box, or the first `boxes` of the kRows/kBoxCols M/N-major ones.
 template <bool MN, int kRows, int kMnBoxBytes, int kBoxCols = 64>
 __device__ __forceinline__ void load_operand(uint32_t dst, const void* map, uint32_t bar, int row0,
                                              int boxes, int k0) {

@@ -248,11 +248,12 @@ __device__ __forceinline__ void mainloop_tf32(const Tf32Ring<C>& ring, RingPos& 
   float part[C::kAccRegs];
   const int t = lane & 3;
   for (int kt = 0; kt < ktiles; ++kt) {
-    // A came from the copy engine (full), B's parts from the transform (ready).
+    // A came from the copy engine (full): its fragments are loaded and split
+    // while the transform may still be writing B's parts (ready).
     mbar_wait_bounded(ring.full(pos.s), pos.phase);
-    mbar_wait_bounded(ring.ready(pos.s), pos.phase);
     uint32_t big[C::kKSteps][4], small[C::kKSteps][4];
     load_a_fragments<C, A_MN>(ring.a(pos.s), row0, t, big, small);
+    mbar_wait_bounded(ring.ready(pos.s), pos.phase);
     const uint32_t sb = ring.big(pos.s), ss = ring.small(pos.s);
     fence_operands(part);
     wgmma_fence();
