@@ -37,7 +37,7 @@
 // thread's fixed-order sum (no split of K).
 #include <algorithm>
 
-#include "cuda/matmul/tma.cuh"
+#include "cuda/matmul/wgmma/host.cuh"
 #include "cuda/matmul/wgmma/pipeline.cuh"
 
 namespace cuops::cuda {
@@ -103,40 +103,10 @@ bool launch(const GemmProblem& p) {
   using C = Tile<kCfg>;
   auto kernel = gemm_wgmma_kernel<T, C, A_MN, B_MN>;
   if (!kernel_in_build<C>(kernel)) return false;
-  Params prm{};
-  // A K-major operand: rows = M/N, columns = K, BM/BN-row boxes; an
-  // M/N-major one: rows = K, columns = M/N, BK-row boxes (pipeline.cuh).
-  // A batch is stacked along the rows (run() checked that the products
-  // follow each other at exactly rows * ld).
-  prm.batch = p.batch;
-  prm.a_zrows = A_MN ? p.K : p.M;
-  prm.b_zrows = B_MN ? p.K : p.N;
-  prm.c_sz = p.batch > 1 ? p.batch_oc.strides[0][0] : 0;
-  prm.tma_a = A_MN ? tma::make_map<T>(p.a, p.batch * p.K, p.M, p.a_sk, C::BK)
-                   : tma::make_map<T>(p.a, p.batch * p.M, p.K, p.a_sm, C::BM);
-  prm.tma_b = B_MN ? tma::make_map<T>(p.b, p.batch * p.K, p.N, p.b_sk, C::BK)
-                   : tma::make_map<T>(p.b, p.batch * p.N, p.K, p.b_sn, C::BN);
-  prm.M = p.M;
-  prm.N = p.N;
-  prm.K = p.K;
-  prm.c = p.c;
-  prm.bias = p.bias;
-  prm.c_sm = p.c_sm;
-  prm.c_sn = p.c_sn;
-  prm.tiles_m = ceil_div<int64_t>(p.M, C::BM);
-  prm.tiles_n = ceil_div<int64_t>(p.N, C::BN);
-  prm.ktiles = static_cast<int>(ceil_div<int64_t>(p.K, C::BK));
-  prm.c_pairs = p.c_sn == 1 && p.c_sm % 2 == 0 && prm.c_sz % 2 == 0 &&
-                reinterpret_cast<uintptr_t>(p.c) % 4 == 0;
+  Params prm = gemm_params<T, C, A_MN, B_MN>(p);
   prm.c_rows16 = p.c_sn == 1 && p.c_sm % 8 == 0 && prm.c_sz % 8 == 0 && p.N % 8 == 0 &&
                  reinterpret_cast<uintptr_t>(p.c) % 16 == 0 && tuning_entry() != 2;
-  // Dynamic smem above 48 KB must be opted into, per kernel (and device).
-  C10_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
-  const int64_t tiles = prm.tiles_m * prm.tiles_n * prm.batch;
-  const auto grid = static_cast<unsigned>(std::min<int64_t>(tiles, num_sms()));
-  kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(prm);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_persistent<C>(kernel, prm);
   return true;
 }
 
@@ -154,47 +124,17 @@ template <typename T>
 bool run(const GemmProblem& p) {
   if (!is_sm90()) return false;  // sm_90a code runs on compute capability 9.0 only
   if (p.M < 64 || p.N < 64 || p.K < 16) return false;
-  // A batch (one merged batch dim) is one tall map per operand: product z's
-  // rows follow product z-1's at exactly rows * ld elements. Rows a tile
-  // reads past its product's M or N belong to the next product (or are
-  // zero-filled past the last) and feed only rows/columns of C that are not
-  // stored; k rows past K would be multiplied, so a stacked M/N-major
-  // operand (rows = K) needs K to be whole k tiles.
-  int64_t a_sz = 0, b_sz = 0;
-  if (p.batch > 1) {
-    if (p.batch_oc.ndim != 1) return false;
-    a_sz = p.batch_oc.strides[1][0];
-    b_sz = p.batch_oc.strides[2][0];
-  }
-  const bool whole_k = p.batch == 1 || p.K % 64 == 0;
-  // TMA box origins are int32 element coordinates (a tile may start 192
-  // past the last row or column).
-  const int64_t lim = int64_t{INT32_MAX} - 512;
-  if (p.M > lim || p.N > lim || p.K > lim || p.batch * std::max({p.M, p.N, p.K}) > lim)
-    return false;
-  if (!aligned16(p.a) || !aligned16(p.b)) return false;
-  // K-major: unit stride along K, rows of the other stride; M/N-major: the
-  // reverse. M, N >= 64 and K >= 16, so no size-1 dim hides its stride. A
-  // tensor map's rows do not overlap: the row stride spans the row.
-  const bool one = p.batch == 1;
-  const bool a_k = p.a_sk == 1 && tma::stride_ok(p.a_sm) && p.a_sm >= p.K &&
-                   (one || a_sz == p.M * p.a_sm);
-  const bool a_mn = p.a_sm == 1 && tma::stride_ok(p.a_sk) && p.a_sk >= p.M &&
-                    (one || (a_sz == p.K * p.a_sk && whole_k));
-  const bool b_k = p.b_sk == 1 && tma::stride_ok(p.b_sn) && p.b_sn >= p.K &&
-                   (one || b_sz == p.N * p.b_sn);
-  const bool b_mn = p.b_sn == 1 && tma::stride_ok(p.b_sk) && p.b_sk >= p.N &&
-                    (one || (b_sz == p.K * p.b_sk && whole_k));
-  if (!(a_k || a_mn) || !(b_k || b_mn)) return false;
+  bool a_mn = false, b_mn = false;
+  if (!map_layouts<T>(p, Tile<kWide>::BK, a_mn, b_mn)) return false;
   // 128 x 256 tiles when they give every SM one, else 128 x 128.
   const int64_t wide =
       ceil_div<int64_t>(p.M, Tile<kWide>::BM) * ceil_div<int64_t>(p.N, Tile<kWide>::BN) * p.batch;
   if (tuning_entry() == 1) {
-    if (wide >= num_sms()) return launch_layout<T, in_flight(kWide, true)>(p, !a_k, !b_k);
-    return launch_layout<T, in_flight(kNarrow, true)>(p, !a_k, !b_k);
+    if (wide >= num_sms()) return launch_layout<T, in_flight(kWide, true)>(p, a_mn, b_mn);
+    return launch_layout<T, in_flight(kNarrow, true)>(p, a_mn, b_mn);
   }
-  if (wide >= num_sms()) return launch_layout<T, kWide>(p, !a_k, !b_k);
-  return launch_layout<T, kNarrow>(p, !a_k, !b_k);
+  if (wide >= num_sms()) return launch_layout<T, kWide>(p, a_mn, b_mn);
+  return launch_layout<T, kNarrow>(p, a_mn, b_mn);
 }
 
 }  // namespace

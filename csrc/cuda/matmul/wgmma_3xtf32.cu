@@ -24,10 +24,8 @@
 // a batch whose products follow each other densely along one batch dim (as
 // wgmma.cu). Deterministic: one block owns a tile and sums its K in order.
 // Non-finite operands behave as in step 9 (its header comment).
-#include <algorithm>
-
 #include "cuda/matmul/kernels.h"
-#include "cuda/matmul/tma.cuh"
+#include "cuda/matmul/wgmma/host.cuh"
 #include "cuda/matmul/wgmma/tf32.cuh"
 
 namespace cuops::cuda {
@@ -74,37 +72,7 @@ template <class C, bool A_MN, bool B_MN>
 bool launch(const GemmProblem& p) {
   auto kernel = gemm_tf32_wgmma_kernel<C, A_MN, B_MN>;
   if (!kernel_in_build<C>(kernel)) return false;
-  Params prm{};
-  // As wgmma.cu: a K-major operand is rows = M/N, columns = K, BM/BN-row
-  // boxes; an M/N-major one rows = K, columns = M/N, BK-row boxes; a batch
-  // is stacked along the rows.
-  prm.batch = p.batch;
-  prm.a_zrows = A_MN ? p.K : p.M;
-  prm.b_zrows = B_MN ? p.K : p.N;
-  prm.c_sz = p.batch > 1 ? p.batch_oc.strides[0][0] : 0;
-  prm.tma_a = A_MN ? tma::make_map<float>(p.a, p.batch * p.K, p.M, p.a_sk, C::BK)
-                   : tma::make_map<float>(p.a, p.batch * p.M, p.K, p.a_sm, C::BM);
-  prm.tma_b = B_MN ? tma::make_map<float>(p.b, p.batch * p.K, p.N, p.b_sk, C::BK)
-                   : tma::make_map<float>(p.b, p.batch * p.N, p.K, p.b_sn, C::BN);
-  prm.M = p.M;
-  prm.N = p.N;
-  prm.K = p.K;
-  prm.c = p.c;
-  prm.bias = p.bias;
-  prm.c_sm = p.c_sm;
-  prm.c_sn = p.c_sn;
-  prm.tiles_m = ceil_div<int64_t>(p.M, C::BM);
-  prm.tiles_n = ceil_div<int64_t>(p.N, C::BN);
-  prm.ktiles = static_cast<int>(ceil_div<int64_t>(p.K, C::BK));
-  prm.c_pairs = p.c_sn == 1 && p.c_sm % 2 == 0 && prm.c_sz % 2 == 0 &&
-                reinterpret_cast<uintptr_t>(p.c) % 8 == 0;
-  prm.c_rows16 = false;
-  C10_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kDynSmem));
-  const int64_t tiles = prm.tiles_m * prm.tiles_n * prm.batch;
-  const auto grid = static_cast<unsigned>(std::min<int64_t>(tiles, num_sms()));
-  kernel<<<grid, C::kThreads, C::kDynSmem, at::cuda::getCurrentCUDAStream()>>>(prm);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_persistent<C>(kernel, gemm_params<float, C, A_MN, B_MN>(p));
   return true;
 }
 
@@ -123,31 +91,9 @@ bool run(const GemmProblem& p) {
   if (!is_sm90()) return false;
   if (p.M < 64 || p.N < 64 || p.K < 8) return false;
   using C = Tf32Tile<kTf32Default, kSplit>;
-  // The batch rules of wgmma.cu (run): one merged batch dim, products dense
-  // along it; a stacked M/N-major operand needs whole k tiles.
-  int64_t a_sz = 0, b_sz = 0;
-  if (p.batch > 1) {
-    if (p.batch_oc.ndim != 1) return false;
-    a_sz = p.batch_oc.strides[1][0];
-    b_sz = p.batch_oc.strides[2][0];
-  }
-  const bool whole_k = p.batch == 1 || p.K % C::BK == 0;
-  const int64_t lim = int64_t{INT32_MAX} - 512;
-  if (p.M > lim || p.N > lim || p.K > lim || p.batch * std::max({p.M, p.N, p.K}) > lim)
-    return false;
-  if (!aligned16(p.a) || !aligned16(p.b)) return false;
-  using tma::stride_ok;
-  const bool one = p.batch == 1;
-  const bool a_k = p.a_sk == 1 && stride_ok<4>(p.a_sm) && p.a_sm >= p.K &&
-                   (one || a_sz == p.M * p.a_sm);
-  const bool a_mn = p.a_sm == 1 && stride_ok<4>(p.a_sk) && p.a_sk >= p.M &&
-                    (one || (a_sz == p.K * p.a_sk && whole_k));
-  const bool b_k = p.b_sk == 1 && stride_ok<4>(p.b_sn) && p.b_sn >= p.K &&
-                   (one || b_sz == p.N * p.b_sn);
-  const bool b_mn = p.b_sn == 1 && stride_ok<4>(p.b_sk) && p.b_sk >= p.N &&
-                    (one || (b_sz == p.K * p.b_sk && whole_k));
-  if (!(a_k || a_mn) || !(b_k || b_mn)) return false;
-  return launch_layout<C>(p, !a_k, !b_k);
+  bool a_mn = false, b_mn = false;
+  if (!map_layouts<float>(p, C::BK, a_mn, b_mn)) return false;
+  return launch_layout<C>(p, a_mn, b_mn);
 }
 
 }  // namespace
