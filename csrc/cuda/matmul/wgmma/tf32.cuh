@@ -276,7 +276,7 @@ __device__ __forceinline__ void mainloop_tf32(const Tf32Ring<C>& ring, RingPos& 
     CUOPS_UNROLL
     for (int j = 0; j < C::kKSteps; ++j) {
       fence_fragment(big[j]);
-      fence_fragment(small[j]);
+      if constexpr (C::kSplit) fence_fragment(small[j]);
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(ring.empty(pos.s));
