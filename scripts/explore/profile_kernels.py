@@ -27,6 +27,20 @@ def mm(n, dtype, variant):
     return lambda: cuops.matmul(a, b, variant=variant)
 
 
+def skinny(m, k, n, dtype=torch.bfloat16):
+    a = torch.randn(m, k, device="cuda", dtype=dtype)
+    b = torch.randn(k, n, device="cuda", dtype=dtype)
+    return lambda: cuops.matmul(a, b)
+
+
+def stem_dgrad(variant=None):
+    cl = torch.channels_last
+    dy = torch.randn(32, 64, 112, 112, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    w = torch.randn(64, 3, 7, 7, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    return lambda: torch.ops.cuops.conv2d_backward_input(
+        dy, w, [32, 3, 224, 224], [2, 2], [3, 3, 3, 3], [1, 1], 1, variant)
+
+
 CASES = {
     "conv512@7": lambda: conv(512, 7, "implicit_gemm_mma"),
     "conv512@7s": lambda: conv(512, 7, "implicit_gemm_mma_splitk"),
@@ -35,6 +49,11 @@ CASES = {
     "mm_bf16": lambda: mm(4096, torch.bfloat16, "mma_sync"),
     "mm_bf16_8k": lambda: mm(8192, torch.bfloat16, "mma_sync"),
     "mm_fp32": lambda: mm(4096, torch.float32, None),
+    "mm_fp32_3x": lambda: mm(4096, torch.float32, "wgmma_3xtf32"),
+    "gemv_bf16": lambda: skinny(1, 4096, 4096),
+    "decode16": lambda: skinny(16, 4096, 4096),
+    "matvec_bf16": lambda: skinny(2048, 262144, 1),
+    "stem_dgrad": stem_dgrad,
     "dw_fp16": lambda: conv(256, 56, None, groups=256),
     "dw_fp32": lambda: (lambda x, w: lambda: cuops.conv2d(x, w, padding=1, groups=256))(
         torch.randn(32, 256, 56, 56, device="cuda"), torch.randn(256, 1, 3, 3, device="cuda")),

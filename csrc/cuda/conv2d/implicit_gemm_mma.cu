@@ -16,10 +16,10 @@
 // One kernel template (mma/kernel.cuh: block tile -> loaders -> main loop ->
 // epilogue), parameterized by a ConvTile (mma/config.cuh: tile, warp layout,
 // BK 32 or 64, fragment double-buffering, launch bounds). The heuristic
-// (choose_tile) uses three configurations: 128x128 (8 warps, 64x32 warp
+// (choose_tile) uses four configurations: 128x128 (8 warps, 64x32 warp
 // tiles, BK 32), 128x64 (8 warps, 32x32, BK 64, double-buffered) for
-// Kg <= 128, and 64x64 (4 warps, 32x32, BK 64, double-buffered) when bigger
-// tiles would leave SMs idle. See docs/conv2d-mma.md and
+// Kg <= 128, 128x16 (4 warps, 32x16) for Kg <= 16, and 64x64 (4 warps,
+// 32x32, BK 64, double-buffered) when bigger tiles would leave SMs idle. See docs/conv2d-mma.md and
 // docs/conv2d-worklog.md (3e, 3f). Development builds add a table of forced
 // configurations (implicit_gemm_mma_explore.cu).
 //
@@ -80,6 +80,9 @@ void launch_tile_typed(const MmaSetup& s, Tile tile) {
     case Tile::kSmall:
       return fa ? launch_plain<T, TileSmall, true>(s.prm, s.groups)
                 : launch_plain<T, GeneralOf<TileSmall>, false>(s.prm, s.groups);
+    case Tile::kNarrow:
+      return fa ? launch_plain<T, TileNarrow, true>(s.prm, s.groups)
+                : launch_plain<T, GeneralOf<TileMid>, false>(s.prm, s.groups);
   }
 }
 
@@ -152,6 +155,10 @@ bool prepare(const Conv2dProblem& p, MmaSetup& s) {
   return true;
 }
 
+// Kg <= 16        128x16  (4 warps, BK 64): a few filters (the phases of an
+//                 RGB stem's dgrad have Kg = 3): a 64-wide N tile would
+//                 spend 21x the tensor-core work on zero columns; the A
+//                 gather, the same for every N tile width, is then the cost.
 // Kg <= 128       128x64  (8 warps, BK 64): a 128-wide N tile would be half
 //                 zeros at Kg <= 64 (ResNet's 64-channel layers, the stem,
 //                 1x1 256->64); at Kg = 128 it measured faster too (128@28).
@@ -163,6 +170,7 @@ bool prepare(const Conv2dProblem& p, MmaSetup& s) {
 Tile choose_tile(const MmaSetup& s) {
   const int64_t sms = num_sms();
   const int64_t m128 = ceil_div<int64_t>(s.prm.M, 128);
+  if (s.prm.Kg <= TileNarrow::BN && m128 * s.groups >= sms) return Tile::kNarrow;
   if (s.prm.Kg <= 128 && m128 * ceil_div<int64_t>(s.prm.Kg, 64) * s.groups >= sms) {
     return Tile::kMid;
   }

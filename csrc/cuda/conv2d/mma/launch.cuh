@@ -9,13 +9,14 @@
 
 namespace cuops::cuda::conv_mma {
 
-// The heuristic's three tiles (choose_tile). Big and mid: BK = 32 / 64;
-// small: BK 64 with fragment double-buffering. The general A path runs
-// GeneralOf<> of each.
-using TileBig = ConvTile<128, 128, 2, 4>;               // 8 warps of 64x32, BK 32
-using TileMid = ConvTile<128, 64, 4, 2, 64, true, 0>;   // 8 warps of 32x32, BK 64, DB
-using TileSmall = ConvTile<64, 64, 2, 2, 64, true, 0>;  // 4 warps of 32x32, BK 64, DB
-enum class Tile { kBig, kMid, kSmall };
+// The heuristic's four tiles (choose_tile). Big and mid: BK = 32 / 64;
+// small and narrow: BK 64 with fragment double-buffering. The general A path
+// runs GeneralOf<> of each (narrow: of mid, its loader needs 16-row steps).
+using TileBig = ConvTile<128, 128, 2, 4>;                // 8 warps of 64x32, BK 32
+using TileMid = ConvTile<128, 64, 4, 2, 64, true, 0>;    // 8 warps of 32x32, BK 64, DB
+using TileSmall = ConvTile<64, 64, 2, 2, 64, true, 0>;   // 4 warps of 32x32, BK 64, DB
+using TileNarrow = ConvTile<128, 16, 4, 1, 64, true, 0>;  // 4 warps of 32x16, BK 64, DB
+enum class Tile { kBig, kMid, kSmall, kNarrow };
 
 // A forward problem ready for the kernels: the parameters, which A path
 // applies, and the packed weight copy (kept alive until the kernels are
