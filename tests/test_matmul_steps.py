@@ -268,10 +268,20 @@ def test_cuda_3xtf32_accuracy(k, data, v):
     assert err * 50 <= err_tf32, (err, err_tf32)
 
 
+def _on_hopper():
+    return torch.cuda.get_device_capability() == (9, 0)
+
+
+def _tf32_step():
+    """The step the planner runs for a large fp32 product under allow_tf32
+    (rule 6 on sm_90, mma_tf32 elsewhere)."""
+    return "wgmma_tf32" if _on_hopper() else "mma_tf32"
+
+
 @pytest.mark.gpu
 def test_cuda_tf32_follows_torch_flag(no_tf32):
     """fp32 matmul/linear take TF32 products exactly where torch does: with
-    torch.backends.cuda.matmul.allow_tf32 set the default runs mma_tf32 (the
+    torch.backends.cuda.matmul.allow_tf32 set the default runs a TF32 step (the
     same bits; an error like cuBLAS TF32's, far above true fp32's), without
     it true fp32; the convolutions stay true fp32 either way."""
     torch.manual_seed(0)
@@ -284,7 +294,7 @@ def test_cuda_tf32_follows_torch_flag(no_tf32):
     try:
         torch.backends.cuda.matmul.allow_tf32 = True
         tf32 = cuops.matmul(a, b)
-        assert torch.equal(tf32, cuops.matmul(a, b, variant="mma_tf32"))
+        assert torch.equal(tf32, cuops.matmul(a, b, variant=_tf32_step()))
         assert torch.equal(cuops.linear(a, b.mT), tf32)
         err_torch = rel_err(torch.matmul(a, b), ref)
         assert torch.equal(cuops.conv2d(x, w), conv)
@@ -320,6 +330,34 @@ def test_cuda_planner_takes_wgmma_on_hopper(dtype):
     assert names is None or any("gemm_wgmma_kernel" in n for n in names), names
     a, b = make((16, 4096), dtype, "cuda"), make((4096, 4096), dtype, "cuda")
     assert torch.equal(cuops.matmul(a, b), cuops.matmul(a, b, variant="splitk"))
+
+
+@pytest.mark.gpu
+def test_cuda_planner_fp32_on_hopper(no_tf32):
+    """The planner's rule 6: under allow_tf32, fp32 products with enough
+    128x128 tiles run wgmma_tf32 on sm_90 (the same bits as the step by name;
+    mma_tf32 elsewhere), in every operand layout; true fp32 keeps the SIMT
+    kernel (warptile_static's bits), however long K is."""
+    dt = torch.float32
+    # Enough output tiles that the planner does not split K.
+    shapes = [((2304, 1024, 2304), False), ((2048, 4096, 1536), True)]
+    for (m, k, n), tb in shapes:
+        a = make((m, k), dt, "cuda")
+        b = make((k, n), dt, "cuda", "transposed" if tb else "contiguous")
+        assert torch.equal(cuops.matmul(a, b), cuops.matmul(a, b, variant="warptile_static"))
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        for (m, k, n), tb in shapes:
+            a = make((m, k), dt, "cuda")
+            b = make((k, n), dt, "cuda", "transposed" if tb else "contiguous")
+            out = cuops.matmul(a, b)
+            assert torch.equal(out, cuops.matmul(a, b, variant=_tf32_step())), (m, k, n)
+            assert_rel_close(out, reference(a, b).to(dt), tol=tol_for(torch.float16, k))
+        if _on_hopper():
+            names = kernel_names(lambda: cuops.matmul(a, b))
+            assert names is None or any("tf32_wgmma" in n for n in names), names
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
 
 
 # Run in a subprocess per table entry (CUOPS_MATMUL_CONFIG is read once per

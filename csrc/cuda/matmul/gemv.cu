@@ -85,7 +85,7 @@ __device__ __forceinline__ void store_result(const GemvArgs& a, const int64_t (&
 // kc: warp item = (row r, chunk s), rows fastest (the 8 warps of a block
 // share a chunk of v through L1).
 template <typename T, int V>
-__global__ void __launch_bounds__(kThreads) gemv_kc_kernel(const __grid_constant__ GemvArgs a) {
+__global__ void __launch_bounds__(kThreads, 3) gemv_kc_kernel(const __grid_constant__ GemvArgs a) {
   using A = acc_t<T>;
   const int lane = threadIdx.x % 32;
   const int64_t item = int64_t{blockIdx.x} * kWarps + threadIdx.x / 32;
@@ -98,9 +98,11 @@ __global__ void __launch_bounds__(kThreads) gemv_kc_kernel(const __grid_constant
   const T* v = static_cast<const T*>(a.v) + (a.w_arg == 1 ? off[2] : off[1]);
   const int64_t k0 = s * a.chunk, k1 = min(a.K, k0 + a.chunk);
 
-  // Lane sums: runs of kRunKC vectors (plain fma), each run added into a
-  // compensated total (its rounding error stays O(u), however long the chunk).
-  mm::Kahan<A> tot[V];
+  // Lane sums: runs of kRunKC vectors (plain fma, V chains), each run's V
+  // chains summed as a fixed tree and added into one compensated total (its
+  // rounding error stays O(u), however long the chunk; one total instead of
+  // V leaves the registers for 3 blocks per SM).
+  mm::Kahan<A> tot;
   // Whole vectors: k0 is a multiple of V (chunk is), so each is aligned.
   const int64_t kv_end = k0 + (k1 - k0) / V * V;
   const auto step = [&](int64_t k, A (&part)[V]) {
@@ -129,22 +131,18 @@ __global__ void __launch_bounds__(kThreads) gemv_kc_kernel(const __grid_constant
       for (int64_t k = kr; k < kv_end; k += kRunStride) step(k, part);
     }
 #pragma unroll
-    for (int j = 0; j < V; ++j) tot[j].add(part[j]);
-  }
-  A part[V];
+    for (int h = V / 2; h >= 1; h /= 2)
 #pragma unroll
-  for (int j = 0; j < V; ++j) part[j] = tot[j].value();
+      for (int j = 0; j < h; ++j) part[j] += part[j + h];
+    tot.add(part[0]);
+  }
+  A sum = tot.value();
   // Tail (< V elements of the chunk), one per lane.
   if (V > 1 && kv_end + lane < k1) {
     const int64_t k = kv_end + lane;
-    part[0] += static_cast<A>(w[k * a.w_sk]) * static_cast<A>(v[k * a.v_sk]);
+    sum += static_cast<A>(w[k * a.w_sk]) * static_cast<A>(v[k * a.v_sk]);
   }
-  // Fixed tree: the V components pairwise, then across the warp.
-#pragma unroll
-  for (int h = V / 2; h >= 1; h /= 2)
-#pragma unroll
-    for (int j = 0; j < h; ++j) part[j] += part[j + h];
-  A sum = part[0];
+  // Fixed tree across the warp.
 #pragma unroll
   for (int o = 16; o >= 1; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
   if (lane == 0) store_result<T>(a, off, z, s, r, sum);
@@ -173,25 +171,37 @@ __global__ void __launch_bounds__(kThreads) gemv_rc_kernel(const __grid_constant
   // compensated total.
   mm::Kahan<A> tot[V];
   if (r < a.R) {
+    const T* wr = w + r * a.w_sr;
     for (int64_t kr = k0 + warp; kr < k1; kr += int64_t{kWarps} * kRunRC) {
       A part[V];
 #pragma unroll
       for (int j = 0; j < V; ++j) part[j] = A(0);
+      if (whole && kr + int64_t{kRunRC - 1} * kWarps < k1) {
+        // A whole run of whole vectors: no exit inside, so several steps'
+        // loads are in flight together (an exit per step serialized them).
 #pragma unroll 4
-      for (int i = 0; i < kRunRC; ++i) {
-        const int64_t k = kr + int64_t{i} * kWarps;
-        if (k >= k1) break;
-        const A y = static_cast<A>(v[k * a.v_sk]);
-        const T* wk = w + k * a.w_sk + r * a.w_sr;
-        A x[V];
-        if (whole) {
-          load_vec<T, V>(wk, x);
-        } else {
+        for (int i = 0; i < kRunRC; ++i) {
+          const int64_t k = kr + int64_t{i} * kWarps;
+          A x[V];
+          load_vec<T, V>(wr + k * a.w_sk, x);
+          const A y = static_cast<A>(v[k * a.v_sk]);
 #pragma unroll
-          for (int j = 0; j < V; ++j) x[j] = r + j < a.R ? static_cast<A>(wk[j * a.w_sr]) : A(0);
+          for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
         }
+      } else {
+        for (int64_t k = kr; k < k1; k += kWarps) {
+          const T* wk = wr + k * a.w_sk;
+          const A y = static_cast<A>(v[k * a.v_sk]);
+          A x[V];
+          if (whole) {
+            load_vec<T, V>(wk, x);
+          } else {
 #pragma unroll
-        for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
+            for (int j = 0; j < V; ++j) x[j] = r + j < a.R ? static_cast<A>(wk[j * a.w_sr]) : A(0);
+          }
+#pragma unroll
+          for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
+        }
       }
 #pragma unroll
       for (int j = 0; j < V; ++j) tot[j].add(part[j]);

@@ -23,7 +23,9 @@
 //           chunk plus a compensated sum over the S partials;
 //     S at most what a kMaxWorkspace-byte workspace holds; then chunk =
 //     ceil(K / S) rounded up to 64 and at least kMinChunk (each product
-//     keeps several k tiles), S = ceil(K / chunk).
+//     keeps several k tiles), S = ceil(K / chunk); where that leaves a
+//     shorter last chunk, the first S' in [S, 2S] that cuts K into equal
+//     chunks of a multiple of 64 (one launch instead of two).
 //  4. S == 1 runs the tile kernel on the problem as is, so large products
 //     (tiles * batch >= #SMs, K not long) run the dtype's tile kernel
 //     unchanged. S > 1: the chunks are one batched product into an
@@ -41,6 +43,12 @@
 //     epilogue) against mma_sync's 0.62x, 1000^3 (64 tiles) 0.83x against
 //     the 64 x 64 tiles' 0.59x, the batch 512 x (1024x128 @ 128x1024)
 //     0.85x against mma_sync's 0.58x.
+//  6. Hopper fp32 under torch's allow_tf32 flag (every run_tiles call,
+//     split chunks too): with rule 5's tile count, the tf32 wgmma kernel
+//     with one TF32 product (wgmma_tf32, wgmma_3xtf32.cu): 4096^3 at 171-188
+//     TFLOP/s against mma_tf32's ~80 (H100, 2026-12-07). True fp32 keeps
+//     rule 4's SIMT kernel: the 3xTF32 step, twice as fast, was up to 1.2x
+//     cuBLAS's error on wide-range data (docs/matmul-worklog.md, step 10).
 #include "cuda/matmul/common.cuh"
 
 namespace cuops::cuda {
@@ -129,7 +137,8 @@ SplitPlan plan_split(const GemmProblem& p) {
     min_chunk = std::min(min_chunk, acc_chunk);
   }
   const int64_t partial_bytes = p.batch * p.M * p.N * (p.dtype == at::kDouble ? 8 : 4);
-  S = std::min(S, std::max<int64_t>(1, kMaxWorkspace / partial_bytes));
+  const int64_t max_S = std::max<int64_t>(1, kMaxWorkspace / partial_bytes);
+  S = std::min(S, max_S);
   // A split needs one more batch dim in the offset calculator.
   if (S <= 1 || p.batch_oc.ndim >= kMaxDims) return plan;
   int64_t chunk = ceil_div(ceil_div(p.K, S), kChunkAlign) * kChunkAlign;
@@ -137,15 +146,37 @@ SplitPlan plan_split(const GemmProblem& p) {
   if (chunk >= p.K) return plan;
   plan.chunk = chunk;
   plan.S = ceil_div(p.K, chunk);
+  // Equal chunks where a split count up to twice as many gives them: a
+  // shorter last chunk is a second launch of few blocks that runs alone
+  // (16 x 4096 @ 4096^2: 9.5 of 28 us, H100 2026-12-07).
+  if (p.K % chunk != 0) {
+    for (int64_t s2 = plan.S; s2 <= 2 * plan.S && s2 <= max_S; ++s2) {
+      if (p.K % s2 == 0 && (p.K / s2) % kChunkAlign == 0 && p.K / s2 >= min_chunk) {
+        plan.S = s2;
+        plan.chunk = p.K / s2;
+        break;
+      }
+    }
+  }
   return plan;
+}
+
+// Rule 5's grid condition: enough 128 x 128 tiles over the batch to keep the
+// persistent wgmma grid busy, and a batch's products not small.
+bool wgmma_grid_ok(const GemmProblem& p) {
+  const int64_t tiles128 = ceil_div(p.M, int64_t{128}) * ceil_div(p.N, int64_t{128});
+  const bool shape = p.batch == 1 || (p.M >= kWgmmaMinBatchedMN && p.N >= kWgmmaMinBatchedMN);
+  return shape && tiles128 * p.batch * kWgmmaMinTilesDiv >= num_sms();
 }
 
 // The tile kernel of the dtype on q (C = fp32/fp64 partials when `partials`).
 void run_tiles(const GemmProblem& q, bool tile64, bool partials) {
   if (is_half(q.dtype)) return gemm_mma_sync_planned(q, tile64, partials);
   // fp32: TF32 products only where the caller permits them (GemmProblem::allow_tf32).
-  if (q.dtype == at::kFloat)
+  if (q.dtype == at::kFloat) {
+    if (q.allow_tf32 && wgmma_grid_ok(q) && gemm_wgmma_tf32x3_try(q, false)) return;  // rule 6
     return q.allow_tf32 ? gemm_mma_tf32(q) : gemm_warptile_static(q);
+  }
   return gemm_warptile(q);
 }
 
@@ -222,12 +253,7 @@ void gemm_splitk(const GemmProblem& p) {
   if (p.M == 1 || p.N == 1) return gemm_gemv(p);  // rule 1
   const SplitPlan plan = plan_split(p);
   if (plan.S == 1) {
-    const int64_t tiles128 = ceil_div(p.M, int64_t{128}) * ceil_div(p.N, int64_t{128});
-    const bool wgmma_shape =
-        p.batch == 1 || (p.M >= kWgmmaMinBatchedMN && p.N >= kWgmmaMinBatchedMN);
-    if (is_half(p.dtype) && wgmma_shape && tiles128 * p.batch * kWgmmaMinTilesDiv >= num_sms() &&
-        gemm_wgmma_try(p))
-      return;  // rule 5
+    if (is_half(p.dtype) && wgmma_grid_ok(p) && gemm_wgmma_try(p)) return;  // rule 5
     return run_tiles(p, plan.tile64, false);
   }
   if (p.dtype == at::kDouble) return run_split<double>(p, plan);
