@@ -472,6 +472,11 @@ def _vector_cases(dtype):
     cases.append((make((4, 1, 64), dtype, d), make((64, 4096), dtype, d)))  # broadcast B
     cases.append((make((6, 513), dtype, d), make((2, 4, 513, 1), dtype, d)))  # broadcast A
     cases.append((make((70001, 1, 9), dtype, d), make((70001, 9, 1), dtype, d)))  # > 65535 items
+    # rc with rows past R's last whole vector (R = 9 of a 16-wide aligned row)
+    # and chunks of more than one 32-step run (K / 256 splits: chunk 264).
+    wide = make((66000, 16), dtype, d)[:, :9]
+    cases.append((make((1, 66000), dtype, d), wide))  # M == 1: W = B^T
+    cases.append((wide.mT, make((66000, 1), dtype, d)))  # N == 1: W = A, M-contiguous
     return cases
 
 

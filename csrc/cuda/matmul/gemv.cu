@@ -189,7 +189,9 @@ __global__ void __launch_bounds__(kThreads) gemv_rc_kernel(const __grid_constant
           for (int j = 0; j < V; ++j) part[j] = fma(x[j], y, part[j]);
         }
       } else {
-        for (int64_t k = kr; k < k1; k += kWarps) {
+        // The chunk's last run, or rows past R's last whole vector (every run).
+        const int64_t kend = min(k1, kr + int64_t{kRunRC} * kWarps);
+        for (int64_t k = kr; k < kend; k += kWarps) {
           const T* wk = wr + k * a.w_sk;
           const A y = static_cast<A>(v[k * a.v_sk]);
           A x[V];
