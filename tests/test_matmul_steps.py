@@ -334,28 +334,39 @@ def test_cuda_planner_takes_wgmma_on_hopper(dtype):
 
 @pytest.mark.gpu
 def test_cuda_planner_fp32_on_hopper(no_tf32):
-    """The planner's rule 6: under allow_tf32, fp32 products with enough
-    128x128 tiles run wgmma_tf32 on sm_90 (the same bits as the step by name;
-    mma_tf32 elsewhere), in every operand layout; true fp32 keeps the SIMT
-    kernel (warptile_static's bits), however long K is."""
+    """The planner's rule 6: under allow_tf32, unsplit fp32 products with
+    enough 128x128 tiles run wgmma_tf32 on sm_90 (the same bits as the step
+    by name; mma_tf32 elsewhere), A and B each K- or M/N-contiguous; a long K
+    split into chunks (M-contiguous A: the chunks stack) takes it chunk by
+    chunk, deterministically. True fp32 keeps the SIMT kernel
+    (warptile_static's bits)."""
     dt = torch.float32
     # Enough output tiles that the planner does not split K.
-    shapes = [((2304, 1024, 2304), False), ((2048, 4096, 1536), True)]
-    for (m, k, n), tb in shapes:
-        a = make((m, k), dt, "cuda")
-        b = make((k, n), dt, "cuda", "transposed" if tb else "contiguous")
+    shapes = [((2304, 1024, 2304), "contiguous", "contiguous"),
+              ((2048, 4096, 1536), "contiguous", "transposed"),
+              ((2048, 1024, 2304), "transposed", "contiguous"),
+              ((2304, 512, 2048), "transposed", "transposed")]
+    for (m, k, n), la, lb in shapes:
+        a, b = make((m, k), dt, "cuda", la), make((k, n), dt, "cuda", lb)
         assert torch.equal(cuops.matmul(a, b), cuops.matmul(a, b, variant="warptile_static"))
     try:
         torch.backends.cuda.matmul.allow_tf32 = True
-        for (m, k, n), tb in shapes:
-            a = make((m, k), dt, "cuda")
-            b = make((k, n), dt, "cuda", "transposed" if tb else "contiguous")
+        for (m, k, n), la, lb in shapes:
+            a, b = make((m, k), dt, "cuda", la), make((k, n), dt, "cuda", lb)
             out = cuops.matmul(a, b)
-            assert torch.equal(out, cuops.matmul(a, b, variant=_tf32_step())), (m, k, n)
+            assert torch.equal(out, cuops.matmul(a, b, variant=_tf32_step())), (m, k, n, la, lb)
             assert_rel_close(out, reference(a, b).to(dt), tol=tol_for(torch.float16, k))
-        if _on_hopper():
-            names = kernel_names(lambda: cuops.matmul(a, b))
-            assert names is None or any("tf32_wgmma" in n for n in names), names
+        if _on_hopper():  # where the build has the kernel, the planner runs it
+            named = kernel_names(lambda: cuops.matmul(a, b, variant="wgmma_tf32"))
+            if named is not None and any("tf32_wgmma" in n for n in named):
+                names = kernel_names(lambda: cuops.matmul(a, b))
+                assert names is None or any("tf32_wgmma" in n for n in names), names
+        # Long K: 64 chunks of 256 on the wgmma kernel and a last one of 64.
+        a = make((256, 16448), dt, "cuda", "transposed")
+        b = make((16448, 256), dt, "cuda")
+        out = cuops.matmul(a, b)
+        assert torch.equal(out, cuops.matmul(a, b))
+        assert_rel_close(out, reference(a, b).to(dt), tol=tol_for(torch.float16, 16448))
     finally:
         torch.backends.cuda.matmul.allow_tf32 = False
 
