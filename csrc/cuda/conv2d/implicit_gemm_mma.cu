@@ -19,8 +19,8 @@
 // (choose_tile) uses four configurations: 128x128 (8 warps, 64x32 warp
 // tiles, BK 32), 128x64 (8 warps, 32x32, BK 64, double-buffered) for
 // Kg <= 128, 128x16 (4 warps, 32x16) for Kg <= 16, and 64x64 (4 warps,
-// 32x32, BK 64, double-buffered) when bigger tiles would leave SMs idle. See docs/conv2d-mma.md and
-// docs/conv2d-worklog.md (3e, 3f). Development builds add a table of forced
+// 32x32, BK 64, double-buffered) when bigger tiles would leave SMs idle.
+// See docs/conv2d-mma.md and docs/conv2d-worklog.md (3e, 3f). Development builds add a table of forced
 // configurations (implicit_gemm_mma_explore.cu).
 //
 // Operand paths (all write the same shared-memory layout, so the MMA loop is

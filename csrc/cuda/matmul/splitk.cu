@@ -46,7 +46,7 @@
 //  6. Hopper fp32 under torch's allow_tf32 flag (every run_tiles call,
 //     split chunks too): with rule 5's tile count, the tf32 wgmma kernel
 //     with one TF32 product (wgmma_tf32, wgmma_3xtf32.cu): 4096^3 at 171-188
-//     TFLOP/s against mma_tf32's ~80 (H100, 2026-12-07). True fp32 keeps
+//     TFLOP/s against mma_tf32's ~70 (H100, 2026-12-07). True fp32 keeps
 //     rule 4's SIMT kernel: the 3xTF32 step, twice as fast, was up to 1.2x
 //     cuBLAS's error on wide-range data (docs/matmul-worklog.md, step 10).
 #include "cuda/matmul/common.cuh"
