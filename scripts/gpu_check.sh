@@ -8,7 +8,8 @@
 #                              the shape classes furthest behind cuBLAS/cuDNN, the fp32
 #                              accuracy study, then whole torchvision models; "none" skips)
 #   BENCH_ARGS="--quick"       extra arguments of `python -m cuops bench`
-#   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build / skip the tests
+#   SKIP_BUILD=1 / SKIP_TESTS=1  reuse the last build (or a carried one: docs/gpu.md) / skip
+#                              the tests
 #   WGMMA_TIMEOUT=180 / TEST_TIMEOUT=900  seconds for the Hopper tests' process
 #                              (run first) and for the rest (rc 124: cut off)
 #   SWEEP="matmul conv dw"     also run tuning sweeps (scripts/explore/tune_<name>.py; 1 = matmul,
@@ -40,6 +41,9 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 PY=${CUOPS_PYTHON:-python3}
+# Scripts run as files (scripts/explore/*.py) import the package of this tree
+# even where it was not pip-installed (a carried build).
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 BENCH=${BENCH:-all shapes fp32 models}
 export PYTHONUNBUFFERED=1
 
