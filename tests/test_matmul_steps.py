@@ -187,6 +187,10 @@ def test_3xtf32_split_arithmetic():
     assert rel1.mean().item() > 256 * rel3.mean().item()
 
 
+def _on_hopper():
+    return torch.cuda.get_device_capability() == (9, 0)
+
+
 SPLIT_TF32_STEPS = ["mma_3xtf32", "wgmma_3xtf32"]
 
 
@@ -230,7 +234,7 @@ def test_cuda_3xtf32_layouts_edges(v):
     a, b = make((1000, 3000), dt, "cuda"), make((3000, 700), dt, "cuda")
     first = cuops.matmul(a, b, variant=v)
     assert torch.equal(first, cuops.matmul(a, b, variant=v))
-    if v.startswith("wgmma") and torch.cuda.get_device_capability() == (9, 0):
+    if v.startswith("wgmma") and _on_hopper():
         names = kernel_names(lambda: cuops.matmul(a, b, variant=v))
         assert names is None or any("tf32_wgmma" in n for n in names), names
 
@@ -266,10 +270,6 @@ def test_cuda_3xtf32_accuracy(k, data, v):
     err = rel_err(cuops.matmul(a, b, variant=v), ref)
     assert err <= TF32X3_FACTOR * err_fp32 + TF32X3_SLACK, (err, err_fp32)
     assert err * 50 <= err_tf32, (err, err_tf32)
-
-
-def _on_hopper():
-    return torch.cuda.get_device_capability() == (9, 0)
 
 
 def _tf32_step():
@@ -312,7 +312,7 @@ def test_cuda_planner_takes_wgmma_on_hopper(dtype):
     128x128 tiles run the wgmma kernel (the same bits as the step by name):
     a big product, a 1000^3 one (64 tiles), a transposed operand, a dense
     batch; a decode-sized M stays with the split planner."""
-    if torch.cuda.get_device_capability() != (9, 0):
+    if not _on_hopper():
         pytest.skip("the wgmma kernel runs on sm_90 only")
     for (m, k, n), tb in [((2048, 1024, 2048), False), ((1000, 1000, 1000), False),
                           ((1536, 512, 1024), True)]:
@@ -608,7 +608,7 @@ def check_wgmma(dtype, a, b, bias=None, fn="matmul", runs_wgmma=True):
     """check() of the wgmma step, and on an sm_90 device that its kernel ran
     (runs_wgmma) or that the problem went to mma_sync (not runs_wgmma)."""
     check("cuda", "wgmma", dtype, a, b, bias, fn=fn)
-    if torch.cuda.get_device_capability() != (9, 0):
+    if not _on_hopper():
         return
     names = kernel_names(lambda: torch.ops.cuops.gemm(a, b if fn != "linear" else b.mT, bias,
                                                        "wgmma"))

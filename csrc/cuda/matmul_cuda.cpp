@@ -65,14 +65,15 @@ const Ladder<GemmFn> kGemmCuda(
       "16-byte loads: warptile_static"},
      {"mma_tf32", kFloatOnly, &gemm_mma_tf32,
       "mma_3xtf32 without the split: operands rounded to tf32 (10-bit mantissa), one product; "
-      "what torch computes under allow_tf32, and the planner's fp32 tile kernel when it is set"},
+      "what torch computes under allow_tf32, and the planner's fp32 tile kernel when it is set "
+      "(off sm_90 or where wgmma_tf32 does not apply)"},
      {"wgmma_3xtf32", kFloatOnly, &gemm_wgmma_3xtf32,
       "mma_3xtf32's split on Hopper (sm_90a): TMA ring, a transform warpgroup splits B into "
       "K-major big/small tiles, consumers split A in registers, 3 tf32 wgmma per k step; "
       "other problems/devices: mma_3xtf32"},
      {"wgmma_tf32", kFloatOnly, &gemm_wgmma_tf32,
-      "wgmma_3xtf32 without the split: one tf32 wgmma per k step (allow_tf32); other "
-      "problems/devices: mma_tf32"}},
+      "wgmma_3xtf32 without the split: one tf32 wgmma per k step; the planner's fp32 kernel on "
+      "sm_90 under allow_tf32; other problems/devices: mma_tf32"}},
     // Default: the planner, for every dtype. It runs the dtype's fastest tile
     // kernel unchanged where the output tiles fill the GPU and K is short,
     // and gemv / 64x64 tiles / split K elsewhere (docs/matmul-worklog.md,
