@@ -115,6 +115,9 @@ class _Dist:
         if self.enabled:
             import torch.distributed as dist
 
+            # Every rank reaches teardown before any leaves: a gloo rank whose
+            # peer already closed its sockets can abort in its own destroy.
+            dist.barrier()
             dist.destroy_process_group()
 
 
