@@ -10,7 +10,11 @@ from tests.utils import REL_TOL, assert_rel_close, poison_allocator
 
 # The CUDA ladders (empty in a CPU-only build), as name -> supported dtypes.
 FWD_VARIANTS = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d", "cuda")}
-GRAD_VARIANTS = {v["name"]: v["dtypes"] for v in cuops.variants("conv2d_backward_input", "cuda")}
+# The gradient steps of either ladder (a step only one ladder has runs with
+# the other's default): name -> supported dtypes.
+GRAD_VARIANTS = {v["name"]: v["dtypes"]
+                 for op in ("conv2d_backward_input", "conv2d_backward_weight")
+                 for v in cuops.variants(op, "cuda")}
 HALF = (torch.float16, torch.bfloat16)
 
 
@@ -18,6 +22,12 @@ def supports(device, op, variant, dtype):
     """`variant` (None: the default) of `op` on `device` accepts `dtype`."""
     return variant is None or any(v["name"] == variant and dtype in v["dtypes"]
                                   for v in cuops.variants(op, device))
+
+
+def grad_steps(device, variant):
+    """The gradient ladders (dgrad, wgrad) on `device` that have `variant`."""
+    return [op for op in ("conv2d_backward_input", "conv2d_backward_weight")
+            if any(v["name"] == variant for v in cuops.variants(op, device))]
 
 # (input shape, weight shape, kwargs, bias?)
 CONFIGS = {

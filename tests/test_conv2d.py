@@ -17,7 +17,8 @@ import torch.nn.functional as F
 import cuops
 import cuops.nn  # noqa: F401  (cuops.nn.Conv2d)
 from tests.conv2d_cases import (CONFIGS, FWD_VARIANTS, GRAD_VARIANTS, HALF, LAYOUTS, as_layout,
-                                config_inputs, cpu_variants, random_conv, ref64, supports)
+                                config_inputs, cpu_variants, grad_steps, random_conv, ref64,
+                                supports)
 from tests.utils import DEVICES, FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator
 
 
@@ -117,7 +118,8 @@ def _grad_device_variants():
 @pytest.mark.parametrize("cfg", GRAD_CONFIGS)
 @pytest.mark.parametrize("device,variant", _grad_device_variants())
 def test_backward(device, variant, cfg, dtype, layout):
-    if not supports(device, "conv2d_backward_input", variant, dtype):
+    ladders = grad_steps(device, variant) if variant is not None else []
+    if variant is not None and not all(supports(device, op, variant, dtype) for op in ladders):
         pytest.skip(f"{variant} does not support {dtype}")
     torch.manual_seed(0)
     x, w, b, kw = config_inputs(cfg, dtype, device, layout, requires_grad=True)
@@ -128,12 +130,11 @@ def test_backward(device, variant, cfg, dtype, layout):
     if variant is None:
         grads = torch.autograd.grad(out, [t for t in (x, w, b) if t is not None], g)
     else:
-        # A dgrad-only step (implicit_gemm_mma_phases) runs with the default wgrad.
-        wgrad_steps = {v["name"] for v in cuops.variants("conv2d_backward_weight", device)}
+        # A step of one gradient ladder (implicit_gemm_mma_phases: dgrad only,
+        # implicit_gemm_regtile_slots: wgrad only) runs with the other's default.
         with contextlib.ExitStack() as stack:
-            stack.enter_context(cuops.use_variant("conv2d_backward_input", variant, device))
-            if variant in wgrad_steps:
-                stack.enter_context(cuops.use_variant("conv2d_backward_weight", variant, device))
+            for op in ladders:
+                stack.enter_context(cuops.use_variant(op, variant, device))
             grads = torch.autograd.grad(out, [t for t in (x, w, b) if t is not None], g)
     d = lambda t: t.detach().double().cpu().requires_grad_(True)  # noqa: E731
     xr, wr = d(x), d(w)
@@ -405,10 +406,12 @@ def test_bad_inputs_cuda():
 @pytest.mark.parametrize("device", DEVICES)
 def test_variants_listed(device):
     """Every ladder has, per dtype, one default that holds without a condition
-    (the last rule), and every wgrad step is a dgrad step of the same dtypes
-    (test_backward names one variant for both; the dgrad-only steps -- the
-    phase steps, implicit_gemm_narrow, whose wgrad would be a plain implicit
-    GEMM, and CUDA's im2col_gemm -- run with the default wgrad)."""
+    (the last rule), and a step of both gradient ladders has the same dtypes in
+    both (test_backward names one variant for both). The steps of one ladder
+    only run with the other's default: dgrad-only -- the phase steps,
+    implicit_gemm_narrow, whose wgrad would be a plain implicit GEMM, and
+    CUDA's im2col_gemm --, wgrad-only -- implicit_gemm_regtile_slots, whose
+    dgrad would be implicit_gemm_regtile's."""
     fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
                          ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
     for ladder in (fwd, dgrad, wgrad):
@@ -417,9 +420,11 @@ def test_variants_listed(device):
         assert sorted(fallbacks, key=str) == sorted(FLOAT_DTYPES, key=str)
     dgrad_steps = {v["name"]: v["dtypes"] for v in dgrad}
     wgrad_steps = {v["name"]: v["dtypes"] for v in wgrad}
-    assert all(dgrad_steps.get(n) == d for n, d in wgrad_steps.items()), (dgrad_steps, wgrad_steps)
+    assert all(dgrad_steps[n] == d for n, d in wgrad_steps.items() if n in dgrad_steps), \
+        (dgrad_steps, wgrad_steps)
     assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases", "phases",
                                                    "implicit_gemm_narrow", "im2col_gemm"}
+    assert set(wgrad_steps) - set(dgrad_steps) <= {"implicit_gemm_regtile_slots"}
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

@@ -145,15 +145,28 @@ def test_forward_regtile_views_cuda(step):
         assert_rel_close(out, want, dtype=torch.float32, what=f"{step} view {tuple(x.stride())}")
 
 
+# The fp32 wgrad steps: FP32_STEPS and the wgrad-only implicit_gemm_regtile_slots
+# (taps on the tile rows, 2-4 slots of <= 64 filters: groups, or pixel chunks).
+FP32_WGRAD_STEPS = FP32_STEPS + ["implicit_gemm_regtile_slots"]
+# Beyond the forward's shapes: many pixel chunks per slot plan.
+WGRAD_SHAPES = REGTILE_SHAPES + [
+    ((4, 3, 64, 64), (64, 3, 7, 7), dict(stride=2, padding=3)),       # stem: 2 chunk slots, 16 chunks
+    ((8, 64, 28, 28), (64, 16, 3, 3), dict(padding=1, groups=4)),     # K/groups 16: 4 group slots
+    ((4, 40, 20, 20), (160, 8, 3, 3), dict(padding=1, groups=5)),     # K/groups 32: 4 + 1 slots
+    ((6, 32, 21, 19), (24, 32, 3, 3), dict(stride=2, padding=1)),     # K 24: 4 chunk slots, odd npq
+    ((2, 48, 30, 30), (96, 24, 3, 3), dict(padding=1, groups=2)),     # K/groups 48: 2 group slots
+]
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("step", FP32_STEPS)
+@pytest.mark.parametrize("step", FP32_WGRAD_STEPS)
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
-@pytest.mark.parametrize("shape", range(len(REGTILE_SHAPES)))
+@pytest.mark.parametrize("shape", range(len(WGRAD_SHAPES)))
 def test_backward_weight_regtile_cuda(shape, cl, step):
-    """The fp32 wgrad step on the forward's shapes (true fp32, split pixel
-    sums: the long-reduction fp32 tolerance of test_backward), deterministic."""
+    """The fp32 wgrad steps (true fp32, split pixel sums: the long-reduction
+    fp32 tolerance of test_backward), deterministic."""
     torch.manual_seed(0)
-    xs, ws, kw = REGTILE_SHAPES[shape]
+    xs, ws, kw = WGRAD_SHAPES[shape]
     x = as_layout(torch.randn(xs, device="cuda"), cl)
     w = as_layout(torch.randn(ws, device="cuda"), cl).requires_grad_(True)
     out = cuops.conv2d(x, w, None, **kw)
@@ -173,7 +186,7 @@ def test_backward_weight_regtile_cuda(shape, cl, step):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("step", FP32_STEPS)
+@pytest.mark.parametrize("step", FP32_WGRAD_STEPS)
 def test_backward_weight_regtile_empty_batch_cuda(step):
     """N == 0: the empty reduction writes zeros (poisoned output)."""
     x = torch.randn(0, 6, 7, 7, device="cuda")

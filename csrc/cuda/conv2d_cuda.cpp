@@ -47,7 +47,9 @@
 //                      a gather of each dx element's taps (few channels)
 // Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
 // conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
-// register tiling over pixel splits (deterministic finish); and both add
+// register tiling over pixel splits (deterministic finish; the wgrad-only
+// implicit_gemm_regtile_slots shares the tile's columns among groups or pixel
+// chunks where a group has <= 64 filters); and both add
 // (multiplier > 1 -> direct)
 //   depthwise          depthwise dgrad as the phases through the forward
 //                      ladder's default (its depthwise kernels); wgrad: 8
@@ -269,6 +271,11 @@ const Ladder<GradFn> kWgradCuda(
       "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_weight_implicit_gemm_regtile,
       "fp32, 128x128x8 tiles, 8x8 per thread in registers, split over pixels, deterministic"},
+     {"implicit_gemm_regtile_slots", kFloatOnly,
+      &conv2d_backward_weight_implicit_gemm_regtile_slots,
+      "fp32, K/groups <= 64: implicit_gemm_regtile with taps as tile rows and the 128 columns "
+      "shared by 2-4 slots of filters (groups, or pixel chunks of one group); others -> "
+      "implicit_gemm_regtile; opt-in"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_weight_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, split operands (3 products, ~fp32 accuracy), cp.async "
       "gathers, split over pixels, deterministic; opt-in"},

@@ -138,6 +138,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run the ladder's default
             if v == "implicit_gemm_narrow" and xs[1] // groups > 8:
                 continue  # its dgrad would just run implicit_gemm
+            if v == "implicit_gemm_regtile_slots" and ws[0] // groups > 64:
+                continue  # its wgrad would just run implicit_gemm_regtile
             if v == "implicit_gemm_wgmma" and (not cl or groups != 1 or ws[0] % 64 or xs[1] % 64):
                 continue  # dgrad (K % 64) and wgrad (C % 64) on the engine, or not timed
             bwd[v] = ours(v, tuple(ladders))

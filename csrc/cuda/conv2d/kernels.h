@@ -108,6 +108,10 @@ void conv2d_backward_weight_implicit_gemm(const Conv2dGradProblem& p);  // impli
 // fp32: the forward regtile tiling (regtile.cuh), 128 x 128 tiles of K/groups x
 // C/groups*R*S, pixels split into fixed chunks of fp32 partials + the finish.
 void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p);
+// fp32, K/groups <= 64: the same with taps on the tile rows and the 128
+// columns shared by 2 or 4 slots (groups, or pixel chunks of one group);
+// others -> implicit_gemm_regtile.
+void conv2d_backward_weight_implicit_gemm_regtile_slots(const Conv2dGradProblem& p);
 // fp32 on the TF32 tensor cores at fp32 accuracy (3xTF32, tf32x3.cuh): both
 // operands gathered by 4-byte cp.async into a 4-stage ring, split over pixels,
 // deterministic finish; other problems/GPUs -> the regtile wgrad.

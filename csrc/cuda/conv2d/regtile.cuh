@@ -106,15 +106,26 @@ struct WgradArgs {
   int64_t x_sn, x_sh, x_sw, x_sg;  // x_sg: offset of one group's channels
   int64_t y_sn, y_sk, y_sp, y_sq;
   int Kg, Kdim, n_tiles, chunk;  // chunk: pixels per split (a multiple of the step's k depth)
+  int groups;
   int64_t total;                 // K * Kdim: one partial row
-  int g0;                        // first group of a launch (the caller's loop)
+  int g0;                        // first group (block) of a launch (the caller's loop)
+};
+// Column slots of implicit_gemm_regtile_slots (wgrad_regtile_slots.cu): the
+// 128 tile columns hold n slots of 128 / n filters, each slot one group
+// (group slots) or one pixel chunk of the block's group (chunk slots).
+// n == 1: the 128 x 128 tiles of filters x taps of the other steps.
+struct WgradSlots {
+  int64_t n = 1;
+  bool chunks = false;
 };
 struct WgradSplit {
   WgradArgs args;      // all but g0
   at::Tensor ws;       // owns the tap table and the partials
   at::Tensor partial;  // [splits * total] view of ws
-  int64_t tiles = 0;   // 128 x 128 output tiles per group
-  int64_t splits = 0;
+  int64_t tiles = 0;   // 128 x 128 output tiles per group (block): grid.x
+  int64_t grid_y = 0;  // grid.y: chunks, or chunk groups of chunk slots
+  int64_t group_blocks = 0;  // grid.z (over launches of <= 65535)
+  int64_t splits = 0;  // partial rows: grid_y * (chunk slots or 1)
 };
 // Pixel j of the reduction (valid: j below the split's end): the offsets of
 // its dy element and of its x window origin, and that origin (kFar when not
@@ -137,7 +148,8 @@ __device__ __forceinline__ WgradPixel wgrad_pixel(const WgradArgs& a, int j, boo
 bool wgrad_split_fits(const Conv2dGradProblem& p);
 // The split for a step whose k tiles are `bk` pixels deep (chunks are whole
 // k tiles), the workspace, and the tap table (written on the current stream).
-WgradSplit plan_wgrad_split(const Conv2dGradProblem& p, int64_t bk, const char* step);
+WgradSplit plan_wgrad_split(const Conv2dGradProblem& p, int64_t bk, const char* step,
+                            WgradSlots slots = {});
 
 // Where a thread's accumulators sit inside the block tile: rows
 // warp_m + wi * WSUB_M + t_m + i, columns warp_n + wj * WSUB_N + t_n + j.

@@ -152,9 +152,9 @@ void conv2d_backward_weight_implicit_gemm_3xtf32(const Conv2dGradProblem& p) {
   regtile::WgradSplit w = regtile::plan_wgrad_split(p, Cfg::BK, "implicit_gemm_3xtf32");
   // Lanes along rows where both operands' rows are channel-contiguous.
   if (p.x_sc == 1 && Cg > 1 && p.y_sk == 1)
-    launch<8>(w.args, p.groups, w.tiles, w.splits);
+    launch<8>(w.args, p.groups, w.tiles, w.grid_y);
   else
-    launch<1>(w.args, p.groups, w.tiles, w.splits);
+    launch<1>(w.args, p.groups, w.tiles, w.grid_y);
   conv::launch_wgrad_finish<float>(p, w.partial, w.splits);
 }
 

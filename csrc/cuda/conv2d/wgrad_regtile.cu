@@ -113,18 +113,24 @@ bool regtile::wgrad_split_fits(const Conv2dGradProblem& p) {
 }
 
 regtile::WgradSplit regtile::plan_wgrad_split(const Conv2dGradProblem& p, int64_t bk,
-                                              const char* step) {
+                                              const char* step, WgradSlots slots) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
   const int64_t total = p.K * Kdim, npq = p.N * p.P * p.Q;
   const int64_t m_tiles = ceil_div<int64_t>(Kg, C::BM), n_tiles = ceil_div<int64_t>(Kdim, C::BN);
+  // Chunk slots multiply the chunks per block, group slots divide the blocks.
+  const int64_t zs = slots.chunks ? slots.n : 1, gs = slots.chunks ? 1 : slots.n;
   WgradSplit w;
-  w.tiles = m_tiles * n_tiles;
+  w.tiles = slots.n > 1 ? n_tiles : m_tiles * n_tiles;  // slots: one column tile of filters
+  w.group_blocks = ceil_div<int64_t>(p.groups, gs);
   TORCH_CHECK(w.tiles <= INT_MAX, "cuops.conv2d_backward_weight: problem too large for ", step);
-  int64_t splits = std::clamp<int64_t>(ceil_div<int64_t>(kTargetBlocks, w.tiles * p.groups), 1,
-                                       std::clamp<int64_t>(npq / kMinChunk, 1, 4096));
+  const int64_t grid_y =
+      std::clamp<int64_t>(ceil_div<int64_t>(kTargetBlocks, w.tiles * w.group_blocks), 1,
+                          std::clamp<int64_t>(npq / (kMinChunk * zs), 1, 4096));
   const int64_t chunk =
-      std::max<int64_t>(bk, round_up<int64_t>(ceil_div<int64_t>(npq, splits), bk));
-  w.splits = std::max<int64_t>(1, ceil_div<int64_t>(npq, chunk));  // N == 0: one split of zeros
+      std::max<int64_t>(bk, round_up<int64_t>(ceil_div<int64_t>(npq, grid_y * zs), bk));
+  // N == 0: one split of zeros. Chunk slots past the pixels write zero rows.
+  w.grid_y = ceil_div<int64_t>(std::max<int64_t>(1, ceil_div<int64_t>(npq, chunk)), zs);
+  w.splits = w.grid_y * zs;
 
   // Workspace: the tap table (n_tiles * BN int4 = 4 floats each), then the partials.
   const int64_t ntab = n_tiles * C::BN;
@@ -145,7 +151,7 @@ regtile::WgradSplit regtile::plan_wgrad_split(const Conv2dGradProblem& p, int64_
   a.pad_h = static_cast<int>(p.pad_h), a.pad_w = static_cast<int>(p.pad_w);
   a.x_sn = p.x_sn, a.x_sh = p.x_sh, a.x_sw = p.x_sw, a.x_sg = Cg * p.x_sc;
   a.y_sn = p.y_sn, a.y_sk = p.y_sk, a.y_sp = p.y_sp, a.y_sq = p.y_sq;
-  a.Kg = static_cast<int>(Kg), a.Kdim = static_cast<int>(Kdim);
+  a.Kg = static_cast<int>(Kg), a.Kdim = static_cast<int>(Kdim), a.groups = static_cast<int>(p.groups);
   a.n_tiles = static_cast<int>(n_tiles), a.chunk = static_cast<int>(chunk), a.total = total;
   return w;
 }
@@ -160,7 +166,7 @@ void conv2d_backward_weight_implicit_gemm_regtile(const Conv2dGradProblem& p) {
   regtile::WgradSplit w = regtile::plan_wgrad_split(p, C::BK, "implicit_gemm_regtile");
   for (int64_t g0 = 0; g0 < p.groups; g0 += 65535) {  // gridDim.z <= 65535
     w.args.g0 = static_cast<int>(g0);
-    const dim3 grid(static_cast<unsigned>(w.tiles), static_cast<unsigned>(w.splits),
+    const dim3 grid(static_cast<unsigned>(w.tiles), static_cast<unsigned>(w.grid_y),
                     static_cast<unsigned>(std::min<int64_t>(p.groups - g0, 65535)));
     wgrad_regtile_kernel<<<grid, C::THREADS, 0, at::cuda::getCurrentCUDAStream()>>>(w.args);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
