@@ -56,14 +56,15 @@ def test_forward_splitk_cuda(shape, dtype, cl):
         assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_mma_splitk"))
 
 
-# The fp32 tile steps (FP32_STEPS): implicit_gemm_regtile (true fp32) and
-# implicit_gemm_3xtf32 (tf32 tensor cores, split operands): the 1e-5 relative
+# The fp32 tile steps (FP32_STEPS): implicit_gemm_regtile (true fp32),
+# implicit_gemm_3xtf32 (tf32 tensor cores, split operands) and its Hopper
+# engine (where these shapes fit it; else the former): the 1e-5 relative
 # tolerance fails TF32's 10-bit mantissa by ~100x. 128x128 tiles, the three x loaders
 # (pixel-fast NCHW, tap-fast channels_last, 4-channel channels_last pieces),
 # 1, 2 or 4 groups per tile, and the three epilogues (vector along q, vector
 # along k, scalar).
 # (x shape, w shape, kwargs)
-FP32_STEPS = ["implicit_gemm_regtile", "implicit_gemm_3xtf32"]
+FP32_STEPS = ["implicit_gemm_regtile", "implicit_gemm_3xtf32", "implicit_gemm_wgmma_3xtf32"]
 REGTILE_SHAPES = [
     ((2, 64, 33, 35), (128, 64, 3, 3), dict(padding=1)),             # odd P, Q: scalar stores
     ((1, 16, 40, 64), (16, 16, 3, 3), dict(padding=1)),              # Q % 4 == 0: vector along q
@@ -383,6 +384,89 @@ def test_wgmma_backward_cuda(shape, dtype):
                                      (wgrad, xs[1] % 64 == 0, "wgrad_wgmma_kernel")):
             names = kernel_names(run)
             assert names is None or any(kernel in n for n in names) == applies, names
+
+
+# implicit_gemm_wgmma_3xtf32 (Hopper, fp32): the same gather with 32-channel k
+# tiles on matmul's tf32 engine. The fp16/bf16 shapes plus one channel tile
+# (C = 32), a filter count that is no multiple of 8 (K = 68: N tail, float2
+# pairs) and a 1x1 with 3 channel tiles of 32. (x, w, kwargs)
+WGMMA_TF32_SHAPES = WGMMA_SHAPES + [
+    ((2, 32, 13, 17), (64, 32, 3, 3), dict(padding=1)),               # C = 32: one channel tile
+    ((2, 96, 10, 11), (68, 96, 3, 3), dict(padding=1, stride=2)),    # K = 68, 3 channel tiles
+    ((4, 96, 12, 12), (128, 96, 1, 1), {}),                           # 1x1
+]
+
+
+def _tf32_engine_ran(run, applies):
+    """On an sm_90 device: the tf32 wgmma kernel ran exactly where it applies."""
+    if torch.cuda.get_device_capability() == (9, 0):
+        from tests.utils import kernel_names
+        names = kernel_names(run)
+        assert names is None or any("conv_tf32_wgmma_kernel" in n for n in names) == applies, names
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("w_cl", [False, True], ids=["w_kcrs", "w_cl"])
+@pytest.mark.parametrize("shape", range(len(WGMMA_TF32_SHAPES)))
+def test_wgmma_3xtf32_conv_cuda(shape, w_cl):
+    """fp32 forward at fp32 accuracy against float64, with and without bias,
+    both filter layouts; deterministic; its kernel is the one that ran."""
+    torch.manual_seed(0)
+    xs, ws, kw = WGMMA_TF32_SHAPES[shape]
+    x = as_layout(torch.randn(xs, device="cuda"), True)
+    w = as_layout(torch.randn(ws, device="cuda"), w_cl)
+    b = torch.randn(ws[0], device="cuda")
+    step = "implicit_gemm_wgmma_3xtf32"
+    for bias in (b, None):
+        want = ref64(x, w, bias, kw)
+        poison_allocator("cuda", want.numel() * 16)
+        out = cuops.conv2d(x, w, bias, **kw, variant=step)
+        assert out.stride() == F.conv2d(x, w, bias, **kw).stride()
+        assert_rel_close(out, want.float(), dtype=torch.float32, what=f"{step} {xs} {ws} {kw}")
+        assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant=step))
+    _tf32_engine_ran(lambda: cuops.conv2d(x, w, b, **kw, variant=step), True)
+    # NCHW x: not the engine's layout -> implicit_gemm_3xtf32, same accuracy
+    xn = x.contiguous()
+    out = cuops.conv2d(xn, w, b, **kw, variant=step)
+    assert_rel_close(out, ref64(xn, w, b, kw).float(), dtype=torch.float32, what=f"{step} nchw")
+    _tf32_engine_ran(lambda: cuops.conv2d(xn, w, b, **kw, variant=step), False)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", range(len(WGMMA_GRAD_SHAPES)))
+def test_wgmma_3xtf32_backward_cuda(shape):
+    """fp32 dx (the phases over the tf32 engine: dy channels_last, K % 32 ==
+    0) and dw (dy^T by the copy engine, im2col(x) gathered: C % 32 == 0)
+    against float64 autograd; deterministic; the engine ran exactly where it
+    applies (K = 200 and C = 72 fall back to implicit_gemm_3xtf32)."""
+    torch.manual_seed(0)
+    xs, ws, kw = WGMMA_GRAD_SHAPES[shape]
+    x = as_layout(torch.randn(xs, device="cuda"), True)
+    w = torch.randn(ws, device="cuda")
+    x64, w64 = (t.detach().double().cpu().requires_grad_(True) for t in (x, w))
+    y64 = F.conv2d(x64, w64, **kw)
+    dy = as_layout(torch.randn(y64.shape, device="cuda"), True)
+    want_dx, want_dw = torch.autograd.grad(y64, (x64, w64), dy.double().cpu())
+    s, pad, d = kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1)
+    args = ([s, s], [pad] * 4, [d, d], 1, "implicit_gemm_wgmma_3xtf32")
+
+    def dgrad():
+        return torch.ops.cuops.conv2d_backward_input(dy, w, list(xs), *args)
+
+    def wgrad():
+        return torch.ops.cuops.conv2d_backward_weight(dy, x, list(ws), *args)
+
+    for name, run, want in (("dgrad", dgrad, want_dx), ("wgrad", wgrad, want_dw)):
+        poison_allocator("cuda", want.numel() * 16)
+        got = run()
+        assert_rel_close(got, want.float(), tol=4e-5, what=f"wgmma_3xtf32 {name} {xs} {ws} {kw}")
+        assert torch.equal(got, run())
+    _tf32_engine_ran(dgrad, ws[0] % 32 == 0 and xs[1] >= 64 and xs[1] % 4 == 0)
+    if torch.cuda.get_device_capability() == (9, 0):
+        from tests.utils import kernel_names
+        names = kernel_names(wgrad)
+        assert names is None or any("wgrad_tf32_wgmma_kernel" in n for n in names) == \
+            (xs[1] % 32 == 0), names
 
 
 # The wgmma steps' other tuning entries (one wgmma batch in flight; the direct

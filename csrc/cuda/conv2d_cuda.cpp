@@ -26,6 +26,9 @@
 //   implicit_gemm_3xtf32  fp32 on the tf32 tensor cores at fp32 accuracy
 //                      (matmul mma_3xtf32's core), cp.async im2col gathers
 //                      (opt-in; dgrad through the phases, wgrad its own kernel)
+//   implicit_gemm_wgmma_3xtf32  fp32 3xTF32 on Hopper's tf32 wgmma engine with
+//                      implicit_gemm_wgmma's gathers (opt-in; dgrad through the
+//                      phases, wgrad as implicit_gemm_wgmma's)
 //   implicit_gemm_narrow  K/groups <= 8 filters (heads; the dgrad phases of an
 //                      RGB stem): filters as the inner loop, not a tile dim
 //   implicit_gemm_wgmma  fp16/bf16 on Hopper: matmul's wgmma engine with a
@@ -175,6 +178,10 @@ const Ladder<FwdFn> kConvCuda(
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, operands split into big + small tf32 parts (3 products, "
       "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring"},
+     {"implicit_gemm_wgmma_3xtf32", kFloatOnly, &conv2d_implicit_gemm_wgmma_3xtf32,
+      "Hopper (sm_90a), fp32 at fp32 accuracy: matmul's tf32 wgmma engine (3 products of split "
+      "operands) with the cp.async im2col gather; x channels_last, C % 32 == 0, groups 1, "
+      "K >= 64 (others -> implicit_gemm_3xtf32); opt-in"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_implicit_gemm_narrow,
       "K/groups <= 8 filters: 4 pixels x all filters per thread, taps and weights in smem; "
       "others -> implicit_gemm"},
@@ -246,6 +253,11 @@ const Ladder<GradFn> kDgradCuda(
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_input_implicit_gemm_3xtf32,
       "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
       "opt-in"},
+     {"implicit_gemm_wgmma_3xtf32", kFloatOnly,
+      &conv2d_backward_input_implicit_gemm_wgmma_3xtf32,
+      "Hopper (sm_90a), fp32, any stride: one stride-1 implicit_gemm_wgmma_3xtf32 forward per "
+      "output phase of dx (dy channels_last, K % 32 == 0; others -> implicit_gemm_3xtf32); "
+      "opt-in"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_backward_input_implicit_gemm_narrow,
       "C/groups <= 8 (an RGB stem): the phases over the narrow forward"},
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_input_implicit_gemm_wgmma,
@@ -279,6 +291,12 @@ const Ladder<GradFn> kWgradCuda(
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_weight_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, split operands (3 products, ~fp32 accuracy), cp.async "
       "gathers, split over pixels, deterministic; opt-in"},
+     {"implicit_gemm_wgmma_3xtf32", kFloatOnly,
+      &conv2d_backward_weight_implicit_gemm_wgmma_3xtf32,
+      "Hopper (sm_90a), fp32 at fp32 accuracy: the tf32 wgmma engine, dy^T by TMA, im2col(x) "
+      "gathered by cp.async and split by the transform warpgroup, split over pixels; x "
+      "channels_last C % 32 == 0, dy dense channels_last (others -> implicit_gemm_3xtf32); "
+      "opt-in"},
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_wgmma,
       "Hopper (sm_90a): the wgmma engine, dy^T by TMA, im2col(x) gathered by cp.async, split "
       "over pixels, deterministic finish; x channels_last C % 64 == 0, dy dense "

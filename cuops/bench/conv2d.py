@@ -98,6 +98,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run implicit_gemm
             if v == "implicit_gemm_wgmma" and (not cl or xs[1] % 64 or groups != 1):
                 continue  # it would just run implicit_gemm_mma_splitk
+            if v == "implicit_gemm_wgmma_3xtf32" and (not cl or xs[1] % 32 or groups != 1):
+                continue  # it would just run implicit_gemm_3xtf32
             fwd[v] = (lambda v: lambda x, w, g: cuops.conv2d(x, w, None, **kw, variant=v))(v)
         out.append(Case(op, f"fwd {label}", "TFLOP/s", flops, make, fwd, baseline=base,
                         bytes_per_set=nbytes, **case_kw))
@@ -138,6 +140,9 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run the ladder's default
             if v == "implicit_gemm_narrow" and xs[1] // groups > 8:
                 continue  # its dgrad would just run implicit_gemm
+            if v == "implicit_gemm_wgmma_3xtf32" and (not cl or groups != 1 or ws[0] % 32
+                                                       or xs[1] % 32):
+                continue  # dgrad (K % 32) and wgrad (C % 32) on the engine, or not timed
             if v == "implicit_gemm_regtile_slots" and ws[0] // groups > 64:
                 continue  # its wgrad would just run implicit_gemm_regtile
             if v == "implicit_gemm_wgmma" and (not cl or groups != 1 or ws[0] % 64 or xs[1] % 64):

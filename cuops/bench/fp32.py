@@ -6,7 +6,7 @@ Each case times and checks, on the same inputs: cuBLAS/cuDNN true fp32
 ("torch tf32"/"cudnn tf32": what `allow_tf32 = True` buys), the cuops
 default, and the cuops fp32 steps named in _STEPS / _CONV_STEPS (the SIMT
 defaults, the split-precision tensor-core steps `mma_3xtf32`, `wgmma_3xtf32`,
-`implicit_gemm_3xtf32`). Accuracy columns against a
+`implicit_gemm_3xtf32`, `implicit_gemm_wgmma_3xtf32`). Accuracy columns against a
 float64 truth of the same inputs: `rel err` (max |out - truth| / max |truth|)
 and `rms err` (RMS of out - truth over RMS of truth).
 
@@ -29,7 +29,7 @@ from . import Case, use_true_fp32
 # The cuops fp32 matmul steps compared (besides the default, impl "cuops").
 _STEPS = ("splitk", "mma_3xtf32", "wgmma_3xtf32", "wgmma_tf32")
 # ... and conv2d fp32 steps.
-_CONV_STEPS = ("implicit_gemm_regtile", "implicit_gemm_3xtf32")
+_CONV_STEPS = ("implicit_gemm_regtile", "implicit_gemm_3xtf32", "implicit_gemm_wgmma_3xtf32")
 # (M, K, N) of the products; the big squares are the speed targets.
 _MATMUL = [(4096, 4096, 4096), (8192, 8192, 8192),
            (512, 64, 512), (512, 4096, 512), (512, 65536, 512), (256, 524288, 256)]
@@ -116,5 +116,6 @@ def cases(device: torch.device, quick: bool) -> list:
     for c, hw in _CONV[:1] if quick else _CONV:
         for cl in (False, True):
             out.append(conv_case(device, c, hw, "normal", cl))
-    out.append(conv_case(device, 64, 56, "wide", False))
+    for cl in (False, True):
+        out.append(conv_case(device, 64, 56, "wide", cl))
     return out

@@ -27,6 +27,16 @@ void conv2d_implicit_gemm_regtile(const Conv2dProblem& p);
 // mma_3xtf32 core): 128 x 128 x 32 tiles, im2col gathered by cp.async into a
 // 4-stage ring, packed filter; other problems/GPUs -> implicit_gemm_regtile.
 void conv2d_implicit_gemm_3xtf32(const Conv2dProblem& p);
+// 2e. fp32 3xTF32 on Hopper's tf32 wgmma engine (sm_90a): matmul
+// wgmma_3xtf32's stages with implicit_gemm_wgmma's im2col gather; x
+// channels_last with C % 32 == 0, groups 1, K >= 64 (others ->
+// implicit_gemm_3xtf32). dgrad: the phases over it.
+void conv2d_implicit_gemm_wgmma_3xtf32(const Conv2dProblem& p);
+void conv2d_backward_input_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& p);
+// ... and its wgrad (wgrad_wgmma.cu): dy^T by the copy engine, im2col(x)
+// gathered (C % 32 == 0, dy dense channels_last, K >= 64), split over pixels;
+// others -> implicit_gemm_3xtf32.
+void conv2d_backward_weight_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& p);
 // 2d. few filters per group (K/groups <= 8, conv2d_is_narrow), every dtype:
 // a thread owns 4 pixels x all filters, taps and weights staged in smem;
 // others -> implicit_gemm. dgrad: the phases over it (C/groups <= 8).

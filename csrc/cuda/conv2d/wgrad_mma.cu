@@ -450,8 +450,11 @@ void wgrad_reduce_splits(const at::Tensor& ws, void* dw, const DwStrides& dws,
   };
   if (p.dtype == at::kHalf) {
     reduce(static_cast<at::Half*>(dw));
-  } else {
+  } else if (p.dtype == at::kBFloat16) {
     reduce(static_cast<at::BFloat16*>(dw));
+  } else {
+    TORCH_CHECK(p.dtype == at::kFloat, "wgrad_reduce_splits: unsupported dtype ", p.dtype);
+    reduce(static_cast<float*>(dw));
   }
 }
 

@@ -1,6 +1,9 @@
-// conv2d_backward_weight ladder step "implicit_gemm_wgmma" (fp16/bf16, Hopper
+// conv2d_backward_weight ladder steps "implicit_gemm_wgmma" (fp16/bf16, Hopper
 // sm_90a): the weight gradient on matmul step 8's wgmma engine
-// (csrc/cuda/matmul/wgmma/*.cuh).
+// (csrc/cuda/matmul/wgmma/*.cuh); and "implicit_gemm_wgmma_3xtf32" (fp32):
+// the same producer on matmul step 10's tf32 engine (tf32.cuh), 32 channels
+// per 128-byte row and 32 pixels per k tile, the gathered N-major B split
+// and transposed by the transform warpgroup, A = dy^T split in registers.
 //
 // GEMM view (groups 1, channels_last): dw[k][j] = sum_m dy[m][k] * x_j(m),
 // m = output pixel (n, p, q) (GEMM-K, N*P*Q long), k = filter (GEMM-M), j =
@@ -22,10 +25,11 @@
 //   workspace; wgrad_reduce_splits sums the splits in order (deterministic)
 //   and writes grad_weight through its strides.
 //
-// Eligibility (else implicit_gemm_mma): an sm_90 device and sm_90a build;
-// groups 1; x channels_last with C % 64 == 0 and 16-byte aligned pixels; dy
-// dense channels_last (one [N*P*Q][K] matrix for the tensor map), K >= 64
-// (the map's 64-wide box), K % 8 == 0, 16-byte aligned; N*P*Q < 2^31
+// Eligibility (else implicit_gemm_mma; fp32: implicit_gemm_3xtf32): an sm_90
+// device and sm_90a build; groups 1; x channels_last with 128-byte rows of
+// channels (C % 64 == 0; fp32 C % 32 == 0) and 16-byte aligned pixels; dy
+// dense channels_last (one [N*P*Q][K] matrix for the tensor map), K >= 64,
+// 16-byte aligned rows (K % 8 == 0; fp32 K % 4 == 0); N*P*Q < 2^31
 // (tensor-map coordinates).
 #include <algorithm>
 
@@ -34,6 +38,7 @@
 #include "cuda/conv2d/tuning.h"
 #include "cuda/matmul/tma.cuh"
 #include "cuda/matmul/wgmma/pipeline.cuh"
+#include "cuda/matmul/wgmma/tf32.cuh"
 
 namespace cuops::cuda {
 namespace {
@@ -60,9 +65,12 @@ struct WgradGather {
 template <typename T, class C>
 __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather& g,
                                               const Ring<C>& ring, int tid) {
-  static_assert(C::BK == 64 && C::kThreads - 256 == 128, "64 pixel rows, 128 producer threads");
-  constexpr int kBoxes = C::BN / 64;                      // B boxes: 64 columns (j) each
+  constexpr int kBox = 128 / sizeof(T);                   // B box columns (j): 128 bytes
+  constexpr int kChunkElems = 16 / sizeof(T);             // elements of one 16-byte chunk
+  constexpr int kBoxes = C::BN / kBox;
   constexpr int kPixels = C::BK / GatherLane::kSlots;     // pixel rows per thread
+  static_assert(C::BK % GatherLane::kSlots == 0 && kPixels <= 8,
+                "k tiles of whole 16-row steps; lanes 0 .. kPixels-1 hold the pixels");
   constexpr int kFar = -(1 << 29);  // a row or box outside: every tap misses the image
   const T* x = static_cast<const T*>(g.x);
   const GatherLane gl(tid);
@@ -77,25 +85,25 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
     int64_t tap[kBoxes];
     CUOPS_UNROLL
     for (int b = 0; b < kBoxes; ++b) {
-      const int64_t j0 = n0 + 64 * b;
+      const int64_t j0 = n0 + kBox * b;
       const int rs = static_cast<int>(j0 / g.C), r = rs / g.S;
       const int c0 = static_cast<int>(j0 - static_cast<int64_t>(rs) * g.C);
       dh[b] = j0 < p.N ? r * g.dil_h - g.pad_h : kFar;
       dw[b] = (rs - r * g.S) * g.dil_w - g.pad_w;
-      tap[b] = dh[b] * g.x_sh + dw[b] * g.x_sw + c0 + 8 * gl.chunk;
+      tap[b] = dh[b] * g.x_sh + dw[b] * g.x_sw + c0 + kChunkElems * gl.chunk;
     }
-    const int a_boxes = mn_boxes<C::BM>(p.M - m0);
-    const int64_t pix0 = z * p.ktiles * int64_t{64};
+    const int a_boxes = mn_boxes<C::BM, kBox>(p.M - m0);
+    const int64_t pix0 = z * p.ktiles * int64_t{C::BK};
     const int ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);
     for (int kt = 0; kt < ktiles; ++kt) {
       mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
       const uint32_t bar = ring.full(pos.s);
-      const int64_t k0 = pix0 + 64 * kt;
+      const int64_t k0 = pix0 + C::BK * kt;
       if (tid == 0) {
         mbar_arrive_expect_tx(bar, a_boxes * C::kMnBoxBytes);
-        load_operand<true, C::BM, C::kMnBoxBytes>(ring.a(pos.s), &p.tma_a, bar,
-                                                  static_cast<int>(m0), a_boxes,
-                                                  static_cast<int>(k0));
+        load_operand<true, C::BM, C::kMnBoxBytes, kBox>(ring.a(pos.s), &p.tma_a, bar,
+                                                        static_cast<int>(m0), a_boxes,
+                                                        static_cast<int>(k0));
       }
       // Lanes 0-3 of each group: pixel row slot + 16 chunk, its window's
       // corner in x (the other lanes' values are never read).
@@ -161,10 +169,50 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #endif
 }
 
-template <typename T, TileConfig kCfg>
-bool launch(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
-  using C = Tile<kCfg>;
-  auto kernel = wgrad_wgmma_kernel<T, C>;
+// fp32 at fp32 accuracy on the tf32 engine (tf32.cuh): the same producer (32
+// channels per 128-byte row, 32 pixels per k tile); the transform warpgroup
+// splits and transposes the gathered N-major B into K-major big/small tiles;
+// the consumers read dy^T's M-major boxes into split A fragments.
+template <class C>
+__global__ void __launch_bounds__(C::kThreads, 1)
+    wgrad_tf32_wgmma_kernel(const __grid_constant__ Params p,
+                            const __grid_constant__ WgradGather g, float* ws) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  __shared__ __align__(8) uint64_t bars[3 * C::kStages];
+  extern __shared__ __align__(1024) unsigned char smem[];
+  const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
+  const int tid = threadIdx.x, wg = tid / 128;
+  if (tid == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
+  __syncthreads();
+  const auto ktiles_of = [&](int64_t z) { return split_ktiles(g.ktiles_total, z, p.ktiles); };
+  if (wg == 0) {
+    setmaxnreg_dec<C::cfg.producer_regs>();
+    produce_wgrad<float, C>(p, g, ring, tid);
+  } else if (wg == 1) {
+    setmaxnreg_dec<C::cfg.transform_regs>();
+    transform<C, /*B_MN=*/true>(p, ring, tid - 128, ktiles_of);
+  } else {
+    setmaxnreg_inc<C::cfg.consumer_regs>();
+    const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;
+    const int row0 = cw * C::WM + 16 * warp + (lane >> 2);  // this thread's A rows: row0, +8
+    float acc[C::kAccRegs];
+    RingPos pos;
+    for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n * p.batch; t += gridDim.x) {
+      int64_t z, m0, n0;
+      tile_origin<C>(p, t, z, m0, n0);
+      CUOPS_UNROLL
+      for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
+      mainloop_tf32<C, /*A_MN=*/true>(ring, pos, row0, acc, lane, ktiles_of(z));
+      store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
+    }
+  }
+#endif
+}
+
+// Runs `kernel` of tile C (element type T) on p: dy^T by the copy engine, the
+// pixel splits (config.cuh: split_length), the finish into dw.
+template <typename T, class C, class Kernel>
+bool launch(Kernel kernel, const Conv2dProblem& p, void* dw, const DwStrides& dws) {
   if (!kernel_in_build<C>(kernel)) return false;
   const int64_t pixels = p.N * p.P * p.Q, ntot = p.R * p.S * p.C;
   Params prm{};
@@ -174,7 +222,6 @@ bool launch(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
   prm.K = pixels;
   prm.tiles_m = ceil_div<int64_t>(p.K, C::BM);
   prm.tiles_n = ceil_div<int64_t>(ntot, C::BN);
-  // Pixel splits (config.cuh: split_length).
   const int64_t ktiles = ceil_div<int64_t>(pixels, C::BK);
   const int64_t units = prm.tiles_m * prm.tiles_n;
   const int64_t per = split_length(units, ktiles, p.K * ntot);
@@ -202,6 +249,12 @@ bool launch(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
   return true;
 }
 
+template <typename T, TileConfig kCfg>
+bool launch(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
+  using C = Tile<kCfg>;
+  return launch<T, C>(wgrad_wgmma_kernel<T, C>, p, dw, dws);
+}
+
 // 128 x 128 tiles (128 filters x 128 columns of (tap, channel)); tuning entry
 // 1: one wgmma batch in flight (tuning.h).
 template <typename T>
@@ -211,14 +264,28 @@ bool run(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
   return launch<T, kConvNarrow>(p, dw, dws);
 }
 
-// The problems run() takes (p.x = input, p.y = grad_output).
+// The tf32 engine's tile with a gathering producer: four 32-column boxes'
+// taps per thread need 64 registers there (56 spilled), so the consumers keep
+// 200 (64 + 40 + 2 x 200 <= 4 x 128).
+constexpr Tf32Config kWgradTf32{/*stages=*/3, /*producer_regs=*/64, /*transform_regs=*/40,
+                                /*consumer_regs=*/200};
+
+bool run_tf32(const Conv2dProblem& p, void* dw, const DwStrides& dws) {
+  using C = Tf32Tile<kWgradTf32, /*kSplitOps=*/true>;
+  return launch<float, C>(wgrad_tf32_wgmma_kernel<C>, p, dw, dws);
+}
+
+// The problems run() / run_tf32() take (p.x = input, p.y = grad_output):
+// 128-byte rows of channels (C % 64 for 16-bit types, % 32 for fp32) and
+// 16-byte aligned rows of x and dy.
 bool eligible(const Conv2dProblem& p) {
   if (!is_sm90()) return false;
-  if (p.dtype != at::kHalf && p.dtype != at::kBFloat16) return false;
+  if (p.dtype != at::kHalf && p.dtype != at::kBFloat16 && p.dtype != at::kFloat) return false;
+  const int64_t vec = 16 / c10::elementSize(p.dtype), row = 8 * vec;  // 16 and 128 bytes
   const int64_t pixels = p.N * p.P * p.Q;
-  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % 64 == 0 && aligned16(p.x) &&
-                    p.x_sn % 8 == 0 && p.x_sh % 8 == 0 && p.x_sw % 8 == 0;
-  const bool dy_ok = y_dense_channels_last(p) && p.K % 8 == 0 && aligned16(p.y);
+  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % row == 0 && aligned16(p.x) &&
+                    p.x_sn % vec == 0 && p.x_sh % vec == 0 && p.x_sw % vec == 0;
+  const bool dy_ok = y_dense_channels_last(p) && p.K % vec == 0 && aligned16(p.y);
   const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
   const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h) &&
                        fits((p.Q - 1) * p.stride_w) && fits((p.R - 1) * p.dil_h + p.pad_h) &&
@@ -245,6 +312,16 @@ void conv2d_backward_weight_implicit_gemm_wgmma(const Conv2dGradProblem& p) {
   const bool ran =
       p.dtype == at::kHalf ? run<__half>(q, p.dw, dws) : run<__nv_bfloat16>(q, p.dw, dws);
   if (!ran) conv2d_backward_weight_implicit_gemm_mma(p);  // a build without the sm_90a body
+}
+
+void conv2d_backward_weight_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat,
+                   "cuops.conv2d_backward_weight(implicit_gemm_wgmma_3xtf32): unsupported dtype ",
+                   p.dtype);
+  Conv2dProblem q = p;  // x = input, y = grad_output
+  q.y = const_cast<void*>(p.dy);
+  const DwStrides dws{p.w_sk, p.w_sc, p.w_sr, p.w_ss};
+  if (!eligible(q) || !run_tf32(q, p.dw, dws)) conv2d_backward_weight_implicit_gemm_3xtf32(p);
 }
 
 }  // namespace cuops::cuda

@@ -120,9 +120,10 @@ struct Tf32Ring : Ring<C> {
   __device__ __forceinline__ uint32_t ready(int s) const {
     return this->bars + 8 * (2 * C::kStages + s);
   }
-  __device__ __forceinline__ void init() const {
+  // `full_arrivals` as Ring::init's (the convolutions' gathering threads).
+  __device__ __forceinline__ void init(int full_arrivals = 1) const {
     for (int s = 0; s < C::kStages; ++s) {
-      mbar_init(this->full(s), 1);
+      mbar_init(this->full(s), full_arrivals);
       mbar_init(this->empty(s), C::kConsumerWarps);
       mbar_init(ready(s), 128);
     }
@@ -204,12 +205,17 @@ __device__ __forceinline__ void transform_tile(uint32_t raw, uint32_t big, uint3
   }
 }
 
-template <class C, bool B_MN>
-__device__ __forceinline__ void transform(const Params& p, const Tf32Ring<C>& ring, int t) {
+// `ktiles_of(z)`: the k tiles of product (or GEMM-K split) z.
+template <class C, bool B_MN, class KTiles>
+__device__ __forceinline__ void transform(const Params& p, const Tf32Ring<C>& ring, int t,
+                                          KTiles ktiles_of) {
   RingPos pos;
   const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    for (int kt = 0; kt < p.ktiles; ++kt) {
+    int64_t z, m0, n0;
+    tile_origin<C>(p, tile, z, m0, n0);
+    const int ktiles = ktiles_of(z);
+    for (int kt = 0; kt < ktiles; ++kt) {
       mbar_wait_bounded(ring.full(pos.s), pos.phase);
       transform_tile<C, B_MN>(ring.b(pos.s), ring.big(pos.s), ring.small(pos.s), t);
       // Generic-proxy writes, read next by wgmma (the async proxy).
@@ -218,6 +224,10 @@ __device__ __forceinline__ void transform(const Params& p, const Tf32Ring<C>& ri
       pos.next<C::kStages>();
     }
   }
+}
+template <class C, bool B_MN>
+__device__ __forceinline__ void transform(const Params& p, const Tf32Ring<C>& ring, int t) {
+  transform<C, B_MN>(p, ring, t, [&](int64_t) { return p.ktiles; });
 }
 
 // ---------------------------------------------------------------------------
@@ -287,14 +297,16 @@ __device__ __forceinline__ void mainloop_tf32(const Tf32Ring<C>& ring, RingPos& 
 }
 
 // Epilogue: one consumer's 64 x 128 block of C = acc (+ bias), fp32, guarded
-// at the M and N edges (the fragment layout of store_tile_direct).
-template <class C>
-__device__ __forceinline__ void store_tile_f32(const Params& p, const float (&acc)[C::kAccRegs],
-                                               int64_t z, int64_t m0, int64_t n0, int warp,
-                                               int lane) {
+// at the M and N edges (the fragment layout of store_tile_direct). Row m of
+// C starts at c + row_offset(m) (the convolutions: output pixel m's place).
+template <class C, class RowOffset>
+__device__ __forceinline__ void store_tile_f32_rows(const Params& p,
+                                                    const float (&acc)[C::kAccRegs], int64_t m0,
+                                                    int64_t n0, int warp, int lane,
+                                                    RowOffset row_offset) {
   const int g = lane >> 2, q = lane & 3;
   const float* bias = static_cast<const float*>(p.bias);
-  float* c = static_cast<float*>(p.c) + z * p.c_sz;
+  float* c = static_cast<float*>(p.c);
   const int64_t r0 = m0 + 16 * warp + g;
   CUOPS_UNROLL
   for (int j = 0; j < C::BN / 8; ++j) {
@@ -308,7 +320,7 @@ __device__ __forceinline__ void store_tile_f32(const Params& p, const float (&ac
       const int64_t m = r0 + 8 * h;
       if (m >= p.M) continue;
       const float v0 = acc[4 * j + 2 * h] + b0, v1 = acc[4 * j + 2 * h + 1] + b1;
-      float* dst = c + m * p.c_sm + n * p.c_sn;
+      float* dst = c + row_offset(m) + n * p.c_sn;
       if (p.c_pairs && has2) {
         *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
       } else {
@@ -317,6 +329,13 @@ __device__ __forceinline__ void store_tile_f32(const Params& p, const float (&ac
       }
     }
   }
+}
+template <class C>
+__device__ __forceinline__ void store_tile_f32(const Params& p, const float (&acc)[C::kAccRegs],
+                                               int64_t z, int64_t m0, int64_t n0, int warp,
+                                               int lane) {
+  store_tile_f32_rows<C>(p, acc, m0, n0, warp, lane,
+                         [&](int64_t m) { return z * p.c_sz + m * p.c_sm; });
 }
 
 }  // namespace cuops::cuda::wgmma

@@ -1,0 +1,115 @@
+// Step of the conv2d forward ladder (fp32, Hopper sm_90a): the convolution
+// on matmul's tf32 wgmma engine at fp32 accuracy (3xTF32), and, through the
+// phases, dgrad. It joins two existing pieces:
+//
+//   x      --producer warpgroup: im2col rows by cp.async--> raw A tile
+//           (implicit_gemm_wgmma's gather, wgmma_gather.cuh: 32 fp32
+//           channels of one tap = one 128-byte swizzled row per pixel)
+//   filter --copy engine, [K][R*S*C] rows--> raw B tile (K-major)
+//   raw B  --transform warpgroup: split--> B big, B small   (tf32.cuh)
+//   raw A  --consumers: fragments split in registers--> A_small B_big +
+//           A_big B_small + A_big B_big per k tile, acc += part (tf32.cuh)
+//   acc    --fp32 stores at each output pixel's place--> y
+//
+// So the arithmetic and its error are wgmma_3xtf32's (docs/matmul-worklog.md,
+// steps 9-10), the gather and the GEMM-K split on small grids the fp16/bf16
+// step's. Why it should beat implicit_gemm_3xtf32 (mma.sync): that step's
+// tf32 rate, after fragment loads and the per-element split, is the matmul
+// step 9's 0.70x cuBLAS fp32; the wgmma engine reached 1.75-1.99x (H100). A
+// 3xTF32 k tile costs 6x a bf16 tile's tensor time for 2x its gathered
+// bytes, so the gather that limited the bf16 step is 3x less of the time here.
+//
+// Eligibility (else implicit_gemm_3xtf32): an sm_90 device and sm_90a build;
+// groups 1; x channels_last with C % 32 == 0 and 16-byte aligned pixels;
+// K >= 64, K % 4 == 0. Deterministic: a block owns an output tile (or a
+// split of its K) and sums its k tiles in order; splits are summed in order.
+#include "conv2d_steps.h"
+#include "cuda/conv2d/wgmma_gather.cuh"  // Gather, produce_gathered, host planning
+#include "cuda/matmul/wgmma/tf32.cuh"
+
+namespace cuops::cuda {
+namespace {
+
+using namespace wgmma;
+
+// The matmul's tf32 tile with a gathering producer warpgroup: its 128
+// threads hold a pixel's window state (56 registers, as the fp16/bf16
+// step's producer); the consumers give up 8 of their 216 so that the four
+// warpgroups fit the block's 512 x 128 registers.
+constexpr Tf32Config kConvTf32{/*stages=*/3, /*producer_regs=*/56, /*transform_regs=*/40,
+                               /*consumer_regs=*/208};
+using ConvTile = Tf32Tile<kConvTf32, /*kSplitOps=*/true>;
+
+template <class C>
+__global__ void __launch_bounds__(C::kThreads, 1)
+    conv_tf32_wgmma_kernel(const __grid_constant__ Params p, const __grid_constant__ Gather g,
+                           float* ws) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  __shared__ __align__(8) uint64_t bars[3 * C::kStages];
+  extern __shared__ __align__(1024) unsigned char smem[];
+  const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
+  const int tid = threadIdx.x, wg = tid / 128;
+  if (tid == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
+  __syncthreads();
+  // Split z's k tiles: the producer, the transform and the consumers agree.
+  const auto ktiles_of = [&](int64_t z) { return split_ktiles(g.ktiles_total, z, p.ktiles); };
+  if (wg == 0) {
+    setmaxnreg_dec<C::cfg.producer_regs>();
+    produce_gathered<float, C>(p, g, ring, tid);
+  } else if (wg == 1) {
+    setmaxnreg_dec<C::cfg.transform_regs>();
+    transform<C, /*B_MN=*/false>(p, ring, tid - 128, ktiles_of);
+  } else {
+    setmaxnreg_inc<C::cfg.consumer_regs>();
+    const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;
+    const int row0 = cw * C::WM + 16 * warp + (lane >> 2);  // this thread's A rows: row0, +8
+    float acc[C::kAccRegs];
+    RingPos pos;
+    for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n * p.batch; t += gridDim.x) {
+      int64_t z, m0, n0;
+      tile_origin<C>(p, t, z, m0, n0);
+      CUOPS_UNROLL
+      for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
+      mainloop_tf32<C, /*A_MN=*/false>(ring, pos, row0, acc, lane, ktiles_of(z));
+      if (p.batch == 1)
+        store_tile_f32_rows<C>(p, acc, m0 + cw * C::WM, n0, warp, lane,
+                               [&](int64_t m) { return g.y_row(m); });
+      else
+        store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
+    }
+  }
+#endif
+}
+
+bool run(const Conv2dProblem& p) {
+  using C = ConvTile;
+  if (p.dtype != at::kFloat || !is_sm90()) return false;
+  if (!gather_eligible(p, C::BK) || p.K < 64 || p.K % 4 != 0) return false;
+  auto kernel = conv_tf32_wgmma_kernel<C>;
+  if (!kernel_in_build<C>(kernel)) return false;
+  const int64_t rsc = p.R * p.S * p.C;
+  at::Tensor packed;
+  const Params prm = conv_params<float, C>(p, krsc_filter(p, packed), rsc);
+  launch_conv<float, C>(kernel, p, prm, make_gather(p, C::BK, rsc / C::BK));
+  return true;
+}
+
+}  // namespace
+
+void conv2d_implicit_gemm_wgmma_3xtf32(const Conv2dProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat,
+                   "cuops.conv2d(implicit_gemm_wgmma_3xtf32): unsupported dtype ", p.dtype);
+  if (p.N * p.K * p.P * p.Q == 0) return;
+  if (!run(p)) conv2d_implicit_gemm_3xtf32(p);
+}
+
+// dgrad: one stride-1 forward of this step per output phase of dx (the
+// phases' x is dy: channels_last with K % 32 == 0 takes the engine).
+void conv2d_backward_input_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat,
+                   "cuops.conv2d_backward_input(implicit_gemm_wgmma_3xtf32): unsupported dtype ",
+                   p.dtype);
+  dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_wgmma_3xtf32);
+}
+
+}  // namespace cuops::cuda
