@@ -51,14 +51,16 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   const int tid = threadIdx.x, wg = tid / 128;
   if (tid == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
   __syncthreads();
-  // Split z's k tiles: the producer, the transform and the consumers agree.
+  // Split z's k tiles (tile t is of split t / (tiles per split)): the
+  // producer, the transform and the consumers agree.
   const auto ktiles_of = [&](int64_t z) { return split_ktiles(g.ktiles_total, z, p.ktiles); };
+  const auto tile_ktiles = [&](int64_t t) { return ktiles_of(t / (p.tiles_m * p.tiles_n)); };
   if (wg == 0) {
     setmaxnreg_dec<C::cfg.producer_regs>();
     produce_gathered<float, C>(p, g, ring, tid);
   } else if (wg == 1) {
     setmaxnreg_dec<C::cfg.transform_regs>();
-    transform<C, /*B_MN=*/false>(p, ring, tid - 128, ktiles_of);
+    transform<C, /*B_MN=*/false>(p, ring, tid - 128, tile_ktiles);
   } else {
     setmaxnreg_inc<C::cfg.consumer_regs>();
     const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;
@@ -72,8 +74,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
       mainloop_tf32<C, /*A_MN=*/false>(ring, pos, row0, acc, lane, ktiles_of(z));
       if (p.batch == 1)
-        store_tile_f32_rows<C>(p, acc, m0 + cw * C::WM, n0, warp, lane,
-                               [&](int64_t m) { return g.y_row(m); });
+        store_tile_f32_rows<C>(p, static_cast<float*>(p.c), acc, m0 + cw * C::WM, n0, warp,
+                               lane, [&](int64_t m) { return g.y_row(m); });
       else
         store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
     }

@@ -184,13 +184,15 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   const int tid = threadIdx.x, wg = tid / 128;
   if (tid == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
   __syncthreads();
+  // Split z's k tiles (tile t is of split t / (tiles per split)).
   const auto ktiles_of = [&](int64_t z) { return split_ktiles(g.ktiles_total, z, p.ktiles); };
+  const auto tile_ktiles = [&](int64_t t) { return ktiles_of(t / (p.tiles_m * p.tiles_n)); };
   if (wg == 0) {
     setmaxnreg_dec<C::cfg.producer_regs>();
     produce_wgrad<float, C>(p, g, ring, tid);
   } else if (wg == 1) {
     setmaxnreg_dec<C::cfg.transform_regs>();
-    transform<C, /*B_MN=*/true>(p, ring, tid - 128, ktiles_of);
+    transform<C, /*B_MN=*/true>(p, ring, tid - 128, tile_ktiles);
   } else {
     setmaxnreg_inc<C::cfg.consumer_regs>();
     const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;

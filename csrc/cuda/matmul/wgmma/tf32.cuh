@@ -205,16 +205,14 @@ __device__ __forceinline__ void transform_tile(uint32_t raw, uint32_t big, uint3
   }
 }
 
-// `ktiles_of(z)`: the k tiles of product (or GEMM-K split) z.
+// `ktiles_of(tile)`: the k tiles of output tile `tile` (of its GEMM-K split).
 template <class C, bool B_MN, class KTiles>
 __device__ __forceinline__ void transform(const Params& p, const Tf32Ring<C>& ring, int t,
                                           KTiles ktiles_of) {
   RingPos pos;
   const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    int64_t z, m0, n0;
-    tile_origin<C>(p, tile, z, m0, n0);
-    const int ktiles = ktiles_of(z);
+    const int ktiles = ktiles_of(tile);
     for (int kt = 0; kt < ktiles; ++kt) {
       mbar_wait_bounded(ring.full(pos.s), pos.phase);
       transform_tile<C, B_MN>(ring.b(pos.s), ring.big(pos.s), ring.small(pos.s), t);
@@ -300,14 +298,15 @@ __device__ __forceinline__ void mainloop_tf32(const Tf32Ring<C>& ring, RingPos& 
 // at the M and N edges (the fragment layout of store_tile_direct). Row m of
 // C starts at c + row_offset(m) (the convolutions: output pixel m's place).
 template <class C, class RowOffset>
-__device__ __forceinline__ void store_tile_f32_rows(const Params& p,
+__device__ __forceinline__ void store_tile_f32_rows(const Params& p, float* c,
                                                     const float (&acc)[C::kAccRegs], int64_t m0,
                                                     int64_t n0, int warp, int lane,
                                                     RowOffset row_offset) {
   const int g = lane >> 2, q = lane & 3;
   const float* bias = static_cast<const float*>(p.bias);
-  float* c = static_cast<float*>(p.c);
   const int64_t r0 = m0 + 16 * warp + g;
+  // The thread's two rows, r0 and r0 + 8: their starts once, not per column.
+  float* const rows[2] = {c + row_offset(r0), c + row_offset(r0 + 8)};
   CUOPS_UNROLL
   for (int j = 0; j < C::BN / 8; ++j) {
     const int64_t n = n0 + 8 * j + 2 * q;
@@ -317,10 +316,9 @@ __device__ __forceinline__ void store_tile_f32_rows(const Params& p,
     const float b1 = bias != nullptr && has2 ? bias[n + 1] : 0.f;
     CUOPS_UNROLL
     for (int h = 0; h < 2; ++h) {
-      const int64_t m = r0 + 8 * h;
-      if (m >= p.M) continue;
+      if (r0 + 8 * h >= p.M) continue;
       const float v0 = acc[4 * j + 2 * h] + b0, v1 = acc[4 * j + 2 * h + 1] + b1;
-      float* dst = c + row_offset(m) + n * p.c_sn;
+      float* dst = rows[h] + n * p.c_sn;
       if (p.c_pairs && has2) {
         *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
       } else {
@@ -334,8 +332,8 @@ template <class C>
 __device__ __forceinline__ void store_tile_f32(const Params& p, const float (&acc)[C::kAccRegs],
                                                int64_t z, int64_t m0, int64_t n0, int warp,
                                                int lane) {
-  store_tile_f32_rows<C>(p, acc, m0, n0, warp, lane,
-                         [&](int64_t m) { return z * p.c_sz + m * p.c_sm; });
+  store_tile_f32_rows<C>(p, static_cast<float*>(p.c) + z * p.c_sz, acc, m0, n0, warp, lane,
+                         [&](int64_t m) { return m * p.c_sm; });
 }
 
 }  // namespace cuops::cuda::wgmma
