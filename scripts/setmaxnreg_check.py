@@ -24,8 +24,8 @@ import sys
 
 
 def cuobjdump() -> str:
-    found = shutil.which("cuobjdump") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"),
-                                                      "bin", "cuobjdump")
+    cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+    found = shutil.which("cuobjdump") or os.path.join(cuda_home, "bin", "cuobjdump")
     if os.path.exists(found):
         return found
     import triton  # a copy ships with triton's NVIDIA backend

@@ -151,7 +151,7 @@ def test_forward_regtile_views_cuda(step):
 FP32_WGRAD_STEPS = FP32_STEPS + ["implicit_gemm_regtile_slots"]
 # Beyond the forward's shapes: many pixel chunks per slot plan.
 WGRAD_SHAPES = REGTILE_SHAPES + [
-    ((4, 3, 64, 64), (64, 3, 7, 7), dict(stride=2, padding=3)),       # stem: 2 chunk slots, 16 chunks
+    ((4, 3, 64, 64), (64, 3, 7, 7), dict(stride=2, padding=3)),  # stem: 2 chunk slots, 16 chunks
     ((8, 64, 28, 28), (64, 16, 3, 3), dict(padding=1, groups=4)),     # K/groups 16: 4 group slots
     ((4, 40, 20, 20), (160, 8, 3, 3), dict(padding=1, groups=5)),     # K/groups 32: 4 + 1 slots
     ((6, 32, 21, 19), (24, 32, 3, 3), dict(stride=2, padding=1)),     # K 24: 4 chunk slots, odd npq
@@ -349,14 +349,27 @@ WGMMA_GRAD_SHAPES = [
 ]
 
 
+# The Hopper steps' kernels by dtype: (step, dgrad's forward kernel, wgrad
+# kernel, channels per 128-byte row: what K (dgrad) and C (wgrad) must divide).
+WGMMA_GRAD_STEPS = {torch.float16: ("implicit_gemm_wgmma", "conv_wgmma_kernel",
+                                    "wgrad_wgmma_kernel", 64),
+                    torch.bfloat16: ("implicit_gemm_wgmma", "conv_wgmma_kernel",
+                                     "wgrad_wgmma_kernel", 64),
+                    torch.float32: ("implicit_gemm_wgmma_3xtf32", "conv_tf32_wgmma_kernel",
+                                    "wgrad_tf32_wgmma_kernel", 32)}
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("dtype", list(WGMMA_GRAD_STEPS), ids=str)
 @pytest.mark.parametrize("shape", range(len(WGMMA_GRAD_SHAPES)))
 def test_wgmma_backward_cuda(shape, dtype):
     """dx and dw (channels_last, as torch makes it here: the wgrad's copy out
     of its KCRS result) against float64 autograd; deterministic; on an sm_90
-    device the wgmma kernels ran exactly where they apply."""
+    device the wgmma kernels ran exactly where they apply (fp16/bf16:
+    implicit_gemm_wgmma; fp32: implicit_gemm_wgmma_3xtf32 on the tf32 engine,
+    the fp32 long-reduction tolerance)."""
     torch.manual_seed(0)
+    step, dgrad_kernel, wgrad_kernel, row = WGMMA_GRAD_STEPS[dtype]
     xs, ws, kw = WGMMA_GRAD_SHAPES[shape]
     x = as_layout(torch.randn(xs, device="cuda", dtype=dtype), True)
     w = torch.randn(ws, device="cuda", dtype=dtype)
@@ -365,7 +378,8 @@ def test_wgmma_backward_cuda(shape, dtype):
     dy = as_layout(torch.randn(y64.shape, device="cuda", dtype=dtype), True)
     want_dx, want_dw = torch.autograd.grad(y64, (x64, w64), dy.double().cpu())
     s, pad, d = kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1)
-    args = ([s, s], [pad] * 4, [d, d], 1, "implicit_gemm_wgmma")
+    args = ([s, s], [pad] * 4, [d, d], 1, step)
+    tol = 4e-5 if dtype == torch.float32 else None
 
     def dgrad():
         return torch.ops.cuops.conv2d_backward_input(dy, w, list(xs), *args)
@@ -376,12 +390,13 @@ def test_wgmma_backward_cuda(shape, dtype):
     for name, run, want in (("dgrad", dgrad, want_dx), ("wgrad", wgrad, want_dw)):
         poison_allocator("cuda", want.numel() * 16)
         got = run()
-        assert_rel_close(got, want.to(dtype), dtype=dtype, what=f"wgmma {name} {xs} {ws} {kw}")
+        assert_rel_close(got, want.to(dtype), dtype=dtype, tol=tol,
+                         what=f"{step} {name} {xs} {ws} {kw}")
         assert torch.equal(got, run())
     if torch.cuda.get_device_capability() == (9, 0):
         from tests.utils import kernel_names
-        for run, applies, kernel in ((dgrad, ws[0] % 64 == 0, "conv_wgmma_kernel"),
-                                     (wgrad, xs[1] % 64 == 0, "wgrad_wgmma_kernel")):
+        for run, applies, kernel in ((dgrad, ws[0] % row == 0, dgrad_kernel),
+                                     (wgrad, xs[1] % row == 0, wgrad_kernel)):
             names = kernel_names(run)
             assert names is None or any(kernel in n for n in names) == applies, names
 
@@ -430,43 +445,6 @@ def test_wgmma_3xtf32_conv_cuda(shape, w_cl):
     out = cuops.conv2d(xn, w, b, **kw, variant=step)
     assert_rel_close(out, ref64(xn, w, b, kw).float(), dtype=torch.float32, what=f"{step} nchw")
     _tf32_engine_ran(lambda: cuops.conv2d(xn, w, b, **kw, variant=step), False)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("shape", range(len(WGMMA_GRAD_SHAPES)))
-def test_wgmma_3xtf32_backward_cuda(shape):
-    """fp32 dx (the phases over the tf32 engine: dy channels_last, K % 32 ==
-    0) and dw (dy^T by the copy engine, im2col(x) gathered: C % 32 == 0)
-    against float64 autograd; deterministic; the engine ran exactly where it
-    applies (K = 200 and C = 72 fall back to implicit_gemm_3xtf32)."""
-    torch.manual_seed(0)
-    xs, ws, kw = WGMMA_GRAD_SHAPES[shape]
-    x = as_layout(torch.randn(xs, device="cuda"), True)
-    w = torch.randn(ws, device="cuda")
-    x64, w64 = (t.detach().double().cpu().requires_grad_(True) for t in (x, w))
-    y64 = F.conv2d(x64, w64, **kw)
-    dy = as_layout(torch.randn(y64.shape, device="cuda"), True)
-    want_dx, want_dw = torch.autograd.grad(y64, (x64, w64), dy.double().cpu())
-    s, pad, d = kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1)
-    args = ([s, s], [pad] * 4, [d, d], 1, "implicit_gemm_wgmma_3xtf32")
-
-    def dgrad():
-        return torch.ops.cuops.conv2d_backward_input(dy, w, list(xs), *args)
-
-    def wgrad():
-        return torch.ops.cuops.conv2d_backward_weight(dy, x, list(ws), *args)
-
-    for name, run, want in (("dgrad", dgrad, want_dx), ("wgrad", wgrad, want_dw)):
-        poison_allocator("cuda", want.numel() * 16)
-        got = run()
-        assert_rel_close(got, want.float(), tol=4e-5, what=f"wgmma_3xtf32 {name} {xs} {ws} {kw}")
-        assert torch.equal(got, run())
-    _tf32_engine_ran(dgrad, ws[0] % 32 == 0 and xs[1] >= 64 and xs[1] % 4 == 0)
-    if torch.cuda.get_device_capability() == (9, 0):
-        from tests.utils import kernel_names
-        names = kernel_names(wgrad)
-        assert names is None or any("wgrad_tf32_wgmma_kernel" in n for n in names) == \
-            (xs[1] % 32 == 0), names
 
 
 # The wgmma steps' other tuning entries (one wgmma batch in flight; the direct

@@ -48,38 +48,19 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   __shared__ __align__(8) uint64_t bars[3 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
   const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
-  const int tid = threadIdx.x, wg = tid / 128;
-  if (tid == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
+  if (threadIdx.x == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
   __syncthreads();
-  // Split z's k tiles (tile t is of split t / (tiles per split)): the
-  // producer, the transform and the consumers agree.
-  const auto ktiles_of = [&](int64_t z) { return split_ktiles(g.ktiles_total, z, p.ktiles); };
-  const auto tile_ktiles = [&](int64_t t) { return ktiles_of(t / (p.tiles_m * p.tiles_n)); };
-  if (wg == 0) {
-    setmaxnreg_dec<C::cfg.producer_regs>();
-    produce_gathered<float, C>(p, g, ring, tid);
-  } else if (wg == 1) {
-    setmaxnreg_dec<C::cfg.transform_regs>();
-    transform<C, /*B_MN=*/false>(p, ring, tid - 128, tile_ktiles);
-  } else {
-    setmaxnreg_inc<C::cfg.consumer_regs>();
-    const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;
-    const int row0 = cw * C::WM + 16 * warp + (lane >> 2);  // this thread's A rows: row0, +8
-    float acc[C::kAccRegs];
-    RingPos pos;
-    for (int64_t t = blockIdx.x; t < p.tiles_m * p.tiles_n * p.batch; t += gridDim.x) {
-      int64_t z, m0, n0;
-      tile_origin<C>(p, t, z, m0, n0);
-      CUOPS_UNROLL
-      for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
-      mainloop_tf32<C, /*A_MN=*/false>(ring, pos, row0, acc, lane, ktiles_of(z));
-      if (p.batch == 1)
-        store_tile_f32_rows<C>(p, static_cast<float*>(p.c), acc, m0 + cw * C::WM, n0, warp,
-                               lane, [&](int64_t m) { return g.y_row(m); });
-      else
-        store_partials<C>(p, ws, acc, z, m0 + cw * C::WM, n0, warp, lane);
-    }
-  }
+  run_roles<C, /*A_MN=*/false, /*B_MN=*/false>(
+      p, ring, [&](int tid) { produce_gathered<float, C>(p, g, ring, tid); },
+      [&](int64_t t) { return tile_split_ktiles(p, g.ktiles_total, t); },
+      [&](const float(&acc)[C::kAccRegs], int64_t z, int64_t m0, int64_t n0, int warp,
+          int lane) {
+        if (p.batch == 1)
+          store_tile_f32_rows<C>(p, static_cast<float*>(p.c), acc, m0, n0, warp, lane,
+                                 [&](int64_t m) { return g.y_row(m); });
+        else
+          store_partials<C>(p, ws, acc, z, m0, n0, warp, lane);
+      });
 #endif
 }
 

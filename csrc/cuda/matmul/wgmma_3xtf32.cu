@@ -39,32 +39,16 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   __shared__ __align__(8) uint64_t bars[3 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
   const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
-  const int tid = threadIdx.x, wg = tid / 128;
-  if (tid == 0) ring.init();
+  if (threadIdx.x == 0) ring.init();
   __syncthreads();
-  // No block-wide barrier after this point: the roles run on their own.
-  if (wg == 0) {
-    setmaxnreg_dec<C::cfg.producer_regs>();
-    if (tid == 0) produce<C, A_MN, B_MN>(p, ring);
-  } else if (wg == 1) {
-    setmaxnreg_dec<C::cfg.transform_regs>();
-    transform<C, B_MN>(p, ring, tid - 128);
-  } else {
-    setmaxnreg_inc<C::cfg.consumer_regs>();
-    const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;
-    const int row0 = cw * C::WM + 16 * warp + (lane >> 2);  // this thread's A rows: row0, +8
-    float acc[C::kAccRegs];
-    RingPos pos;
-    const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
-    for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-      int64_t z, m0, n0;
-      tile_origin<C>(p, t, z, m0, n0);
-      CUOPS_UNROLL
-      for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
-      mainloop_tf32<C, A_MN>(ring, pos, row0, acc, lane, p.ktiles);
-      store_tile_f32<C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane);
-    }
-  }
+  run_roles<C, A_MN, B_MN>(
+      p, ring,
+      [&](int tid) {
+        if (tid == 0) produce<C, A_MN, B_MN>(p, ring);
+      },
+      [&](int64_t) { return p.ktiles; },
+      [&](const float(&acc)[C::kAccRegs], int64_t z, int64_t m0, int64_t n0, int warp,
+          int lane) { store_tile_f32<C>(p, acc, z, m0, n0, warp, lane); });
 #endif
 }
 

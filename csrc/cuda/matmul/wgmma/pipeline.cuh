@@ -363,6 +363,10 @@ __device__ __forceinline__ int split_ktiles(int total, int64_t z, int per) {
   const int64_t left = total - z * per;
   return static_cast<int>(left < per ? left : per);
 }
+// ... of output tile t (of split z = t / tiles per split, tile_origin's z).
+__device__ __forceinline__ int tile_split_ktiles(const Params& p, int total, int64_t t) {
+  return split_ktiles(total, t / (p.tiles_m * p.tiles_n), p.ktiles);
+}
 
 // The epilogue of a split GEMM-K (the convolutions): one consumer
 // warpgroup's 64 x BN fp32 partial tile of split z into ws[z][m][n] (rows

@@ -223,10 +223,6 @@ __device__ __forceinline__ void transform(const Params& p, const Tf32Ring<C>& ri
     }
   }
 }
-template <class C, bool B_MN>
-__device__ __forceinline__ void transform(const Params& p, const Tf32Ring<C>& ring, int t) {
-  transform<C, B_MN>(p, ring, t, [&](int64_t) { return p.ktiles; });
-}
 
 // ---------------------------------------------------------------------------
 // Consumers: per k tile, A's fragments of the k8 steps read from the raw A
@@ -291,6 +287,40 @@ __device__ __forceinline__ void mainloop_tf32(const Tf32Ring<C>& ring, RingPos& 
     CUOPS_UNROLL
     for (int i = 0; i < C::kAccRegs; ++i) acc[i] += part[i];
     pos.next<C::kStages>();
+  }
+}
+
+// The block's roles after the ring is set up (no block-wide barrier after
+// this point: they run on their own). Warpgroup 0 runs `produce(tid)` (the
+// copy engine's thread, or gathering threads), 1 the transform, 2 and 3 the
+// consumers, each tile ending in `store(acc, z, m0, n0, warp, lane)` for its
+// 64-row half. `tile_ktiles(t)`: the k tiles of output tile t.
+template <class C, bool A_MN, bool B_MN, class Produce, class TileKtiles, class Store>
+__device__ __forceinline__ void run_roles(const Params& p, const Tf32Ring<C>& ring,
+                                          Produce&& produce, TileKtiles&& tile_ktiles,
+                                          Store&& store) {
+  const int tid = threadIdx.x, wg = tid / 128;
+  if (wg == 0) {
+    setmaxnreg_dec<C::cfg.producer_regs>();
+    produce(tid);
+  } else if (wg == 1) {
+    setmaxnreg_dec<C::cfg.transform_regs>();
+    transform<C, B_MN>(p, ring, tid - 128, tile_ktiles);
+  } else {
+    setmaxnreg_inc<C::cfg.consumer_regs>();
+    const int cw = wg - 2, warp = (tid / 32) % 4, lane = tid % 32;
+    const int row0 = cw * C::WM + 16 * warp + (lane >> 2);  // this thread's A rows: row0, +8
+    float acc[C::kAccRegs];
+    RingPos pos;
+    const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
+    for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+      int64_t z, m0, n0;
+      tile_origin<C>(p, t, z, m0, n0);
+      CUOPS_UNROLL
+      for (int i = 0; i < C::kAccRegs; ++i) acc[i] = 0.f;
+      mainloop_tf32<C, A_MN>(ring, pos, row0, acc, lane, tile_ktiles(t));
+      store(acc, z, m0 + cw * C::WM, n0, warp, lane);
+    }
   }
 }
 
