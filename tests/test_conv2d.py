@@ -409,8 +409,8 @@ def test_variants_listed(device):
     (the last rule), and a step of both gradient ladders has the same dtypes in
     both (test_backward names one variant for both). The steps of one ladder
     only run with the other's default: dgrad-only -- the phase steps,
-    implicit_gemm_narrow, whose wgrad would be a plain implicit GEMM, and
-    CUDA's im2col_gemm --, wgrad-only -- implicit_gemm_regtile_slots, whose
+    implicit_gemm_narrow and narrow_window, whose wgrad would be a plain
+    implicit GEMM, and CUDA's im2col_gemm --, wgrad-only -- implicit_gemm_regtile_slots, whose
     dgrad would be implicit_gemm_regtile's."""
     fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
                          ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
@@ -423,7 +423,8 @@ def test_variants_listed(device):
     assert all(dgrad_steps[n] == d for n, d in wgrad_steps.items() if n in dgrad_steps), \
         (dgrad_steps, wgrad_steps)
     assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases", "phases",
-                                                   "implicit_gemm_narrow", "im2col_gemm"}
+                                                   "implicit_gemm_narrow", "im2col_gemm",
+                                                   "narrow_window"}
     assert set(wgrad_steps) - set(dgrad_steps) <= {"implicit_gemm_regtile_slots"}
 
 

@@ -258,24 +258,34 @@ NARROW_SHAPES = [
     ((1, 3, 45, 47), (6, 3, 7, 7), dict(stride=2, padding=3)),       # stem-like, K = 6 (8 wide)
     ((2, 600, 6, 7), (4, 600, 1, 3), dict(padding=(0, 1))),          # taps > one staged chunk
     ((1, 8, 9, 9), (2, 8, 3, 3), dict(padding=2, dilation=2)),       # dilation
+    # narrow_window: several row and column tiles, R = S = 7, R > its 8
+    # (falls back), the 11x11/4 stem (forward falls back, dgrad phases 3x3)
+    ((1, 3, 150, 40), (3, 3, 3, 3), dict(padding=1)),                # 3 row tiles, 2 col tiles
+    ((1, 8, 40, 37), (5, 8, 7, 7), dict(padding=3)),                 # 7x7, stride 1
+    ((1, 4, 20, 20), (2, 4, 9, 9), dict(padding=4)),                 # 9x9: narrow's kernel
+    ((2, 3, 64, 70), (4, 3, 11, 11), dict(stride=4, padding=2)),     # 11x11/4 stem-like
 ]
+NARROW_STEPS = ["implicit_gemm_narrow", "narrow_window"]
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("step", NARROW_STEPS)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
 @pytest.mark.parametrize("shape", range(len(NARROW_SHAPES)))
-def test_narrow_cuda(shape, cl, dtype):
+def test_narrow_cuda(shape, cl, dtype, step):
     """Forward with few filters, and dgrad of the transposed problem (the
-    filters' count is the dgrad's C), against float64; deterministic."""
+    filters' count is the dgrad's C), against float64; deterministic.
+    narrow_window runs where the rows of x are contiguous, stride 1 (the
+    dgrad's phases always), dilation 1, R, S <= 8; else the narrow step."""
     torch.manual_seed(0)
     xs, ws, kw = NARROW_SHAPES[shape]
     x, w, b = random_conv(xs, ws, dtype, cl)
     want = ref64(x, w, b, kw)
     poison_allocator("cuda", want.numel() * 16)
-    out = cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_narrow")
-    assert_rel_close(out, want.to(dtype), dtype=dtype, what=f"narrow {xs} {ws} {kw}")
-    assert torch.equal(out, cuops.conv2d(x, w, b, **kw, variant="implicit_gemm_narrow"))
+    out = cuops.conv2d(x, w, b, **kw, variant=step)
+    assert_rel_close(out, want.to(dtype), dtype=dtype, what=f"{step} {xs} {ws} {kw}")
+    assert torch.equal(out, cuops.conv2d(x, w, b, **kw, variant=step))
     # dgrad where C/groups <= 8: x of C = K channels, w transposed to (C', K, R, S)
     g = kw.get("groups", 1)
     wt = as_layout(torch.randn(xs[1], ws[0] // g, *ws[2:], device="cuda", dtype=dtype), cl)
@@ -290,10 +300,14 @@ def test_narrow_cuda(shape, cl, dtype):
     pad = (pad, pad) if isinstance(pad, int) else pad
     dil = kwt.get("dilation", 1)
     poison_allocator("cuda", want_dx.numel() * 16)
-    dx = torch.ops.cuops.conv2d_backward_input(
-        dy, wt, list(xt.shape), [stride] * 2, [pad[0], pad[0], pad[1], pad[1]], [dil] * 2, g,
-        "implicit_gemm_narrow")
-    assert_rel_close(dx, want_dx.to(dtype), tol=4 * REL_TOL[dtype], what=f"narrow dgrad {xs}")
+    def dgrad():
+        return torch.ops.cuops.conv2d_backward_input(
+            dy, wt, list(xt.shape), [stride] * 2, [pad[0], pad[0], pad[1], pad[1]], [dil] * 2,
+            g, step)
+
+    dx = dgrad()
+    assert_rel_close(dx, want_dx.to(dtype), tol=4 * REL_TOL[dtype], what=f"{step} dgrad {xs}")
+    assert torch.equal(dx, dgrad())
 
 
 # implicit_gemm_wgmma (Hopper): the gather producer over taps, channel tiles,

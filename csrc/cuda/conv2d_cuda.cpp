@@ -31,6 +31,9 @@
 //                      phases, wgrad as implicit_gemm_wgmma's)
 //   implicit_gemm_narrow  K/groups <= 8 filters (heads; the dgrad phases of an
 //                      RGB stem): filters as the inner loop, not a tile dim
+//   narrow_window      the same at stride 1 with contiguous rows of x: a
+//                      column strip of x per thread reused by every tap row
+//                      (opt-in; dgrad through the phases)
 //   implicit_gemm_wgmma  fp16/bf16 on Hopper: matmul's wgmma engine with a
 //                      cp.async im2col producer warpgroup (the default for
 //                      strided 1x1 layers on sm_90)
@@ -182,6 +185,10 @@ const Ladder<FwdFn> kConvCuda(
       "Hopper (sm_90a), fp32 at fp32 accuracy: matmul's tf32 wgmma engine (3 products of split "
       "operands) with the cp.async im2col gather; x channels_last, C % 32 == 0, groups 1, "
       "K >= 64 (others -> implicit_gemm_3xtf32); opt-in"},
+     {"narrow_window", kAllFloat, &conv2d_narrow_window,
+      "K/groups <= 8, stride 1, rows of x contiguous: 8 output rows of a column per thread, "
+      "each loaded column strip of x reused by every tap row; others -> implicit_gemm_narrow; "
+      "opt-in"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_implicit_gemm_narrow,
       "K/groups <= 8 filters: 4 pixels x all filters per thread, taps and weights in smem; "
       "others -> implicit_gemm"},
@@ -258,6 +265,9 @@ const Ladder<GradFn> kDgradCuda(
       "Hopper (sm_90a), fp32, any stride: one stride-1 implicit_gemm_wgmma_3xtf32 forward per "
       "output phase of dx (dy channels_last, K % 32 == 0; others -> implicit_gemm_3xtf32); "
       "opt-in"},
+     {"narrow_window", kAllFloat, &conv2d_backward_input_narrow_window,
+      "C/groups <= 8 (an RGB stem), dy rows contiguous: the phases over the narrow_window "
+      "forward; opt-in"},
      {"implicit_gemm_narrow", kAllFloat, &conv2d_backward_input_implicit_gemm_narrow,
       "C/groups <= 8 (an RGB stem): the phases over the narrow forward"},
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_input_implicit_gemm_wgmma,

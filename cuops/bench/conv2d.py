@@ -96,6 +96,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run the ladder's default
             if v == "implicit_gemm_narrow" and ws[0] // groups > 8:
                 continue  # it would just run implicit_gemm
+            if v == "narrow_window" and (ws[0] // groups > 8 or stride != 1):
+                continue  # it would just run implicit_gemm_narrow
             if v == "implicit_gemm_wgmma" and (not cl or xs[1] % 64 or groups != 1):
                 continue  # it would just run implicit_gemm_mma_splitk
             if v == "implicit_gemm_wgmma_3xtf32" and (not cl or xs[1] % 32 or groups != 1):
@@ -138,7 +140,7 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run direct
             if v == "gemm" and not pointwise:
                 continue  # it would just run the ladder's default
-            if v == "implicit_gemm_narrow" and xs[1] // groups > 8:
+            if v in ("implicit_gemm_narrow", "narrow_window") and xs[1] // groups > 8:
                 continue  # its dgrad would just run implicit_gemm
             if v == "implicit_gemm_wgmma_3xtf32" and (not cl or groups != 1 or ws[0] % 32
                                                        or xs[1] % 32):

@@ -43,6 +43,12 @@ void conv2d_backward_weight_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& 
 bool conv2d_is_narrow(const Conv2dProblem& p);
 void conv2d_implicit_gemm_narrow(const Conv2dProblem& p);
 void conv2d_backward_input_implicit_gemm_narrow(const Conv2dGradProblem& p);
+// 2f. the same problems at stride 1 with contiguous rows of x (the dgrad
+// phases of an RGB stem): a thread owns 8 output rows of one column, each
+// loaded column strip of x serves every tap row from registers; others ->
+// implicit_gemm_narrow. dgrad: the phases over it.
+void conv2d_narrow_window(const Conv2dProblem& p);
+void conv2d_backward_input_narrow_window(const Conv2dGradProblem& p);
 // 3c. Hopper (sm_90a), fp16/bf16, channels_last, C % 64 == 0: implicit GEMM
 // on matmul's wgmma engine with a cp.async im2col producer; others -> the
 // split-K step. conv2d_wgmma_try runs it where it applies (else false).
