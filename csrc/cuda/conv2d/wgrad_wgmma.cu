@@ -92,6 +92,8 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
       dw[b] = (rs - r * g.S) * g.dil_w - g.pad_w;
       tap[b] = dh[b] * g.x_sh + dw[b] * g.x_sw + c0 + kChunkElems * gl.chunk;
     }
+    // A boxes wholly past K are neither loaded nor announced (as the GEMM's
+    // producer): their stale rows feed only output rows >= K, never stored.
     const int a_boxes = mn_boxes<C::BM, kBox>(p.M - m0);
     const int64_t pix0 = z * p.ktiles * int64_t{C::BK};
     const int ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);

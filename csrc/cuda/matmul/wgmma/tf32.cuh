@@ -335,8 +335,10 @@ __device__ __forceinline__ void store_tile_f32_rows(const Params& p, float* c,
   const int g = lane >> 2, q = lane & 3;
   const float* bias = static_cast<const float*>(p.bias);
   const int64_t r0 = m0 + 16 * warp + g;
-  // The thread's two rows, r0 and r0 + 8: their starts once, not per column.
-  float* const rows[2] = {c + row_offset(r0), c + row_offset(r0 + 8)};
+  // The thread's two rows, r0 and r0 + 8: their starts once, not per column
+  // (rows past M are not stored, and their places not formed).
+  float* const rows[2] = {r0 < p.M ? c + row_offset(r0) : c,
+                          r0 + 8 < p.M ? c + row_offset(r0 + 8) : c};
   CUOPS_UNROLL
   for (int j = 0; j < C::BN / 8; ++j) {
     const int64_t n = n0 + 8 * j + 2 * q;
