@@ -407,11 +407,10 @@ def test_bad_inputs_cuda():
 def test_variants_listed(device):
     """Every ladder has, per dtype, one default that holds without a condition
     (the last rule), and a step of both gradient ladders has the same dtypes in
-    both (test_backward names one variant for both). The steps of one ladder
-    only run with the other's default: dgrad-only -- the phase steps,
+    both (test_backward names one variant for both). Steps of one ladder only
+    run with the other's default: the dgrad-only ones -- the phase steps,
     implicit_gemm_narrow and narrow_window, whose wgrad would be a plain
-    implicit GEMM, and CUDA's im2col_gemm --, wgrad-only -- implicit_gemm_regtile_slots, whose
-    dgrad would be implicit_gemm_regtile's."""
+    implicit GEMM, and CUDA's im2col_gemm; no step is wgrad-only."""
     fwd, dgrad, wgrad = (cuops.variants(op, device) for op in
                          ("conv2d", "conv2d_backward_input", "conv2d_backward_weight"))
     for ladder in (fwd, dgrad, wgrad):
@@ -425,7 +424,7 @@ def test_variants_listed(device):
     assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases", "phases",
                                                    "implicit_gemm_narrow", "im2col_gemm",
                                                    "narrow_window"}
-    assert set(wgrad_steps) - set(dgrad_steps) <= {"implicit_gemm_regtile_slots"}
+    assert set(wgrad_steps) <= set(dgrad_steps)
 
 
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])

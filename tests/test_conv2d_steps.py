@@ -56,15 +56,18 @@ def test_forward_splitk_cuda(shape, dtype, cl):
         assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant="implicit_gemm_mma_splitk"))
 
 
-# The fp32 tile steps (FP32_STEPS): implicit_gemm_regtile (true fp32),
-# implicit_gemm_3xtf32 (tf32 tensor cores, split operands) and its Hopper
-# engine (where these shapes fit it; else the former): the 1e-5 relative
+# The fp32 tile steps (FP32_STEPS): implicit_gemm_regtile (true fp32) and its
+# slots (<= 64 filters of a group share the tile: pixel slots forward; group or
+# pixel-chunk slots in the wgrad), implicit_gemm_3xtf32 (tf32 tensor cores,
+# split operands) and its Hopper engine (where these shapes fit it; else the
+# former): the 1e-5 relative
 # tolerance fails TF32's 10-bit mantissa by ~100x. 128x128 tiles, the three x loaders
 # (pixel-fast NCHW, tap-fast channels_last, 4-channel channels_last pieces),
 # 1, 2 or 4 groups per tile, and the three epilogues (vector along q, vector
 # along k, scalar).
 # (x shape, w shape, kwargs)
-FP32_STEPS = ["implicit_gemm_regtile", "implicit_gemm_3xtf32", "implicit_gemm_wgmma_3xtf32"]
+FP32_STEPS = ["implicit_gemm_regtile", "implicit_gemm_regtile_slots", "implicit_gemm_3xtf32",
+              "implicit_gemm_wgmma_3xtf32"]
 REGTILE_SHAPES = [
     ((2, 64, 33, 35), (128, 64, 3, 3), dict(padding=1)),             # odd P, Q: scalar stores
     ((1, 16, 40, 64), (16, 16, 3, 3), dict(padding=1)),              # Q % 4 == 0: vector along q
@@ -146,10 +149,9 @@ def test_forward_regtile_views_cuda(step):
         assert_rel_close(out, want, dtype=torch.float32, what=f"{step} view {tuple(x.stride())}")
 
 
-# The fp32 wgrad steps: FP32_STEPS and the wgrad-only implicit_gemm_regtile_slots
-# (taps on the tile rows, 2-4 slots of <= 64 filters: groups, or pixel chunks).
-FP32_WGRAD_STEPS = FP32_STEPS + ["implicit_gemm_regtile_slots"]
-# Beyond the forward's shapes: many pixel chunks per slot plan.
+# The fp32 wgrads beyond the forward's shapes: many pixel chunks per slot plan
+# (implicit_gemm_regtile_slots: taps on the tile rows, 2-4 slots of <= 64
+# filters: groups, or pixel chunks).
 WGRAD_SHAPES = REGTILE_SHAPES + [
     ((4, 3, 64, 64), (64, 3, 7, 7), dict(stride=2, padding=3)),  # stem: 2 chunk slots, 16 chunks
     ((8, 64, 28, 28), (64, 16, 3, 3), dict(padding=1, groups=4)),     # K/groups 16: 4 group slots
@@ -160,7 +162,7 @@ WGRAD_SHAPES = REGTILE_SHAPES + [
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("step", FP32_WGRAD_STEPS)
+@pytest.mark.parametrize("step", FP32_STEPS)
 @pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
 @pytest.mark.parametrize("shape", range(len(WGRAD_SHAPES)))
 def test_backward_weight_regtile_cuda(shape, cl, step):
@@ -187,7 +189,7 @@ def test_backward_weight_regtile_cuda(shape, cl, step):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("step", FP32_WGRAD_STEPS)
+@pytest.mark.parametrize("step", FP32_STEPS)
 def test_backward_weight_regtile_empty_batch_cuda(step):
     """N == 0: the empty reduction writes zeros (poisoned output)."""
     x = torch.randn(0, 6, 7, 7, device="cuda")

@@ -23,6 +23,8 @@
 //   implicit_gemm_regtile  fp32: implicit GEMM with matmul warptile_static's
 //                      register tiling (128x128 tiles, 8x8 per thread), packed
 //                      filter + tap table, layout-specialized gathers
+//   implicit_gemm_regtile_slots  the same with <= 64 filters of one group
+//                      sharing the tile with pixel slots (opt-in)
 //   implicit_gemm_3xtf32  fp32 on the tf32 tensor cores at fp32 accuracy
 //                      (matmul mma_3xtf32's core), cp.async im2col gathers
 //                      (opt-in; dgrad through the phases, wgrad its own kernel)
@@ -53,9 +55,10 @@
 //                      a gather of each dx element's taps (few channels)
 // Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
 // conv2d_dgrad_by_phases with the forward regtile step, wgrad the same
-// register tiling over pixel splits (deterministic finish; the wgrad-only
-// implicit_gemm_regtile_slots shares the tile's columns among groups or pixel
-// chunks where a group has <= 64 filters); and both add
+// register tiling over pixel splits (deterministic finish); and
+// implicit_gemm_regtile_slots, where a group of <= 64 filters shares the
+// tile's columns with pixel slots (forward, so dgrad) or with group or pixel
+// chunk slots (wgrad); and both add
 // (multiplier > 1 -> direct)
 //   depthwise          depthwise dgrad as the phases through the forward
 //                      ladder's default (its depthwise kernels); wgrad: 8
@@ -178,6 +181,10 @@ const Ladder<FwdFn> kConvCuda(
       "the ladder's default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_implicit_gemm_regtile,
       "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"},
+     {"implicit_gemm_regtile_slots", kFloatOnly, &conv2d_implicit_gemm_regtile_slots,
+      "implicit_gemm_regtile with a group of <= 64 filters sharing the 128 tile columns with "
+      "2-4 pixel slots (an RGB stem, 64-filter layers); others -> as implicit_gemm_regtile; "
+      "opt-in"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, operands split into big + small tf32 parts (3 products, "
       "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring"},
@@ -257,6 +264,10 @@ const Ladder<GradFn> kDgradCuda(
       "1x1 unpadded: dy . w as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_input_implicit_gemm_regtile,
       "fp32, any stride: one stride-1 implicit_gemm_regtile forward per output phase of dx"},
+     {"implicit_gemm_regtile_slots", kFloatOnly,
+      &conv2d_backward_input_implicit_gemm_regtile_slots,
+      "fp32, any stride: the phases over the implicit_gemm_regtile_slots forward (pixel slots "
+      "where C/groups <= 64); opt-in"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_input_implicit_gemm_3xtf32,
       "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
       "opt-in"},

@@ -96,6 +96,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
                 continue  # it would just run the ladder's default
             if v == "implicit_gemm_narrow" and ws[0] // groups > 8:
                 continue  # it would just run implicit_gemm
+            if v == "implicit_gemm_regtile_slots" and (ws[0] // groups > 64 or groups > 1):
+                continue  # it would just run implicit_gemm_regtile
             if v == "narrow_window" and (ws[0] // groups > 8 or stride != 1):
                 continue  # it would just run implicit_gemm_narrow
             if v == "implicit_gemm_wgmma" and (not cl or xs[1] % 64 or groups != 1):
@@ -145,8 +147,8 @@ def layer_cases(device, name, xs, ws, stride, padding, groups, small, dtype,
             if v == "implicit_gemm_wgmma_3xtf32" and (not cl or groups != 1 or ws[0] % 32
                                                        or xs[1] % 32):
                 continue  # dgrad (K % 32) and wgrad (C % 32) on the engine, or not timed
-            if v == "implicit_gemm_regtile_slots" and ws[0] // groups > 64:
-                continue  # its wgrad would just run implicit_gemm_regtile
+            if v == "implicit_gemm_regtile_slots" and min(ws[0], xs[1]) // groups > 64:
+                continue  # dgrad (C/groups) and wgrad (K/groups) as implicit_gemm_regtile
             if v == "implicit_gemm_wgmma" and (not cl or groups != 1 or ws[0] % 64 or xs[1] % 64):
                 continue  # dgrad (K % 64) and wgrad (C % 64) on the engine, or not timed
             bwd[v] = ours(v, tuple(ladders))

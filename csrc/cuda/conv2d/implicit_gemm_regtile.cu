@@ -26,6 +26,11 @@
 //    share one tile, 4 or 2 groups side by side in the 128 columns, each
 //    with its own A tile, instead of one group padded to 128 columns (3/4 of
 //    the FMAs wasted at K/groups = 32);
+//  - step implicit_gemm_regtile_slots: one group of <= 64 filters (an RGB
+//    stem, ResNet's first stage) shares the tile the same way with 2 or 4
+//    pixel slots: slot s holds the group's filters again and multiplies the
+//    A tile of pixels m0 + 128 s, so a block computes 256 (512) pixels x 64
+//    (32) filters with no column wasted;
 //  - the epilogue adds the bias and stores 4 outputs as one 16-byte vector
 //    along q (NCHW) or along k (channels_last) where y's strides allow.
 // Padding may be any sign (negative = the window starts inside x) and y any
@@ -84,34 +89,47 @@ __device__ __forceinline__ float gather(const FwdArgs& a, const Pixel& px, const
 }
 
 // ---- A loaders: one BK x 128 slice of im2col(x) into As[k][m] -------------
-// per group slot (SLOTS groups per block, see the kernel). Interface:
-// ctor(tid, args, m0, g = first group, slots = valid slots); fetch(args, k0)
-// into registers; store(as) into a shared buffer (slot s at s * BK * LD).
-// Slot s gathers at +s * x_sg (the next group's channels); slots past the
-// last group load nothing and store zeros.
+// per slot (SLOTS per block, see the kernel). Interface: ctor(tid, args, m0,
+// g = first group, slots = valid slots); fetch(args, k0) into registers;
+// store(as) into a shared buffer (slot s at s * BK * LD). Group slots
+// (kPix false): slot s gathers at +s * x_sg (the next group's channels);
+// slots past the last group load nothing and store zeros. Pixel slots:
+// slot s gathers group g at pixels m0 + 128 s + ...
 constexpr int kSlotFloats = C::BK * C::LD;
 
+// The first pixel row of slot s: m0 + 128 s for pixel slots, else m0.
+__device__ __forceinline__ int64_t slot_m0(int64_t m0, int s, bool pix) {
+  return pix ? m0 + static_cast<int64_t>(C::BM) * s : m0;
+}
+
 // Threads walk m: thread (m_t = tid % 128) owns one pixel and BK/2 taps.
-template <int SLOTS>
+template <int SLOTS, bool kPix>
 struct ALoaderPixelFast {
   static constexpr int KSTEP = C::THREADS / C::BM;
   static constexpr int NE = C::BK / KSTEP;
+  static constexpr int NPX = kPix ? SLOTS : 1;  // pixel states: one per pixel slot
   static_assert(C::THREADS % C::BM == 0 && C::BK % KSTEP == 0, "pixel-fast split");
   int m_t, k_t, slots;
-  Pixel px;
+  Pixel px[NPX];
   float reg[SLOTS][NE];
   __device__ __forceinline__ ALoaderPixelFast(int tid, const FwdArgs& a, int64_t m0, int64_t g,
                                               int valid_slots)
-      : m_t(tid % C::BM), k_t(tid / C::BM), slots(valid_slots),
-        px(pixel_of(a, m0 + tid % C::BM, g)) {}
+      : m_t(tid % C::BM), k_t(tid / C::BM), slots(valid_slots) {
+#pragma unroll
+    for (int s = 0; s < NPX; ++s) px[s] = pixel_of(a, slot_m0(m0, s, kPix) + m_t, g);
+  }
   __device__ __forceinline__ void fetch(const FwdArgs& a, int k0) {
 #pragma unroll
     for (int i = 0; i < NE; ++i) {
       const int4 e = __ldg(a.tab + k0 + k_t + i * KSTEP);
-      const bool in = inside(a, px, e);
+      const bool in0 = inside(a, px[0], e);
 #pragma unroll
-      for (int sl = 0; sl < SLOTS; ++sl)
-        reg[sl][i] = in && sl < slots ? __ldg(a.x + px.pix + sl * a.x_sg + e.x) : 0.f;
+      for (int sl = 0; sl < SLOTS; ++sl) {
+        const Pixel& q = px[kPix ? sl : 0];
+        const int64_t off = kPix ? 0 : sl * a.x_sg;
+        const bool in = kPix && sl > 0 ? inside(a, q, e) : in0;
+        reg[sl][i] = in && sl < slots ? __ldg(a.x + q.pix + off + e.x) : 0.f;
+      }
     }
   }
   __device__ __forceinline__ void store(float* as) const {
@@ -123,28 +141,36 @@ struct ALoaderPixelFast {
 };
 
 // Threads walk k: thread (k_t = tid % BK) owns one tap and NP pixels 32 apart.
-template <int SLOTS>
+template <int SLOTS, bool kPix>
 struct ALoaderTapFast {
   static constexpr int MSTEP = C::THREADS / C::BK;
   static constexpr int NP = C::BM / MSTEP;
+  static constexpr int NPX = kPix ? SLOTS : 1;
   static_assert(C::THREADS % C::BK == 0 && C::BM % MSTEP == 0, "tap-fast split");
   int m_t, k_t, slots;
-  Pixel px[NP];
+  Pixel px[NPX][NP];
   float reg[SLOTS][NP];
   __device__ __forceinline__ ALoaderTapFast(int tid, const FwdArgs& a, int64_t m0, int64_t g,
                                             int valid_slots)
       : m_t(tid / C::BK), k_t(tid % C::BK), slots(valid_slots) {
 #pragma unroll
-    for (int i = 0; i < NP; ++i) px[i] = pixel_of(a, m0 + m_t + i * MSTEP, g);
+    for (int s = 0; s < NPX; ++s)
+#pragma unroll
+      for (int i = 0; i < NP; ++i)
+        px[s][i] = pixel_of(a, slot_m0(m0, s, kPix) + m_t + i * MSTEP, g);
   }
   __device__ __forceinline__ void fetch(const FwdArgs& a, int k0) {
     const int4 e = __ldg(a.tab + k0 + k_t);
 #pragma unroll
     for (int i = 0; i < NP; ++i) {
-      const bool in = inside(a, px[i], e);
+      const bool in0 = inside(a, px[0][i], e);
 #pragma unroll
-      for (int sl = 0; sl < SLOTS; ++sl)
-        reg[sl][i] = in && sl < slots ? __ldg(a.x + px[i].pix + sl * a.x_sg + e.x) : 0.f;
+      for (int sl = 0; sl < SLOTS; ++sl) {
+        const Pixel& q = px[kPix ? sl : 0][i];
+        const int64_t off = kPix ? 0 : sl * a.x_sg;
+        const bool in = kPix && sl > 0 ? inside(a, q, e) : in0;
+        reg[sl][i] = in && sl < slots ? __ldg(a.x + q.pix + off + e.x) : 0.f;
+      }
     }
   }
   __device__ __forceinline__ void store(float* as) const {
@@ -158,28 +184,32 @@ struct ALoaderTapFast {
 
 // Channels_last, C/groups % 4 == 0: a 4-tap piece is 4 consecutive channels
 // of one (r, s) (one table entry, one padding test); one pixel per thread.
-template <int SLOTS>
+template <int SLOTS, bool kPix>
 struct ALoaderTapVec {
   static constexpr int VPR = C::BK / 4;  // vectors per pixel row of the slice
+  static constexpr int NPX = kPix ? SLOTS : 1;
   static_assert(C::BM * VPR == C::THREADS, "one vector per thread");
   int m_t, k_t, slots;
-  Pixel px;
+  Pixel px[NPX];
   float reg[SLOTS][4];
   __device__ __forceinline__ ALoaderTapVec(int tid, const FwdArgs& a, int64_t m0, int64_t g,
                                            int valid_slots)
-      : m_t(tid / VPR), k_t(tid % VPR * 4), slots(valid_slots),
-        px(pixel_of(a, m0 + tid / VPR, g)) {}
+      : m_t(tid / VPR), k_t(tid % VPR * 4), slots(valid_slots) {
+#pragma unroll
+    for (int s = 0; s < NPX; ++s) px[s] = pixel_of(a, slot_m0(m0, s, kPix) + m_t, g);
+  }
   __device__ __forceinline__ void fetch(const FwdArgs& a, int k0) {
     // Four 4-byte loads (a warp's requests coalesce as 16-byte vectors'
     // would, and x needs no alignment): a 128-bit load needs 4 aligned
     // registers, which spilled more at 128 registers.
     const int4 e = __ldg(a.tab + k0 + k_t);
-    const bool in = inside(a, px, e);
 #pragma unroll
     for (int sl = 0; sl < SLOTS; ++sl) {
-      const float* src = a.x + px.pix + sl * a.x_sg + e.x;
+      const Pixel& q = px[kPix ? sl : 0];
+      const bool in = inside(a, q, e) && sl < slots;
+      const float* src = a.x + q.pix + (kPix ? 0 : sl * a.x_sg) + e.x;
 #pragma unroll
-      for (int j = 0; j < 4; ++j) reg[sl][j] = in && sl < slots ? __ldg(src + j) : 0.f;
+      for (int j = 0; j < 4; ++j) reg[sl][j] = in ? __ldg(src + j) : 0.f;
     }
   }
   __device__ __forceinline__ void store(float* as) const {
@@ -220,22 +250,23 @@ __device__ __forceinline__ int64_t y_pixel(const FwdArgs& a, int64_t m) {
 }
 
 // Output channel of tile column `col` (0 .. Npad) of group block gb, -1 past
-// the group's filters or the last group.
-template <int SLOTS>
+// the group's filters or the last group (pixel slots: gb is the group).
+template <int SLOTS, bool kPix>
 __device__ __forceinline__ int64_t channel_of(const FwdArgs& a, int64_t gb, int col) {
   const int slot = col / a.slot_w, nn = col - slot * a.slot_w;
-  const int64_t g = gb * SLOTS + slot;
+  const int64_t g = kPix ? gb : gb * SLOTS + slot;
   return nn < a.Kg && g < a.groups ? g * a.Kg + nn : -1;
 }
 
-template <int SLOTS>
+// m0: the first pixel of this thread's slot (its warp's columns lie in one).
+template <int SLOTS, bool kPix>
 __device__ __forceinline__ void store_output(const FwdArgs& a, const regtile::ThreadTile& tt,
                                              const float (&acc)[C::ACC_M][C::ACC_N], int64_t m0,
                                              int n0, int64_t gb) {
   float bv[C::ACC_N];
 #pragma unroll
   for (int j = 0; j < C::ACC_N; ++j) {
-    const int64_t ch = channel_of<SLOTS>(a, gb, n0 + tt.n(j));
+    const int64_t ch = channel_of<SLOTS, kPix>(a, gb, n0 + tt.n(j));
     bv[j] = a.bias != nullptr && ch >= 0 ? __ldg(a.bias + ch) : 0.f;
   }
 
@@ -247,7 +278,7 @@ __device__ __forceinline__ void store_output(const FwdArgs& a, const regtile::Th
       float* yp = a.y + y_pixel(a, m);
 #pragma unroll
       for (int j = 0; j < C::ACC_N; ++j) {
-        const int64_t ch = channel_of<SLOTS>(a, gb, n0 + tt.n(j));
+        const int64_t ch = channel_of<SLOTS, kPix>(a, gb, n0 + tt.n(j));
         if (ch < 0) continue;
         F4 out;
 #pragma unroll
@@ -265,7 +296,7 @@ __device__ __forceinline__ void store_output(const FwdArgs& a, const regtile::Th
     if (a.epi == kVecN) {  // 4 consecutive channels contiguous (y_sk == 1, Kg % 4 == 0)
 #pragma unroll
       for (int wj = 0; wj < C::WN_ITER; ++wj) {
-        const int64_t ch = channel_of<SLOTS>(a, gb, n0 + tt.n(wj * C::TN));
+        const int64_t ch = channel_of<SLOTS, kPix>(a, gb, n0 + tt.n(wj * C::TN));
         if (ch < 0) continue;  // the first is a group's filter: so are the next 3
         F4 out;
 #pragma unroll
@@ -275,7 +306,7 @@ __device__ __forceinline__ void store_output(const FwdArgs& a, const regtile::Th
     } else {
 #pragma unroll
       for (int j = 0; j < C::ACC_N; ++j) {
-        const int64_t ch = channel_of<SLOTS>(a, gb, n0 + tt.n(j));
+        const int64_t ch = channel_of<SLOTS, kPix>(a, gb, n0 + tt.n(j));
         if (ch >= 0) yp[ch * a.y_sk] = acc[i][j] + bv[j];
       }
     }
@@ -285,32 +316,35 @@ __device__ __forceinline__ void store_output(const FwdArgs& a, const regtile::Th
 // ---- the kernel ----------------------------------------------------------
 // blockIdx.x = m tile * n_tiles + n tile (the n tiles of one pixel tile run
 // together: x is read from DRAM about once), blockIdx.z = group block - gb0.
-// A group block is SLOTS consecutive groups: with K/groups <= 128/SLOTS the
-// 128 tile columns hold SLOTS groups' filters (slot_w = 128/SLOTS columns
-// each) instead of one group's padded to 128; each group has its own A tile
-// (its channels), and a warp's 32 columns lie in one slot, so the warp
-// multiplies that slot's A tile. SLOTS > 1 holds SLOTS x 4 gathered values
-// per thread: one block per SM (no 128-register cap).
-template <template <int> class ALoader, int SLOTS>
+// Group slots: a group block is SLOTS consecutive groups: with K/groups <=
+// 128/SLOTS the 128 tile columns hold SLOTS groups' filters (slot_w =
+// 128/SLOTS columns each) instead of one group's padded to 128; each group
+// has its own A tile (its channels). Pixel slots (kPix): the block is one
+// group and SLOTS * 128 pixels, slot s's columns the group's filters again
+// and its A tile pixels m0 + 128 s. Either way a warp's 32 columns lie in one
+// slot, so the warp multiplies that slot's A tile. SLOTS > 1 holds SLOTS x 4
+// gathered values per thread: one block per SM (no 128-register cap).
+template <template <int, bool> class ALoader, int SLOTS, bool kPix>
 __global__ void __launch_bounds__(C::THREADS, SLOTS == 1 ? C::MIN_BLOCKS : 1)
     conv_regtile_kernel(const __grid_constant__ FwdArgs a) {
-  static_assert((C::BN / SLOTS) % C::WN == 0, "a warp's columns lie in one group slot");
+  static_assert((C::BN / SLOTS) % C::WN == 0, "a warp's columns lie in one slot");
   __shared__ __align__(16) float As[2][SLOTS * kSlotFloats];
   __shared__ __align__(16) float Bs[2][C::BK * C::LD];
   const int tid = threadIdx.x;
   const int64_t gb = a.gb0 + static_cast<int64_t>(blockIdx.z);
   const int n_tile = static_cast<int>(blockIdx.x % a.n_tiles);
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x / a.n_tiles) * C::BM;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x / a.n_tiles) * C::BM * (kPix ? SLOTS : 1);
   const int n0 = n_tile * C::BN;
-  const int valid_slots = static_cast<int>(std::min<int64_t>(SLOTS, a.groups - gb * SLOTS));
+  const int valid_slots =
+      kPix ? SLOTS : static_cast<int>(std::min<int64_t>(SLOTS, a.groups - gb * SLOTS));
 
   const regtile::ThreadTile tt(tid);
-  ALoader<SLOTS> la(tid, a, m0, gb * SLOTS, valid_slots);
+  ALoader<SLOTS, kPix> la(tid, a, m0, kPix ? gb : gb * SLOTS, valid_slots);
   BLoader lb(tid, a.wp + gb * a.wp_sg + n0, a.Npad);
-  const int a_off = SLOTS == 1 ? 0 : tt.warp_n / (C::BN / SLOTS) * kSlotFloats;
+  const int slot = SLOTS == 1 ? 0 : tt.warp_n / (C::BN / SLOTS);
   float acc[C::ACC_M][C::ACC_N];
   regtile::main_loop(
-      a.nk, As, Bs, a_off, tt, acc,
+      a.nk, As, Bs, slot * kSlotFloats, tt, acc,
       [&](int t) {
         la.fetch(a, t * C::BK);
         lb.fetch(t * C::BK);
@@ -319,12 +353,12 @@ __global__ void __launch_bounds__(C::THREADS, SLOTS == 1 ? C::MIN_BLOCKS : 1)
         la.store(As[buf]);
         lb.store(Bs[buf]);
       });
-  store_output<SLOTS>(a, tt, acc, m0, n0, gb);
+  store_output<SLOTS, kPix>(a, tt, acc, slot_m0(m0, slot, kPix), n0, gb);
 }
 
 enum class AMode { kPixelFast, kTapFast, kTapVec };
 
-template <template <int> class ALoader, int SLOTS>
+template <template <int, bool> class ALoader, int SLOTS, bool kPix>
 void launch(FwdArgs a, int64_t group_blocks, int64_t m_tiles) {
   const int64_t tiles = m_tiles * a.n_tiles;
   TORCH_CHECK(tiles <= INT_MAX, "cuops.conv2d: problem too large for implicit_gemm_regtile");
@@ -332,18 +366,23 @@ void launch(FwdArgs a, int64_t group_blocks, int64_t m_tiles) {
     a.gb0 = static_cast<int>(gb0);
     const dim3 grid(static_cast<unsigned>(tiles), 1,
                     static_cast<unsigned>(std::min<int64_t>(group_blocks - gb0, 65535)));
-    conv_regtile_kernel<ALoader, SLOTS>
+    conv_regtile_kernel<ALoader, SLOTS, kPix>
         <<<grid, C::THREADS, 0, at::cuda::getCurrentCUDAStream()>>>(a);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 }
 
-template <template <int> class ALoader>
-void launch_slots(const FwdArgs& a, int64_t slots, int64_t group_blocks, int64_t m_tiles) {
+template <template <int, bool> class ALoader>
+void launch_slots(const FwdArgs& a, int64_t slots, bool pix, int64_t group_blocks,
+                  int64_t m_tiles) {
+  if (pix) {
+    return slots == 4 ? launch<ALoader, 4, true>(a, group_blocks, m_tiles)
+                      : launch<ALoader, 2, true>(a, group_blocks, m_tiles);
+  }
   switch (slots) {
-    case 4: return launch<ALoader, 4>(a, group_blocks, m_tiles);
-    case 2: return launch<ALoader, 2>(a, group_blocks, m_tiles);
-    default: return launch<ALoader, 1>(a, group_blocks, m_tiles);
+    case 4: return launch<ALoader, 4, false>(a, group_blocks, m_tiles);
+    case 2: return launch<ALoader, 2, false>(a, group_blocks, m_tiles);
+    default: return launch<ALoader, 1, false>(a, group_blocks, m_tiles);
   }
 }
 
@@ -355,14 +394,14 @@ void launch_slots(const FwdArgs& a, int64_t slots, int64_t group_blocks, int64_t
 // else (c, r, s).
 __global__ void pack_kernel(const Conv2dProblem p, float* __restrict__ wp, int4* __restrict__ tab,
                             int64_t Kdim, int64_t KT, int64_t Npad, int64_t slots, int64_t slot_w,
-                            bool c_fast, int64_t total) {
+                            bool c_fast, bool pix, int64_t total) {
   const int64_t Kg = p.K / p.groups;
   const float* w = static_cast<const float*>(p.w);
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += step) {
     const int64_t n = idx % Npad, kk = idx / Npad % KT, gb = idx / (Npad * KT);
-    const int64_t slot = n / slot_w, nn = n - slot * slot_w, g = gb * slots + slot;
+    const int64_t slot = n / slot_w, nn = n - slot * slot_w, g = pix ? gb : gb * slots + slot;
     const bool in = kk < Kdim && nn < Kg && g < p.groups;
     if (in) {  // (c, r, s) of kk from its KCRS place c*R*S + r*S + s
       const int64_t canon = regtile::tap_entry(p, kk, Kdim, c_fast).w;
@@ -378,27 +417,37 @@ __global__ void pack_kernel(const Conv2dProblem p, float* __restrict__ wp, int4*
 }  // namespace
 
 void regtile::pack_filter(const Conv2dProblem& p, float* wp, int4* tab, int64_t Kdim, int64_t KT,
-                          int64_t Npad, int64_t slots, int64_t slot_w, bool c_fast) {
-  const int64_t total = ceil_div(p.groups, slots) * KT * Npad;
+                          int64_t Npad, int64_t slots, int64_t slot_w, bool c_fast,
+                          bool pixel_slots) {
+  const int64_t blocks = pixel_slots ? p.groups : ceil_div(p.groups, slots);
+  const int64_t total = blocks * KT * Npad;
   pack_kernel<<<grid_for(total, conv::kThreads), conv::kThreads, 0,
                 at::cuda::getCurrentCUDAStream()>>>(p, wp, tab, Kdim, KT, Npad, slots, slot_w,
-                                                    c_fast, total);
+                                                    c_fast, pixel_slots, total);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-void conv2d_implicit_gemm_regtile(const Conv2dProblem& p) {
+namespace {
+
+// The forward; `pixel_slots`: a group of <= 64 filters that no group slots
+// take shares the tile's columns with 2 or 4 pixel slots (the step
+// implicit_gemm_regtile_slots).
+void run_regtile(const Conv2dProblem& p, bool pixel_slots, const char* step) {
   if (p.N * p.K * p.P * p.Q == 0) return;
-  TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.conv2d(implicit_gemm_regtile): unsupported dtype ",
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat, "cuops.conv2d(", step, "): unsupported dtype ",
                    p.dtype);
   if (!regtile::geometry_fits(p)) return conv2d_implicit_gemm(p);
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
   const int64_t Kpad = ceil_div<int64_t>(Kdim, C::BK) * C::BK, KT = Kpad + C::BK;
   // Group slots: narrow groups share the 128 tile columns (see the kernel).
-  const int64_t slots = p.groups >= 3 && Kg <= C::BN / 4 ? 4
-                        : p.groups >= 2 && Kg <= C::BN / 2 ? 2
-                                                            : 1;
+  int64_t slots = p.groups >= 3 && Kg <= C::BN / 4 ? 4
+                  : p.groups >= 2 && Kg <= C::BN / 2 ? 2
+                                                      : 1;
+  const bool pix = pixel_slots && slots == 1 && Kg <= C::BN / 2;
+  if (pix) slots = Kg <= C::BN / 4 ? 4 : 2;
   const int64_t Npad = slots == 1 ? ceil_div<int64_t>(Kg, C::BN) * C::BN : C::BN;
-  const int64_t slot_w = Npad / slots, group_blocks = ceil_div<int64_t>(p.groups, slots);
+  const int64_t slot_w = Npad / slots;
+  const int64_t group_blocks = pix ? p.groups : ceil_div<int64_t>(p.groups, slots);
   if (KT * Npad >= INT_MAX) return conv2d_implicit_gemm(p);  // 32-bit in-block wp offsets
 
   const auto* xf = static_cast<const float*>(p.x);
@@ -411,7 +460,7 @@ void conv2d_implicit_gemm_regtile(const Conv2dProblem& p) {
   at::Tensor ws = conv::acc_workspace<float>(4 * KT + total);
   auto* tab = reinterpret_cast<int4*>(ws.data_ptr<float>());
   float* wp = ws.data_ptr<float>() + 4 * KT;
-  regtile::pack_filter(p, wp, tab, Kdim, KT, Npad, slots, slot_w, mode != AMode::kPixelFast);
+  regtile::pack_filter(p, wp, tab, Kdim, KT, Npad, slots, slot_w, mode != AMode::kPixelFast, pix);
 
   FwdArgs a{};
   a.x = xf, a.tab = tab, a.wp = wp, a.y = static_cast<float*>(p.y);
@@ -430,12 +479,24 @@ void conv2d_implicit_gemm_regtile(const Conv2dProblem& p) {
   a.epi = y_al && p.y_sq == 1 && p.Q % 4 == 0 && p.y_sk % 4 == 0  ? kVecM
           : y_al && p.y_sk == 1 && Kg % 4 == 0 && p.y_sq % 4 == 0 ? kVecN
                                                                    : kScalar;
-  const int64_t m_tiles = ceil_div<int64_t>(a.M, C::BM);
+  const int64_t m_tiles = ceil_div<int64_t>(a.M, C::BM * (pix ? slots : 1));
   switch (mode) {
-    case AMode::kTapVec: return launch_slots<ALoaderTapVec>(a, slots, group_blocks, m_tiles);
-    case AMode::kTapFast: return launch_slots<ALoaderTapFast>(a, slots, group_blocks, m_tiles);
-    default: return launch_slots<ALoaderPixelFast>(a, slots, group_blocks, m_tiles);
+    case AMode::kTapVec:
+      return launch_slots<ALoaderTapVec>(a, slots, pix, group_blocks, m_tiles);
+    case AMode::kTapFast:
+      return launch_slots<ALoaderTapFast>(a, slots, pix, group_blocks, m_tiles);
+    default: return launch_slots<ALoaderPixelFast>(a, slots, pix, group_blocks, m_tiles);
   }
+}
+
+}  // namespace
+
+void conv2d_implicit_gemm_regtile(const Conv2dProblem& p) {
+  run_regtile(p, /*pixel_slots=*/false, "implicit_gemm_regtile");
+}
+
+void conv2d_implicit_gemm_regtile_slots(const Conv2dProblem& p) {
+  run_regtile(p, /*pixel_slots=*/true, "implicit_gemm_regtile_slots");
 }
 
 // dgrad step implicit_gemm_regtile: one stride-1 forward per output phase of
@@ -447,6 +508,13 @@ void conv2d_backward_input_implicit_gemm_regtile(const Conv2dGradProblem& p) {
                    "cuops.conv2d_backward_input(implicit_gemm_regtile): unsupported dtype ",
                    p.dtype);
   dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_regtile);
+}
+
+void conv2d_backward_input_implicit_gemm_regtile_slots(const Conv2dGradProblem& p) {
+  TORCH_CHECK_TYPE(p.dtype == at::kFloat,
+                   "cuops.conv2d_backward_input(implicit_gemm_regtile_slots): unsupported dtype ",
+                   p.dtype);
+  dgrad_by_phases_cuda(p, &conv2d_implicit_gemm_regtile_slots);
 }
 
 }  // namespace cuops::cuda

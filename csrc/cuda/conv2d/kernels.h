@@ -23,6 +23,10 @@ void conv2d_implicit_gemm(const Conv2dProblem& p);  // 2. implicit GEMM, smem ti
 // pre-pass, layout-specialized x gathers, 2 or 4 narrow groups per tile; any
 // padding sign, any y strides (offsets beyond 32 bits -> conv2d_implicit_gemm).
 void conv2d_implicit_gemm_regtile(const Conv2dProblem& p);
+// 2b'. the same with a group of <= 64 filters sharing the tile's columns with
+// 2 or 4 pixel slots (forward; dgrad by phases; the wgrad below).
+void conv2d_implicit_gemm_regtile_slots(const Conv2dProblem& p);
+void conv2d_backward_input_implicit_gemm_regtile_slots(const Conv2dGradProblem& p);
 // 2c. fp32 on the TF32 tensor cores at fp32 accuracy (3xTF32, the matmul
 // mma_3xtf32 core): 128 x 128 x 32 tiles, im2col gathered by cp.async into a
 // 4-stage ring, packed filter; other problems/GPUs -> implicit_gemm_regtile.

@@ -87,9 +87,11 @@ inline bool geometry_fits(const Conv2dProblem& p) {
 // tap kk of output channel n of group block gb (SLOTS groups of slot_w
 // columns each; zeros past the taps, the filters and the groups), n padded to
 // Npad, kk to KT; and tab[kk] = tap_entry(kk) for kk < KT (sentinels past
-// Kdim). Taps in (r, s, c) order when c_fast, else (c, r, s).
+// Kdim). Taps in (r, s, c) order when c_fast, else (c, r, s). pixel_slots:
+// block gb is group gb, each slot holding its filters again.
 void pack_filter(const Conv2dProblem& p, float* wp, int4* tab, int64_t Kdim, int64_t KT,
-                 int64_t Npad, int64_t slots, int64_t slot_w, bool c_fast);
+                 int64_t Npad, int64_t slots, int64_t slot_w, bool c_fast,
+                 bool pixel_slots = false);
 
 // The fp32 wgrad steps that split the pixel reduction (wgrad_regtile.cu,
 // wgrad_3xtf32.cu): per group, dw[k][tap] = sum over pixels of dy[j][k] *
