@@ -130,8 +130,8 @@ def test_backward(device, variant, cfg, dtype, layout):
     if variant is None:
         grads = torch.autograd.grad(out, [t for t in (x, w, b) if t is not None], g)
     else:
-        # A step of one gradient ladder (implicit_gemm_mma_phases: dgrad only,
-        # implicit_gemm_regtile_slots: wgrad only) runs with the other's default.
+        # A step of one gradient ladder (implicit_gemm_mma_phases: dgrad only)
+        # runs with the other's default.
         with contextlib.ExitStack() as stack:
             for op in ladders:
                 stack.enter_context(cuops.use_variant(op, variant, device))

@@ -267,7 +267,7 @@ const Ladder<GradFn> kDgradCuda(
      {"implicit_gemm_regtile_slots", kFloatOnly,
       &conv2d_backward_input_implicit_gemm_regtile_slots,
       "fp32, any stride: the phases over the implicit_gemm_regtile_slots forward (pixel slots "
-      "where C/groups <= 64); opt-in"},
+      "where groups == 1 and C <= 64); opt-in"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_input_implicit_gemm_3xtf32,
       "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
       "opt-in"},
