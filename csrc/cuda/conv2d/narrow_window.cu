@@ -7,7 +7,7 @@
 // gathers one x value per pixel and tap, so each load feeds only KN (4 or 8)
 // FMAs and the L1 gather is the limit (the fp32 7x7/2 stem's dgrad: ~1.2 ms
 // of a 1.9 ms backward, cuDNN's whole backward 0.95 ms, H100). Here a thread
-// owns ROWS = 32 / KN output rows of one column q (a warp: 32 consecutive q,
+// owns ROWS output rows of one column q (a warp: 32 consecutive q,
 // so every load is one coalesced row segment) and walks (c, s): it loads the
 // column strip x[p0 - pad_h + j][q + s - pad_w], j < ROWS + R - 1, once, and
 // every tap r of that (c, s) reuses it from registers: ROWS * R * KN FMAs per
@@ -16,6 +16,10 @@
 // 16-byte load per tap and 4 filters).
 //
 // A block is 8 warps: 32 columns x 8 * ROWS rows of one image and group.
+// ROWS = 32 / KN (32 accumulators per thread); half that where the grid
+// would not give every SM two blocks (the 11x11/4 stem's 16 phases of 56 x
+// 56 at batch 32: 64 blocks): with R = 3 the loads per FMA rise only from
+// 10/96 to 6/48, and the sums, per output in (c, s, r) order, do not change.
 // Deterministic: each output is one thread's sum in (c, s, r) order.
 // Problems outside (stride or dilation > 1, x_sw != 1, R or S > kMaxTap,
 // K/groups > 8) run implicit_gemm_narrow.
@@ -30,11 +34,7 @@ constexpr int kMaxTap = 8;         // R, S <= kMaxTap (the column strip's regist
 constexpr int kChanChunk = 8;      // channels of the filter staged at a time
 constexpr int kMaxFilters = 8;     // K/groups this step takes
 constexpr int kTileQ = 32;         // columns of a block: one per lane
-// Output rows per thread with KN filter slots: 32 accumulators either way.
-template <int KN>
-constexpr int kRowsOf = 32 / KN;
-template <int KN>
-constexpr int kTilePOf = kWarps * kRowsOf<KN>;
+constexpr int kMaxRows = 8;        // output rows per thread at most (KN = 4)
 
 struct Args {
   int64_t x_sn, x_sc, x_sh;  // x_sw == 1
@@ -61,16 +61,16 @@ __device__ __forceinline__ void stage_filter(const Conv2dProblem& p, const Args&
   }
 }
 
-template <typename T, int KN>
+template <typename T, int KN, int kRows>
 __global__ void __launch_bounds__(kWarps * 32) narrow_window_kernel(const Conv2dProblem p,
                                                                     const Args a) {
   using A = acc_t<T>;
-  constexpr int kRows = kRowsOf<KN>;
+  constexpr int kTileP = kWarps * kRows;
   __shared__ __align__(16) A ws[kChanChunk * kMaxTap * kMaxTap * KN];
   const int64_t n = blockIdx.y, g = a.g0 + static_cast<int64_t>(blockIdx.z);
   const int q = static_cast<int>(blockIdx.x % a.q_tiles) * kTileQ + threadIdx.x % 32;
   const int p0 =
-      static_cast<int>(blockIdx.x / a.q_tiles) * kTilePOf<KN> + threadIdx.x / 32 * kRows;
+      static_cast<int>(blockIdx.x / a.q_tiles) * kTileP + threadIdx.x / 32 * kRows;
   const T* xg = static_cast<const T*>(p.x) + n * a.x_sn + g * a.x_sg;
   const int h0 = p0 - a.pad_h;  // the strip's first input row
 
@@ -125,6 +125,20 @@ __global__ void __launch_bounds__(kWarps * 32) narrow_window_kernel(const Conv2d
   }
 }
 
+template <typename T, int KN, int kRows>
+void launch(const Conv2dProblem& p, Args a) {
+  const int64_t tiles = ceil_div<int64_t>(p.P, kWarps * kRows) * a.q_tiles;
+  TORCH_CHECK(tiles <= INT_MAX, "cuops.conv2d: problem too large for narrow_window");
+  for (int64_t g0 = 0; g0 < p.groups; g0 += 65535) {  // gridDim.z <= 65535
+    a.g0 = static_cast<int>(g0);
+    const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.N),
+                    static_cast<unsigned>(std::min<int64_t>(p.groups - g0, 65535)));
+    narrow_window_kernel<T, KN, kRows>
+        <<<grid, kWarps * 32, 0, at::cuda::getCurrentCUDAStream()>>>(p, a);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+}
+
 template <typename T, int KN>
 void run(const Conv2dProblem& p) {
   Args a{};
@@ -136,16 +150,10 @@ void run(const Conv2dProblem& p) {
   a.pad_h = static_cast<int>(p.pad_h), a.pad_w = static_cast<int>(p.pad_w);
   a.Cg = static_cast<int>(p.C / p.groups), a.Kg = static_cast<int>(p.K / p.groups);
   a.q_tiles = static_cast<int>(ceil_div<int64_t>(p.Q, kTileQ));
-  const int64_t tiles = ceil_div<int64_t>(p.P, kTilePOf<KN>) * a.q_tiles;
-  TORCH_CHECK(tiles <= INT_MAX && p.N <= 65535,
-              "cuops.conv2d: problem too large for narrow_window");
-  for (int64_t g0 = 0; g0 < p.groups; g0 += 65535) {  // gridDim.z <= 65535
-    a.g0 = static_cast<int>(g0);
-    const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(p.N),
-                    static_cast<unsigned>(std::min<int64_t>(p.groups - g0, 65535)));
-    narrow_window_kernel<T, KN><<<grid, kWarps * 32, 0, at::cuda::getCurrentCUDAStream()>>>(p, a);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
+  constexpr int kRows = 32 / KN;
+  const int64_t blocks = ceil_div<int64_t>(p.P, kWarps * kRows) * a.q_tiles * p.N * p.groups;
+  if (blocks < 2 * num_sms()) return launch<T, KN, kRows / 2>(p, a);
+  return launch<T, KN, kRows>(p, a);
 }
 
 // The problems the kernel takes: 32-bit offsets within an image and group,
@@ -155,7 +163,7 @@ bool window_fits(const Conv2dProblem& p) {
   const int64_t Kg = p.K / p.groups;
   return p.groups > 0 && Kg <= kMaxFilters && p.stride_h == 1 && p.stride_w == 1 &&
          p.dil_h == 1 && p.dil_w == 1 && p.x_sw == 1 && p.R <= kMaxTap && p.S <= kMaxTap &&
-         fits(p.H) && fits(p.W) && fits(p.P + kTilePOf<4>) && fits(p.Q + kTileQ) &&
+         fits(p.H) && fits(p.W) && fits(p.P + kWarps * kMaxRows) && fits(p.Q + kTileQ) &&
          fits(std::abs(p.pad_h) + kMaxTap) && fits(std::abs(p.pad_w) + kMaxTap) &&
          p.N <= 65535 && p.x_sh * (p.H + 1) < INT_MAX;
 }
