@@ -29,8 +29,9 @@ FP16 = (torch.float16,)
 FP32 = (torch.float32,)
 BF16 = (torch.bfloat16,)
 
-# (N, C, H, W), (K, C/groups, R, S), stride, padding, groups, dtypes, passes, in --quick.
-# fp16/bf16 run channels_last, fp32 NCHW (as in the conv2d suite).
+# (N, C, H, W), (K, C/groups, R, S), stride, padding, groups, dtypes, passes, in --quick
+# [, channels_last]. fp16/bf16 run channels_last, fp32 NCHW (as in the conv2d suite)
+# unless the row says otherwise.
 _CONV = [
     # ResNet stem: 7x7 stride 2, 3 -> 64 at 224 (fp16/bf16 channels_last, and fp32 NCHW)
     ((32, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, HALF, ("bwd",), True),
@@ -46,6 +47,8 @@ _CONV = [
     # grouped 3x3 (4 groups, ResNeXt-like) and the AlexNet stem, 11x11 stride 4
     ((32, 128, 56, 56), (128, 32, 3, 3), 1, 1, 4, FP32, ("fwd", "bwd"), True),
     ((32, 3, 224, 224), (64, 3, 11, 11), 4, 2, 1, FP32, ("fwd", "bwd"), True),
+    # fp32 channels_last 3x3 (ResNet's first stage): the tf32 wgmma engine's layout
+    ((32, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, FP32, ("fwd", "bwd"), False, True),
 ]
 
 # (batch, M, K, N), dtypes, in --quick: a [batch, M, K] @ b [batch, K, N].
@@ -92,10 +95,10 @@ def cases(device: torch.device, quick: bool) -> list:
     on_cuda = device.type == "cuda"
     use_true_fp32(device)
     out = []
-    for xs, ws, stride, padding, groups, dtypes, passes, in_quick in _CONV:
+    for xs, ws, stride, padding, groups, dtypes, passes, in_quick, *layout in _CONV:
         if quick and not in_quick:
             continue
-        cl = dtypes != FP32
+        cl = layout[0] if layout else dtypes != FP32
         if not on_cuda:
             dtypes = FP32
             n, c, h, w = _tiny(xs, (2, 8 * groups, 24, 24))
