@@ -47,9 +47,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ __align__(8) uint64_t bars[3 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
-  const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
-  if (threadIdx.x == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
-  __syncthreads();
+  const Tf32Ring<C> ring = make_ring<C>(smem, bars, 128 + 1);  // the gathers + expect_tx
   run_roles<C, /*A_MN=*/false, /*B_MN=*/false>(
       p, ring, [&](int tid) { produce_gathered<float, C>(p, g, ring, tid); },
       [&](int64_t t) { return tile_split_ktiles(p, g.ktiles_total, t); },

@@ -38,9 +38,7 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ __align__(8) uint64_t bars[3 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
-  const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
-  if (threadIdx.x == 0) ring.init();
-  __syncthreads();
+  const Tf32Ring<C> ring = make_ring<C>(smem, bars, 1);  // the producer's expect_tx
   run_roles<C, A_MN, B_MN>(
       p, ring,
       [&](int tid) {

@@ -290,6 +290,18 @@ __device__ __forceinline__ void mainloop_tf32(const Tf32Ring<C>& ring, RingPos& 
   }
 }
 
+// The ring in the kernel's shared memory (`smem`: the dynamic buffer, `bars`:
+// 3 * kStages barriers), its barriers initialized by one thread for
+// `full_arrivals` arrivals per stage (Tf32Ring::init) and visible to the block.
+template <class C>
+__device__ __forceinline__ Tf32Ring<C> make_ring(unsigned char* smem, uint64_t* bars,
+                                                 int full_arrivals) {
+  const Tf32Ring<C> ring{{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)}};
+  if (threadIdx.x == 0) ring.init(full_arrivals);
+  __syncthreads();
+  return ring;
+}
+
 // The block's roles after the ring is set up (no block-wide barrier after
 // this point: they run on their own). Warpgroup 0 runs `produce(tid)` (the
 // copy engine's thread, or gathering threads), 1 the transform, 2 and 3 the
