@@ -262,7 +262,7 @@ NARROW_SHAPES = [
     ((1, 8, 9, 9), (2, 8, 3, 3), dict(padding=2, dilation=2)),       # dilation
     # narrow_window: several row and column tiles, R = S = 7, R > its 8
     # (falls back), the 11x11/4 stem (forward falls back, dgrad phases 3x3);
-    # small grids run 4 rows a thread, the last shape 8
+    # small grids give a thread 4 rows, the last shape 8
     ((1, 3, 150, 40), (3, 3, 3, 3), dict(padding=1)),                # 3 row tiles, 2 col tiles
     ((1, 8, 40, 37), (5, 8, 7, 7), dict(padding=3)),                 # 7x7, stride 1
     ((1, 4, 20, 20), (2, 4, 9, 9), dict(padding=4)),                 # 9x9: narrow's kernel

@@ -18,7 +18,7 @@ struct Gather {
   int64_t x_sn, x_sh, x_sw;  // element strides; channels are unit-stride
   int64_t PQ;
   int Q, H, W, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
-  int c_tiles;  // C / 64: k tiles per filter tap
+  int c_tiles;  // C / BK (64 16-bit or 32 fp32 channels): k tiles per filter tap
   int ktiles_total;  // R * S * c_tiles; Params::ktiles is one split's share
   int64_t y_sn, y_sp, y_sq;  // where output pixel m's row of K channels starts
 
