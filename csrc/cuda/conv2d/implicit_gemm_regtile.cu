@@ -439,12 +439,11 @@ void run_regtile(const Conv2dProblem& p, bool pixel_slots, const char* step) {
   if (!regtile::geometry_fits(p)) return conv2d_implicit_gemm(p);
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
   const int64_t Kpad = ceil_div<int64_t>(Kdim, C::BK) * C::BK, KT = Kpad + C::BK;
-  // Group slots: narrow groups share the 128 tile columns (see the kernel).
-  int64_t slots = p.groups >= 3 && Kg <= C::BN / 4 ? 4
-                  : p.groups >= 2 && Kg <= C::BN / 2 ? 2
-                                                      : 1;
-  const bool pix = pixel_slots && slots == 1 && Kg <= C::BN / 2;
-  if (pix) slots = Kg <= C::BN / 4 ? 4 : 2;
+  // Slots: narrow groups (or one group's filters over more pixels) share the
+  // 128 tile columns (see the kernel).
+  const regtile::TileSlots ts = regtile::tile_slots(p.groups, Kg, pixel_slots);
+  const int64_t slots = ts.n;
+  const bool pix = ts.pixels;
   const int64_t Npad = slots == 1 ? ceil_div<int64_t>(Kg, C::BN) * C::BN : C::BN;
   const int64_t slot_w = Npad / slots;
   const int64_t group_blocks = pix ? p.groups : ceil_div<int64_t>(p.groups, slots);

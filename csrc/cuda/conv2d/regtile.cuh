@@ -112,14 +112,24 @@ struct WgradArgs {
   int64_t total;                 // K * Kdim: one partial row
   int g0;                        // first group (block) of a launch (the caller's loop)
 };
-// Column slots of implicit_gemm_regtile_slots (wgrad_regtile_slots.cu): the
-// 128 tile columns hold n slots of 128 / n filters, each slot one group
-// (group slots) or one pixel chunk of the block's group (chunk slots).
-// n == 1: the 128 x 128 tiles of filters x taps of the other steps.
-struct WgradSlots {
+// Column slots of a tile: the 128 columns hold n slots of 128 / n filters,
+// each slot one group (group slots) or, with `pixels`, the block's one group
+// again over other pixels (the forward's pixel slots; the wgrad's pixel-chunk
+// slots, each with its own partial row). n == 1: no slots.
+struct TileSlots {
   int64_t n = 1;
-  bool chunks = false;
+  bool pixels = false;
 };
+// The slots for groups of Kg filters: groups side by side where there are
+// groups to share the tile (4 of <= 32 filters from 3 groups on, else 2 of
+// <= 64); else, where `by_pixels` allows it, 4 (<= 32 filters) or 2 (<= 64)
+// pixel slots of the one group; else none.
+inline TileSlots tile_slots(int64_t groups, int64_t Kg, bool by_pixels) {
+  if (groups >= 3 && Kg <= C::BN / 4) return {4, false};
+  if (groups >= 2 && Kg <= C::BN / 2) return {2, false};
+  if (by_pixels && Kg <= C::BN / 2) return {Kg <= C::BN / 4 ? 4 : 2, true};
+  return {};
+}
 struct WgradSplit {
   WgradArgs args;      // all but g0
   at::Tensor ws;       // owns the tap table and the partials
@@ -151,7 +161,7 @@ bool wgrad_split_fits(const Conv2dGradProblem& p);
 // The split for a step whose k tiles are `bk` pixels deep (chunks are whole
 // k tiles), the workspace, and the tap table (written on the current stream).
 WgradSplit plan_wgrad_split(const Conv2dGradProblem& p, int64_t bk, const char* step,
-                            WgradSlots slots = {});
+                            TileSlots slots = {});
 
 // Where a thread's accumulators sit inside the block tile: rows
 // warp_m + wi * WSUB_M + t_m + i, columns warp_n + wj * WSUB_N + t_n + j.

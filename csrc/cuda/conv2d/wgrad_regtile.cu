@@ -113,12 +113,12 @@ bool regtile::wgrad_split_fits(const Conv2dGradProblem& p) {
 }
 
 regtile::WgradSplit regtile::plan_wgrad_split(const Conv2dGradProblem& p, int64_t bk,
-                                              const char* step, WgradSlots slots) {
+                                              const char* step, TileSlots slots) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
   const int64_t total = p.K * Kdim, npq = p.N * p.P * p.Q;
   const int64_t m_tiles = ceil_div<int64_t>(Kg, C::BM), n_tiles = ceil_div<int64_t>(Kdim, C::BN);
   // Chunk slots multiply the chunks per block, group slots divide the blocks.
-  const int64_t zs = slots.chunks ? slots.n : 1, gs = slots.chunks ? 1 : slots.n;
+  const int64_t zs = slots.pixels ? slots.n : 1, gs = slots.pixels ? 1 : slots.n;
   WgradSplit w;
   w.tiles = slots.n > 1 ? n_tiles : m_tiles * n_tiles;  // slots: one column tile of filters
   w.group_blocks = ceil_div<int64_t>(p.groups, gs);
@@ -151,7 +151,8 @@ regtile::WgradSplit regtile::plan_wgrad_split(const Conv2dGradProblem& p, int64_
   a.pad_h = static_cast<int>(p.pad_h), a.pad_w = static_cast<int>(p.pad_w);
   a.x_sn = p.x_sn, a.x_sh = p.x_sh, a.x_sw = p.x_sw, a.x_sg = Cg * p.x_sc;
   a.y_sn = p.y_sn, a.y_sk = p.y_sk, a.y_sp = p.y_sp, a.y_sq = p.y_sq;
-  a.Kg = static_cast<int>(Kg), a.Kdim = static_cast<int>(Kdim), a.groups = static_cast<int>(p.groups);
+  a.Kg = static_cast<int>(Kg), a.Kdim = static_cast<int>(Kdim);
+  a.groups = static_cast<int>(p.groups);
   a.n_tiles = static_cast<int>(n_tiles), a.chunk = static_cast<int>(chunk), a.total = total;
   return w;
 }

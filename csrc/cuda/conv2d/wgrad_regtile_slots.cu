@@ -15,7 +15,7 @@
 // tile (regtile::main_loop's a_off). Per slice a thread gathers SLOTS x 4 x
 // values and 4 dy values; the split, the partial rows and the fixed-order
 // finish are implicit_gemm_regtile's (regtile::plan_wgrad_split with
-// WgradSlots; a chunk slot past the last pixel writes a zero row).
+// TileSlots; a chunk slot past the last pixel writes a zero row).
 // Deterministic. K/groups > 64 runs implicit_gemm_regtile.
 #include "cuda/conv2d/regtile.cuh"
 
@@ -23,7 +23,6 @@ namespace cuops::cuda {
 namespace {
 
 using regtile::C;
-using regtile::kFar;
 using regtile::WgradArgs;
 
 constexpr int kRowStep = C::THREADS / C::BK;  // 32: rows apart of one thread's loads
@@ -132,7 +131,7 @@ __global__ void __launch_bounds__(C::THREADS, Slots<SLOTS, kChunkSlots>::kMinBlo
 
 template <int SLOTS, bool kChunkSlots>
 void launch(const Conv2dGradProblem& p) {
-  const regtile::WgradSlots slots{SLOTS, kChunkSlots};
+  const regtile::TileSlots slots{SLOTS, kChunkSlots};
   regtile::WgradSplit w =
       regtile::plan_wgrad_split(p, C::BK, "implicit_gemm_regtile_slots", slots);
   for (int64_t g0 = 0; g0 < w.group_blocks; g0 += 65535) {  // gridDim.z <= 65535
@@ -155,13 +154,11 @@ void conv2d_backward_weight_implicit_gemm_regtile_slots(const Conv2dGradProblem&
                    "cuops.conv2d_backward_weight(implicit_gemm_regtile_slots): unsupported "
                    "dtype ",
                    p.dtype);
-  if (Kg > C::BN / 2 || !regtile::wgrad_split_fits(p))
+  const regtile::TileSlots slots = regtile::tile_slots(p.groups, Kg, /*by_pixels=*/true);
+  if (slots.n == 1 || !regtile::wgrad_split_fits(p))
     return conv2d_backward_weight_implicit_gemm_regtile(p);
-  // Group slots where there are groups to share the tile, else pixel chunks.
-  if (p.groups >= 3 && Kg <= C::BN / 4) return launch<4, false>(p);
-  if (p.groups >= 2) return launch<2, false>(p);
-  if (Kg <= C::BN / 4) return launch<4, true>(p);
-  return launch<2, true>(p);
+  if (slots.pixels) return slots.n == 4 ? launch<4, true>(p) : launch<2, true>(p);
+  return slots.n == 4 ? launch<4, false>(p) : launch<2, false>(p);
 }
 
 }  // namespace cuops::cuda
