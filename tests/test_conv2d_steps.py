@@ -458,11 +458,55 @@ def test_wgmma_3xtf32_conv_cuda(shape, w_cl):
         assert_rel_close(out, want.float(), dtype=torch.float32, what=f"{step} {xs} {ws} {kw}")
         assert torch.equal(out, cuops.conv2d(x, w, bias, **kw, variant=step))
     _tf32_engine_ran(lambda: cuops.conv2d(x, w, b, **kw, variant=step), True)
-    # NCHW x: not the engine's layout -> implicit_gemm_3xtf32, same accuracy
+    # NCHW x: the engine reads a channels_last copy, same accuracy
     xn = x.contiguous()
     out = cuops.conv2d(xn, w, b, **kw, variant=step)
     assert_rel_close(out, ref64(xn, w, b, kw).float(), dtype=torch.float32, what=f"{step} nchw")
-    _tf32_engine_ran(lambda: cuops.conv2d(xn, w, b, **kw, variant=step), False)
+    _tf32_engine_ran(lambda: cuops.conv2d(xn, w, b, **kw, variant=step), True)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["nchw", "x_nchw", "dy_nchw", "views"])
+@pytest.mark.parametrize("shape", range(len(WGMMA_GRAD_SHAPES) - 1))
+def test_wgmma_3xtf32_layouts_cuda(shape, layout):
+    """implicit_gemm_wgmma_3xtf32 with operands the gathers cannot read in
+    place (NCHW x and/or dy; "views": NCHW windows of larger tensors, no
+    dense strides) reads channels_last copies: forward, dx and dw against
+    float64, deterministic, and the engine's kernels ran."""
+    torch.manual_seed(0)
+    step = "implicit_gemm_wgmma_3xtf32"
+    xs, ws, kw = WGMMA_GRAD_SHAPES[shape]
+
+    def make(shape, cl):
+        if layout == "views":  # a window of a larger NCHW tensor
+            n, c, h, wd = shape
+            return torch.randn(n, c, h + 3, wd + 5, device="cuda")[:, :, 2:2 + h, 3:3 + wd]
+        return as_layout(torch.randn(shape, device="cuda"), cl)
+
+    x = make(xs, layout == "dy_nchw")
+    w = torch.randn(ws, device="cuda")
+    x64, w64 = (t.detach().double().cpu().requires_grad_(True) for t in (x, w))
+    y64 = F.conv2d(x64, w64, **kw)
+    dy = make(tuple(y64.shape), layout == "x_nchw")
+    want_dx, want_dw = torch.autograd.grad(y64, (x64, w64), dy.double().cpu())
+    s, pad, d = kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1)
+    args = ([s, s], [pad] * 4, [d, d], 1, step)
+    runs = (("forward", lambda: cuops.conv2d(x, w, **kw, variant=step), y64.detach(),
+             "conv_tf32_wgmma_kernel", xs[1] % 32 == 0 and ws[0] >= 64),
+            ("dgrad", lambda: torch.ops.cuops.conv2d_backward_input(dy, w, list(xs), *args),
+             want_dx, "conv_tf32_wgmma_kernel", ws[0] % 32 == 0 and xs[1] >= 64),
+            ("wgrad", lambda: torch.ops.cuops.conv2d_backward_weight(dy, x, list(ws), *args),
+             want_dw, "wgrad_tf32_wgmma_kernel", xs[1] % 32 == 0 and ws[0] >= 64))
+    for name, run, want, kernel, applies in runs:
+        poison_allocator("cuda", want.numel() * 16)
+        got = run()
+        assert_rel_close(got, want.float(), dtype=torch.float32, tol=4e-5,
+                         what=f"{step} {layout} {name} {xs} {ws} {kw}")
+        assert torch.equal(got, run())
+        if torch.cuda.get_device_capability() == (9, 0):
+            from tests.utils import kernel_names
+            names = kernel_names(run)
+            assert names is None or any(kernel in n for n in names) == applies, (name, names)
 
 
 # The wgmma steps' other tuning entries (one wgmma batch in flight; the direct

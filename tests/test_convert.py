@@ -278,18 +278,26 @@ def test_resnet18_training_tracks_torch(no_tf32):
     t = torch.randint(0, 10, (16,), device="cuda")
     losses = {"torch": _train5(ref, x, t), "cuops": _train5(model, x, t),
               "fp64": _train5(truth, x.double(), t)}
-    # fp32 rounding differences grow through 5 SGD-with-momentum steps and
-    # batch norm (measured: 1.4e-3 apart at step 4 of losses ~0.15).
-    for a, b in zip(losses["torch"], losses["cuops"]):
-        assert abs(a - b) <= 1e-2 * max(1.0, abs(a)), losses
-    # Parameters: the fp32 differences compound chaotically through 5 momentum
-    # steps (H100 runs: 2.6e-2 on conv1.weight, 5.1e-2 on a batch-norm bias
-    # between cuops and torch), so each fp32 run is judged against the float64
-    # run: cuops may drift at most ~3x as far from it as torch's own fp32 run.
-    for (n, p_ref), p, p64 in zip(ref.named_parameters(), model.parameters(),
-                                  truth.parameters()):
-        e_ours, e_torch = rel_err(p, p64), rel_err(p_ref, p64)
-        assert e_ours <= max(3 * e_torch, 1e-2), f"{n}: {e_ours:.3e} vs torch {e_torch:.3e}"
+    # Five SGD-with-momentum steps of a fresh ResNet on 16 random images are
+    # chaotic: ReLU and max-pool near-ties flip under rounding differences of
+    # 1e-7, so two correct fp32 runs end up to ~1e-2 apart, and which of them
+    # lands nearer the float64 run is chance. A CPU model of this test
+    # (scripts/explore/training_chaos.py, 2026-12-07, 12 random-data seeds)
+    # with every convolution computed in float64 and rounded to fp32 -- the
+    # most accurate fp32 there is -- failed the earlier bounds (each parameter
+    # within 3x torch's own drift, losses within 1e-2 of torch's) on 4 seeds;
+    # the bounds below passed all 12 and failed all 4 tried with a 1 % error
+    # injected into the convolutions' outputs. Both runs are judged against the float64 run: losses step by
+    # step, and the parameters as one vector, at most ~3x as far from it as
+    # torch's own fp32 run, or the chaos floor.
+    for step, (a, b, c) in enumerate(zip(losses["cuops"], losses["torch"], losses["fp64"])):
+        assert abs(a - c) <= max(3 * abs(b - c), 1e-2 * max(1.0, abs(c))), (step, losses)
+
+    def flat(net):
+        return torch.cat([p.detach().double().flatten() for p in net.parameters()])
+
+    e_ours, e_torch = rel_err(flat(model), flat(truth)), rel_err(flat(ref), flat(truth))
+    assert e_ours <= max(3 * e_torch, 1e-2), f"parameters: {e_ours:.3e} vs torch {e_torch:.3e}"
 
 
 def test_bf16_autocast_cpu():

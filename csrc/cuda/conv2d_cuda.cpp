@@ -24,13 +24,14 @@
 //                      register tiling (128x128 tiles, 8x8 per thread), packed
 //                      filter + tap table, layout-specialized gathers
 //   implicit_gemm_regtile_slots  the same with <= 64 filters of one group
-//                      sharing the tile with pixel slots (opt-in)
+//                      sharing the tile with pixel slots
 //   implicit_gemm_3xtf32  fp32 on the tf32 tensor cores at fp32 accuracy
 //                      (matmul mma_3xtf32's core), cp.async im2col gathers
 //                      (opt-in; dgrad through the phases, wgrad its own kernel)
 //   implicit_gemm_wgmma_3xtf32  fp32 3xTF32 on Hopper's tf32 wgmma engine with
-//                      implicit_gemm_wgmma's gathers (opt-in; dgrad through the
-//                      phases, wgrad as implicit_gemm_wgmma's)
+//                      implicit_gemm_wgmma's gathers (NCHW operands through a
+//                      channels_last copy; dgrad through the phases, wgrad as
+//                      implicit_gemm_wgmma's)
 //   implicit_gemm_narrow  K/groups <= 8 filters (heads; the dgrad phases of an
 //                      RGB stem): filters as the inner loop, not a tile dim
 //   narrow_window      the same at stride 1 with contiguous rows of x: a
@@ -96,6 +97,40 @@ constexpr const char* kWideChannelsLast =
     "fp32, x channels_last, C >= 64 and C % 4 == 0, groups 1";
 bool is_wide_channels_last(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.groups == 1 && p.x_sc == 1 && p.C >= 64 && p.C % 4 == 0;
+}
+
+// fp32 on Hopper's tf32 wgmma engine at fp32 accuracy (3xTF32), any layout
+// of x (NCHW through a channels_last copy, channels_last_copy.h): H100, 2026-12-07,
+// ResNet-50's 3x3 layers at batch 32, channels_last, 1.34-2.30x cuDNN true
+// fp32 against the mma.sync 3xTF32 step's 0.56-0.75x, NCHW 0.95-1.77x
+// against regtile's 0.43-0.62x; backward 64@56 1.32x against 0.47x; RMS
+// error 0.15-0.54x cuDNN's (docs/conv2d-worklog.md). The step
+// checks the rest (sm_90a build, alignment) and runs implicit_gemm_3xtf32
+// otherwise. The forward's x and the wgrad's x have C channels, the dgrad
+// phases' x is dy (K channels, C filters).
+constexpr const char* kTf32Engine = "fp32, C % 32 == 0, K >= 64, groups 1, sm_90";
+bool is_tf32_engine(const Conv2dProblem& p) {
+  return p.dtype == at::kFloat && p.groups == 1 && p.C % 32 == 0 && p.K >= 64 && p.K % 4 == 0 &&
+         is_sm90();
+}
+constexpr const char* kTf32EngineDgrad = "fp32, K % 32 == 0, C >= 64, groups 1, sm_90";
+bool is_tf32_engine_dgrad(const Conv2dProblem& p) {
+  return p.dtype == at::kFloat && p.groups == 1 && p.K % 32 == 0 && p.C >= 64 && p.C % 4 == 0 &&
+         is_sm90();
+}
+
+// fp32 with at most 64 filters per group: the register tile's 128 columns
+// shared by pixel slots (forward, dgrad phases) or by group / pixel-chunk
+// slots (wgrad) instead of holding zeros (H100, 2026-12-07: 11x11/4 stem
+// forward 0.275 -> 0.197 ms, cuDNN 0.212; grouped 3x3 g4 128@56 backward
+// 1.46 -> 0.89 ms, cuDNN 0.77). The dgrad's filters are the phases' (C).
+constexpr const char* kSlots = "fp32, K/groups <= 64";
+bool is_slots(const Conv2dProblem& p) {
+  return p.dtype == at::kFloat && p.K / p.groups <= 64;
+}
+constexpr const char* kSlotsDgrad = "fp32, C/groups <= 64";
+bool is_slots_dgrad(const Conv2dProblem& p) {
+  return p.dtype == at::kFloat && p.C / p.groups <= 64;
 }
 
 // fp32 dgrad of a layer with few input channels (an RGB stem) and dy in
@@ -183,15 +218,14 @@ const Ladder<FwdFn> kConvCuda(
       "fp32 implicit GEMM, 128x128x8 tiles, 8x8 per thread in registers, packed filter"},
      {"implicit_gemm_regtile_slots", kFloatOnly, &conv2d_implicit_gemm_regtile_slots,
       "implicit_gemm_regtile with a group of <= 64 filters sharing the 128 tile columns with "
-      "2-4 pixel slots (an RGB stem, 64-filter layers); others -> as implicit_gemm_regtile; "
-      "opt-in"},
+      "2-4 pixel slots (an RGB stem, 64-filter layers); others -> as implicit_gemm_regtile"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, operands split into big + small tf32 parts (3 products, "
       "~fp32 accuracy); im2col gathered by cp.async into a 4-stage ring"},
      {"implicit_gemm_wgmma_3xtf32", kFloatOnly, &conv2d_implicit_gemm_wgmma_3xtf32,
       "Hopper (sm_90a), fp32 at fp32 accuracy: matmul's tf32 wgmma engine (3 products of split "
-      "operands) with the cp.async im2col gather; x channels_last, C % 32 == 0, groups 1, "
-      "K >= 64 (others -> implicit_gemm_3xtf32); opt-in"},
+      "operands) with the cp.async im2col gather (an NCHW x through a channels_last copy); "
+      "C % 32 == 0, groups 1, K >= 64 (others -> implicit_gemm_3xtf32)"},
      {"narrow_window", kAllFloat, &conv2d_narrow_window,
       "K/groups <= 8, stride 1, rows of x contiguous: 8 output rows of a column per thread, "
       "each loaded column strip of x reused by every tap row; others -> implicit_gemm_narrow; "
@@ -207,14 +241,18 @@ const Ladder<FwdFn> kConvCuda(
     // ones on Hopper to the wgmma forward's gather: kWgmmaStrided1x1). The
     // split-K step splits only where the plain tiles leave the GPU idle, so it
     // is the fp16/bf16 default for every other problem; fp32 takes the
-    // 3xTF32 tensor-core step where x is channels_last with wide channels
-    // (faster and more accurate there), else the register-tiled implicit
-    // GEMM (4-5x the SIMT step's speed); fp64 the SIMT step.
+    // 3xTF32 tensor-core steps where their tiles are full (Hopper's wgmma
+    // engine, else mma.sync for channels_last x; faster and more accurate
+    // than the SIMT steps there), else the register-tiled implicit GEMM
+    // (4-5x the SIMT step's speed), with pixel slots for <= 64 filters;
+    // fp64 the SIMT step.
     {{"depthwise, x and y channel-contiguous", is_depthwise_nhwc, "depthwise_nhwc_window"},
      {"depthwise", is_depthwise, "depthwise_plane"},
      {kWgmmaStrided1x1, is_wgmma_strided_1x1, "implicit_gemm_wgmma"},
      {kPointwiseWhen, is_pointwise, "gemm"},
+     {kTf32Engine, is_tf32_engine, "implicit_gemm_wgmma_3xtf32"},
      {kWideChannelsLast, is_wide_channels_last, "implicit_gemm_3xtf32"},
+     {kSlots, is_slots, "implicit_gemm_regtile_slots"},
      "implicit_gemm_mma_splitk",
      "implicit_gemm_regtile",
      "implicit_gemm"});
@@ -224,25 +262,31 @@ const Ladder<FwdFn> kConvCuda(
 // multiplier > 1 to direct); a 1x1 wgrad is a GEMM whose K is N*P*Q, which
 // matmul's planner splits (the Hopper wgrad where it measured faster:
 // kWgmmaWgrad1x1); wide channels_last fp16/bf16 the Hopper wgrad
-// (kWgmmaWgrad); the others the tensor-core step where the dtype allows, the
-// register-tiled one for fp32.
+// (kWgmmaWgrad), wide fp32 the Hopper 3xTF32 wgrad (kTf32Engine); the others
+// the tensor-core step where the dtype allows, the register-tiled one for
+// fp32 (with slots for <= 64 filters per group).
 const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
     {kWgmmaWgrad1x1, is_wgmma_wgrad_1x1, "implicit_gemm_wgmma"},
     {kPointwiseWhen, is_pointwise, "gemm"},
     {kWgmmaWgrad, is_wgmma_gather, "implicit_gemm_wgmma"},
+    {kTf32Engine, is_tf32_engine, "implicit_gemm_wgmma_3xtf32"},
+    {kSlots, is_slots, "implicit_gemm_regtile_slots"},
     "implicit_gemm_mma",
     "implicit_gemm_regtile",
     "implicit_gemm"};
 // dgrad: the phase steps do every stride as stride-1 forwards (tensor cores
-// for fp16/bf16 -- the Hopper forward where it measured faster --, register
-// tiles for fp32, the narrow forward for an fp32 RGB stem); stride 1 is their
-// one-phase case.
+// for fp16/bf16 -- the Hopper forward where it measured faster --, the
+// Hopper 3xTF32 forward for wide fp32, else register tiles (with pixel slots
+// for <= 64 filters), the narrow forward for an fp32 RGB stem); stride 1 is
+// their one-phase case.
 const std::vector<Ladder<GradFn>::Rule> kDgradDefaults = {
     {"depthwise", is_depthwise, "depthwise"},
     {kPointwiseWhen, is_pointwise, "gemm"},
     {kNarrowDgrad, is_narrow_dgrad, "implicit_gemm_narrow"},
     {kWgmmaDgrad, is_wgmma_dgrad, "implicit_gemm_wgmma"},
+    {kTf32EngineDgrad, is_tf32_engine_dgrad, "implicit_gemm_wgmma_3xtf32"},
+    {kSlotsDgrad, is_slots_dgrad, "implicit_gemm_regtile_slots"},
     "implicit_gemm_mma_phases",
     "implicit_gemm_regtile",
     "implicit_gemm"};
@@ -267,15 +311,15 @@ const Ladder<GradFn> kDgradCuda(
      {"implicit_gemm_regtile_slots", kFloatOnly,
       &conv2d_backward_input_implicit_gemm_regtile_slots,
       "fp32, any stride: the phases over the implicit_gemm_regtile_slots forward (pixel slots "
-      "where groups == 1 and C <= 64); opt-in"},
+      "where groups == 1 and C <= 64)"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_input_implicit_gemm_3xtf32,
       "fp32, any stride: one stride-1 implicit_gemm_3xtf32 forward per output phase of dx; "
       "opt-in"},
      {"implicit_gemm_wgmma_3xtf32", kFloatOnly,
       &conv2d_backward_input_implicit_gemm_wgmma_3xtf32,
       "Hopper (sm_90a), fp32, any stride: one stride-1 implicit_gemm_wgmma_3xtf32 forward per "
-      "output phase of dx (dy channels_last, K % 32 == 0; others -> implicit_gemm_3xtf32); "
-      "opt-in"},
+      "output phase of dx (K % 32 == 0, an NCHW dy through a channels_last copy; others -> "
+      "implicit_gemm_3xtf32)"},
      {"narrow_window", kAllFloat, &conv2d_backward_input_narrow_window,
       "C/groups <= 8 (an RGB stem), dy rows contiguous: the phases over the narrow_window "
       "forward; opt-in"},
@@ -308,7 +352,7 @@ const Ladder<GradFn> kWgradCuda(
       &conv2d_backward_weight_implicit_gemm_regtile_slots,
       "fp32, K/groups <= 64: implicit_gemm_regtile with taps as tile rows and the 128 columns "
       "shared by 2-4 slots of filters (groups, or pixel chunks of one group); others -> "
-      "implicit_gemm_regtile; opt-in"},
+      "implicit_gemm_regtile"},
      {"implicit_gemm_3xtf32", kFloatOnly, &conv2d_backward_weight_implicit_gemm_3xtf32,
       "fp32 on tf32 tensor cores, split operands (3 products, ~fp32 accuracy), cp.async "
       "gathers, split over pixels, deterministic; opt-in"},
@@ -316,8 +360,8 @@ const Ladder<GradFn> kWgradCuda(
       &conv2d_backward_weight_implicit_gemm_wgmma_3xtf32,
       "Hopper (sm_90a), fp32 at fp32 accuracy: the tf32 wgmma engine, dy^T by TMA, im2col(x) "
       "gathered by cp.async and split by the transform warpgroup, split over pixels; x "
-      "channels_last C % 32 == 0, dy dense channels_last (others -> implicit_gemm_3xtf32); "
-      "opt-in"},
+      "C % 32 == 0, K >= 64, NCHW x or dy through channels_last copies (others -> "
+      "implicit_gemm_3xtf32)"},
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_weight_implicit_gemm_wgmma,
       "Hopper (sm_90a): the wgmma engine, dy^T by TMA, im2col(x) gathered by cp.async, split "
       "over pixels, deterministic finish; x channels_last C % 64 == 0, dy dense "

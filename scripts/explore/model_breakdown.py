@@ -49,7 +49,7 @@ def layers(model, batch):
 def shape_layers(dtype):
     """The bench shapes suite's convolutions of this dtype, as layers()."""
     return [(xs, ws, (st, st), (pad, pad), (1, 1), g)
-            for xs, ws, st, pad, g, dtypes, _, _ in _CONV if dtype in dtypes]
+            for xs, ws, st, pad, g, dtypes, *_ in _CONV if dtype in dtypes]
 
 
 def split_row(cfg, dt, needs_dx, variant=None):

@@ -32,8 +32,8 @@ void conv2d_backward_input_implicit_gemm_regtile_slots(const Conv2dGradProblem& 
 // 4-stage ring, packed filter; other problems/GPUs -> implicit_gemm_regtile.
 void conv2d_implicit_gemm_3xtf32(const Conv2dProblem& p);
 // 2e. fp32 3xTF32 on Hopper's tf32 wgmma engine (sm_90a): matmul
-// wgmma_3xtf32's stages with implicit_gemm_wgmma's im2col gather; x
-// channels_last with C % 32 == 0, groups 1, K >= 64 (others ->
+// wgmma_3xtf32's stages with implicit_gemm_wgmma's im2col gather; C % 32 ==
+// 0, groups 1, K >= 64, an NCHW x through a channels_last copy (others ->
 // implicit_gemm_3xtf32). dgrad: the phases over it.
 void conv2d_implicit_gemm_wgmma_3xtf32(const Conv2dProblem& p);
 void conv2d_backward_input_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& p);
