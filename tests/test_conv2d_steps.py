@@ -465,29 +465,15 @@ def test_wgmma_3xtf32_conv_cuda(shape, w_cl):
     _tf32_engine_ran(lambda: cuops.conv2d(xn, w, b, **kw, variant=step), True)
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("layout", ["nchw", "x_nchw", "dy_nchw", "views"])
-@pytest.mark.parametrize("shape", range(len(WGMMA_GRAD_SHAPES) - 1))
-def test_wgmma_3xtf32_layouts_cuda(shape, layout):
-    """implicit_gemm_wgmma_3xtf32 with operands the gathers cannot read in
-    place (NCHW x and/or dy; "views": NCHW windows of larger tensors, no
-    dense strides) reads channels_last copies: forward, dx and dw against
-    float64, deterministic, and the engine's kernels ran."""
-    torch.manual_seed(0)
+def _check_tf32_engine(x, w, dy, kw, what):
+    """implicit_gemm_wgmma_3xtf32's forward, dx and dw of (x, w, dy) against
+    float64, deterministic, and on an sm_90 device its engine's kernels ran
+    wherever the step takes the problem (some operands through channels_last
+    copies)."""
     step = "implicit_gemm_wgmma_3xtf32"
-    xs, ws, kw = WGMMA_GRAD_SHAPES[shape]
-
-    def make(shape, cl):
-        if layout == "views":  # a window of a larger NCHW tensor
-            n, c, h, wd = shape
-            return torch.randn(n, c, h + 3, wd + 5, device="cuda")[:, :, 2:2 + h, 3:3 + wd]
-        return as_layout(torch.randn(shape, device="cuda"), cl)
-
-    x = make(xs, layout == "dy_nchw")
-    w = torch.randn(ws, device="cuda")
+    xs, ws = tuple(x.shape), tuple(w.shape)
     x64, w64 = (t.detach().double().cpu().requires_grad_(True) for t in (x, w))
     y64 = F.conv2d(x64, w64, **kw)
-    dy = make(tuple(y64.shape), layout == "x_nchw")
     want_dx, want_dw = torch.autograd.grad(y64, (x64, w64), dy.double().cpu())
     s, pad, d = kw.get("stride", 1), kw.get("padding", 0), kw.get("dilation", 1)
     args = ([s, s], [pad] * 4, [d, d], 1, step)
@@ -501,12 +487,59 @@ def test_wgmma_3xtf32_layouts_cuda(shape, layout):
         poison_allocator("cuda", want.numel() * 16)
         got = run()
         assert_rel_close(got, want.float(), dtype=torch.float32, tol=4e-5,
-                         what=f"{step} {layout} {name} {xs} {ws} {kw}")
+                         what=f"{step} {what} {name} {xs} {ws} {kw}")
         assert torch.equal(got, run())
         if torch.cuda.get_device_capability() == (9, 0):
             from tests.utils import kernel_names
             names = kernel_names(run)
             assert names is None or any(kernel in n for n in names) == applies, (name, names)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layout", ["nchw", "x_nchw", "dy_nchw", "views"])
+@pytest.mark.parametrize("shape", range(len(WGMMA_GRAD_SHAPES) - 1))
+def test_wgmma_3xtf32_layouts_cuda(shape, layout):
+    """Operands the gathers cannot read in place (NCHW x and/or dy; "views":
+    NCHW windows of larger tensors, no dense strides) are read from
+    channels_last copies: _check_tf32_engine."""
+    torch.manual_seed(0)
+    xs, ws, kw = WGMMA_GRAD_SHAPES[shape]
+
+    def make(shape, cl):
+        if layout == "views":  # a window of a larger NCHW tensor
+            n, c, h, wd = shape
+            return torch.randn(n, c, h + 3, wd + 5, device="cuda")[:, :, 2:2 + h, 3:3 + wd]
+        return as_layout(torch.randn(shape, device="cuda"), cl)
+
+    x = make(xs, layout == "dy_nchw")
+    w = torch.randn(ws, device="cuda")
+    dy = make(F.conv2d(x.cpu(), w.cpu(), **kw).shape, layout == "x_nchw")
+    _check_tf32_engine(x, w, dy, kw, layout)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", ["1x1-image", "misaligned-cl", "expanded-dy"])
+def test_wgmma_3xtf32_odd_operands_cuda(case):
+    """Channel-contiguous operands the gather still cannot read: a 1x1 image
+    (torch gives it strides (C, 1, 1, 1) in either memory format: pixels not
+    16-byte multiples), a channels_last view at a 4-byte channel offset, and
+    the stride-0 grad_output of `.sum()`: all through the copies."""
+    torch.manual_seed(0)
+    kw = dict(padding=1)
+    w = torch.randn(64, 64, 3, 3, device="cuda")
+    if case == "1x1-image":
+        x = torch.randn(4, 64, 1, 1, device="cuda")
+    elif case == "misaligned-cl":
+        base = torch.randn(2, 65, 9, 10, device="cuda").to(memory_format=torch.channels_last)
+        x = base[:, 1:]
+    else:
+        x = as_layout(torch.randn(2, 64, 9, 10, device="cuda"), True)
+    y_shape = F.conv2d(x.cpu(), w.cpu(), **kw).shape
+    if case == "expanded-dy":
+        dy = torch.ones(1, device="cuda").expand(y_shape)
+    else:
+        dy = torch.randn(y_shape, device="cuda").contiguous(memory_format=torch.channels_last)
+    _check_tf32_engine(x, w, dy, kw, case)
 
 
 # The wgmma steps' other tuning entries (one wgmma batch in flight; the direct

@@ -16,7 +16,7 @@ import cuops
 OPS = torch.ops.cuops
 GEMM_RULE = "C/groups*R*S >= 16 and K/groups >= 4"  # csrc/cpu/conv2d_cpu.cpp
 POINTWISE_RULE = "1x1, no padding"  # csrc/cuda/conv2d_cuda.cpp, csrc/cpu/conv2d_cpu.cpp
-TF32_ENGINE_RULE = "fp32, C % 32 == 0, K >= 64, groups 1, sm_90"  # csrc/cuda/conv2d_cuda.cpp
+TF32_ENGINE_RULE = "fp32, C % 32 == 0, K >= 64, groups 1, sm_90a build on sm_90"  # conv2d_cuda.cpp
 
 
 def _default_when(op, device, step):
@@ -84,7 +84,8 @@ CASES = {
                          False, "implicit_gemm_wgmma_3xtf32", TF32_ENGINE_RULE, None),
     "cuda-fp32-engine-cl": ("conv2d", "cuda", torch.float32, (2, 64, 16, 16), (64, 64, 3, 3), 1,
                             True, "implicit_gemm_wgmma_3xtf32", TF32_ENGINE_RULE, None),
-    "cuda-fp32-cl-wide": ("conv2d", "cuda", torch.float32, (2, 64, 16, 16), (48, 64, 3, 3), 1,
+    # (C % 32 != 0: not the engine; K > 64: not the slots)
+    "cuda-fp32-cl-wide": ("conv2d", "cuda", torch.float32, (2, 68, 16, 16), (96, 68, 3, 3), 1,
                           True, "implicit_gemm_3xtf32",
                           "fp32, x channels_last, C >= 64 and C % 4 == 0, groups 1", None),
     "cuda-fp32-slots": ("conv2d", "cuda", torch.float32, (2, 16, 16, 16), (32, 16, 3, 3), 1,
@@ -103,7 +104,8 @@ CASES = {
                               None),
     "cuda-dgrad-fp32-engine": ("conv2d_backward_input", "cuda", torch.float32, (2, 64, 16, 16),
                                (64, 64, 3, 3), 1, False, "implicit_gemm_wgmma_3xtf32",
-                               "fp32, K % 32 == 0, C >= 64, groups 1, sm_90", None),
+                               "fp32, K % 32 == 0, C >= 64, groups 1, sm_90a build on sm_90",
+                               None),
     "cuda-dgrad-fp32-slots": ("conv2d_backward_input", "cuda", torch.float32, (2, 48, 16, 16),
                               (64, 48, 3, 3), 1, False, "implicit_gemm_regtile_slots",
                               "fp32, C/groups <= 64", None),

@@ -100,30 +100,34 @@ bool is_wide_channels_last(const Conv2dProblem& p) {
 }
 
 // fp32 on Hopper's tf32 wgmma engine at fp32 accuracy (3xTF32), any layout
-// of x (NCHW through a channels_last copy, channels_last_copy.h): H100, 2026-12-07,
-// ResNet-50's 3x3 layers at batch 32, channels_last, 1.34-2.30x cuDNN true
+// of x (NCHW through a channels_last copy, channels_last_copy.h): H100,
+// 2026-12-07, ResNet-50's 3x3 layers at batch 32, channels_last 1.34-2.30x cuDNN true
 // fp32 against the mma.sync 3xTF32 step's 0.56-0.75x, NCHW 0.95-1.77x
 // against regtile's 0.43-0.62x; backward 64@56 1.32x against 0.47x; RMS
-// error 0.15-0.54x cuDNN's (docs/conv2d-worklog.md). The step
-// checks the rest (sm_90a build, alignment) and runs implicit_gemm_3xtf32
-// otherwise. The forward's x and the wgrad's x have C channels, the dgrad
-// phases' x is dy (K channels, C filters).
-constexpr const char* kTf32Engine = "fp32, C % 32 == 0, K >= 64, groups 1, sm_90";
+// error 0.15-0.54x cuDNN's (docs/conv2d-worklog.md). Only where the build
+// holds the engine for this device: the step's own fallback,
+// implicit_gemm_3xtf32, is slower than the register tile on NCHW x. The
+// forward's x and the wgrad's x have C channels, the dgrad phases' x is dy
+// (K channels, C filters).
+constexpr const char* kTf32Engine = "fp32, C % 32 == 0, K >= 64, groups 1, sm_90a build on sm_90";
 bool is_tf32_engine(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.groups == 1 && p.C % 32 == 0 && p.K >= 64 && p.K % 4 == 0 &&
-         is_sm90();
+         tf32_wgmma_conv_in_build();
 }
-constexpr const char* kTf32EngineDgrad = "fp32, K % 32 == 0, C >= 64, groups 1, sm_90";
+constexpr const char* kTf32EngineDgrad =
+    "fp32, K % 32 == 0, C >= 64, groups 1, sm_90a build on sm_90";
 bool is_tf32_engine_dgrad(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.groups == 1 && p.K % 32 == 0 && p.C >= 64 && p.C % 4 == 0 &&
-         is_sm90();
+         tf32_wgmma_conv_in_build();
 }
 
 // fp32 with at most 64 filters per group: the register tile's 128 columns
 // shared by pixel slots (forward, dgrad phases) or by group / pixel-chunk
 // slots (wgrad) instead of holding zeros (H100, 2026-12-07: 11x11/4 stem
 // forward 0.275 -> 0.197 ms, cuDNN 0.212; grouped 3x3 g4 128@56 backward
-// 1.46 -> 0.89 ms, cuDNN 0.77). The dgrad's filters are the phases' (C).
+// 1.46 -> 0.89 ms, cuDNN 0.77; 64@56 channels_last forward 0.304 ms against
+// implicit_gemm_3xtf32's 0.401, so before kWideChannelsLast). The dgrad's
+// filters are the phases' (C).
 constexpr const char* kSlots = "fp32, K/groups <= 64";
 bool is_slots(const Conv2dProblem& p) {
   return p.dtype == at::kFloat && p.K / p.groups <= 64;
@@ -251,8 +255,8 @@ const Ladder<FwdFn> kConvCuda(
      {kWgmmaStrided1x1, is_wgmma_strided_1x1, "implicit_gemm_wgmma"},
      {kPointwiseWhen, is_pointwise, "gemm"},
      {kTf32Engine, is_tf32_engine, "implicit_gemm_wgmma_3xtf32"},
-     {kWideChannelsLast, is_wide_channels_last, "implicit_gemm_3xtf32"},
      {kSlots, is_slots, "implicit_gemm_regtile_slots"},
+     {kWideChannelsLast, is_wide_channels_last, "implicit_gemm_3xtf32"},
      "implicit_gemm_mma_splitk",
      "implicit_gemm_regtile",
      "implicit_gemm"});

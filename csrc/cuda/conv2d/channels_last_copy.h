@@ -1,8 +1,9 @@
 // Channels_last copies of conv2d operands: the wgmma steps' gathers read
-// 128-byte rows of channels, which NCHW tensors do not have, so those steps
-// read an NCHW x (or dy) from a dense channels_last copy
-// (channels_last_copy.cu). The helpers keep the problem's description and
-// the copy together: a staged operand's pointer and strides describe the copy.
+// 16-byte aligned rows of channels, which NCHW tensors (and views whose
+// pixels are not 16-byte aligned) do not have, so those steps read such an x
+// (or dy) from a dense channels_last copy (channels_last_copy.cu). The
+// helpers keep the problem's description and the copy together: a copied
+// operand's pointer and strides describe the copy.
 #pragma once
 
 #include "conv2d.h"
@@ -22,24 +23,27 @@ inline void set_x_channels_last(Conv2dProblem& p, const void* x) {
 inline void set_y_channels_last(Conv2dProblem& p) {
   p.y_sn = p.P * p.Q * p.K, p.y_sk = 1, p.y_sp = p.Q * p.K, p.y_sq = p.K;
 }
-// p as the gathers would see it after stage_x_channels_last (asked before any
-// copy is made; null is 16-byte aligned).
-inline Conv2dProblem with_x_staged(Conv2dProblem p) {
-  if (p.x_sc != 1) set_x_channels_last(p, nullptr);
+// p as it would be with x (or y) replaced by such a copy: the eligibility
+// checks of the wgmma steps ask this before any copy is made (null is
+// 16-byte aligned).
+inline Conv2dProblem with_x_copied(Conv2dProblem p) {
+  set_x_channels_last(p, nullptr);
   return p;
 }
-// x as the gathers read it: unchanged where its channels are unit-stride,
-// else a channels_last copy that `holder` keeps alive.
-inline void stage_x_channels_last(Conv2dProblem& p, at::Tensor& holder) {
-  if (p.x_sc == 1) return;
+inline Conv2dProblem with_y_copied(Conv2dProblem p) {
+  p.y = nullptr;
+  set_y_channels_last(p);
+  return p;
+}
+// Replaces p's x by a channels_last copy that `holder` keeps alive.
+inline void copy_x_channels_last(Conv2dProblem& p, at::Tensor& holder) {
   holder = channels_last_copy(p.x, {p.N, p.C, p.H, p.W}, {p.x_sn, p.x_sc, p.x_sh, p.x_sw},
                               p.dtype);
   set_x_channels_last(p, holder.const_data_ptr());
 }
-// y at `y` (p's y strides) as one dense [N*P*Q][K] matrix: `y` itself, or a
-// copy that `holder` keeps alive (p's y strides then describe it).
-inline const void* stage_y_channels_last(Conv2dProblem& p, const void* y, at::Tensor& holder) {
-  if (y_dense_channels_last(p)) return y;
+// A channels_last copy of the y at `y` (p's y strides: grad_output in the
+// gradient problems) that `holder` keeps alive; p's y strides then describe it.
+inline const void* copy_y_channels_last(Conv2dProblem& p, const void* y, at::Tensor& holder) {
   holder = channels_last_copy(y, {p.N, p.K, p.P, p.Q}, {p.y_sn, p.y_sk, p.y_sp, p.y_sq}, p.dtype);
   set_y_channels_last(p);
   return holder.const_data_ptr();

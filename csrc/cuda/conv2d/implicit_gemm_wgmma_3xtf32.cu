@@ -67,12 +67,15 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #endif
 }
 
-// The problems the engine takes (an NCHW x after its channels_last copy).
+bool engine_in_build() {
+  return is_sm90() && kernel_in_build<ConvTile>(conv_tf32_wgmma_kernel<ConvTile>);
+}
+
+// The problems the engine takes, with x as it is or after its channels_last
+// copy (the geometry is the same; the copy's layout always suits the gather).
 bool takes(const Conv2dProblem& p) {
-  using C = ConvTile;
-  if (p.dtype != at::kFloat || !is_sm90() || p.K < 64 || p.K % 4 != 0) return false;
-  return gather_eligible(conv::with_x_staged(p), C::BK) &&
-         kernel_in_build<C>(conv_tf32_wgmma_kernel<C>);
+  if (p.dtype != at::kFloat || p.K < 64 || p.K % 4 != 0) return false;
+  return gather_eligible(conv::with_x_copied(p), ConvTile::BK) && engine_in_build();
 }
 
 bool run(const Conv2dProblem& problem) {
@@ -80,7 +83,7 @@ bool run(const Conv2dProblem& problem) {
   if (!takes(problem)) return false;
   Conv2dProblem p = problem;
   at::Tensor x_copy, packed;
-  conv::stage_x_channels_last(p, x_copy);
+  if (!gather_eligible(p, C::BK)) conv::copy_x_channels_last(p, x_copy);
   const int64_t rsc = p.R * p.S * p.C;
   const Params prm = conv_params<float, C>(p, krsc_filter(p, packed), rsc);
   launch_conv<float, C>(conv_tf32_wgmma_kernel<C>, p, prm, make_gather(p, C::BK, rsc / C::BK));
@@ -88,6 +91,8 @@ bool run(const Conv2dProblem& problem) {
 }
 
 }  // namespace
+
+bool tf32_wgmma_conv_in_build() { return engine_in_build(); }
 
 void conv2d_implicit_gemm_wgmma_3xtf32(const Conv2dProblem& p) {
   TORCH_CHECK_TYPE(p.dtype == at::kFloat,
@@ -97,19 +102,19 @@ void conv2d_implicit_gemm_wgmma_3xtf32(const Conv2dProblem& p) {
 }
 
 // dgrad: one stride-1 forward of this step per output phase of dx (the
-// phases' x is dy: K % 32 == 0 takes the engine; an NCHW dy is copied to
-// channels_last once here rather than once per phase).
+// phases' x is dy: K % 32 == 0 takes the engine; a dy the gather cannot
+// read, e.g. NCHW, is copied to channels_last once here, not once per phase).
 void conv2d_backward_input_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& p) {
   TORCH_CHECK_TYPE(p.dtype == at::kFloat,
                    "cuops.conv2d_backward_input(implicit_gemm_wgmma_3xtf32): unsupported dtype ",
                    p.dtype);
   // The phases' forward reads dy as its x (K channels), dx's C as its filters.
-  using C = ConvTile;
-  const bool engine = p.groups == 1 && p.K % C::BK == 0 && p.C >= 64 && p.C % 4 == 0 &&
-                      is_sm90() && kernel_in_build<C>(conv_tf32_wgmma_kernel<C>);
+  const bool engine = p.groups == 1 && p.K % ConvTile::BK == 0 && p.C >= 64 && p.C % 4 == 0 &&
+                      engine_in_build();
   Conv2dGradProblem q = p;
   at::Tensor dy_copy;
-  if (engine) q.dy = conv::stage_y_channels_last(q, p.dy, dy_copy);
+  if (engine && !gather_layout(p.dy, p.y_sn, p.y_sk, p.y_sp, p.y_sq, p.dtype))
+    q.dy = conv::copy_y_channels_last(q, p.dy, dy_copy);
   dgrad_by_phases_cuda(q, &conv2d_implicit_gemm_wgmma_3xtf32);
 }
 

@@ -36,6 +36,9 @@ void conv2d_implicit_gemm_3xtf32(const Conv2dProblem& p);
 // 0, groups 1, K >= 64, an NCHW x through a channels_last copy (others ->
 // implicit_gemm_3xtf32). dgrad: the phases over it.
 void conv2d_implicit_gemm_wgmma_3xtf32(const Conv2dProblem& p);
+// This build holds its kernels for the current device (an sm_90 device and
+// an sm_90a build): the default rules ask before they pick the step.
+bool tf32_wgmma_conv_in_build();
 void conv2d_backward_input_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& p);
 // ... and its wgrad (wgrad_wgmma.cu): dy^T by the copy engine, im2col(x)
 // gathered (C % 32 == 0, dy dense channels_last, K >= 64), split over pixels;

@@ -118,15 +118,21 @@ __global__ void finish_splits_kernel(const float* ws, int64_t splits, int64_t M,
 
 // ---- host: what the gathered convolutions plan alike -----------------------
 
-// x and the geometry suit the gather: groups 1, channels_last x with C a
-// multiple of `c_tile` (the channels of one k tile) and 16-byte aligned
-// pixels, coordinates within the gather's ints, the copy engine's k
-// coordinate (R*S*C) an int, at least one output pixel.
+// An operand's layout as the gathers read it (strides in elements): unit-stride
+// channels and 16-byte aligned pixels.
+inline bool gather_layout(const void* t, int64_t sn, int64_t sc, int64_t sh, int64_t sw,
+                          at::ScalarType dtype) {
+  const int64_t vec = 16 / c10::elementSize(dtype);  // elements per 16-byte chunk
+  return sc == 1 && aligned16(t) && sn % vec == 0 && sh % vec == 0 && sw % vec == 0;
+}
+
+// x and the geometry suit the gather: groups 1, x in the gather's layout with
+// C a multiple of `c_tile` (the channels of one k tile), coordinates within
+// the gather's ints, the copy engine's k coordinate (R*S*C) an int, at least
+// one output pixel.
 inline bool gather_eligible(const Conv2dProblem& p, int64_t c_tile) {
-  const int64_t vec = 16 / c10::elementSize(p.dtype);  // elements per 16-byte chunk
-  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C > 0 && p.C % c_tile == 0 &&
-                    aligned16(p.x) && p.x_sn % vec == 0 && p.x_sh % vec == 0 &&
-                    p.x_sw % vec == 0;
+  const bool x_ok = p.groups == 1 && p.C > 0 && p.C % c_tile == 0 &&
+                    gather_layout(p.x, p.x_sn, p.x_sc, p.x_sh, p.x_sw, p.dtype);
   const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
   const int64_t ph = std::abs(p.pad_h), pw = std::abs(p.pad_w);
   const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h + ph) &&

@@ -30,8 +30,8 @@
 // channels (C % 64 == 0; fp32 C % 32 == 0) and 16-byte aligned pixels; dy
 // dense channels_last (one [N*P*Q][K] matrix for the tensor map), K >= 64,
 // 16-byte aligned rows (K % 8 == 0; fp32 K % 4 == 0); N*P*Q < 2^31
-// (tensor-map coordinates). fp32 reads an NCHW x or dy from a channels_last
-// copy (channels_last_copy.h: stage_x_channels_last, stage_y_channels_last).
+// (tensor-map coordinates). fp32 reads an x or dy outside those layouts (NCHW,
+// misaligned views) from a channels_last copy (channels_last_copy.h).
 #include <algorithm>
 
 #include "cuda/conv2d/channels_last_copy.h"
@@ -304,14 +304,15 @@ void conv2d_backward_weight_implicit_gemm_wgmma_3xtf32(const Conv2dGradProblem& 
                    p.dtype);
   Conv2dProblem q = p;  // x = input, y = grad_output
   q.y = const_cast<void*>(p.dy);
-  // x and dy as the engine reads them: channels_last copies of NCHW ones
-  // (channels_last_copy.h), made only where the engine then takes the problem.
-  Conv2dProblem staged = conv::with_x_staged(q);
-  if (!y_dense_channels_last(staged)) staged.y = nullptr, conv::set_y_channels_last(staged);
+  // x and dy as the engine reads them: channels_last copies of those it
+  // cannot read as they are, e.g. NCHW (channels_last_copy.h), made only
+  // where the engine then takes the problem. x's and dy's conditions are
+  // separate terms of eligible(), so each copy is asked for on its own.
   at::Tensor x_copy, dy_copy;
-  if (eligible(staged)) {
-    conv::stage_x_channels_last(q, x_copy);
-    q.y = const_cast<void*>(conv::stage_y_channels_last(q, q.y, dy_copy));
+  if (!eligible(q) && eligible(conv::with_y_copied(conv::with_x_copied(q)))) {
+    if (!eligible(conv::with_y_copied(q))) conv::copy_x_channels_last(q, x_copy);
+    if (!eligible(conv::with_x_copied(q)))
+      q.y = const_cast<void*>(conv::copy_y_channels_last(q, q.y, dy_copy));
   }
   const DwStrides dws{p.w_sk, p.w_sc, p.w_sr, p.w_ss};
   if (!eligible(q) || !run_tf32(q, p.dw, dws)) conv2d_backward_weight_implicit_gemm_3xtf32(p);
