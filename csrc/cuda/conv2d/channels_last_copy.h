@@ -7,6 +7,20 @@
 #pragma once
 
 #include "conv2d.h"
+#include "cuda/cuda_utils.cuh"
+
+namespace cuops::cuda {
+
+// An operand's layout as the wgmma steps' gathers read it (strides in
+// elements): unit-stride channels and 16-byte aligned pixels. The copies below
+// always have it.
+inline bool gather_layout(const void* t, int64_t sn, int64_t sc, int64_t sh, int64_t sw,
+                          at::ScalarType dtype) {
+  const int64_t vec = 16 / c10::elementSize(dtype);  // elements per 16-byte chunk
+  return sc == 1 && aligned16(t) && sn % vec == 0 && sh % vec == 0 && sw % vec == 0;
+}
+
+}  // namespace cuops::cuda
 
 namespace cuops::cuda::conv {
 

@@ -6,6 +6,7 @@
 // channels of one tap: 64 16-bit or 32 fp32 channels.
 #pragma once
 
+#include "cuda/conv2d/channels_last_copy.h"  // gather_layout
 #include "cuda/conv2d/common.cuh"
 #include "cuda/matmul/tma.cuh"
 #include "cuda/matmul/wgmma/pipeline.cuh"
@@ -117,14 +118,6 @@ __global__ void finish_splits_kernel(const float* ws, int64_t splits, int64_t M,
 }
 
 // ---- host: what the gathered convolutions plan alike -----------------------
-
-// An operand's layout as the gathers read it (strides in elements): unit-stride
-// channels and 16-byte aligned pixels.
-inline bool gather_layout(const void* t, int64_t sn, int64_t sc, int64_t sh, int64_t sw,
-                          at::ScalarType dtype) {
-  const int64_t vec = 16 / c10::elementSize(dtype);  // elements per 16-byte chunk
-  return sc == 1 && aligned16(t) && sn % vec == 0 && sh % vec == 0 && sw % vec == 0;
-}
 
 // x and the geometry suit the gather: groups 1, x in the gather's layout with
 // C a multiple of `c_tile` (the channels of one k tile), coordinates within

@@ -267,8 +267,8 @@ bool eligible(const Conv2dProblem& p) {
   if (p.dtype != at::kHalf && p.dtype != at::kBFloat16 && p.dtype != at::kFloat) return false;
   const int64_t vec = 16 / c10::elementSize(p.dtype), row = 8 * vec;  // 16 and 128 bytes
   const int64_t pixels = p.N * p.P * p.Q;
-  const bool x_ok = p.groups == 1 && p.x_sc == 1 && p.C % row == 0 && aligned16(p.x) &&
-                    p.x_sn % vec == 0 && p.x_sh % vec == 0 && p.x_sw % vec == 0;
+  const bool x_ok = p.groups == 1 && p.C % row == 0 &&
+                    gather_layout(p.x, p.x_sn, p.x_sc, p.x_sh, p.x_sw, p.dtype);
   const bool dy_ok = y_dense_channels_last(p) && p.K % vec == 0 && aligned16(p.y);
   const auto fits = [](int64_t v) { return v >= 0 && v < (int64_t{1} << 28); };
   const bool geom_ok = fits(p.H) && fits(p.W) && fits((p.P - 1) * p.stride_h) &&
