@@ -41,6 +41,16 @@ def stem_dgrad(variant=None):
         dy, w, [32, 3, 224, 224], [2, 2], [3, 3, 3, 3], [1, 1], 1, variant)
 
 
+def wgrad(c, hw, k=None, stride=1, n=64, variant=None):
+    """The 3x3 weight gradient of a ResNet-50 layer (batch 64, bf16, channels_last)."""
+    cl, k = torch.channels_last, k or c
+    out = (hw + 2 - 3) // stride + 1
+    x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    dy = torch.randn(n, k, out, out, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    return lambda: torch.ops.cuops.conv2d_backward_weight(
+        dy, x, [k, c, 3, 3], [stride, stride], [1, 1, 1, 1], [1, 1], 1, variant)
+
+
 CASES = {
     "conv512@7": lambda: conv(512, 7, "implicit_gemm_mma"),
     "conv512@7s": lambda: conv(512, 7, "implicit_gemm_mma_splitk"),
@@ -54,6 +64,10 @@ CASES = {
     "decode16": lambda: skinny(16, 4096, 4096),
     "matvec_bf16": lambda: skinny(2048, 262144, 1),
     "stem_dgrad": stem_dgrad,
+    "wgrad64@56": lambda: wgrad(64, 56),
+    "wgrad256@14": lambda: wgrad(256, 14),
+    "wgrad512@7": lambda: wgrad(512, 7),
+    "wgrad128@56s2": lambda: wgrad(128, 56, stride=2),
     "dw_fp16": lambda: conv(256, 56, None, groups=256),
     "dw_fp32": lambda: (lambda x, w: lambda: cuops.conv2d(x, w, padding=1, groups=256))(
         torch.randn(32, 256, 56, 56, device="cuda"), torch.randn(256, 1, 3, 3, device="cuda")),

@@ -36,6 +36,7 @@
 
 #include "cuda/conv2d/channels_last_copy.h"
 #include "cuda/conv2d/common.cuh"
+#include "cuda/conv2d/fast_div.cuh"
 #include "cuda/conv2d/kernels.h"
 #include "cuda/conv2d/tuning.h"
 #include "cuda/matmul/tma.cuh"
@@ -51,8 +52,9 @@ using namespace wgmma;
 struct WgradGather {
   const void* x;
   int64_t x_sn, x_sh, x_sw;  // element strides; channels are unit-stride
-  int64_t pixels, PQ;        // N*P*Q, P*Q
-  int Q, H, W, C, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int64_t pixels;            // N*P*Q (< 2^31 - 64: eligible())
+  conv::FastDiv PQ, Q;       // pixel m = (n * P + p) * Q + q: divisions by P*Q and Q
+  int H, W, C, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int ktiles_total;          // ceil(pixels / 64); Params::ktiles is one split's share
 };
 
@@ -115,9 +117,11 @@ __device__ __forceinline__ void produce_wgrad(const Params& p, const WgradGather
       int ih0 = kFar, iw0 = kFar;
       int64_t corner = 0;
       if (gl.chunk < kPixels && m < g.pixels) {
-        const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
-        ih0 = o.p * g.stride_h, iw0 = o.q * g.stride_w;
-        corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
+        const uint32_t mu = static_cast<uint32_t>(m), n = g.PQ.div(mu), pq = mu - n * g.PQ.d;
+        const uint32_t pr = g.Q.div(pq);
+        ih0 = static_cast<int>(pr) * g.stride_h;
+        iw0 = static_cast<int>(pq - pr * g.Q.d) * g.stride_w;
+        corner = n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
       }
       CUOPS_UNROLL
       for (int i = 0; i < kPixels; ++i) {
@@ -214,8 +218,10 @@ bool launch(Kernel kernel, const Conv2dProblem& p, void* dw, const DwStrides& dw
   prm.batch = splits;
   WgradGather g{};
   g.x = p.x, g.x_sn = p.x_sn, g.x_sh = p.x_sh, g.x_sw = p.x_sw;
-  g.pixels = pixels, g.PQ = p.P * p.Q;
-  g.Q = static_cast<int>(p.Q), g.H = static_cast<int>(p.H), g.W = static_cast<int>(p.W);
+  g.pixels = pixels;
+  g.PQ = conv::FastDiv(static_cast<uint32_t>(p.P * p.Q));
+  g.Q = conv::FastDiv(static_cast<uint32_t>(p.Q));
+  g.H = static_cast<int>(p.H), g.W = static_cast<int>(p.W);
   g.C = static_cast<int>(p.C), g.S = static_cast<int>(p.S);
   g.stride_h = static_cast<int>(p.stride_h), g.stride_w = static_cast<int>(p.stride_w);
   g.pad_h = static_cast<int>(p.pad_h), g.pad_w = static_cast<int>(p.pad_w);
