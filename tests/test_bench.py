@@ -286,14 +286,14 @@ def test_shapes_is_a_suite_not_an_op():
 
 def test_shapes_cuda_case_list(backend_flags):
     """The GPU case list (built without a GPU: inputs are made only when
-    timed): every class of the table in docs, ~15-25 cases, unique labels, the
+    timed): every class of the table in docs, ~15-30 cases, unique labels, the
     baseline and the cuops default in each, a float64 truth for each product,
     fewer calls for the biggest problems; --quick a subset."""
     from cuops.bench import shapes
 
     full = shapes.cases(torch.device("cuda"), quick=False)
     quick = shapes.cases(torch.device("cuda"), quick=True)
-    assert 15 <= len(full) <= 25 and 5 <= len(quick) < len(full)
+    assert 15 <= len(full) <= 30 and 5 <= len(quick) < len(full)
     labels = [c.label for c in full]
     assert len(set(labels)) == len(labels)
     assert {c.label for c in quick} <= set(labels)
@@ -321,6 +321,8 @@ def test_shapes_cuda_case_list(backend_flags):
                      "conv2d fwd 3x3 g4 128->128@56 n32 fp32",
                      "conv2d fwd 11x11/4 3->64@224 n32 fp32",
                      "conv2d bwd 11x11/4 3->64@224 n32 fp32",
+                     "conv2d fwd 7x7 g96 96->96@56 n64 bf16 cl",
+                     "conv2d bwd 7x7 g96 96->96@56 n64 bf16 cl",
                      "matmul 256x524288@524288x256 fp32",
                      "matmul 2048x262144@262144x1 fp32",
                      "matmul 2048x262144@262144x1 bf16",

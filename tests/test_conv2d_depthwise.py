@@ -79,6 +79,9 @@ DW2_SHAPES = [
     ((1, 8, 37, 9), (8, 1, 5, 5), dict(padding=3)),         # padding > kernel/2, P % 8 != 0
     ((2, 8, 16, 33), (8, 1, 3, 3), dict(stride=2, padding=0)),
     ((1, 8, 4, 4), (8, 1, 3, 3), dict(stride=3, padding=1)),  # stride 3: general
+    ((2, 16, 12, 19), (16, 1, 7, 7), dict(padding=3)),      # 7x7 s1 (ConvNeXt); Q % 8 != 0
+    ((2, 96, 14, 14), (96, 1, 7, 7), dict(padding=3)),      # ConvNeXt's third stage, C = 96
+    ((1, 8, 5, 4), (8, 1, 7, 7), dict(padding=3)),          # 7x7 wider than the image
 ]
 DW2_LAYOUTS = ["nchw", "cl", "rows_view", "cl_slice"]
 
@@ -192,7 +195,7 @@ def test_depthwise_big_cuda(cl, dtype):
 # padding 3; stride 2: per-tap kernels on strided dx views), wgrad's 8-channel
 # vector path (channels_last, C % 8 == 0) and its scalar path (NCHW, fp64).
 # Odd H and W; N = 1 and 2; every padding 0..3.
-def _check_dw_backward(xs, k, stride, pad4, dil, dtype, cl, what=""):
+def _check_dw_backward(xs, k, stride, pad4, dil, dtype, cl, what="", wgrad="depthwise"):
     C = xs[1]
     ws = (C, 1, k, k) if isinstance(k, int) else (C, 1) + tuple(k)
     x, w, g = grad_problem(xs, ws, stride, pad4, dil, C, dtype, cl, cl)
@@ -203,7 +206,7 @@ def _check_dw_backward(xs, k, stride, pad4, dil, dtype, cl, what=""):
     poison_allocator("cuda", 16 * (x.numel() + w.numel()) + 4096)
     gx = torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args)
     poison_allocator("cuda", 16 * (x.numel() + w.numel()) + 4096)
-    gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), *args)
+    gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), *args[:-1], wgrad)
     if want_x.numel():
         assert_rel_close(gx, want_x, tol=tol, what=f"dgrad {what}")
     assert_rel_close(gw, want_w, tol=tol, what=f"wgrad {what}")
@@ -309,3 +312,41 @@ def test_depthwise_backward_big_cuda(cl, dtype):
         assert torch.equal(gw, torch.ops.cuops.conv2d_backward_weight(g, x, [256, 1, 3, 3],
                                                                       *args))
         assert torch.equal(gx, torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args))
+
+
+# depthwise_window (wgrad, opt-in): strips of 4 outputs along q for 5x5 / 7x7
+# at unit horizontal stride and dilation (Q % 4 != 0, strips past the image
+# edge, padding 0..3, vertical stride and dilation); 3x3, a horizontal
+# stride and NCHW fall back to the depthwise step.
+@pytest.mark.gpu
+@pytest.mark.parametrize("cl", [False, True], ids=["nchw", "cl"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+def test_depthwise_window_wgrad_cuda(kernel, dtype, cl):
+    torch.manual_seed(0)
+    for stride, dil in [((1, 1), (1, 1)), ((2, 1), (1, 1)), ((1, 1), (2, 1)), ((1, 2), (1, 1))]:
+        for pad in range(4):
+            for xs in [(2, 16, 13, 11), (1, 24, 9, 6), (2, 8, 3, 2)]:
+                p = (xs[2] + 2 * pad - dil[0] * (kernel - 1) - 1) // stride[0] + 1
+                q = (xs[3] + 2 * pad - dil[1] * (kernel - 1) - 1) // stride[1] + 1
+                if p < 1 or q < 1:
+                    continue  # no output: not a valid convolution
+                _check_dw_backward(xs, kernel, stride, (pad,) * 4, dil, dtype, cl,
+                                   wgrad="depthwise_window")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+def test_depthwise_window_wgrad_big_cuda(dtype):
+    """ConvNeXt's first 7x7 depthwise layer (96@56, batch 8, channels_last):
+    many strip slices; the same bits on a second run."""
+    torch.manual_seed(0)
+    xs, ws = (8, 96, 56, 56), (96, 1, 7, 7)
+    x, w, g = grad_problem(xs, ws, (1, 1), (3,) * 4, (1, 1), 96, dtype, True, True)
+    _, want_w = grad_truth(x, w, g, (1, 1), (3,) * 4, (1, 1), 96)
+    args = ([1, 1], [3] * 4, [1, 1], 96, "depthwise_window")
+    poison_allocator("cuda", 1 << 20)
+    gw = torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), *args)
+    tol = REL_TOL[dtype] * 2 if dtype != torch.float32 else 1e-4
+    assert_rel_close(gw, want_w, tol=tol, what="ConvNeXt 7x7 wgrad")
+    assert torch.equal(gw, torch.ops.cuops.conv2d_backward_weight(g, x, list(ws), *args))

@@ -64,6 +64,9 @@
 //   depthwise          depthwise dgrad as the phases through the forward
 //                      ladder's default (its depthwise kernels); wgrad: 8
 //                      channels x taps per thread, pixel slices, fixed-order finish
+// and the wgrad ladder adds
+//   depthwise_window   5x5 / 7x7 depthwise wgrad at unit horizontal stride:
+//                      lanes walk strips of 4 outputs along q (opt-in)
 // The phase and pointwise planning is device-independent host code
 // (csrc/conv2d_steps.h) that the CPU ladders list too (steps phases, gemm):
 // the CPU tests prove it.
@@ -348,6 +351,10 @@ const Ladder<GradFn> kWgradCuda(
      {"depthwise", kAllFloat, &conv2d_backward_weight_depthwise,
       "depthwise, multiplier 1: channels x taps per thread over pixel slices, fixed-order "
       "finish; others -> direct"},
+     {"depthwise_window", kAllFloat, &conv2d_backward_weight_depthwise_window,
+      "depthwise 5x5 / 7x7, unit horizontal stride and dilation, channels_last: the depthwise "
+      "step with each lane walking strips of 4 outputs along q, every loaded column feeding "
+      "all the taps that use it; others -> depthwise; opt-in"},
      {"gemm", kAllFloat, &conv2d_backward_weight_gemm,
       "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_weight_implicit_gemm_regtile,

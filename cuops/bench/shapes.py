@@ -1,6 +1,6 @@
 """The shape classes where cuops is furthest behind cuBLAS/cuDNN: strided and
 stem convolution backward passes, 1x1 convolutions, huge and grouped fp32
-convolutions, large-K, matrix-vector, decode-sized and small/batched GEMMs.
+convolutions, ConvNeXt's 7x7 depthwise layers, large-K, matrix-vector, decode-sized and small/batched GEMMs.
 `python -m cuops bench shapes`; the before/after check of the kernels
 written for them.
 
@@ -49,6 +49,8 @@ _CONV = [
     ((32, 3, 224, 224), (64, 3, 11, 11), 4, 2, 1, FP32, ("fwd", "bwd"), True),
     # fp32 channels_last 3x3 (ResNet's first stage): the tf32 wgmma engine's layout
     ((32, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, FP32, ("fwd", "bwd"), False, True),
+    # ConvNeXt's 7x7 depthwise, 96 channels at 56 (batch 64, bf16 channels_last)
+    ((64, 96, 56, 56), (96, 1, 7, 7), 1, 3, 96, BF16, ("fwd", "bwd"), True),
 ]
 
 # (batch, M, K, N), dtypes, in --quick: a [batch, M, K] @ b [batch, K, N].

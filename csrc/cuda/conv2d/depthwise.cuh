@@ -113,7 +113,7 @@ bool nhwc_eligible(const Conv2dProblem& p) {
 // The shapes compiled as fully unrolled sliding windows (R x S, equal
 // strides, dilation 1) and the host test that 32-bit offsets are exact
 // inside one image / plane.
-enum class DwShape { kGeneral, k3x3s1, k3x3s2, k5x5s1 };
+enum class DwShape { kGeneral, k3x3s1, k3x3s2, k5x5s1, k7x7s1 };
 
 // `vertical`: the vertical stride/dilation must match too (the plane kernel's
 // window slides vertically; the window kernel's slides along q only).
@@ -123,6 +123,7 @@ inline DwShape dw_shape(const Conv2dProblem& p, bool vertical) {
   if (p.R == 3 && p.S == 3 && p.stride_w == 1) return DwShape::k3x3s1;
   if (p.R == 3 && p.S == 3 && p.stride_w == 2) return DwShape::k3x3s2;
   if (p.R == 5 && p.S == 5 && p.stride_w == 1) return DwShape::k5x5s1;
+  if (p.R == 7 && p.S == 7 && p.stride_w == 1) return DwShape::k7x7s1;  // ConvNeXt
   return DwShape::kGeneral;
 }
 

@@ -24,6 +24,15 @@
 //   one row of acc_t partials (its slice), and conv::wgrad_finish_kernel adds
 //   the rows in slice order: deterministic, the slice count a function of the
 //   shape only.
+//
+// Step "depthwise_window" of the wgrad ladder (opt-in): the same reduction,
+//   but a lane walks strips of kStripPix outputs along q instead of single
+//   pixels, for 5x5 and 7x7 filters at unit horizontal stride and dilation
+//   (ConvNeXt's 7x7): tap s of output q0 + e reads input column
+//   q0 + e + s - pad_w, so a strip's kStripPix + S - 1 columns are loaded once
+//   each and feed every (e, s) pair that uses them -- 4 dy + 10 x vectors per
+//   28 tap-outputs of a 7x7 filter row, where the pixel walk loads 1 + 7 per 7.
+//   Other problems run step "depthwise".
 #include "conv2d_steps.h"
 #include "cuda/conv2d/depthwise.cuh"
 
@@ -32,13 +41,17 @@ namespace {
 
 constexpr int kTargetBlocks = 1024;  // pixel slices x column blocks to aim for
 constexpr int kMinLanePixels = 16;   // keeps the partials small next to x and dy
+// Outputs per strip of the window walk: 4 x 8 dy values + 7 x 8 accumulators
+// + 8 x values stay near 128 registers (2 blocks of 256 threads per SM).
+constexpr int kStripPix = 4;
 
 struct ReduceArgs {
   const void* x;
   const void* dy;
   void* partial;  // acc_t [slices][C][R][S]
   int64_t x_sn, x_sc, x_sh, x_sw, y_sn, y_sk, y_sp, y_sq;
-  int64_t H, W, P, Q, NPQ, chunk;  // chunk: pixels per slice (grid.y)
+  int64_t H, W, P, Q, NPQ, chunk;  // chunk: work items (pixels or strips) per slice (grid.y)
+  int64_t items, strips;           // work items: N*P*Q pixels, or N*P*strips strips of q
   int64_t C, groups_c;             // channels; channel groups of VEC
   int R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int cblocks, sgroups;  // column blocks per tap group; tap groups per filter row
@@ -56,8 +69,50 @@ __device__ __forceinline__ void load_ch(const T* ptr, int64_t sc, acc_t<T> (&v)[
   }
 }
 
-template <typename T, int VEC, int RT, int ST>
+// One lane's strip walk (PIX > 0; RT == 1: the block's filter row r0, all ST
+// taps; stride_w == dil_w == 1): items i = (n, p, strip) from `i` by `by`.
+template <typename T, int VEC, int ST, int PIX>
+__device__ __forceinline__ void walk_strips(const ReduceArgs& a, const T* __restrict__ xc,
+                                            const T* __restrict__ dyc, int r0, int64_t i,
+                                            int64_t i1, int by, acc_t<T> (&acc)[ST][VEC]) {
+  using A = acc_t<T>;
+  for (; i < i1; i += by) {
+    const int64_t strip = i % a.strips, t = i / a.strips;
+    const int64_t pp = t % a.P, n = t / a.P;
+    const int64_t ih = pp * a.stride_h - a.pad_h + r0 * a.dil_h;
+    if (ih < 0 || ih >= a.H) continue;  // padding row: contributes zero
+    const int64_t q0 = strip * PIX;
+    A g[PIX][VEC];
+#pragma unroll
+    for (int e = 0; e < PIX; ++e) {
+      if (q0 + e < a.Q) {
+        load_ch<T, VEC>(dyc + n * a.y_sn + pp * a.y_sp + (q0 + e) * a.y_sq, a.y_sk, g[e]);
+      } else {
+#pragma unroll
+        for (int c = 0; c < VEC; ++c) g[e][c] = A(0);  // past the row's end
+      }
+    }
+    const T* xr = xc + n * a.x_sn + ih * a.x_sh;
+#pragma unroll
+    for (int j = 0; j < PIX + ST - 1; ++j) {
+      const int64_t iw = q0 - a.pad_w + j;
+      if (iw < 0 || iw >= a.W) continue;
+      A v[VEC];
+      load_ch<T, VEC>(xr + iw * a.x_sw, a.x_sc, v);
+#pragma unroll
+      for (int s = 0; s < ST; ++s) {
+        if (j - s < 0 || j - s >= PIX) continue;  // resolved at compile time
+#pragma unroll
+        for (int c = 0; c < VEC; ++c) acc[s][c] += g[j - s][c] * v[c];
+      }
+    }
+  }
+}
+
+// PIX == 0: the pixel walk; PIX > 0: the strip walk (walk_strips).
+template <typename T, int VEC, int RT, int ST, int PIX = 0>
 __global__ void __launch_bounds__(kThreads) dw_wgrad_reduce_kernel(ReduceArgs a) {
+  static_assert(PIX == 0 || RT == 1, "the strip walk takes one filter row per block");
   using A = acc_t<T>;
   constexpr int kTaps = RT * ST;
   __shared__ A red[kThreads * VEC];  // [ty][tx][VEC], one tap at a time
@@ -75,9 +130,14 @@ __global__ void __launch_bounds__(kThreads) dw_wgrad_reduce_kernel(ReduceArgs a)
     for (int j = 0; j < VEC; ++j) acc[t][j] = A(0);
 
   const int64_t j0 = blockIdx.y * a.chunk;
-  const int64_t j1 = j0 + a.chunk < a.NPQ ? j0 + a.chunk : a.NPQ;
+  const int64_t j1 = j0 + a.chunk < a.items ? j0 + a.chunk : a.items;
   int64_t j = j0 + ty;
-  if (active && j < j1) {
+  if constexpr (PIX > 0) {
+    if (active)
+      walk_strips<T, VEC, ST, PIX>(a, static_cast<const T*>(a.x) + cg * VEC * a.x_sc,
+                                   static_cast<const T*>(a.dy) + cg * VEC * a.y_sk, r0, j, j1,
+                                   by, acc);
+  } else if (active && j < j1) {
     const T* __restrict__ xc = static_cast<const T*>(a.x) + cg * VEC * a.x_sc;
     const T* __restrict__ dyc = static_cast<const T*>(a.dy) + cg * VEC * a.y_sk;
     int64_t q = j % a.Q, t = j / a.Q;
@@ -144,7 +204,7 @@ bool wgrad_vec8(const Conv2dGradProblem& p) {
          keeps16(p.N, p.y_sn, vec) && keeps16(p.P, p.y_sp, vec) && keeps16(p.Q, p.y_sq, vec);
 }
 
-template <typename T, int VEC, int RT, int ST>
+template <typename T, int VEC, int RT, int ST, int PIX = 0>
 void launch_reduce(const Conv2dGradProblem& p, bool channels_fast) {
   using A = acc_t<T>;
   const int64_t groups_c = p.C / VEC;
@@ -157,23 +217,26 @@ void launch_reduce(const Conv2dGradProblem& p, bool channels_fast) {
   const int64_t sgroups = p.S / ST, tgroups = (p.R / RT) * sgroups;
   const int64_t cols = cblocks * tgroups;
   const int64_t npq = p.N * p.P * p.Q;
+  const int64_t strips = PIX > 0 ? ceil_div<int64_t>(p.Q, PIX) : p.Q;
+  const int64_t items = p.N * p.P * strips;  // pixels (PIX == 0) or strips
   // Slices: a function of the shape only (determinism), enough blocks for
-  // the GPU, each lane at least kMinLanePixels pixels.
+  // the GPU, each lane at least kMinLanePixels items.
   int64_t slices = std::min<int64_t>({ceil_div<int64_t>(kTargetBlocks, cols),
-                                      npq / (static_cast<int64_t>(by) * kMinLanePixels), 65535});
+                                      items / (static_cast<int64_t>(by) * kMinLanePixels), 65535});
   slices = std::max<int64_t>(1, slices);
-  const int64_t chunk = std::max<int64_t>(1, ceil_div<int64_t>(npq, slices));
-  slices = std::max<int64_t>(1, ceil_div<int64_t>(npq, chunk));  // no empty slice
+  const int64_t chunk = std::max<int64_t>(1, ceil_div<int64_t>(items, slices));
+  slices = std::max<int64_t>(1, ceil_div<int64_t>(items, chunk));  // no empty slice
   TORCH_CHECK(cols <= INT32_MAX, "cuops.conv2d_backward_weight: too many channels");
   at::Tensor partial = conv::acc_workspace<T>(slices * p.C * p.R * p.S);
   ReduceArgs a{p.x, p.dy, partial.data_ptr(), p.x_sn, p.x_sc, p.x_sh, p.x_sw,
-               p.y_sn, p.y_sk, p.y_sp, p.y_sq, p.H, p.W, p.P, p.Q, npq, chunk, p.C, groups_c,
+               p.y_sn, p.y_sk, p.y_sp, p.y_sq, p.H, p.W, p.P, p.Q, npq, chunk, items, strips,
+               p.C, groups_c,
                static_cast<int>(p.R), static_cast<int>(p.S), static_cast<int>(p.stride_h),
                static_cast<int>(p.stride_w), static_cast<int>(p.pad_h), static_cast<int>(p.pad_w),
                static_cast<int>(p.dil_h), static_cast<int>(p.dil_w), static_cast<int>(cblocks),
                static_cast<int>(sgroups)};
   const dim3 grid(static_cast<unsigned>(cols), static_cast<unsigned>(slices));
-  dw_wgrad_reduce_kernel<T, VEC, RT, ST>
+  dw_wgrad_reduce_kernel<T, VEC, RT, ST, PIX>
       <<<grid, dim3(bx, by), 0, at::cuda::getCurrentCUDAStream()>>>(a);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   static_assert(sizeof(A) * kThreads * VEC <= kMaxSmem, "reduction buffer fits static smem");
@@ -199,6 +262,25 @@ void launch_wgrad(const Conv2dGradProblem& p) {
   if (square && p.R == 5) return launch_reduce<T, 1, 5, 5>(p, channels_fast);
   if (square && p.R == 7) return launch_reduce<T, 1, 7, 7>(p, channels_fast);
   return launch_reduce<T, 1, 1, 1>(p, channels_fast);
+}
+
+// The strip walk's problems: 5x5 / 7x7 filters, unit horizontal stride and
+// dilation, the 8-channel vector layout.
+template <typename T>
+bool launch_wgrad_window(const Conv2dGradProblem& p) {
+  if constexpr (sizeof(T) > 4) {
+    return false;
+  } else {
+    if (!wgrad_vec8<T>(p) || p.stride_w != 1 || p.dil_w != 1 || p.R != p.S) return false;
+    if (p.R == 5) {
+      launch_reduce<T, 8, 1, 5, kStripPix>(p, true);
+    } else if (p.R == 7) {
+      launch_reduce<T, 8, 1, 7, kStripPix>(p, true);
+    } else {
+      return false;
+    }
+    return true;
+  }
 }
 
 // Multiplier 1: the kernels' domain (and, for dgrad, phase problems that are
@@ -227,6 +309,15 @@ void conv2d_backward_weight_depthwise(const Conv2dGradProblem& p) {
   // N == 0 runs too: one slice of zero sums, so dw is written as zeros.
   CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d_backward_weight(depthwise)",
                                 [&] { launch_wgrad<scalar_t>(p); });
+}
+
+void conv2d_backward_weight_depthwise_window(const Conv2dGradProblem& p) {
+  bool done = false;
+  if (depthwise_x1(p) && p.R * p.S <= INT32_MAX / 8 && p.stride_h <= INT32_MAX / 2) {
+    CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d_backward_weight(depthwise_window)",
+                                  [&] { done = launch_wgrad_window<scalar_t>(p); });
+  }
+  if (!done) conv2d_backward_weight_depthwise(p);
 }
 
 }  // namespace cuops::cuda

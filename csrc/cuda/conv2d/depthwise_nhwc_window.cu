@@ -171,6 +171,7 @@ bool try_window(const Conv2dProblem& p) {
       break;
     case DwShape::k3x3s2: launch_window<T, 3, 3, 2, kWinPix>(p, w); break;
     case DwShape::k5x5s1: launch_window<T, 5, 5, 1, kWinPix>(p, w); break;
+    case DwShape::k7x7s1: launch_window<T, 7, 7, 1, kWinPix>(p, w); break;
     default: break;
   }
   return true;

@@ -179,6 +179,9 @@ bool try_plane(const Conv2dProblem& p) {
     case DwShape::k5x5s1:
       depthwise_plane_kernel<T, 5, 5, 1><<<grid, threads, smem, stream>>>(a);
       break;
+    case DwShape::k7x7s1:
+      depthwise_plane_kernel<T, 7, 7, 1><<<grid, threads, smem, stream>>>(a);
+      break;
     default:
       break;
   }

@@ -124,6 +124,7 @@ void conv2d_backward_input_depthwise(const Conv2dGradProblem& p);
 // (8 as 16-byte vectors channels_last, else 1) x a group of taps per thread,
 // pixel slices reduced per block, partials finished in slice order.
 void conv2d_backward_weight_depthwise(const Conv2dGradProblem& p);
+void conv2d_backward_weight_depthwise_window(const Conv2dGradProblem& p);
 // wgrad: grad_weight; the N*P*Q reduction is split across blocks into
 // deterministic acc_t partials, summed by a finishing pass (common.cuh).
 void conv2d_backward_weight_direct(const Conv2dGradProblem& p);         // one thread per dw
