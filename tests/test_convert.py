@@ -269,35 +269,45 @@ def _train5(net, x, t):
     return losses
 
 
+def _train5_params(net, x, t):
+    """_train5's losses and the trained parameters as one float64 vector."""
+    losses = _train5(net, x, t)
+    return losses, torch.cat([p.detach().double().flatten() for p in net.parameters()])
+
+
 @pytest.mark.gpu
 def test_resnet18_training_tracks_torch(no_tf32):
     ref, model = _rn18_pair()
-    truth = copy.deepcopy(ref).double()  # the same training in float64: the yardstick
     torch.manual_seed(1)
     x = torch.randn(16, 3, 64, 64, device="cuda")
     t = torch.randint(0, 10, (16,), device="cuda")
-    losses = {"torch": _train5(ref, x, t), "cuops": _train5(model, x, t),
-              "fp64": _train5(truth, x.double(), t)}
+    l64, p64 = _train5_params(copy.deepcopy(ref).double(), x.double(), t)  # the yardstick
+    losses, params = _train5_params(model, x, t)
     # Five SGD-with-momentum steps of a fresh ResNet on 16 random images are
     # chaotic: ReLU and max-pool near-ties flip under rounding differences of
-    # 1e-7, so two correct fp32 runs end up to ~1e-2 apart, and which of them
-    # lands nearer the float64 run is chance. A CPU model of this test
-    # (scripts/explore/training_chaos.py, 2026-12-07, 12 random-data seeds)
-    # with every convolution computed in float64 and rounded to fp32 -- the
-    # most accurate fp32 there is -- failed the earlier bounds (each parameter
-    # within 3x torch's own drift, losses within 1e-2 of torch's) on 4 seeds;
-    # the bounds below passed all 12 and failed all 4 tried with a 1 % error
-    # injected into the convolutions' outputs. Both runs are judged against the float64 run: losses step by
-    # step, and the parameters as one vector, at most ~3x as far from it as
-    # torch's own fp32 run, or the chaos floor.
-    for step, (a, b, c) in enumerate(zip(losses["cuops"], losses["torch"], losses["fp64"])):
-        assert abs(a - c) <= max(3 * abs(b - c), 1e-2 * max(1.0, abs(c))), (step, losses)
-
-    def flat(net):
-        return torch.cat([p.detach().double().flatten() for p in net.parameters()])
-
-    e_ours, e_torch = rel_err(flat(model), flat(truth)), rel_err(flat(ref), flat(truth))
-    assert e_ours <= max(3 * e_torch, 1e-2), f"parameters: {e_ours:.3e} vs torch {e_torch:.3e}"
+    # 1e-7, so how far a correct fp32 run ends from the float64 run depends on
+    # the data: one torch run is no yardstick (a CPU model with every
+    # convolution computed in float64 and rounded to fp32 missed bounds set by
+    # one torch run on some seeds, and the GPU run of 2026-12-07 did). So the
+    # scatter is measured on this data: three torch fp32 runs with the input
+    # perturbed at the rounding level of an fp32 convolution (2^-20 relative),
+    # and cuops must stay within 3x the farthest of them (+ 1e-4) of the
+    # float64 run, per step's loss and for the parameter vector.
+    # scripts/explore/training_chaos.py --envelope 3 (CPU, 2026-12-07): the
+    # exact-rounding model passed 12 of 12 seeds (worst 0.35 of the bound),
+    # 1 % noise on every convolution output failed all 12 (17-640x the bound).
+    envelope = []
+    for k in range(3):
+        g = torch.Generator(device="cuda").manual_seed(1000 + k)
+        xp = x * (1 + 2.0**-20 * torch.randn(x.shape, generator=g, device="cuda"))
+        envelope.append(_train5_params(copy.deepcopy(ref), xp, t))
+    for step, c in enumerate(l64):
+        spread = max(abs(le[step] - c) for le, _ in envelope)
+        assert abs(losses[step] - c) <= 3 * spread + 1e-4 * max(1.0, abs(c)), (
+            step, losses, l64, [le for le, _ in envelope])
+    spread = max(rel_err(pe, p64) for _, pe in envelope)
+    e_ours = rel_err(params, p64)
+    assert e_ours <= 3 * spread + 1e-4, f"parameters: {e_ours:.3e} vs the envelope's {spread:.3e}"
 
 
 def test_bf16_autocast_cpu():

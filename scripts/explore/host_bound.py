@@ -65,7 +65,8 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
     use_true_fp32(torch.device("cuda"))
-    print(f"{'model':16s} {'prec':5s} {'torch dev':>9s} {'host':>7s} {'cuops dev':>9s} {'host':>7s}  ms/step")
+    print(f"{'model':16s} {'prec':5s} {'torch dev':>9s} {'host':>7s} {'cuops dev':>9s} "
+          f"{'host':>7s}  ms/step")
     for name in args.models:
         torch.manual_seed(0)
         ref = build(name).cuda().to(memory_format=torch.channels_last)

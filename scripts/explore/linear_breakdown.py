@@ -58,6 +58,11 @@ def row(cfg, dt):
     return out
 
 
+def _cell(torch_ms, cuops_ms, digits):
+    """torch ms, cuops ms, their ratio (torch / cuops)."""
+    return f"{torch_ms:6.{digits}f} {cuops_ms:6.{digits}f} {torch_ms / max(cuops_ms, 1e-9):5.2f}"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="convnext_tiny")
@@ -77,11 +82,9 @@ def main():
     for cfg, cnt in collections.Counter(calls).items():
         r = row(cfg, dt)
         tot = [t + cnt * v for t, v in zip(tot, r)]
-        cells = " ".join(f"{r[2 * i]:6.3f} {r[2 * i + 1]:6.3f} {r[2 * i] / max(r[2 * i + 1], 1e-9):5.2f}"
-                         for i in range(4))
+        cells = " ".join(_cell(r[2 * i], r[2 * i + 1], 3) for i in range(4))
         print(f"{cfg[0]:7d} x {cfg[1]:5d} -> {cfg[2]:5d}    {cnt:3d} {cells}")
-    cells = " ".join(f"{tot[2 * i]:6.2f} {tot[2 * i + 1]:6.2f} {tot[2 * i] / max(tot[2 * i + 1], 1e-9):5.2f}"
-                     for i in range(4))
+    cells = " ".join(_cell(tot[2 * i], tot[2 * i + 1], 2) for i in range(4))
     print(f"{'total (x count)':28s} {'':3s} {cells}")
 
 

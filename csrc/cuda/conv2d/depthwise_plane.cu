@@ -135,6 +135,8 @@ bool try_plane(const Conv2dProblem& p) {
   const DwShape shape = dw_shape(p, /*vertical=*/true);
   const bool rows = (p.x_sw == 1 || p.W == 1) && (p.y_sq == 1 || p.Q == 1);
   if (shape == DwShape::kGeneral || !rows) return false;
+  // fp64 7x7: 49 weights + 8 accumulators of doubles spill; the general step.
+  if (shape == DwShape::k7x7s1 && sizeof(T) == 8) return false;
   const int64_t R = p.R, S = p.S, st = p.stride_h;
   // Tile: whole output rows up to kPlaneMaxTq columns; as many kStrip-row
   // strips as kPlaneMaxThreads threads and 48 KB of smem allow.
@@ -180,7 +182,9 @@ bool try_plane(const Conv2dProblem& p) {
       depthwise_plane_kernel<T, 5, 5, 1><<<grid, threads, smem, stream>>>(a);
       break;
     case DwShape::k7x7s1:
-      depthwise_plane_kernel<T, 7, 7, 1><<<grid, threads, smem, stream>>>(a);
+      if constexpr (sizeof(T) < 8) {
+        depthwise_plane_kernel<T, 7, 7, 1><<<grid, threads, smem, stream>>>(a);
+      }
       break;
     default:
       break;
