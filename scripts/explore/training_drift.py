@@ -12,21 +12,9 @@ import argparse
 import copy
 
 import torch
-import torch.nn as nn
 
 import cuops
-
-
-def train5(net, x, t):
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    losses = []
-    for _ in range(5):
-        loss = nn.functional.cross_entropy(net(x), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses, torch.cat([p.detach().double().flatten() for p in net.parameters()])
+from training_chaos import train5_params  # the test's five SGD steps (a script beside this one)
 
 
 def main():
@@ -45,7 +33,7 @@ def main():
         torch.manual_seed(seed + 1)
         x = torch.randn(16, 3, 64, 64, device="cuda")
         t = torch.randint(0, 10, (16,), device="cuda")
-        truth_l, truth_p = train5(copy.deepcopy(ref).double(), x.double(), t)
+        truth_l, truth_p = train5_params(copy.deepcopy(ref).double(), x.double(), t)
         runs = {"torch": copy.deepcopy(ref), "cuops": cuops.convert(copy.deepcopy(ref))}
         for v in args.variants:
             net = cuops.convert(copy.deepcopy(ref))
@@ -54,7 +42,7 @@ def main():
                     m.variant = v
             runs[f"cuops {v}"] = net
         for name, net in runs.items():
-            losses, params = train5(net, x, t)
+            losses, params = train5_params(net, x, t)
             d = " ".join(f"{abs(a - b):.1e}" for a, b in zip(losses, truth_l))
             rel = ((params - truth_p).norm() / truth_p.norm()).item()
             print(f"{seed:4d}  {name:24s} {d}   {rel:.2e}")
