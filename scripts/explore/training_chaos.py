@@ -1,5 +1,5 @@
 """How far apart two correct fp32 trainings end up: the yardstick behind
-tests/test_convert.py::test_resnet18_training_tracks_torch (CPU, no cuops).
+tests/test_convert.py::test_resnet18_training_tracks_torch (CPU; no cuops kernel runs).
 
 The test trains a fresh ResNet-18 for five SGD-with-momentum steps on 16
 random 64x64 images, in torch fp32, in cuops fp32 and in float64, and bounds
@@ -16,11 +16,21 @@ convolution on some seed judges chance, not kernels.
 
 import argparse
 import copy
+import pathlib
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision as tv
+
+# The test's own training steps and chaos envelope, so that the model judges
+# exactly what the test runs (importing the tests imports cuops; its kernels
+# are not used here).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from tests.test_convert import _chaos_envelope  # noqa: E402
+from tests.test_convert import _train5 as train5  # noqa: E402
+from tests.test_convert import _train5_params as train5_params  # noqa: E402
 
 
 class _Conv64(torch.autograd.Function):
@@ -53,36 +63,6 @@ def exact_convs(model, noise):
                 c.forward = (lambda c: lambda x: _Conv64.apply(x, c.weight, c.stride, c.padding,
                                                                noise))(c)
     return model
-
-
-def train5(net, x, t):
-    """The test's training: five SGD steps, lr 0.05, momentum 0.9; the losses."""
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    losses = []
-    for _ in range(5):
-        loss = F.cross_entropy(net(x), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
-
-
-def train5_params(net, x, t):
-    losses = train5(net, x, t)
-    return losses, torch.cat([p.detach().double().flatten() for p in net.parameters()])
-
-
-def envelope(ref, x, t, runs):
-    """Losses and parameters of `runs` torch fp32 trainings whose input is
-    perturbed at about the rounding error of an fp32 convolution (x * (1 + 2^-20 * N(0, 1))): how far
-    correct fp32 arithmetic scatters on this data."""
-    out = []
-    for k in range(runs):
-        g = torch.Generator(device=x.device).manual_seed(1000 + k)
-        xp = x * (1 + 2.0**-20 * torch.randn(x.shape, generator=g, device=x.device))
-        out.append(train5_params(copy.deepcopy(ref), xp, t))
-    return out
 
 
 def rel_err(a, b):
@@ -131,7 +111,7 @@ def main_envelope(args):
         torch.manual_seed(seed)
         x, t = torch.randn(16, 3, 64, 64), torch.randint(0, 10, (16,))
         l64, p64 = train5_params(copy.deepcopy(ref).double(), x.double(), t)
-        env = envelope(ref, x, t, args.envelope)
+        env = _chaos_envelope(ref, x, t, args.envelope)
         row = []
         for n in (0.0, noise):
             lo, po = train5_params(exact_convs(copy.deepcopy(ref), n), x, t)
