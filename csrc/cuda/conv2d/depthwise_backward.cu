@@ -287,6 +287,14 @@ bool launch_wgrad_window(const Conv2dGradProblem& p) {
 // depthwise again).
 bool depthwise_x1(const Conv2dProblem& p) { return is_depthwise(p) && p.K == p.C; }
 
+// The wgrad reduction's problems: multiplier 1, sizes its 32-bit fields hold
+// (R, S, strides, paddings, dilations are kernel arguments the frontend
+// bounds far below 2^31).
+bool reduce_eligible(const Conv2dGradProblem& p) {
+  return depthwise_x1(p) && p.R * p.S <= INT32_MAX / 8 && p.stride_h <= INT32_MAX / 2 &&
+         p.stride_w <= INT32_MAX / 2;
+}
+
 }  // namespace
 
 void conv2d_backward_input_depthwise(const Conv2dGradProblem& p) {
@@ -299,10 +307,7 @@ void conv2d_backward_input_depthwise(const Conv2dGradProblem& p) {
 }
 
 void conv2d_backward_weight_depthwise(const Conv2dGradProblem& p) {
-  // Sizes the 32-bit fields hold (R, S, strides, paddings, dilations are
-  // kernel arguments the frontend bounds far below 2^31).
-  if (!depthwise_x1(p) || p.R * p.S > INT32_MAX / 8 || p.stride_h > INT32_MAX / 2 ||
-      p.stride_w > INT32_MAX / 2) {
+  if (!reduce_eligible(p)) {
     conv2d_backward_weight_direct(p);
     return;
   }
@@ -313,7 +318,7 @@ void conv2d_backward_weight_depthwise(const Conv2dGradProblem& p) {
 
 void conv2d_backward_weight_depthwise_window(const Conv2dGradProblem& p) {
   bool done = false;
-  if (depthwise_x1(p) && p.R * p.S <= INT32_MAX / 8 && p.stride_h <= INT32_MAX / 2) {
+  if (reduce_eligible(p)) {
     CUOPS_DISPATCH_FLOATING_TYPES(p.dtype, "cuops.conv2d_backward_weight(depthwise_window)",
                                   [&] { done = launch_wgrad_window<scalar_t>(p); });
   }
