@@ -101,12 +101,18 @@ def grad_truth(x, w, g, stride, pad4, dil, groups):
     return torch.autograd.grad(y, [xr, wr], g.detach().double().cpu())
 
 
+def out_size(xs, ws, stride, pad4, dil):
+    """(P, Q): the forward's output rows and columns (< 1: no valid output)."""
+    P = (xs[2] + pad4[0] + pad4[1] - dil[0] * (ws[2] - 1) - 1) // stride[0] + 1
+    Q = (xs[3] + pad4[2] + pad4[3] - dil[1] * (ws[3] - 1) - 1) // stride[1] + 1
+    return P, Q
+
+
 def grad_problem(xs, ws, stride, pad4, dil, groups, dtype, x_cl, g_cl, device="cuda"):
     """Random x, w and grad_output (channels_last as asked) of the forward."""
     x = as_layout(torch.randn(xs, device=device, dtype=dtype), x_cl)
     w = as_layout(torch.randn(ws, device=device, dtype=dtype), x_cl)
-    P = (xs[2] + pad4[0] + pad4[1] - dil[0] * (ws[2] - 1) - 1) // stride[0] + 1
-    Q = (xs[3] + pad4[2] + pad4[3] - dil[1] * (ws[3] - 1) - 1) // stride[1] + 1
+    P, Q = out_size(xs, ws, stride, pad4, dil)
     g = as_layout(torch.randn((xs[0], ws[0], P, Q), device=device, dtype=dtype), g_cl)
     return x, w, g
 

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 import cuops
 from cuops.ops.conv2d import TUNING_TABLES
-from tests.conv2d_cases import as_layout, grad_problem, grad_truth, random_conv, ref64
+from tests.conv2d_cases import (as_layout, grad_problem, grad_truth, out_size, random_conv,
+                                 ref64)
 from tests.utils import FLOAT_DTYPES, REL_TOL, assert_rel_close, poison_allocator, run_python
 
 
@@ -327,9 +328,8 @@ def test_depthwise_window_wgrad_cuda(kernel, dtype, cl):
     for stride, dil in [((1, 1), (1, 1)), ((2, 1), (1, 1)), ((1, 1), (2, 1)), ((1, 2), (1, 1))]:
         for pad in range(4):
             for xs in [(2, 16, 13, 11), (1, 24, 9, 6), (2, 8, 3, 2)]:
-                p = (xs[2] + 2 * pad - dil[0] * (kernel - 1) - 1) // stride[0] + 1
-                q = (xs[3] + 2 * pad - dil[1] * (kernel - 1) - 1) // stride[1] + 1
-                if p < 1 or q < 1:
+                ws = (xs[1], 1, kernel, kernel)
+                if min(out_size(xs, ws, stride, (pad,) * 4, dil)) < 1:
                     continue  # no output: not a valid convolution
                 _check_dw_backward(xs, kernel, stride, (pad,) * 4, dil, dtype, cl,
                                    wgrad="depthwise_window")

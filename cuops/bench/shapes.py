@@ -1,6 +1,7 @@
 """The shape classes where cuops is furthest behind cuBLAS/cuDNN: strided and
 stem convolution backward passes, 1x1 convolutions, huge and grouped fp32
-convolutions, ConvNeXt's 7x7 depthwise layers, large-K, matrix-vector, decode-sized and small/batched GEMMs.
+convolutions, ConvNeXt's 7x7 depthwise layers, large-K, matrix-vector,
+decode-sized and small/batched GEMMs.
 `python -m cuops bench shapes`; the before/after check of the kernels
 written for them.
 
