@@ -182,7 +182,10 @@ def test_use_variant_context():
     "shape,size",
     [((4, 5), (4, 5)), ((4, 5), (5,)), ((4, 5), (1, 5)), ((4, 5), (4, 1)), ((4, 5), ()),
      ((3, 4, 5), (4, 1)), ((0, 5), (5,)), ((5, 0), (5, 1)), ((2, 3, 4, 5), (3, 1, 1)),
-     ((70000, 3), (3,)), ((3, 70000), (3, 1)), ((2, 50, 3, 3), (1, 50, 1, 1))],
+     ((70000, 3), (3,)), ((3, 70000), (3, 1)), ((2, 50, 3, 3), (1, 50, 1, 1)),
+     # kept columns contiguous in x (bias gradients): the column reduction,
+     # a partial last tile of 32 columns, rows not a multiple of its unroll
+     ((1000, 37), (37,)), ((4, 301, 70), (70,)), ((130, 65, 1), (65, 1))],
 )
 def test_sum_to(device, dtype, shape, size):
     x = make(shape, dtype, device)
@@ -201,6 +204,23 @@ def test_sum_to_strided(device):
     torch.testing.assert_close(cuops.sum_to(x, (1, 30)), x.sum(0, keepdim=True))
     x = make((6, 7, 8), torch.float32, device).expand(5, 6, 7, 8)
     torch.testing.assert_close(cuops.sum_to(x, (7, 1)), x.sum((0, 1, 3)).unsqueeze(1))
+    # Contiguous kept columns under reduced dims that do not merge (every
+    # other row of a slice): the column reduction's general row offsets.
+    x = make((10, 20, 30, 40), torch.float32, device)[:, ::2]
+    assert_rel_close(cuops.sum_to(x, (40,)), x.double().sum((0, 1, 2)), tol=1e-4, what="sum_to")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(200704, 96), (70, 3, 384)], ids=str)
+def test_sum_to_deterministic(shape):
+    # The split reductions add their partials in a fixed order: same bits
+    # every run (a bias gradient of a linear layer, of a channels_last conv).
+    x = make(shape, torch.bfloat16, "cuda")
+    first = cuops.sum_to(x, shape[-1:])
+    for _ in range(3):
+        assert torch.equal(cuops.sum_to(x, shape[-1:]), first)
+    ref = x.double().sum(tuple(range(x.dim() - 1)))
+    assert_rel_close(first, ref, tol=1.6e-2, what="sum_to bf16")
 
 
 def test_sum_to_bad_size():

@@ -117,7 +117,11 @@ void launch_vec16(const AddPlan& p, acc_t<T> alpha) {
 // Few long reductions (a bias gradient: n_out small, n_red huge) need many
 // blocks per output, so the reduction is split `splits` ways into fp32/fp64
 // partials and finished by a second small kernel: deterministic, no atomics.
-// Many short reductions use one thread per output.
+// Many short reductions use one thread per output. Where the kept elements
+// are contiguous in x (a row-major [M, N] summed over M: a linear layer's or
+// a channels_last convolution's bias gradient), a warp reads 32 neighbouring
+// columns of one row (sum_to_columns_kernel) instead of one column's strided
+// elements, which would cost a 32-byte sector per element.
 // ---------------------------------------------------------------------------
 
 template <typename T>
@@ -162,16 +166,85 @@ __global__ void sum_to_block_kernel(OffsetCalculator<1> kept, OffsetCalculator<1
   }
 }
 
+// Column reduction: a block of kColRows x 32 threads owns 32 adjacent output
+// columns and one of `splits` row ranges; each thread keeps kColUnroll loads
+// in flight, then the kColRows row phases are added in a fixed order.
+constexpr int kColRows = 8, kColUnroll = 8;
+
+template <typename T, bool kOneRedDim>
+__global__ void __launch_bounds__(32 * kColRows)
+    sum_to_columns_kernel(OffsetCalculator<1> red, int64_t n_out, int64_t n_red, int64_t chunk,
+                          const T* __restrict__ x, acc_t<T>* __restrict__ partial) {
+  __shared__ acc_t<T> rows[kColRows][33];
+  const int tx = threadIdx.x % 32, ty = threadIdx.x / 32;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * 32 + tx;
+  const int64_t r0 = blockIdx.y * chunk, r1 = std::min(n_red, r0 + chunk);
+  const bool live = col < n_out;
+  // A general row offset (a division chain per row) with 8 rows in flight
+  // spills for fp64; that rare case (a strided view) loads one row at a time.
+  constexpr int kU = kOneRedDim ? kColUnroll : 1;
+  acc_t<T> s = 0;
+  for (int64_t r = r0 + ty; r < r1; r += kColRows * kU) {
+    T v[kU];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int64_t rr = r + u * kColRows;
+      int64_t off[1] = {rr * red.strides[0][0]};
+      if (!kOneRedDim && rr < r1) red.get(rr, off);
+      v[u] = live && rr < r1 ? x[off[0] + col] : T(0);
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) s += static_cast<acc_t<T>>(v[u]);
+  }
+  rows[ty][tx] = s;
+  __syncthreads();
+  if (ty == 0 && live) {
+    acc_t<T> t = rows[0][tx];
+#pragma unroll
+    for (int k = 1; k < kColRows; ++k) t += rows[k][tx];
+    partial[blockIdx.y * n_out + col] = t;
+  }
+}
+
+// out[o] = scale * sum_k partial[o * o_stride + k * k_stride], k in order.
 template <typename T>
-__global__ void sum_to_finish_kernel(int64_t n_out, int splits, const acc_t<T>* __restrict__ partial,
-                                     T* __restrict__ out, acc_t<T> scale) {
+__global__ void sum_to_finish_kernel(int64_t n_out, int splits, int64_t o_stride, int64_t k_stride,
+                                     const acc_t<T>* __restrict__ partial, T* __restrict__ out,
+                                     acc_t<T> scale) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < n_out;
        o += step) {
     acc_t<T> s = 0;
-    for (int k = 0; k < splits; ++k) s += partial[o * splits + k];
+    for (int k = 0; k < splits; ++k) s += partial[o * o_stride + k * k_stride];
     out[o] = static_cast<T>(scale * s);
   }
+}
+
+// The column kernel's split of n_red: ~8 blocks per SM in all, each over at
+// least 256 rows.
+template <typename T>
+void launch_sum_to_columns(const SumToPlan& p, T* out, acc_t<T> scale) {
+  auto stream = at::cuda::getCurrentCUDAStream();
+  const int64_t tiles = ceil_div<int64_t>(p.n_out, 32);
+  const int splits = static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>({ceil_div<int64_t>(8 * num_sms(), tiles), ceil_div<int64_t>(p.n_red, 256),
+                            65535})));
+  const int64_t chunk = ceil_div<int64_t>(p.n_red, splits);
+  auto partial = at::empty({splits * p.n_out},
+                           p.x.options().dtype(c10::CppTypeToScalarType<acc_t<T>>::value));
+  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(splits));
+  const T* x = p.x.const_data_ptr<T>();
+  acc_t<T>* part = partial.template data_ptr<acc_t<T>>();
+  if (p.red.ndim == 1)
+    sum_to_columns_kernel<T, true><<<grid, 32 * kColRows, 0, stream>>>(p.red, p.n_out, p.n_red,
+                                                                       chunk, x, part);
+  else
+    sum_to_columns_kernel<T, false><<<grid, 32 * kColRows, 0, stream>>>(p.red, p.n_out, p.n_red,
+                                                                        chunk, x, part);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  sum_to_finish_kernel<T><<<grid_for(p.n_out, kThreads), kThreads, 0, stream>>>(
+      p.n_out, splits, 1, p.n_out, partial.template const_data_ptr<acc_t<T>>(), out, scale);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 template <typename T>
@@ -185,6 +258,10 @@ void sum_to_launch_typed(const SumToPlan& p, acc_t<T> scale) {
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
+  if (p.kept.ndim == 1 && p.kept.strides[0][0] == 1 && p.n_out <= INT32_MAX * int64_t{32}) {
+    launch_sum_to_columns<T>(p, out, scale);
+    return;
+  }
   // Aim for ~4 blocks per SM in total, each summing at least 8K elements.
   const int64_t want = ceil_div<int64_t>(4 * num_sms(), p.n_out);
   const int splits = static_cast<int>(
@@ -195,7 +272,7 @@ void sum_to_launch_typed(const SumToPlan& p, acc_t<T> scale) {
                                                         partial.template data_ptr<acc_t<T>>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   sum_to_finish_kernel<T><<<grid_for(p.n_out, kThreads), kThreads, 0, stream>>>(
-      p.n_out, splits, partial.template const_data_ptr<acc_t<T>>(), out, scale);
+      p.n_out, splits, splits, 1, partial.template const_data_ptr<acc_t<T>>(), out, scale);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

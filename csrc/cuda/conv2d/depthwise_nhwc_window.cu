@@ -62,7 +62,9 @@ __device__ __forceinline__ void window_row(const T* __restrict__ xrow, int iw0, 
   }
 }
 
-template <typename T, int R, int S, int SW, int PIX>
+// ROW_UNROLL: how many filter rows are unrolled. Fully unrolled 7x7 rows with
+// strips of 8 are ~5K instructions per kernel, twice (interior and border).
+template <typename T, int R, int S, int SW, int PIX, int ROW_UNROLL>
 __global__ void __launch_bounds__(kWinThreads) depthwise_nhwc_window_kernel(WinArgs a) {
   constexpr int kCols = (PIX - 1) * SW + S;
   const int item = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);  // < 2^31: host
@@ -88,7 +90,7 @@ __global__ void __launch_bounds__(kWinThreads) depthwise_nhwc_window_kernel(WinA
       for (int ch = 0; ch < 8; ++ch) acc[e][ch] = b[ch];
   }
 
-#pragma unroll
+#pragma unroll ROW_UNROLL
   for (int r = 0; r < R; ++r) {
     const int ih = pp * a.stride_h - a.pad_h + r * a.dil_h;
     if (ih < 0 || ih >= a.H) continue;  // a padding row: zero for the whole strip
@@ -113,7 +115,7 @@ __global__ void __launch_bounds__(kWinThreads) depthwise_nhwc_window_kernel(WinA
     if (interior || q0 + e < a.Q) store8(yrow + (q0 + e) * a.y_sq, acc[e]);
 }
 
-template <typename T, int R, int S, int SW, int PIX>
+template <typename T, int R, int S, int SW, int PIX, int ROW_UNROLL = R>
 void launch_window(const Conv2dProblem& p, const float* wp) {
   const int64_t strips = ceil_div<int64_t>(p.Q, PIX);
   const int64_t items = p.P * strips * (p.C / 8);  // < INT32_MAX - kWinThreads: checked
@@ -129,30 +131,77 @@ void launch_window(const Conv2dProblem& p, const float* wp) {
   for (int64_t n0 = 0; n0 < p.N; n0 += 65535) {  // grid.y limit
     a.n0 = n0;
     const dim3 grid(blocks, static_cast<unsigned>(std::min<int64_t>(65535, p.N - n0)));
-    depthwise_nhwc_window_kernel<T, R, S, SW, PIX><<<grid, kWinThreads, 0, stream>>>(a);
+    depthwise_nhwc_window_kernel<T, R, S, SW, PIX, ROW_UNROLL><<<grid, kWinThreads, 0, stream>>>(a);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 }
 
-// Strips of 4 outputs for 3x3 stride 1: half the accumulators, so more
-// resident warps to hide the load latency, for 4.5 loads per output
-// instead of 3.75; strips of kWinPix for the other shapes. Development
-// builds: CUOPS_CONV_CONFIG="depthwise_nhwc_window=1" (tuning.h) runs 3x3 s1
-// with strips of kWinPix too (scripts/explore/tune_conv.py --dw).
-int window_pix(DwShape shape) {
-  if (shape != DwShape::k3x3s1) return kWinPix;
+// The window's strip length and row unrolling per filter class. 3x3 s1:
+// strips of 4 halve the accumulators, so more resident warps hide the load
+// latency, for 4.5 loads per output instead of 3.75. 3x3 s2 always runs
+// strips of kWinPix. 7x7 (ConvNeXt): with strips of 8 and its rows unrolled
+// the kernel needs 188 registers and took 0.76 ms for 96@56 at batch 64
+// (H100, bf16) against the per-tap kernel's 0.35, so entry 0 leaves 7x7 to
+// the per-tap kernel; the other entries keep the window for measurement.
+struct WindowConfig {
+  int pix_3x3s1;     // strip length for 3x3 stride 1: 4 or kWinPix
+  int pix_wide;      // strip length for 5x5 / 7x7 stride 1: 4 or kWinPix
+  bool unroll_wide;  // unroll the wide filters' rows (false: a loop over r)
+  bool window_7x7;   // 7x7 on the window (false: the per-tap kernel)
+};
+// Entry 0 is the step's choice; development builds (CUOPS_EXPLORE) select
+// the others with CUOPS_CONV_CONFIG="depthwise_nhwc_window=<i>"
+// (scripts/explore/tune_conv.py --dw).
+constexpr WindowConfig kWindowTable[] = {
+    {4, kWinPix, true, false},
+    {kWinPix, kWinPix, true, true},
+    {4, kWinPix, false, true},
+    {4, 4, true, true},
+    {4, 4, false, true},
+};
+static_assert(sizeof(kWindowTable) / sizeof(kWindowTable[0]) >= conv::kWindowConfigs,
+              "tuning.h's kWindowConfigs names an entry kWindowTable lacks");
+
+WindowConfig window_config() {
 #ifdef CUOPS_EXPLORE
-  if (conv::conv_config("depthwise_nhwc_window", conv::kWindowConfigs) == 1) return kWinPix;
+  return kWindowTable[conv::conv_config("depthwise_nhwc_window", conv::kWindowConfigs)];
+#else
+  return kWindowTable[0];
 #endif
-  return 4;
+}
+
+int window_pix(DwShape shape, const WindowConfig& cfg) {
+  if (shape == DwShape::k3x3s1) return cfg.pix_3x3s1;
+  if (shape == DwShape::k5x5s1 || shape == DwShape::k7x7s1) return cfg.pix_wide;
+  return kWinPix;
+}
+
+// A wide filter (K x K, stride 1) with the configuration's strip and rows;
+// a product build compiles entry 0's combination only.
+template <typename T, int K>
+void launch_wide(const Conv2dProblem& p, const float* w, const WindowConfig& cfg) {
+  constexpr WindowConfig k0 = kWindowTable[0];
+#ifdef CUOPS_EXPLORE
+  if (cfg.pix_wide != k0.pix_wide || cfg.unroll_wide != k0.unroll_wide) {
+    if (cfg.pix_wide == 4)
+      cfg.unroll_wide ? launch_window<T, K, K, 1, 4>(p, w) : launch_window<T, K, K, 1, 4, 1>(p, w);
+    else
+      cfg.unroll_wide ? launch_window<T, K, K, 1, kWinPix>(p, w)
+                      : launch_window<T, K, K, 1, kWinPix, 1>(p, w);
+    return;
+  }
+#endif
+  (void)cfg;
+  launch_window<T, K, K, 1, k0.pix_wide, k0.unroll_wide ? K : 1>(p, w);
 }
 
 // True when it ran; false: the caller's fallback (the per-tap nhwc kernel).
 template <typename T>
 bool try_window(const Conv2dProblem& p) {
   const DwShape shape = dw_shape(p, /*vertical=*/false);
-  if (shape == DwShape::kGeneral) return false;
-  const int pix = window_pix(shape);
+  const WindowConfig cfg = window_config();
+  if (shape == DwShape::kGeneral || (shape == DwShape::k7x7s1 && !cfg.window_7x7)) return false;
+  const int pix = window_pix(shape, cfg);
   const int64_t items = p.P * ceil_div<int64_t>(p.Q, pix) * (p.C / 8);
   if (!index32_ok(p, 1, pix) || items > INT32_MAX - kWinThreads ||
       p.R * p.S * p.C > INT32_MAX)
@@ -170,8 +219,12 @@ bool try_window(const Conv2dProblem& p) {
       launch_window<T, 3, 3, 1, 4>(p, w);
       break;
     case DwShape::k3x3s2: launch_window<T, 3, 3, 2, kWinPix>(p, w); break;
-    case DwShape::k5x5s1: launch_window<T, 5, 5, 1, kWinPix>(p, w); break;
-    case DwShape::k7x7s1: launch_window<T, 7, 7, 1, kWinPix>(p, w); break;
+    case DwShape::k5x5s1: launch_wide<T, 5>(p, w, cfg); break;
+    case DwShape::k7x7s1:
+#ifdef CUOPS_EXPLORE
+      launch_wide<T, 7>(p, w, cfg);
+#endif
+      break;
     default: break;
   }
   return true;

@@ -15,8 +15,8 @@ namespace cuops::cuda::conv {
 constexpr int kTileConfigs = 12;
 // implicit_gemm_mma_splitk: a forced tile and split count (split_choice).
 constexpr int kSplitConfigs = 8;
-// depthwise_nhwc_window: strips of 4 or 8 outputs for 3x3 s1 (try_window).
-constexpr int kWindowConfigs = 2;
+// depthwise_nhwc_window: strip lengths and row unrolling (kWindowTable).
+constexpr int kWindowConfigs = 5;
 #else
 constexpr int kTileConfigs = 1, kSplitConfigs = 1, kWindowConfigs = 1;
 #endif
