@@ -1,4 +1,7 @@
 #include "add.h"
+#include "op_calls.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <sstream>
 
@@ -146,6 +149,14 @@ SumToPlan plan_sum_to(const at::Tensor& x, c10::SymIntArrayRef size_sym,
 at::Tensor sum_to_meta(const at::Tensor& x, c10::SymIntArrayRef size, const c10::Scalar& scale) {
   check_sum_to(x, size, scale);
   return at::empty_symint(size, x.options());
+}
+
+at::Tensor call_sum_to(const at::Tensor& x, c10::SymIntArrayRef size) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("cuops::sum_to", "")
+          .typed<at::Tensor(const at::Tensor&, c10::SymIntArrayRef, const c10::Scalar&)>();
+  return op.call(x, size, 1);
 }
 
 }  // namespace cuops

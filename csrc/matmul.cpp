@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "matmul.h"
+#include "op_calls.h"
 
 namespace cuops {
 namespace {
@@ -153,8 +154,6 @@ at::Tensor gemm_meta(const at::Tensor& a, const at::Tensor& b, const std::option
 // sizes, so they also run under torch.compile (these composites are traced
 // through, with fake tensors).
 // ---------------------------------------------------------------------------
-namespace {
-
 at::Tensor call_gemm(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias,
                      std::optional<c10::string_view> variant) {
   static auto op = c10::Dispatcher::singleton()
@@ -164,6 +163,8 @@ at::Tensor call_gemm(const at::Tensor& a, const at::Tensor& b, const std::option
                                          std::optional<c10::string_view>)>();
   return op.call(a, b, bias, variant);
 }
+
+namespace {
 
 // The dtype gemm will see: these composites run before gemm's autocast kernel
 // (csrc/autocast.cpp), which casts eligible inputs (floating, not float64, on

@@ -6,10 +6,14 @@
 #include <torch/csrc/utils/pybind.h>
 #include <torch/csrc/utils/python_symnode.h>
 
+#include <map>
+#include <mutex>
+
 #include "add.h"
 #include "conv2d.h"
 #include "cuops.h"
 #include "matmul.h"
+#include "op_calls.h"
 #include "cuda/conv2d/kernels.h"  // conv2d_tuning_tables (empty without CUDA kernels)
 #ifdef CUOPS_WITH_CUDA
 #include "cuda/matmul/kernels.h"
@@ -20,6 +24,31 @@ namespace cuops {
 std::vector<VariantInfo>& variant_registry() {
   static std::vector<VariantInfo> registry;  // filled by Ladder constructors at load time
   return registry;
+}
+
+namespace {
+// (op, device type name) -> variant; written by cuops.use_variant only.
+std::mutex override_mutex;
+std::map<std::pair<std::string, std::string>, std::string>& overrides() {
+  static std::map<std::pair<std::string, std::string>, std::string> table;
+  return table;
+}
+}  // namespace
+
+std::optional<std::string> variant_override(const std::string& op, c10::DeviceType device) {
+  const std::lock_guard<std::mutex> lock(override_mutex);
+  if (overrides().empty()) return std::nullopt;
+  const auto it = overrides().find({op, c10::DeviceTypeName(device, /*lower_case=*/true)});
+  return it == overrides().end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+void set_variant_override(const std::string& op, const std::string& device,
+                          const std::optional<std::string>& name) {
+  const std::lock_guard<std::mutex> lock(override_mutex);
+  if (name)
+    overrides()[{op, device}] = *name;
+  else
+    overrides().erase({op, device});
 }
 
 }  // namespace cuops
@@ -133,6 +162,17 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("dtype_name", [](at::ScalarType t) { return std::string(c10::toString(t)); },
         "A dtype's c10 name, as the C++ checks print it ('Float', 'Long', 'ComplexFloat').");
   cuops::def_fake_kernels(m);  // cuops._C.fake (above)
+  m.def("set_variant_override", &cuops::set_variant_override, py::arg("op"), py::arg("device"),
+        py::arg("name"),
+        "Mirror of cuops.use_variant for the C++ autograd formulas: the variant `name` (None: "
+        "the default) for `op` on `device` ('cuda', 'cpu').");
+  m.def(
+      "variant_override",
+      [](const std::string& op, const std::string& device) {
+        return cuops::variant_override(op, c10::Device(device).type());
+      },
+      py::arg("op"), py::arg("device"),
+      "The variant the C++ autograd formulas will pass for `op` on `device` (None: the default).");
   m.def(
       "tuning_tables",
       []() {

@@ -2,7 +2,9 @@
 // backend next to the kernel code (TORCH_LIBRARY_IMPL(cuops, CPU/CUDA, m));
 // the fake kernels are C++ next to each op's checks (csrc/<op>.cpp, *_meta),
 // registered from Python (csrc/module.cpp says why); autocast is in
-// csrc/autocast.cpp; autograd formulas live in Python, cuops/ops/<op>.py.
+// csrc/autocast.cpp; autograd formulas of gemm and conv2d are C++
+// (csrc/<op>_autograd.cpp: host time per layer), add's and sum_to's Python
+// (cuops/ops/add.py).
 //
 // `variant` picks a step of the op's kernel ladder by name (None = the
 // fastest correct one for the dtype); list them with cuops.variants(op).
@@ -21,7 +23,7 @@ TORCH_LIBRARY(cuops, m) {
   // (cuops/ops/matmul.py and csrc/*/matmul* own this section)
   // The one kernel-backed op: a [..., M, K] @ b [..., K, N] (both at least
   // 2-D, batch dims broadcast) + bias [N] fused in the epilogue. CPU and CUDA
-  // kernels; autograd (through gemm itself) in Python.
+  // kernels; autograd (through gemm itself) in csrc/matmul_autograd.cpp.
   m.def("gemm(Tensor a, Tensor b, Tensor? bias=None, str? variant=None) -> Tensor");
   // torch.matmul semantics (1-D and 2-D mixes, batched with broadcast).
   // CompositeImplicitAutograd: views around gemm, so autograd, compile and

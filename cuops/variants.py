@@ -67,6 +67,7 @@ def use_variant(op: str, name: str, device: str = "cuda"):
     key = (op, device)
     previous = _override.get(key)
     _override[key] = name
+    _C.set_variant_override(op, device, name)  # for the C++ autograd (csrc/conv2d_autograd.cpp)
     try:
         yield
     finally:
@@ -74,6 +75,7 @@ def use_variant(op: str, name: str, device: str = "cuda"):
             _override.pop(key, None)
         else:
             _override[key] = previous
+        _C.set_variant_override(op, device, previous)
 
 
 def pick(op: str, tensor: torch.Tensor, variant, caller: str = ""):

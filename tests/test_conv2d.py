@@ -204,6 +204,32 @@ def test_gradcheck(device, kw):
     assert torch.autograd.gradcheck(lambda x, w, b: cuops.conv2d(x, w, b, **kw), (x, w, b))
 
 
+def test_use_variant_reaches_the_cpp_backward():
+    # The gradient formulas are C++ (csrc/conv2d_autograd.cpp): use_variant's
+    # choice is mirrored there, nested choices restore, leaving clears it.
+    from cuops import _C
+    assert _C.variant_override("conv2d_backward_input", "cpu") is None
+    with cuops.use_variant("conv2d_backward_input", "phases", "cpu"):
+        assert _C.variant_override("conv2d_backward_input", "cpu") == "phases"
+        assert _C.variant_override("conv2d_backward_input", "cuda") is None
+        with cuops.use_variant("conv2d_backward_input", "im2col_gemm", "cpu"):
+            assert _C.variant_override("conv2d_backward_input", "cpu") == "im2col_gemm"
+        assert _C.variant_override("conv2d_backward_input", "cpu") == "phases"
+    assert _C.variant_override("conv2d_backward_input", "cpu") is None
+
+
+@pytest.mark.gpu
+def test_use_variant_reaches_the_cpp_backward_cuda():
+    # A step that does not take float32, named for the dgrad: the C++ backward
+    # must run it, so the ladder's dtype error surfaces from backward().
+    x = torch.randn(2, 8, 6, 6, device="cuda", requires_grad=True)
+    w = torch.randn(4, 8, 3, 3, device="cuda")
+    y = cuops.conv2d(x, w, padding=1)
+    with cuops.use_variant("conv2d_backward_input", "implicit_gemm_mma", "cuda"):
+        with pytest.raises(TypeError, match="implicit_gemm_mma"):
+            y.sum().backward()
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_gradcheck_unbatched_channels_last(device):
     x = torch.randn(3, 5, 5, dtype=torch.float64, device=device, requires_grad=True)

@@ -185,7 +185,9 @@ def test_compile_forward_backward(device):
     ref_args = [t.detach().double().requires_grad_() for t in args]
     ref = f_ref(*ref_args)
     ref_grads = torch.autograd.grad(ref, ref_args)
-    assert_rel_close(out, ref.float(), tol=1e-5)
+    # The loss is a sum that may cancel: judged against the summed terms' size.
+    scale = f_ref(*[t.detach().double().abs() for t in args])
+    assert_rel_close(out, ref.float(), tol=1e-5, scale=scale)
     for g, rg in zip(grads, ref_grads):
         assert_rel_close(g, rg.float(), tol=1e-5)
 

@@ -3,7 +3,7 @@
 Kernels: csrc/cpu/conv2d_cpu.cpp, csrc/cuda/conv2d_cuda.cpp (ladders) and
 csrc/cuda/conv2d/*.cu (one file per step); checks, output allocation and the
 fake kernels in csrc/conv2d.cpp; autocast (as F.conv2d) in
-csrc/autocast.cpp. Tests: tests/test_conv2d*.py. Benchmark:
+csrc/autocast.cpp; autograd in csrc/conv2d_autograd.cpp. Tests: tests/test_conv2d*.py. Benchmark:
 `python -m cuops bench conv2d`. Worklog: docs/conv2d-worklog.md.
 
 The ops take padding as (top, bottom, left, right); `cuops.conv2d` turns
@@ -13,8 +13,7 @@ F.conv2d's ints, pairs, "same" and "valid" into that.
 import torch
 
 from ..variants import pick
-from ._common import (call, check_int64, check_tensor, check_tuning_knob, is_int,
-                      register_autograd, register_fake)
+from ._common import call, check_int64, check_tensor, check_tuning_knob, is_int, register_fake
 
 from .. import _C
 
@@ -87,7 +86,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride = _pair(stride, "stride")
     dilation = _pair(dilation, "dilation")
     pad = _padding4(padding, weight, stride, dilation)
-    # call(): skips the Python autograd kernel when no gradient can flow.
+    # call(): below the autograd key when no gradient can flow.
     return call(torch.ops.cuops.conv2d.default, (input, weight, bias), input, weight, bias,
                 stride, pad, dilation, groups, pick("conv2d", input, variant))
 
@@ -98,37 +97,6 @@ register_fake("conv2d_backward_input")
 register_fake("conv2d_backward_weight")
 
 
-# ---------------------------------------------------------------------------
-# Autograd: grad_input by the dgrad op, grad_weight by the wgrad op,
-# grad_bias = sum of grad_output over (N, P, Q) by our reduction kernel.
-# ---------------------------------------------------------------------------
+# Autograd: C++ (csrc/conv2d_autograd.cpp): grad_input by the dgrad op,
+# grad_weight by the wgrad op, grad_bias = sum_to(grad_output) over (N, P, Q).
 
-
-def _setup_context(ctx, inputs, output):
-    input, weight, bias, stride, padding, dilation, groups, _variant = inputs
-    ctx.save_for_backward(input, weight)
-    ctx.args = (list(stride), list(padding), list(dilation), groups)
-
-
-def _backward(ctx, grad):
-    x, w = ctx.saved_tensors
-    stride, padding, dilation, groups = ctx.args
-    if x.dim() == 3:  # unbatched: the ops see a batch of one
-        x, grad = x.unsqueeze(0), grad.unsqueeze(0)
-    gi = gw = gb = None
-    if ctx.needs_input_grad[0]:
-        gi = torch.ops.cuops.conv2d_backward_input(
-            grad, w, list(x.shape), stride, padding, dilation, groups,
-            pick("conv2d_backward_input", grad, None))
-        if ctx.saved_tensors[0].dim() == 3:
-            gi = gi.squeeze(0)
-    if ctx.needs_input_grad[1]:
-        gw = torch.ops.cuops.conv2d_backward_weight(
-            grad, x, list(w.shape), stride, padding, dilation, groups,
-            pick("conv2d_backward_weight", grad, None))
-    if ctx.needs_input_grad[2]:
-        gb = torch.ops.cuops.sum_to(grad, [grad.shape[1], 1, 1], 1).reshape(grad.shape[1])
-    return gi, gw, gb, None, None, None, None, None
-
-
-register_autograd("conv2d", _backward, setup_context=_setup_context)

@@ -23,9 +23,9 @@ outer dim is >= 64, i.e. when the copy costs well under 1% of the product.
 Otherwise such operands take the element-wise general path (no copy).
 (linear's bias is made contiguous, N elements, if it is a strided view.)
 
-Host overhead: the public functions call the op below the autograd
-dispatch key when no input requires grad (_common.call), which skips the
-Python autograd kernel; under torch.compile the op is called normally.
+Host overhead: gemm's autograd is C++ (csrc/matmul_autograd.cpp), and the
+public functions call the op below the autograd dispatch key when no input
+requires grad (_common.call); under torch.compile the op is called normally.
 
 Tuning knob (development only): CUOPS_MATMUL_CONFIG="mma_sync=2,warptile=1"
 picks entries of the CUDA kernels' configuration tables (read once per
@@ -39,7 +39,7 @@ import torch
 
 from .. import _C
 from ..variants import pick
-from ._common import call, check_tensor, check_tuning_knob, register_autograd, register_fake
+from ._common import call, check_tensor, check_tuning_knob, register_fake
 
 # Sizes of the CUDA kernels' tuning tables, from C++ (csrc/cuda/matmul/kernels.h:
 # entry 0 only, unless built with CUOPS_EXPLORE=1; none in a CPU-only build).
@@ -90,43 +90,8 @@ def gemm(a, b, bias=None, *, variant=None):
 register_fake("gemm")
 
 
-# ---------------------------------------------------------------------------
-# Autograd, with our own kernels only:
+# Autograd: C++ (csrc/matmul_autograd.cpp), with our own kernels only:
 #   grad_a = grad @ b^T, grad_b = a^T @ grad   (b.mT / a.mT are strided views)
 # each summed over the batch dimensions its input was broadcast along
 # (cuops.sum_to); grad_bias = grad summed down to [N].
-# ---------------------------------------------------------------------------
 
-
-def _gemm_setup_context(ctx, inputs, output):
-    a, b, bias, variant = inputs
-    ctx.save_for_backward(a, b)
-    ctx.variant = variant
-
-
-def _reduce_to(g, shape):
-    return g if g.shape == shape else torch.ops.cuops.sum_to(g, list(shape), 1)
-
-
-def _gemm_backward(ctx, grad):
-    a, b = ctx.saved_tensors
-    gemm_op, v = torch.ops.cuops.gemm, ctx.variant
-    ga = gb = gbias = None
-    if ctx.needs_input_grad[0]:
-        ga = _reduce_to(gemm_op(grad, b.mT, None, v), a.shape)
-    if ctx.needs_input_grad[1]:
-        if b.dim() == 2 and a.dim() > 2:
-            # b is shared by every batch item (a linear layer's weight): fold
-            # the batch into the contraction, one [K, B*M] @ [B*M, N] GEMM
-            # instead of B products summed afterwards. (flatten is a view for
-            # the usual contiguous a and grad, a copy otherwise; unlike
-            # reshape(-1, k) it also takes K == 0 or N == 0.)
-            gb = gemm_op(a.flatten(0, -2).mT, grad.flatten(0, -2), None, v)
-        else:
-            gb = _reduce_to(gemm_op(a.mT, grad, None, v), b.shape)
-    if ctx.needs_input_grad[2]:
-        gbias = torch.ops.cuops.sum_to(grad, [grad.shape[-1]], 1)
-    return ga, gb, gbias, None
-
-
-register_autograd("gemm", _gemm_backward, setup_context=_gemm_setup_context)
