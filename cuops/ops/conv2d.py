@@ -13,7 +13,8 @@ F.conv2d's ints, pairs, "same" and "valid" into that.
 import torch
 
 from ..variants import pick
-from ._common import call, check_int64, check_tensor, check_tuning_knob, is_int, register_fake
+from ._common import (INT64_MAX, INT64_MIN, call, check_int64, check_tensor, check_tuning_knob,
+                      is_int, register_fake)
 
 from .. import _C
 
@@ -29,6 +30,10 @@ _OP = "cuops.conv2d"
 
 
 def _pair(v, arg: str) -> list:
+    # A pair of plain ints (nn.Conv2d's attributes): the per-layer call, kept cheap.
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int \
+            and INT64_MIN <= min(v) and max(v) <= INT64_MAX:
+        return [v[0], v[1]]
     if is_int(v):
         out = [v, v]
     elif isinstance(v, (tuple, list)) and len(v) in (1, 2) and all(is_int(e) for e in v):
