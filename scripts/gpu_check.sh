@@ -26,6 +26,9 @@
 #                              vs torch, forward and backward (scripts/explore/model_breakdown.py;
 #                              "shapes" = the bench shapes suite's convolutions, fp16 and fp32);
 #                              BREAKDOWN_ARGS="--split" times dgrad and wgrad apart
+#   HOST="resnet50 resnet18"   also time those models' training steps on the host and the
+#                              device (scripts/explore/host_bound.py: is the step host-bound?)
+#                              and every op's host time per call (host_per_op.py)
 #   DEMO=1                     also run the demo (and, with 2+ GPUs, under torchrun with DDP)
 #   SANITIZE=1                 also run scripts/sanitize_sweep.py under compute-sanitizer's
 #                              memcheck, racecheck, synccheck and initcheck (Firecracker only;
@@ -139,6 +142,11 @@ for name in ${SWEEP:-}; do
     "$PY" scripts/explore/tune_$name.py ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/tune_$name.txt"
   fi
 done
+
+if [ -n "${HOST:-}" ]; then
+  { "$PY" scripts/explore/host_bound.py --models $HOST; "$PY" scripts/explore/host_per_op.py; } \
+    2>&1 | tee "$OUT/host.txt"
+fi
 
 if [ -n "${DEMO:-}" ]; then
   "$PY" -m cuops demo 2>&1 | tee "$OUT/demo.txt"
