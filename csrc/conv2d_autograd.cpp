@@ -40,18 +40,36 @@ at::Tensor conv2d_op(const at::Tensor& input, const at::Tensor& weight,
 using GradSig = at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymIntArrayRef,
                            at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t, Variant);
 
-const c10::TypedOperatorHandle<GradSig>& grad_op(const char* name) {
-  static const auto dgrad = c10::Dispatcher::singleton()
-                                .findSchemaOrThrow("cuops::conv2d_backward_input", "")
-                                .typed<GradSig>();
-  static const auto wgrad = c10::Dispatcher::singleton()
-                                .findSchemaOrThrow("cuops::conv2d_backward_weight", "")
-                                .typed<GradSig>();
-  return std::string_view(name) == "conv2d_backward_input" ? dgrad : wgrad;
+struct GradOp {
+  const char* name;  // the op's name, as cuops.use_variant takes it
+  c10::TypedOperatorHandle<GradSig> handle;
+};
+
+const GradOp& dgrad_op() {
+  static const GradOp op{"conv2d_backward_input",
+                         c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("cuops::conv2d_backward_input", "")
+                             .typed<GradSig>()};
+  return op;
 }
 
+const GradOp& wgrad_op() {
+  static const GradOp op{"conv2d_backward_weight",
+                         c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("cuops::conv2d_backward_weight", "")
+                             .typed<GradSig>()};
+  return op;
+}
+
+}  // namespace
+
+// Outside the anonymous namespace: its name is what grad_fn, the profiler and
+// anomaly mode show (CppNode<cuops::Conv2dFunction>).
 class Conv2dFunction : public torch::autograd::Function<Conv2dFunction> {
  public:
+  // The backward is dispatcher calls only: compiled autograd may trace it.
+  static constexpr bool is_traceable = true;
+
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input,
                             const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                             at::IntArrayRef stride, at::IntArrayRef padding,
@@ -79,17 +97,17 @@ class Conv2dFunction : public torch::autograd::Function<Conv2dFunction> {
       x = x.unsqueeze(0);
       grad = grad.unsqueeze(0);
     }
-    const auto call = [&](const char* name, const at::Tensor& other, c10::SymIntArrayRef size) {
-      const std::optional<std::string> v = variant_override(name, grad.device().type());
-      return grad_op(name).call(grad, other, size, stride, padding, dilation, groups,
-                                v ? Variant(*v) : std::nullopt);
+    const auto call = [&](const GradOp& op, const at::Tensor& other, c10::SymIntArrayRef size) {
+      const std::optional<std::string> v = variant_override(op.name, grad.device().type());
+      return op.handle.call(grad, other, size, stride, padding, dilation, groups,
+                            v ? Variant(*v) : std::nullopt);
     };
     at::Tensor gi, gw, gb;
     if (ctx->needs_input_grad(0)) {
-      gi = call("conv2d_backward_input", w, x.sym_sizes());
+      gi = call(dgrad_op(), w, x.sym_sizes());
       if (unbatched) gi = gi.squeeze(0);
     }
-    if (ctx->needs_input_grad(1)) gw = call("conv2d_backward_weight", x, w.sym_sizes());
+    if (ctx->needs_input_grad(1)) gw = call(wgrad_op(), x, w.sym_sizes());
     // The bias is an edge only when it was passed (optional tensors that are
     // absent are not variables of the Function).
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) {
@@ -100,10 +118,19 @@ class Conv2dFunction : public torch::autograd::Function<Conv2dFunction> {
   }
 };
 
+namespace {
+
+// No gradient can flow (grad mode off, or no input requires grad): the op
+// below autograd, without a graph node and its saved state.
 at::Tensor conv2d_autograd(const at::Tensor& input, const at::Tensor& weight,
                            const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                            at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                            Variant variant) {
+  const bool bias_grad = bias.has_value() && bias->defined() && bias->requires_grad();
+  if (!at::GradMode::is_enabled() || !(input.requires_grad() || weight.requires_grad() || bias_grad)) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return conv2d_op(input, weight, bias, stride, padding, dilation, groups, variant);
+  }
   return Conv2dFunction::apply(input, weight, bias, stride, padding, dilation, groups, variant);
 }
 

@@ -26,8 +26,15 @@ at::Tensor reduce_to(const at::Tensor& g, c10::SymIntArrayRef shape) {
   return g.sym_sizes() == shape ? g : call_sum_to(g, shape);
 }
 
+}  // namespace
+
+// Outside the anonymous namespace: its name is what grad_fn, the profiler and
+// anomaly mode show (CppNode<cuops::GemmFunction>).
 class GemmFunction : public torch::autograd::Function<GemmFunction> {
  public:
+  // The backward is dispatcher calls only: compiled autograd may trace it.
+  static constexpr bool is_traceable = true;
+
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a, const at::Tensor& b,
                             const std::optional<at::Tensor>& bias, Variant variant) {
     ctx->save_for_backward({a, b});
@@ -64,8 +71,17 @@ class GemmFunction : public torch::autograd::Function<GemmFunction> {
   }
 };
 
+namespace {
+
+// No gradient can flow (grad mode off, as in a backward without create_graph,
+// or no input requires grad): the op below autograd, without a graph node.
 at::Tensor gemm_autograd(const at::Tensor& a, const at::Tensor& b,
                          const std::optional<at::Tensor>& bias, Variant variant) {
+  const bool bias_grad = bias.has_value() && bias->defined() && bias->requires_grad();
+  if (!at::GradMode::is_enabled() || !(a.requires_grad() || b.requires_grad() || bias_grad)) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return call_gemm(a, b, bias, variant);
+  }
   return GemmFunction::apply(a, b, bias, variant);
 }
 

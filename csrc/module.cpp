@@ -6,6 +6,7 @@
 #include <torch/csrc/utils/pybind.h>
 #include <torch/csrc/utils/python_symnode.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -27,17 +28,20 @@ std::vector<VariantInfo>& variant_registry() {
 }
 
 namespace {
-// (op, device type name) -> variant; written by cuops.use_variant only.
+// (op, device type name) -> variant; written by cuops.use_variant only. The
+// flag keeps the lookup (a lock and two strings) off the gradient calls of a
+// process that never sets one.
 std::mutex override_mutex;
+std::atomic<bool> any_override{false};
 std::map<std::pair<std::string, std::string>, std::string>& overrides() {
   static std::map<std::pair<std::string, std::string>, std::string> table;
   return table;
 }
 }  // namespace
 
-std::optional<std::string> variant_override(const std::string& op, c10::DeviceType device) {
+std::optional<std::string> variant_override(const char* op, c10::DeviceType device) {
+  if (!any_override.load(std::memory_order_acquire)) return std::nullopt;
   const std::lock_guard<std::mutex> lock(override_mutex);
-  if (overrides().empty()) return std::nullopt;
   const auto it = overrides().find({op, c10::DeviceTypeName(device, /*lower_case=*/true)});
   return it == overrides().end() ? std::nullopt : std::optional<std::string>(it->second);
 }
@@ -49,6 +53,7 @@ void set_variant_override(const std::string& op, const std::string& device,
     overrides()[{op, device}] = *name;
   else
     overrides().erase({op, device});
+  any_override.store(!overrides().empty(), std::memory_order_release);
 }
 
 }  // namespace cuops
@@ -169,7 +174,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def(
       "variant_override",
       [](const std::string& op, const std::string& device) {
-        return cuops::variant_override(op, c10::Device(device).type());
+        return cuops::variant_override(op.c_str(), c10::Device(device).type());
       },
       py::arg("op"), py::arg("device"),
       "The variant the C++ autograd formulas will pass for `op` on `device` (None: the default).");

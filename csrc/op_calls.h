@@ -22,6 +22,6 @@ at::Tensor call_sum_to(const at::Tensor& x, c10::SymIntArrayRef size);
 // `device` (nullopt: none, the ladder's default). cuops/variants.py keeps the
 // choice and mirrors it here for the C++ autograd formulas, whose gradient
 // calls Python never sees. Defined in csrc/module.cpp.
-std::optional<std::string> variant_override(const std::string& op, c10::DeviceType device);
+std::optional<std::string> variant_override(const char* op, c10::DeviceType device);
 
 }  // namespace cuops

@@ -66,9 +66,9 @@ def use_variant(op: str, name: str, device: str = "cuda"):
                          f"available: {names}")
     key = (op, device)
     previous = _override.get(key)
-    _override[key] = name
-    _C.set_variant_override(op, device, name)  # for the C++ autograd (csrc/conv2d_autograd.cpp)
     try:
+        _override[key] = name
+        _C.set_variant_override(op, device, name)  # for the C++ autograd (csrc/*_autograd.cpp)
         yield
     finally:
         if previous is None:

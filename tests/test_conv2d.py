@@ -263,6 +263,29 @@ def test_opcheck(device):
                           (g, x.detach(), [6, 2, 3, 3], [2, 1], [1, 2, 0, 1], [1, 2], 2, None))
 
 
+def test_compiled_autograd_traces_the_backward():
+    # conv2d's and gemm's gradient formulas are C++ Functions marked traceable:
+    # compiled autograd takes the whole backward into one graph.
+    from torch._dynamo import compiled_autograd
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    m = torch.randn(64, 5, dtype=torch.float64, requires_grad=True)
+
+    def loss():
+        y = cuops.conv2d(x, w, b, padding=1, stride=2)
+        return cuops.matmul(y.flatten(1), m).square().sum()
+
+    ref = torch.autograd.grad(loss(), [x, w, b, m])
+    with compiled_autograd._enable(torch.compile(fullgraph=True, backend="aot_eager")):
+        loss().backward()
+    for t, r in zip([x, w, b, m], ref):
+        assert_rel_close(t.grad, r, tol=1e-12)
+    torch._dynamo.reset()
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_compile_forward_backward(device):
     torch._dynamo.reset()
