@@ -45,19 +45,19 @@ struct GradOp {
   c10::TypedOperatorHandle<GradSig> handle;
 };
 
+GradOp make_grad_op(const char* name) {
+  return {name, c10::Dispatcher::singleton()
+                    .findSchemaOrThrow((std::string("cuops::") + name).c_str(), "")
+                    .typed<GradSig>()};
+}
+
 const GradOp& dgrad_op() {
-  static const GradOp op{"conv2d_backward_input",
-                         c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("cuops::conv2d_backward_input", "")
-                             .typed<GradSig>()};
+  static const GradOp op = make_grad_op("conv2d_backward_input");
   return op;
 }
 
 const GradOp& wgrad_op() {
-  static const GradOp op{"conv2d_backward_weight",
-                         c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("cuops::conv2d_backward_weight", "")
-                             .typed<GradSig>()};
+  static const GradOp op = make_grad_op("conv2d_backward_weight");
   return op;
 }
 
