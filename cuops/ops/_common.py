@@ -108,9 +108,10 @@ _is_compiling = torch.compiler.is_compiling
 def call(op, tensors, *args):
     """op(*args), skipping the Python autograd kernel when no gradient can flow.
 
-    The Autograd key's kernel runs on every call, even when it only
-    re-dispatches (torch.library.register_autograd's Python kernel, for add
-    and sum_to: ~12 us; the C++ ones of gemm and conv2d: a few us).
+    For the ops whose autograd is torch.library.register_autograd's Python
+    kernel (add, sum_to): it runs on every call (~12 us), even when it only
+    re-dispatches. (gemm and conv2d have C++ autograd kernels that skip the
+    graph themselves; their public functions call the ops directly.)
     When grad mode is off or no input requires grad, calling below autograd
     gives the same result (it is exactly what that kernel would do) at the
     cost of a C++ op call. Under torch.compile the op is called normally."""

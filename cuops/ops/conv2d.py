@@ -13,8 +13,8 @@ F.conv2d's ints, pairs, "same" and "valid" into that.
 import torch
 
 from ..variants import pick
-from ._common import (INT64_MAX, INT64_MIN, call, check_int64, check_tensor, check_tuning_knob,
-                      is_int, register_fake)
+from ._common import (INT64_MAX, INT64_MIN, check_int64, check_tensor, check_tuning_knob, is_int,
+                      register_fake)
 
 from .. import _C
 
@@ -91,9 +91,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride = _pair(stride, "stride")
     dilation = _pair(dilation, "dilation")
     pad = _padding4(padding, weight, stride, dilation)
-    # call(): below the autograd key when no gradient can flow.
-    return call(torch.ops.cuops.conv2d.default, (input, weight, bias), input, weight, bias,
-                stride, pad, dilation, groups, pick("conv2d", input, variant))
+    # Called directly: the C++ autograd kernel skips the graph itself when no
+    # gradient can flow (csrc/conv2d_autograd.cpp), cheaper than _common.call.
+    return torch.ops.cuops.conv2d.default(input, weight, bias, stride, pad, dilation, groups,
+                                          pick("conv2d", input, variant))
 
 
 # Fake kernels: C++ (csrc/conv2d.cpp, conv2d_meta and the gradients').

@@ -23,9 +23,9 @@ outer dim is >= 64, i.e. when the copy costs well under 1% of the product.
 Otherwise such operands take the element-wise general path (no copy).
 (linear's bias is made contiguous, N elements, if it is a strided view.)
 
-Host overhead: gemm's autograd is C++ (csrc/matmul_autograd.cpp), and the
-public functions call the op below the autograd dispatch key when no input
-requires grad (_common.call); under torch.compile the op is called normally.
+Host overhead: gemm's autograd is C++ (csrc/matmul_autograd.cpp) and skips
+the graph itself when no input requires grad, so the public functions call
+the ops directly.
 
 Tuning knob (development only): CUOPS_MATMUL_CONFIG="mma_sync=2,warptile=1"
 picks entries of the CUDA kernels' configuration tables (read once per
@@ -39,7 +39,7 @@ import torch
 
 from .. import _C
 from ..variants import pick
-from ._common import call, check_tensor, check_tuning_knob, register_fake
+from ._common import check_tensor, check_tuning_knob, register_fake
 
 # Sizes of the CUDA kernels' tuning tables, from C++ (csrc/cuda/matmul/kernels.h:
 # entry 0 only, unless built with CUOPS_EXPLORE=1; none in a CPU-only build).
@@ -62,7 +62,7 @@ def matmul(a, b, *, variant=None):
     """
     check_tensor(a, "cuops.matmul", "a")
     check_tensor(b, "cuops.matmul", "b")
-    return call(torch.ops.cuops.matmul.default, (a, b), a, b, pick("matmul", a, variant))
+    return torch.ops.cuops.matmul.default(a, b, pick("matmul", a, variant))
 
 
 def linear(input, weight, bias=None, *, variant=None):
@@ -73,8 +73,8 @@ def linear(input, weight, bias=None, *, variant=None):
     check_tensor(weight, "cuops.linear", "weight")
     if bias is not None:
         check_tensor(bias, "cuops.linear", "bias")
-    return call(torch.ops.cuops.linear.default, (input, weight, bias), input, weight, bias,
-                pick("matmul", input, variant, "cuops.linear"))
+    return torch.ops.cuops.linear.default(input, weight, bias,
+                                          pick("matmul", input, variant, "cuops.linear"))
 
 
 def gemm(a, b, bias=None, *, variant=None):
@@ -82,8 +82,7 @@ def gemm(a, b, bias=None, *, variant=None):
     dimensions broadcast: the op matmul and linear are built on."""
     check_tensor(a, _OP, "a")
     check_tensor(b, _OP, "b")
-    return call(torch.ops.cuops.gemm.default, (a, b, bias), a, b, bias,
-                pick("matmul", a, variant, _OP))
+    return torch.ops.cuops.gemm.default(a, b, bias, pick("matmul", a, variant, _OP))
 
 
 # Fake kernel: C++ (csrc/matmul.cpp, gemm_meta).
