@@ -258,7 +258,10 @@ void sum_to_launch_typed(const SumToPlan& p, acc_t<T> scale) {
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
-  if (p.kept.ndim == 1 && p.kept.strides[0][0] == 1 && p.n_out <= INT32_MAX * int64_t{32}) {
+  // At least a warp's width of columns: narrower rows would leave most lanes
+  // idle, where the block kernel's threads still cover several rows each.
+  if (p.kept.ndim == 1 && p.kept.strides[0][0] == 1 && p.n_out >= 32 &&
+      p.n_out <= INT32_MAX * int64_t{32}) {
     launch_sum_to_columns<T>(p, out, scale);
     return;
   }
