@@ -220,11 +220,7 @@ bool try_window(const Conv2dProblem& p) {
       break;
     case DwShape::k3x3s2: launch_window<T, 3, 3, 2, kWinPix>(p, w); break;
     case DwShape::k5x5s1: launch_wide<T, 5>(p, w, cfg); break;
-    case DwShape::k7x7s1:
-#ifdef CUOPS_EXPLORE
-      launch_wide<T, 7>(p, w, cfg);
-#endif
-      break;
+    case DwShape::k7x7s1: launch_wide<T, 7>(p, w, cfg); break;
     default: break;
   }
   return true;
