@@ -141,16 +141,17 @@ void launch_window(const Conv2dProblem& p, const float* wp) {
 // latency, for 4.5 loads per output instead of 3.75. 3x3 s2 always runs
 // strips of kWinPix. 7x7 (ConvNeXt): with strips of 8 and its rows unrolled
 // the kernel needs 188 registers and took 0.76 ms for 96@56 at batch 64
-// (H100, bf16) against the per-tap kernel's 0.35, so entry 0 leaves 7x7 to
-// the per-tap kernel; the other entries keep the window for measurement.
+// (H100, bf16) against the per-tap kernel's 0.35, so the default
+// configuration leaves 7x7 to the per-tap kernel; the development ones keep
+// the window for measurement.
 struct WindowConfig {
   int pix_3x3s1;     // strip length for 3x3 stride 1: 4 or kWinPix
   int pix_wide;      // strip length for 5x5 / 7x7 stride 1: 4 or kWinPix
   bool unroll_wide;  // unroll the wide filters' rows (false: a loop over r)
   bool window_7x7;   // 7x7 on the window (false: the per-tap kernel)
 };
-// Entry 0 is the step's choice; development builds (CUOPS_EXPLORE) select
-// the others with CUOPS_CONV_CONFIG="depthwise_nhwc_window=<i>"
+// The first configuration is the step's choice; development builds
+// (CUOPS_EXPLORE) select the others with CUOPS_CONV_CONFIG="depthwise_nhwc_window=<i>"
 // (scripts/explore/tune_conv.py --dw).
 constexpr WindowConfig kWindowTable[] = {
     {4, kWinPix, true, false},
@@ -177,7 +178,7 @@ int window_pix(DwShape shape, const WindowConfig& cfg) {
 }
 
 // A wide filter (K x K, stride 1) with the configuration's strip and rows;
-// a product build compiles entry 0's combination only.
+// a product build compiles the default configuration's combination only.
 template <typename T, int K>
 void launch_wide(const Conv2dProblem& p, const float* w, const WindowConfig& cfg) {
   constexpr WindowConfig k0 = kWindowTable[0];
