@@ -156,6 +156,13 @@ at::Tensor call_sum_to(const at::Tensor& x, c10::SymIntArrayRef size) {
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("cuops::sum_to", "")
           .typed<at::Tensor(const at::Tensor&, c10::SymIntArrayRef, const c10::Scalar&)>();
+  // sum_to's autograd kernel is torch.library's Python one (cuops/ops/add.py):
+  // ~40 us of host time per call even when no graph is recorded (a backward
+  // without create_graph), so it is skipped then, as cuops.sum_to does.
+  if (!at::GradMode::is_enabled() || !x.requires_grad()) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return op.call(x, size, 1);
+  }
   return op.call(x, size, 1);
 }
 
