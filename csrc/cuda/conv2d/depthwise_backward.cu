@@ -50,7 +50,7 @@ struct ReduceArgs {
   const void* dy;
   void* partial;  // acc_t [slices][C][R][S]
   int64_t x_sn, x_sc, x_sh, x_sw, y_sn, y_sk, y_sp, y_sq;
-  int64_t H, W, P, Q, NPQ, chunk;  // chunk: work items (pixels or strips) per slice (grid.y)
+  int64_t H, W, P, Q, chunk;  // chunk: work items (pixels or strips) per slice (grid.y)
   int64_t items, strips;           // work items: N*P*Q pixels, or N*P*strips strips of q
   int64_t C, groups_c;             // channels; channel groups of VEC
   int R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
@@ -216,7 +216,6 @@ void launch_reduce(const Conv2dGradProblem& p, bool channels_fast) {
   const int64_t cblocks = ceil_div<int64_t>(groups_c, bx);
   const int64_t sgroups = p.S / ST, tgroups = (p.R / RT) * sgroups;
   const int64_t cols = cblocks * tgroups;
-  const int64_t npq = p.N * p.P * p.Q;
   const int64_t strips = PIX > 0 ? ceil_div<int64_t>(p.Q, PIX) : p.Q;
   const int64_t items = p.N * p.P * strips;  // pixels (PIX == 0) or strips
   // Slices: a function of the shape only (determinism), enough blocks for
@@ -229,7 +228,7 @@ void launch_reduce(const Conv2dGradProblem& p, bool channels_fast) {
   TORCH_CHECK(cols <= INT32_MAX, "cuops.conv2d_backward_weight: too many channels");
   at::Tensor partial = conv::acc_workspace<T>(slices * p.C * p.R * p.S);
   ReduceArgs a{p.x, p.dy, partial.data_ptr(), p.x_sn, p.x_sc, p.x_sh, p.x_sw,
-               p.y_sn, p.y_sk, p.y_sp, p.y_sq, p.H, p.W, p.P, p.Q, npq, chunk, items, strips,
+               p.y_sn, p.y_sk, p.y_sp, p.y_sq, p.H, p.W, p.P, p.Q, chunk, items, strips,
                p.C, groups_c,
                static_cast<int>(p.R), static_cast<int>(p.S), static_cast<int>(p.stride_h),
                static_cast<int>(p.stride_w), static_cast<int>(p.pad_h), static_cast<int>(p.pad_w),
