@@ -126,8 +126,7 @@ at::Tensor conv2d_autograd(const at::Tensor& input, const at::Tensor& weight,
                            const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                            at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
                            Variant variant) {
-  const bool bias_grad = bias.has_value() && bias->defined() && bias->requires_grad();
-  if (!at::GradMode::is_enabled() || !(input.requires_grad() || weight.requires_grad() || bias_grad)) {
+  if (!records_graph(input, weight, bias)) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
     return conv2d_op(input, weight, bias, stride, padding, dilation, groups, variant);
   }

@@ -77,8 +77,7 @@ namespace {
 // or no input requires grad): the op below autograd, without a graph node.
 at::Tensor gemm_autograd(const at::Tensor& a, const at::Tensor& b,
                          const std::optional<at::Tensor>& bias, Variant variant) {
-  const bool bias_grad = bias.has_value() && bias->defined() && bias->requires_grad();
-  if (!at::GradMode::is_enabled() || !(a.requires_grad() || b.requires_grad() || bias_grad)) {
+  if (!records_graph(a, b, bias)) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
     return call_gemm(a, b, bias, variant);
   }

@@ -18,6 +18,17 @@ at::Tensor call_gemm(const at::Tensor& a, const at::Tensor& b, const std::option
 // cuops::sum_to(x, size, 1). Defined in csrc/add.cpp.
 at::Tensor call_sum_to(const at::Tensor& x, c10::SymIntArrayRef size);
 
+// Whether an autograd graph is recorded for a call on these inputs: grad mode
+// on and some input requiring grad. The C++ autograd kernels call their op
+// below autograd otherwise (no graph node, no saved state), as
+// cuops/ops/_common.py's call() does for the Python ones.
+inline bool records_graph(const at::Tensor& a, const at::Tensor& b,
+                          const std::optional<at::Tensor>& bias = std::nullopt) {
+  return at::GradMode::is_enabled() &&
+         (a.requires_grad() || b.requires_grad() ||
+          (bias.has_value() && bias->defined() && bias->requires_grad()));
+}
+
 // The variant cuops.use_variant(op, name, device) has set for `op` on
 // `device` (nullopt: none, the ladder's default). cuops/variants.py keeps the
 // choice and mirrors it here for the C++ autograd formulas, whose gradient

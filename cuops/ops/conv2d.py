@@ -3,8 +3,9 @@
 Kernels: csrc/cpu/conv2d_cpu.cpp, csrc/cuda/conv2d_cuda.cpp (ladders) and
 csrc/cuda/conv2d/*.cu (one file per step); checks, output allocation and the
 fake kernels in csrc/conv2d.cpp; autocast (as F.conv2d) in
-csrc/autocast.cpp; autograd in csrc/conv2d_autograd.cpp. Tests: tests/test_conv2d*.py. Benchmark:
-`python -m cuops bench conv2d`. Worklog: docs/conv2d-worklog.md.
+csrc/autocast.cpp; autograd in csrc/conv2d_autograd.cpp. Tests:
+tests/test_conv2d*.py. Benchmark: `python -m cuops bench conv2d`. Worklog:
+docs/conv2d-worklog.md.
 
 The ops take padding as (top, bottom, left, right); `cuops.conv2d` turns
 F.conv2d's ints, pairs, "same" and "valid" into that.
@@ -105,4 +106,3 @@ register_fake("conv2d_backward_weight")
 
 # Autograd: C++ (csrc/conv2d_autograd.cpp): grad_input by the dgrad op,
 # grad_weight by the wgrad op, grad_bias = sum_to(grad_output) over (N, P, Q).
-

@@ -93,4 +93,3 @@ register_fake("gemm")
 #   grad_a = grad @ b^T, grad_b = a^T @ grad   (b.mT / a.mT are strided views)
 # each summed over the batch dimensions its input was broadcast along
 # (cuops.sum_to); grad_bias = grad summed down to [N].
-
