@@ -122,7 +122,7 @@ def test_depthwise_window_plane_cuda(shape, dtype, layout):
 
 
 # The entries >= 1 of depthwise_nhwc_window's table (CUOPS_EXPLORE builds:
-# strips of 8 outputs for 3x3 s1) on the window shapes, in a subprocess
+# other strip lengths and row unrolling, the per-tap 7x7) on the window shapes, in a subprocess
 # (CUOPS_CONV_CONFIG is read once).
 N_WINDOW_CONFIGS = TUNING_TABLES.get("depthwise_nhwc_window", 0)
 _DW_WINDOW_SCRIPT = r"""
@@ -315,7 +315,7 @@ def test_depthwise_backward_big_cuda(cl, dtype):
         assert torch.equal(gx, torch.ops.cuops.conv2d_backward_input(g, w, list(xs), *args))
 
 
-# depthwise_window (wgrad, opt-in): strips of 4 outputs along q for 5x5 / 7x7
+# depthwise_window (wgrad; the default for these filters in channels_last): strips of 4 outputs along q for 5x5 / 7x7
 # at unit horizontal stride and dilation (Q % 4 != 0, strips past the image
 # edge, padding 0..3, vertical stride and dilation); 3x3, a horizontal
 # stride and NCHW fall back to the depthwise step.

@@ -12,9 +12,10 @@
 //                      implicit_gemm_mma
 //   depthwise_nhwc     depthwise, channels_last, 8 channels per thread as
 //                      16-byte vectors (others -> depthwise)
-//   depthwise_nhwc_window  depthwise, channels_last, 8 channels x 8 pixels per
-//                      thread as a sliding window in registers (other
-//                      filters -> the depthwise_nhwc kernel, others -> depthwise)
+//   depthwise_nhwc_window  depthwise, channels_last, 8 channels x a strip of 4-8
+//                      pixels per thread as a sliding window in registers
+//                      (other filters -> the depthwise_nhwc kernel, others ->
+//                      depthwise)
 //   depthwise_plane    depthwise, rows contiguous (NCHW): a plane band in smem,
 //                      8-row vertical strips per thread (others -> depthwise)
 //   gemm               1x1 unpadded (is_pointwise): a plain GEMM through
@@ -66,7 +67,7 @@
 //                      channels x taps per thread, pixel slices, fixed-order finish
 // and the wgrad ladder adds
 //   depthwise_window   5x5 / 7x7 depthwise wgrad at unit horizontal stride:
-//                      lanes walk strips of 4 outputs along q (opt-in)
+//                      lanes walk strips of 4 outputs along q
 // The phase and pointwise planning is device-independent host code
 // (csrc/conv2d_steps.h) that the CPU ladders list too (steps phases, gemm):
 // the CPU tests prove it.
@@ -214,7 +215,7 @@ const Ladder<FwdFn> kConvCuda(
      {"depthwise_nhwc", kAllFloat, &conv2d_depthwise_nhwc,
       "depthwise, channels_last: 8 channels/thread, 16-byte vectors; others -> depthwise"},
      {"depthwise_nhwc_window", kAllFloat, &conv2d_depthwise_nhwc_window,
-      "depthwise, channels_last: 8 channels x 8 pixels/thread, register sliding window; "
+      "depthwise, channels_last: 8 channels x 4-8 pixels/thread, register sliding window; "
       "others -> depthwise_nhwc / depthwise"},
      {"depthwise_plane", kAllFloat, &conv2d_depthwise_plane,
       "depthwise, NCHW rows: plane band in smem, 8-row strips/thread; others -> depthwise"},
@@ -264,6 +265,19 @@ const Ladder<FwdFn> kConvCuda(
      "implicit_gemm_regtile",
      "implicit_gemm"});
 
+// Wide depthwise filters at unit horizontal stride and dilation, x and dy
+// channel-contiguous: the strip walk of depthwise_window loads each column
+// once for all the taps that use it (H100, bf16, batch 64, 2026-12-08:
+// ConvNeXt's 7x7 layers 0.35 / 0.20 / 0.12 / 0.061 ms against the pixel
+// walk's 0.58 / 0.40 / 0.20 / 0.079; EfficientNet's 5x5 0.057-0.13 against
+// 0.072-0.15).
+constexpr const char* kDepthwiseWindowWgrad =
+    "depthwise 5x5 or 7x7, stride_w and dilation_w 1, x and dy channel-contiguous";
+bool is_depthwise_window_wgrad(const Conv2dProblem& p) {
+  return is_depthwise_nhwc(p) && p.R == p.S && (p.R == 5 || p.R == 7) && p.stride_w == 1 &&
+         p.dil_w == 1;
+}
+
 // wgrad: one input channel per group leaves the 64-wide GEMM tiles almost
 // empty, so depthwise problems take their own kernel (it sends a channel
 // multiplier > 1 to direct); a 1x1 wgrad is a GEMM whose K is N*P*Q, which
@@ -273,6 +287,7 @@ const Ladder<FwdFn> kConvCuda(
 // the tensor-core step where the dtype allows, the register-tiled one for
 // fp32 (with slots for <= 64 filters per group).
 const std::vector<Ladder<GradFn>::Rule> kWgradDefaults = {
+    {kDepthwiseWindowWgrad, is_depthwise_window_wgrad, "depthwise_window"},
     {"depthwise", is_depthwise, "depthwise"},
     {kWgmmaWgrad1x1, is_wgmma_wgrad_1x1, "implicit_gemm_wgmma"},
     {kPointwiseWhen, is_pointwise, "gemm"},
@@ -354,7 +369,7 @@ const Ladder<GradFn> kWgradCuda(
      {"depthwise_window", kAllFloat, &conv2d_backward_weight_depthwise_window,
       "depthwise 5x5 / 7x7, unit horizontal stride and dilation, channels_last: the depthwise "
       "step with each lane walking strips of 4 outputs along q, every loaded column feeding "
-      "all the taps that use it; others -> depthwise; opt-in"},
+      "all the taps that use it; others -> depthwise"},
      {"gemm", kAllFloat, &conv2d_backward_weight_gemm,
       "1x1 unpadded: dy^T . x as a plain GEMM (cuops.matmul's default); others -> the default"},
      {"implicit_gemm_regtile", kFloatOnly, &conv2d_backward_weight_implicit_gemm_regtile,

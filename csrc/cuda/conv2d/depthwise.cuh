@@ -10,7 +10,7 @@
 //   depthwise_nhwc         (depthwise_nhwc.cu) channels_last, 8 channels of
 //                          kPix pixels per thread, 16-byte vector loads/stores.
 //   depthwise_nhwc_window  (depthwise_nhwc_window.cu) channels_last, 8 channels
-//                          x 8 output pixels per thread as a sliding window in
+//                          x 4-8 output pixels per thread as a sliding window in
 //                          registers: each input vector is loaded once per
 //                          filter row, not once per tap.
 //   depthwise_plane        (depthwise_plane.cu) rows contiguous (NCHW), a band

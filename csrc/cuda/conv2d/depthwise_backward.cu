@@ -25,7 +25,7 @@
 //   the rows in slice order: deterministic, the slice count a function of the
 //   shape only.
 //
-// Step "depthwise_window" of the wgrad ladder (opt-in): the same reduction,
+// Step "depthwise_window" of the wgrad ladder: the same reduction,
 //   but a lane walks strips of kStripPix outputs along q instead of single
 //   pixels, for 5x5 and 7x7 filters at unit horizontal stride and dilation
 //   (ConvNeXt's 7x7): tap s of output q0 + e reads input column

@@ -139,11 +139,12 @@ void launch_window(const Conv2dProblem& p, const float* wp) {
 // The window's strip length and row unrolling per filter class. 3x3 s1:
 // strips of 4 halve the accumulators, so more resident warps hide the load
 // latency, for 4.5 loads per output instead of 3.75. 3x3 s2 always runs
-// strips of kWinPix. 7x7 (ConvNeXt): with strips of 8 and its rows unrolled
-// the kernel needs 188 registers and took 0.76 ms for 96@56 at batch 64
-// (H100, bf16) against the per-tap kernel's 0.35, so the default
-// configuration leaves 7x7 to the per-tap kernel; the development ones keep
-// the window for measurement.
+// strips of kWinPix. 5x5 / 7x7 (ConvNeXt, EfficientNet): strips of 4 with a
+// loop over the filter rows. Unrolled rows with strips of 8 need 188
+// registers: 96@56 7x7 at batch 64 took 0.78 ms there, 0.36 on the per-tap
+// kernel and 0.19 with strips of 4 and rolled rows (cuDNN 0.20; H100, bf16,
+// 2026-12-08), which also won 7x7 192@28, 384@14, 768@7 and 5x5 120@28,
+// 672@14 (5x5 960@7: 0.036 against 0.033 ms).
 struct WindowConfig {
   int pix_3x3s1;     // strip length for 3x3 stride 1: 4 or kWinPix
   int pix_wide;      // strip length for 5x5 / 7x7 stride 1: 4 or kWinPix
@@ -154,11 +155,11 @@ struct WindowConfig {
 // (CUOPS_EXPLORE) select the others with CUOPS_CONV_CONFIG="depthwise_nhwc_window=<i>"
 // (scripts/explore/tune_conv.py --dw).
 constexpr WindowConfig kWindowTable[] = {
+    {4, 4, false, true},
     {4, kWinPix, true, false},
     {kWinPix, kWinPix, true, true},
     {4, kWinPix, false, true},
     {4, 4, true, true},
-    {4, 4, false, true},
 };
 static_assert(sizeof(kWindowTable) / sizeof(kWindowTable[0]) >= conv::kWindowConfigs,
               "tuning.h's kWindowConfigs names an entry kWindowTable lacks");

@@ -71,10 +71,10 @@ void conv2d_implicit_gemm_mma_splitk(const Conv2dProblem& p);
 // 4b. depthwise, channels_last: 8 channels per thread as 16-byte vectors
 // (multiplier 1, C % 8 == 0, aligned; anything else -> conv2d_depthwise).
 void conv2d_depthwise_nhwc(const Conv2dProblem& p);
-// 4c. depthwise, channels_last: 8 channels x 8 output pixels per thread, a
-// sliding window in registers (each input vector loaded once per filter row);
-// 3x3 s1/s2 and 5x5 s1 unrolled, other filters -> the 4b kernel; layouts 4b
-// cannot take -> conv2d_depthwise.
+// 4c. depthwise, channels_last: 8 channels x a strip of 4-8 output pixels per
+// thread, a sliding window in registers (each input vector loaded once per
+// filter row); 3x3 s1/s2, 5x5 s1 and 7x7 s1, other filters -> the 4b kernel;
+// layouts 4b cannot take -> conv2d_depthwise.
 void conv2d_depthwise_nhwc_window(const Conv2dProblem& p);
 // 4d. depthwise, rows contiguous (NCHW), any multiplier: a band of a plane in
 // smem, vertical strips of 8 outputs per thread; 3x3 s1/s2 and 5x5 s1,
