@@ -4,8 +4,9 @@ Every CUDA variant (forward, dgrad, wgrad ladders) and the CPU kernels over a
 configuration grid x dtypes x layouts; gradcheck; opcheck; torch.compile;
 autocast; bad inputs; cuops.nn.Conv2d. CUDA params carry the `gpu` marker.
 The targeted shapes of single steps: test_conv2d_steps.py (tensor-core,
-fp32, narrow, Hopper, tuning tables, dgrad phases), test_conv2d_depthwise.py,
-test_conv2d_pointwise.py; the shared cases: conv2d_cases.py.
+fp32, narrow, tuning tables, dgrad phases), test_conv2d_wgmma.py (Hopper),
+test_conv2d_depthwise.py, test_conv2d_pointwise.py; the shared cases:
+conv2d_cases.py.
 """
 
 import contextlib
