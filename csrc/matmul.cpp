@@ -29,6 +29,19 @@ std::vector<int64_t> batch_strides(const at::Tensor& t, at::IntArrayRef batch) {
   return s;
 }
 
+// a's batch items are one run of rows: every batch dim's stride is the
+// extent of the dims below it (the M rows included), so [..., M, K] reads as
+// one [B*M, K] matrix with row stride a.stride(-2).
+bool rows_run(const at::Tensor& a) {
+  int64_t expect = -1;  // the stride the next outer dim must have
+  for (int64_t d = a.dim() - 2; d >= 0; --d) {
+    if (a.size(d) == 1) continue;
+    if (expect >= 0 && a.stride(d) != expect) return false;
+    expect = a.stride(d) * a.size(d);
+  }
+  return true;
+}
+
 // plan_gemm's checks, in order, and the output shape [...batch, M, N]. Shared
 // with the fake kernel, so over symbolic sizes.
 c10::SymDimVector check_gemm(const at::Tensor& a, const at::Tensor& b,
@@ -102,15 +115,24 @@ GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
     return plan;
   }
 
+  // b shared by every batch item (a linear layer's weight) while a's items
+  // are not one run of rows (a permuted view, e.g. a channels-first gradient
+  // entering ConvNeXt's NHWC blocks): one contiguous copy of a lets the batch
+  // fold into M below -- one tall GEMM where there would be a batch of short
+  // products over strided operands (ConvNeXt-T's last stage: ~4.8 ms per
+  // layer, H100 bf16 2026-12-08). torch's matmul reshapes the same way.
+  const bool b_shared = b.dim() == 2 || c10::multiply_integers(b.sizes().slice(0, b.dim() - 2)) == 1;
+  if (b_shared && a.dim() > 2 && !rows_run(a)) plan.a = a.contiguous();
+  const at::Tensor& A = plan.a;
   GemmProblem& p = plan.p;
   p.M = M;
   p.N = N;
   p.K = K;
   p.dtype = a.scalar_type();
   p.allow_tf32 = a.is_cuda() && at::globalContext().allowTF32CuBLAS();
-  p.a = a.const_data_ptr();
-  p.a_sm = a.stride(-2);
-  p.a_sk = a.stride(-1);
+  p.a = A.const_data_ptr();
+  p.a_sm = A.stride(-2);
+  p.a_sk = A.stride(-1);
   p.b = b.const_data_ptr();
   p.b_sk = b.stride(-2);
   p.b_sn = b.stride(-1);
@@ -122,7 +144,7 @@ GemmPlan plan_gemm(const at::Tensor& a, const at::Tensor& b,
   const at::IntArrayRef batch(shape.data(), nb);
   p.batch = c10::multiply_integers(batch);
   p.batch_oc = make_offset_calculator<3>(
-      batch, {plan.out.strides().slice(0, nb).vec(), batch_strides(a, batch), batch_strides(b, batch)});
+      batch, {plan.out.strides().slice(0, nb).vec(), batch_strides(A, batch), batch_strides(b, batch)});
 
   // Fold the batch into M when B is shared by every batch item and A's rows
   // run on evenly across items (e.g. x[B, T, K] @ W^T in a linear layer):

@@ -105,6 +105,26 @@ def test_bias_and_linear(device, variant, dtype):
     assert out.shape == (3,)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("device,variant", IMPLS)
+def test_linear_strided_batch(device, variant, dtype):
+    """Inputs whose batch items are not one run of rows, against a shared
+    weight: a channels-first tensor seen as NHWC (ConvNeXt's blocks), a
+    sliced batch dim, an expanded one. gemm copies them so the batch folds
+    into one GEMM; the values must not change, nor the input."""
+    skip_unsupported(device, variant, dtype)
+    nchw = make((2, 24, 5, 7), dtype, device)
+    cases = [nchw.permute(0, 2, 3, 1),                        # [N, H, W, C], C stride H*W
+             make((4, 3, 6, 24), dtype, device)[::2],          # every other batch item
+             make((1, 6, 24), dtype, device).expand(3, 6, 24)]  # one item seen 3 times
+    w, bias = make((10, 24), dtype, device), make((10,), dtype, device)
+    for x in cases:
+        before = x.clone()
+        check(device, variant, dtype, x, w, bias, fn="linear")
+        check(device, variant, dtype, x, w.mT, None, fn="gemm")
+        assert torch.equal(x, before)
+
+
 @pytest.mark.parametrize("device,variant", IMPLS)
 def test_huge_batch(device, variant):
     """More batch items than a grid dimension holds (65535), no folding."""
