@@ -26,7 +26,7 @@
 // Stages: phase geometry (PhaseAxis, per axis) -> sub-filters packed flipped
 // and K <-> C swapped into one buffer (the tap table, moved by the device's
 // `pack` in one pass) -> per phase the forward problem (phase_forward)
-// through `forward`, or zeros.
+// through `forward` (or all of them through `forward_all`), or zeros.
 #include <numeric>
 #include <vector>
 
@@ -106,7 +106,8 @@ void pack_subfilters_cpu(const Conv2dGradProblem& p, const std::vector<Subfilter
 }
 
 void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
-                            Conv2dForwardFn forward, SubfilterPackFn pack) {
+                            Conv2dForwardFn forward, SubfilterPackFn pack,
+                            Conv2dForwardAllFn forward_all) {
   std::vector<PhaseAxis> rows, cols;
   for (int64_t h0 = 0; h0 < p.stride_h; ++h0) {
     rows.push_back(phase_axis(h0, p.H, p.R, p.stride_h, p.pad_h, p.dil_h));
@@ -151,6 +152,7 @@ void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
     }
     pack(p, taps, wf.data_ptr());
   }
+  std::vector<Conv2dProblem> phases;
   size_t i = 0;
   for (const PhaseAxis& ah : rows) {
     for (const PhaseAxis& aw : cols) {
@@ -164,9 +166,11 @@ void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
             .zero_();
         continue;
       }
-      forward(phase_forward(p, ah, aw, static_cast<char*>(wf.data_ptr()) + off * elem));
+      phases.push_back(phase_forward(p, ah, aw, static_cast<char*>(wf.data_ptr()) + off * elem));
     }
   }
+  if (phases.size() > 1 && forward_all != nullptr && forward_all(phases)) return;
+  for (const Conv2dProblem& q : phases) forward(q);
 }
 
 }  // namespace cuops

@@ -13,6 +13,8 @@
 namespace cuops {
 
 using Conv2dForwardFn = void (*)(const Conv2dProblem&);
+// Runs several forward problems at once where it can (true), else nothing.
+using Conv2dForwardAllFn = bool (*)(const std::vector<Conv2dProblem>&);
 
 // dgrad as one stride-1 forward convolution per output phase (h % stride_h,
 // w % stride_w) of dx: dy with that phase's sub-filter (taps r = r0 +
@@ -20,7 +22,8 @@ using Conv2dForwardFn = void (*)(const Conv2dProblem&);
 // dx; phases no tap reaches are zeroed (csrc/conv2d_phases.cpp). Buffers are
 // allocated on `device` (the problem's). `forward` runs the phases: it must
 // take negative padding, any output strides and the dtype of p. CUDA:
-// implicit_gemm_mma(_phases); CPU: phases.
+// implicit_gemm_mma(_phases); CPU: phases. `forward_all`, where given, is
+// offered all the phases with taps first (one launch for all of them).
 //
 // The sub-filters are one permutation of w: tap (r, s) belongs to exactly one
 // phase (h0 = r*dil_h - pad_h mod stride_h, likewise w0), where its [C][K/groups]
@@ -34,7 +37,8 @@ using SubfilterPackFn = void (*)(const Conv2dGradProblem& p,
                                  const std::vector<SubfilterTap>& taps /* r * S + s */,
                                  void* packed);
 void conv2d_dgrad_by_phases(const Conv2dGradProblem& p, at::Device device,
-                            Conv2dForwardFn forward, SubfilterPackFn pack);
+                            Conv2dForwardFn forward, SubfilterPackFn pack,
+                            Conv2dForwardAllFn forward_all = nullptr);
 // The CPU's pack (loops over w): proves the tap table on the CPU.
 void pack_subfilters_cpu(const Conv2dGradProblem& p, const std::vector<SubfilterTap>& taps,
                          void* packed);

@@ -458,7 +458,8 @@ def test_variants_listed(device):
     """Every ladder has, per dtype, one default that holds without a condition
     (the last rule), and a step of both gradient ladders has the same dtypes in
     both (test_backward names one variant for both). Steps of one ladder only
-    run with the other's default: the dgrad-only ones -- the phase steps,
+    run with the other's default: the dgrad-only ones -- the phase steps
+    (implicit_gemm_mma_phases, phases, implicit_gemm_wgmma_phases),
     implicit_gemm_narrow and narrow_window, whose wgrad would be a plain
     implicit GEMM, and CUDA's im2col_gemm; the one wgrad-only step is CUDA's
     depthwise_window, whose dgrad is depthwise's (the forward's window kernel
@@ -475,7 +476,8 @@ def test_variants_listed(device):
         (dgrad_steps, wgrad_steps)
     assert set(dgrad_steps) - set(wgrad_steps) <= {"implicit_gemm_mma_phases", "phases",
                                                    "implicit_gemm_narrow", "im2col_gemm",
-                                                   "narrow_window"}
+                                                   "narrow_window",
+                                                   "implicit_gemm_wgmma_phases"}
     assert set(wgrad_steps) - set(dgrad_steps) <= {"depthwise_window"}
 
 

@@ -119,6 +119,57 @@ def test_wgmma_backward_cuda(shape, dtype):
             assert names is None or any(kernel in n for n in names) == applies, names
 
 
+# implicit_gemm_wgmma_phases (dgrad): all the output phases of a strided dgrad
+# in one persistent launch. Four phases with 1, 2, 2, 4 taps (3x3/2, odd
+# sizes), two (stride (2, 1)), 7x7/2, K = 200 (an N tail), 64 filters (the
+# slim tile), 256 (the wide tile where it fills the GPU); falling back to one
+# launch per phase: one phase with taps (1x1/2), nine phases (stride 3), a dy
+# the gather cannot read (K % 64 != 0). (x, w, kwargs, the fused kernel runs)
+WGMMA_PHASE_SHAPES = [
+    ((2, 128, 29, 31), (128, 128, 3, 3), dict(stride=2, padding=1), True),
+    ((2, 64, 15, 14), (64, 64, 3, 3), dict(stride=(2, 1), padding=1), True),
+    ((1, 72, 40, 40), (64, 72, 7, 7), dict(stride=2, padding=3), True),
+    ((2, 200, 16, 16), (128, 200, 3, 3), dict(stride=2, padding=1), True),
+    ((2, 64, 20, 20), (128, 64, 3, 3), dict(stride=2, padding=1), True),
+    ((8, 256, 56, 56), (256, 256, 3, 3), dict(stride=2, padding=1), True),
+    ((2, 64, 28, 28), (128, 64, 1, 1), dict(stride=2), False),
+    ((2, 64, 19, 19), (64, 64, 3, 3), dict(stride=3, padding=1), False),
+    ((2, 64, 16, 16), (72, 64, 3, 3), dict(stride=2, padding=1), False),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", range(len(WGMMA_PHASE_SHAPES)))
+def test_wgmma_phases_dgrad_cuda(shape, dtype):
+    """dx against float64 autograd, outputs poisoned first, the same bits on
+    a second run; on an sm_90 device the one-launch kernel ran exactly where
+    its phases qualify."""
+    torch.manual_seed(0)
+    xs, ws, kw, fused = WGMMA_PHASE_SHAPES[shape]
+    x64 = torch.randn(xs, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(ws, device="cuda", dtype=dtype)
+    y64 = F.conv2d(x64, w.double().cpu(), **kw)
+    dy = as_layout(torch.randn(y64.shape, device="cuda", dtype=dtype), True)
+    want = torch.autograd.grad(y64, x64, dy.double().cpu())[0]
+    s = kw["stride"] if isinstance(kw["stride"], tuple) else (kw["stride"],) * 2
+    pad = kw.get("padding", 0)
+    args = (list(s), [pad] * 4, [1, 1], 1, "implicit_gemm_wgmma_phases")
+
+    def dgrad():
+        return torch.ops.cuops.conv2d_backward_input(dy, w, list(xs), *args)
+
+    poison_allocator("cuda", want.numel() * 16)
+    got = dgrad()
+    assert_rel_close(got, want.to(dtype), dtype=dtype, what=f"{xs} {ws} {kw}")
+    assert torch.equal(got, dgrad())
+    if torch.cuda.get_device_capability() == (9, 0):
+        from tests.utils import kernel_names
+        names = kernel_names(dgrad)
+        assert names is None or any("conv_wgmma_phases_kernel" in n for n in names) == fused, \
+            names
+
+
 # implicit_gemm_wgmma_3xtf32 (Hopper, fp32): the same gather with 32-channel k
 # tiles on matmul's tf32 engine. The fp16/bf16 shapes plus one channel tile
 # (C = 32), a filter count that is no multiple of 8 (K = 68: N tail, float2

@@ -53,6 +53,8 @@
 //   implicit_gemm_wgmma  the same phases over the Hopper forward step
 //                      (its wgrad: the wgmma engine with an im2col gather of
 //                      x as the N-major B, split over pixels)
+//   implicit_gemm_wgmma_phases  those phases in one persistent launch over
+//                      all their tiles (opt-in)
 //   im2col_gemm        groups 1: dy . w as one GEMM with R*S*C columns, then
 //                      a gather of each dx element's taps (few channels)
 // Both gradient ladders add implicit_gemm_regtile (fp32): dgrad runs
@@ -350,6 +352,10 @@ const Ladder<GradFn> kDgradCuda(
      {"implicit_gemm_wgmma", kHalfTypes, &conv2d_backward_input_implicit_gemm_wgmma,
       "Hopper (sm_90a), any stride: one stride-1 implicit_gemm_wgmma forward per output phase "
       "of dx (dy channels_last, K % 64 == 0; others -> the split-K forward)"},
+     {"implicit_gemm_wgmma_phases", kHalfTypes,
+      &conv2d_backward_input_implicit_gemm_wgmma_phases,
+      "Hopper (sm_90a), stride > 1: implicit_gemm_wgmma's phases as one persistent launch over "
+      "the tiles of all of them (up to 2 x 2 phases; others -> implicit_gemm_wgmma); opt-in"},
      {"im2col_gemm", kAllFloat, &conv2d_backward_input_im2col_gemm,
       "groups 1: cols = dy . w as one GEMM with R*S*C columns (fp32), then each dx element "
       "gathers its taps (few input channels); others -> the default; opt-in"}},

@@ -63,6 +63,9 @@ def split_row(cfg, dt, needs_dx, variant=None):
     conv_args = (list(stride), [ph, ph, pw, pw], list(dilation), groups)
     aten = torch.ops.aten.convolution_backward
     ops = torch.ops.cuops
+    # A step of one gradient ladder only (a dgrad-only step): the other's default.
+    dv, wv = (variant if any(v["name"] == variant for v in cuops.variants(op, "cuda")) else None
+              for op in ("conv2d_backward_input", "conv2d_backward_weight"))
 
     def torch_grad(mask):
         return aten(dy, x, w, None, list(stride), list(padding), list(dilation), False, [0, 0],
@@ -71,9 +74,9 @@ def split_row(cfg, dt, needs_dx, variant=None):
     out = [float("nan")] * 2
     if needs_dx:
         out = [_time(lambda: torch_grad([True, False, False])),
-               _time(lambda: ops.conv2d_backward_input(dy, w, list(xs), *conv_args, variant))]
+               _time(lambda: ops.conv2d_backward_input(dy, w, list(xs), *conv_args, dv))]
     return out + [_time(lambda: torch_grad([False, True, False])),
-                  _time(lambda: ops.conv2d_backward_weight(dy, x, list(ws), *conv_args, variant))]
+                  _time(lambda: ops.conv2d_backward_weight(dy, x, list(ws), *conv_args, wv))]
 
 
 def main_split(calls, dt, no_dx=(), variant=None):

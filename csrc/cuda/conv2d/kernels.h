@@ -12,9 +12,11 @@
 namespace cuops::cuda {
 
 // dgrad by output phases (conv2d_dgrad_by_phases, csrc/conv2d_steps.h) on the
-// current CUDA device, each phase run by `forward`, the sub-filters packed by
-// one kernel (pack_subfilters.cu).
-void dgrad_by_phases_cuda(const Conv2dGradProblem& p, void (*forward)(const Conv2dProblem&));
+// current CUDA device, each phase run by `forward` (or all by `forward_all`
+// where it takes them), the sub-filters packed by one kernel
+// (pack_subfilters.cu).
+void dgrad_by_phases_cuda(const Conv2dGradProblem& p, void (*forward)(const Conv2dProblem&),
+                          bool (*forward_all)(const std::vector<Conv2dProblem>&) = nullptr);
 
 void conv2d_direct(const Conv2dProblem& p);         // 1. one thread per output
 void conv2d_implicit_gemm(const Conv2dProblem& p);  // 2. implicit GEMM, smem tiles (SIMT)
@@ -63,6 +65,12 @@ void conv2d_backward_input_narrow_window(const Conv2dGradProblem& p);
 bool conv2d_wgmma_try(const Conv2dProblem& p);
 void conv2d_implicit_gemm_wgmma(const Conv2dProblem& p);
 void conv2d_backward_input_implicit_gemm_wgmma(const Conv2dGradProblem& p);
+// dgrad step implicit_gemm_wgmma_phases: the phases of a strided dgrad as one
+// persistent launch of 3c's kernel over all their tiles
+// (implicit_gemm_wgmma_phases.cu); conv2d_wgmma_phases_try runs phase
+// problems so where they qualify (else false).
+bool conv2d_wgmma_phases_try(const std::vector<Conv2dProblem>& phases);
+void conv2d_backward_input_implicit_gemm_wgmma_phases(const Conv2dGradProblem& p);
 void conv2d_implicit_gemm_mma(const Conv2dProblem& p);  // 3. tensor cores (fp16/bf16, NHWC)
 void conv2d_depthwise(const Conv2dProblem& p);      // 4. groups == C == K
 // 3b. step 3 with split-K over gridDim.y + a finishing pass when the M x N

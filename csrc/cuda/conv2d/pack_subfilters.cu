@@ -129,9 +129,10 @@ void pack_subfilters_cuda(const Conv2dGradProblem& p, const std::vector<Subfilte
 
 }  // namespace
 
-void dgrad_by_phases_cuda(const Conv2dGradProblem& p, Conv2dForwardFn forward) {
+void dgrad_by_phases_cuda(const Conv2dGradProblem& p, Conv2dForwardFn forward,
+                          Conv2dForwardAllFn forward_all) {
   conv2d_dgrad_by_phases(p, at::Device(at::kCUDA, at::cuda::current_device()), forward,
-                         &pack_subfilters_cuda);
+                         &pack_subfilters_cuda, forward_all);
 }
 
 }  // namespace cuops::cuda

@@ -29,6 +29,59 @@ struct Gather {
   }
 };
 
+// Output tile t (of split z, tile_origin's order) of the problem (p, g):
+// its k tiles into the ring from `pos` on.
+template <typename T, class C>
+__device__ __forceinline__ void produce_gathered_tile(const Params& p, const Gather& g,
+                                                      const Ring<C>& ring, RingPos& pos,
+                                                      const GatherLane& gl, int tid, int64_t t) {
+  static_assert(C::BK * sizeof(T) == 128, "one 128-byte row per pixel and k tile");
+  static_assert(C::BM == 8 * GatherLane::kSlots, "each group of eight holds one row per lane");
+  constexpr int kFar = -(1 << 30);  // the window of a pixel past M: every tap is outside
+  constexpr int kChunkElems = 16 / sizeof(T);  // elements of one 16-byte chunk
+  const T* x = static_cast<const T*>(g.x);
+  int64_t z, m0, n0;  // z: the split of GEMM-K (product z of the tile order)
+  tile_origin<C>(p, t, z, m0, n0);
+  // Row slot + 16 chunk: its window's corner and where (n, ih0, iw0) is in x.
+  const int64_t m = m0 + gl.slot + GatherLane::kSlots * gl.chunk;
+  int ih0 = kFar, iw0 = kFar;
+  int64_t corner = 0;
+  if (m < p.M) {
+    const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
+    ih0 = o.p * g.stride_h - g.pad_h, iw0 = o.q * g.stride_w - g.pad_w;
+    corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
+  }
+  // Split z's k tiles kt0.. ; k tile kt = (tap_r * S + tap_s) * c_tiles + ct.
+  const int kt0 = static_cast<int>(z) * p.ktiles;
+  const int ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);
+  const int rs0 = kt0 / g.c_tiles;
+  int ct = kt0 - rs0 * g.c_tiles, tap_r = rs0 / g.S, tap_s = rs0 - tap_r * g.S;
+  for (int kt = kt0; kt < kt0 + ktiles; ++kt) {
+    mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
+    const uint32_t bar = ring.full(pos.s);
+    if (tid == 0) {
+      mbar_arrive_expect_tx(bar, C::kBBytes);
+      tma_load_2d(ring.b(pos.s), &p.tma_b, bar, kt * C::BK, static_cast<int>(n0));
+    }
+    const int dr = tap_r * g.dil_h, ds = tap_s * g.dil_w;
+    const int64_t tap = dr * g.x_sh + ds * g.x_sw + ct * C::BK + kChunkElems * gl.chunk;
+    CUOPS_UNROLL
+    for (int i = 0; i < 8; ++i) {
+      const int ih = gl.from(ih0, i) + dr, iw = gl.from(iw0, i) + ds;
+      const int64_t at = gl.from(corner, i) + tap;
+      const bool in = static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
+                      static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
+      gl.copy(ring.a(pos.s), gl.slot + GatherLane::kSlots * i, x + (in ? at : 0), in, x);
+    }
+    cp_async_mbar_arrive_noinc(bar);
+    if (++ct == g.c_tiles) {
+      ct = 0;
+      if (++tap_s == g.S) tap_s = 0, ++tap_r;
+    }
+    pos.next<C::kStages>();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The producer: 128 threads (pipeline.cuh: GatherLane), eight per 128-byte
 // row. Per output tile, each thread decomposes one pixel: tile row slot + 16
@@ -39,56 +92,11 @@ struct Gather {
 template <typename T, class C>
 __device__ __forceinline__ void produce_gathered(const Params& p, const Gather& g,
                                                  const Ring<C>& ring, int tid) {
-  static_assert(C::BK * sizeof(T) == 128, "one 128-byte row per pixel and k tile");
-  static_assert(C::BM == 8 * GatherLane::kSlots, "each group of eight holds one row per lane");
-  constexpr int kFar = -(1 << 30);  // the window of a pixel past M: every tap is outside
-  constexpr int kChunkElems = 16 / sizeof(T);  // elements of one 16-byte chunk
-  const T* x = static_cast<const T*>(g.x);
   const GatherLane gl(tid);
   RingPos pos;
   const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
-  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-    int64_t z, m0, n0;  // z: the split of GEMM-K (product z of the tile order)
-    tile_origin<C>(p, t, z, m0, n0);
-    // Row slot + 16 chunk: its window's corner and where (n, ih0, iw0) is in x.
-    const int64_t m = m0 + gl.slot + GatherLane::kSlots * gl.chunk;
-    int ih0 = kFar, iw0 = kFar;
-    int64_t corner = 0;
-    if (m < p.M) {
-      const conv::OutPixel o = conv::out_pixel(m, g.PQ, g.Q);
-      ih0 = o.p * g.stride_h - g.pad_h, iw0 = o.q * g.stride_w - g.pad_w;
-      corner = o.n * g.x_sn + ih0 * g.x_sh + iw0 * g.x_sw;
-    }
-    // Split z's k tiles kt0.. ; k tile kt = (tap_r * S + tap_s) * c_tiles + ct.
-    const int kt0 = static_cast<int>(z) * p.ktiles;
-    const int ktiles = split_ktiles(g.ktiles_total, z, p.ktiles);
-    const int rs0 = kt0 / g.c_tiles;
-    int ct = kt0 - rs0 * g.c_tiles, tap_r = rs0 / g.S, tap_s = rs0 - tap_r * g.S;
-    for (int kt = kt0; kt < kt0 + ktiles; ++kt) {
-      mbar_wait_bounded(ring.empty(pos.s), pos.phase ^ 1u);
-      const uint32_t bar = ring.full(pos.s);
-      if (tid == 0) {
-        mbar_arrive_expect_tx(bar, C::kBBytes);
-        tma_load_2d(ring.b(pos.s), &p.tma_b, bar, kt * C::BK, static_cast<int>(n0));
-      }
-      const int dr = tap_r * g.dil_h, ds = tap_s * g.dil_w;
-      const int64_t tap = dr * g.x_sh + ds * g.x_sw + ct * C::BK + kChunkElems * gl.chunk;
-      CUOPS_UNROLL
-      for (int i = 0; i < 8; ++i) {
-        const int ih = gl.from(ih0, i) + dr, iw = gl.from(iw0, i) + ds;
-        const int64_t at = gl.from(corner, i) + tap;
-        const bool in = static_cast<unsigned>(ih) < static_cast<unsigned>(g.H) &&
-                        static_cast<unsigned>(iw) < static_cast<unsigned>(g.W);
-        gl.copy(ring.a(pos.s), gl.slot + GatherLane::kSlots * i, x + (in ? at : 0), in, x);
-      }
-      cp_async_mbar_arrive_noinc(bar);
-      if (++ct == g.c_tiles) {
-        ct = 0;
-        if (++tap_s == g.S) tap_s = 0, ++tap_r;
-      }
-      pos.next<C::kStages>();
-    }
-  }
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x)
+    produce_gathered_tile<T, C>(p, g, ring, pos, gl, tid, t);
   // No thread leaves with copies (and their barrier arrivals) in flight, as
   // CUTLASS's gather producers drain theirs.
   cp_async_wait_all();
@@ -134,11 +142,16 @@ inline bool gather_eligible(const Conv2dProblem& p, int64_t c_tile) {
   return x_ok && geom_ok && p.N * p.P * p.Q >= 1;
 }
 
+// The filter is already the [K][R][S][C] rows B is read as (dgrad's packed
+// sub-filters are).
+inline bool krsc_in_place(const Conv2dProblem& p) {
+  return p.w_sc == 1 && p.w_ss == p.C && p.w_sr == p.S * p.C && p.w_sk == p.R * p.S * p.C &&
+         aligned16(p.w);
+}
+
 // B: the filter as [K][R][S][C] rows (a copy into `holder` unless it is laid out so).
 inline const void* krsc_filter(const Conv2dProblem& p, at::Tensor& holder) {
-  const int64_t rsc = p.R * p.S * p.C;
-  if (p.w_sc == 1 && p.w_ss == p.C && p.w_sr == p.S * p.C && p.w_sk == rsc && aligned16(p.w))
-    return p.w;
+  if (krsc_in_place(p)) return p.w;
   const auto opts = at::TensorOptions().dtype(p.dtype).device(at::kCUDA,
                                                                c10::cuda::current_device());
   holder = at::from_blob(const_cast<void*>(p.w), {p.K, p.C, p.R, p.S},
