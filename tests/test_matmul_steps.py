@@ -1,7 +1,7 @@
 """Targeted cases of single CUDA matmul steps (GPU): the big mma tiles, the
 64-bit offsets, warptile_static, mma_3xtf32 / mma_tf32 and the TF32 flag,
 the tuning tables, the planner's gemv and split-K paths, and the Hopper
-wgmma step."""
+wgmma step by name (the planner's Hopper rules: test_matmul_wgmma.py)."""
 
 import math
 
@@ -303,33 +303,6 @@ def test_cuda_tf32_follows_torch_flag(no_tf32):
     err_tf32, err_fp32 = rel_err(tf32, ref), rel_err(fp32, ref)
     assert err_tf32 <= 2 * err_torch and err_tf32 > 20 * err_fp32, (err_tf32, err_torch, err_fp32)
     assert torch.equal(cuops.matmul(a, b), fp32)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=DTYPE_IDS.get)
-def test_cuda_planner_takes_wgmma_on_hopper(dtype):
-    """The planner's rule 5: on sm_90, unsplit fp16/bf16 products with enough
-    128x128 tiles run the wgmma kernel (the same bits as the step by name):
-    a big product, a 1000^3 one (64 tiles), a transposed operand, a dense
-    batch; a decode-sized M stays with the split planner."""
-    if not _on_hopper():
-        pytest.skip("the wgmma kernel runs on sm_90 only")
-    for (m, k, n), tb in [((2048, 1024, 2048), False), ((1000, 1000, 1000), False),
-                          ((1536, 512, 1024), True)]:
-        a = make((m, k), dtype, "cuda")
-        b = make((k, n), dtype, "cuda", "transposed" if tb else "contiguous")
-        out = cuops.matmul(a, b)
-        assert torch.equal(out, cuops.matmul(a, b, variant="wgmma")), (m, k, n)
-        assert_rel_close(out, reference(a, b).to(dtype), tol=tol_for(dtype, k))
-    # A dense batch of products of at least 128 x 128 (enough tiles over the batch).
-    a, b = make((48, 256, 128), dtype, "cuda"), make((48, 128, 320), dtype, "cuda")
-    out = cuops.matmul(a, b)
-    assert torch.equal(out, cuops.matmul(a, b, variant="wgmma"))
-    assert_rel_close(out, reference(a, b).to(dtype), tol=tol_for(dtype, 128))
-    names = kernel_names(lambda: cuops.matmul(a, b))
-    assert names is None or any("gemm_wgmma_kernel" in n for n in names), names
-    a, b = make((16, 4096), dtype, "cuda"), make((4096, 4096), dtype, "cuda")
-    assert torch.equal(cuops.matmul(a, b), cuops.matmul(a, b, variant="splitk"))
 
 
 @pytest.mark.gpu

@@ -24,6 +24,10 @@ void gemm_wgmma(const GemmProblem& p);       // 8. Hopper: wgmma + TMA, warp-spe
 // TMA-friendly operands, sm_90 device and build): runs it and returns true;
 // else false, having done nothing (the planner's rule 5).
 bool gemm_wgmma_try(const GemmProblem& p);
+// The planner's split-K chunks (a batch of products into the fp32 workspace
+// p.c, no bias) on the wgmma kernel, where they stack (splitk.cu, rule 5b);
+// false: not run.
+bool gemm_wgmma_partials_try(const GemmProblem& p);
 void gemm_mma_3xtf32(const GemmProblem& p);  // 9. fp32 on tf32 tensor cores, split operands
 void gemm_mma_tf32(const GemmProblem& p);    // 9b. the same kernel unsplit: plain TF32
 void gemm_wgmma_3xtf32(const GemmProblem& p);  // 10. step 9's arithmetic on Hopper's wgmma (sm_90a)

@@ -43,6 +43,15 @@
 //     epilogue) against mma_sync's 0.62x, 1000^3 (64 tiles) 0.83x against
 //     the 64 x 64 tiles' 0.59x, the batch 512 x (1024x128 @ 128x1024)
 //     0.85x against mma_sync's 0.58x.
+//  5b. Hopper (fp16/bf16, S > 1): the whole chunks run on the wgmma kernel
+//     with an fp32-partials epilogue (wgmma.cu: gemm_wgmma_partials_try)
+//     where chunk z stacks as product z of its tensor maps -- A and B both
+//     M-/N-major, so a chunk is a block of k rows (a linear layer's weight
+//     gradient x^T . dy) -- N even, M and N >= 64; else rule 4's mma_sync
+//     tiles. The shorter last chunk and the finish are unchanged. The 128 x
+//     128 tiles read each operand panel half as often as the 64 x 64 ones the
+//     tall-K weight gradients got (ConvNeXt-T's: 2.9 ms per step against
+//     cuBLAS's ~1.7, H100 2026-12-08; the change not yet timed).
 //  6. Hopper fp32 under torch's allow_tf32 flag (every run_tiles call,
 //     split chunks too): with rule 5's tile count, the tf32 wgmma kernel
 //     with one TF32 product (wgmma_tf32, wgmma_3xtf32.cu): 4096^3 at 171-188
@@ -217,7 +226,9 @@ void run_split(const GemmProblem& p, const SplitPlan& plan) {
   oc.strides[2][0] = plan.chunk * p.b_sk;
   q.K = plan.chunk;
   q.batch = full * p.batch;
-  run_tiles(q, plan.tile64, true);
+  // Rule 5b: on Hopper the whole chunks on the wgmma kernel where they stack
+  // (M- and N-major operands: a weight gradient's x^T . dy).
+  if (!(is_half(q.dtype) && gemm_wgmma_partials_try(q))) run_tiles(q, plan.tile64, true);
 
   if (last > 0) {  // launch 2: the shorter last chunk
     GemmProblem r = q;

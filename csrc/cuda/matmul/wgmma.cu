@@ -74,8 +74,11 @@ __global__ void __launch_bounds__(C::kThreads, 1)
       int64_t z, m0, n0;
       tile_origin<C>(p, t, z, m0, n0);
       mainloop<T, C, A_MN, B_MN>(ring, pos, a_off, acc, lane, p.ktiles);
-      store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane, ring.out(4 * cw + warp),
-                       [&](int64_t m) { return m * p.c_sm; });
+      if (p.partials)
+        store_partials<C>(p, static_cast<float*>(p.c), acc, z, m0 + cw * C::WM, n0, warp, lane);
+      else
+        store_tile<T, C>(p, acc, z, m0 + cw * C::WM, n0, warp, lane, ring.out(4 * cw + warp),
+                         [&](int64_t m) { return m * p.c_sm; });
     }
   }
 #endif
@@ -84,9 +87,10 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 // Tuning table (CUOPS_MATMUL_CONFIG="wgmma=<i>"): 0 = each consumer waits
 // for its wgmma batch before issuing the next, 1 = one batch left in flight
 // (config.cuh: batches_in_flight), 2 = as 0 but with the direct epilogue
-// (pipeline.cuh: store_tile_direct) where the staged one applies. Every
-// entry is in every build: they differ by one wait or one flag.
-constexpr int kNumTuneEntries = 3;
+// (pipeline.cuh: store_tile_direct) where the staged one applies, 3 = as 0
+// but the planner's split-K chunks stay on mma_sync (gemm_wgmma_partials_try
+// declines). Every entry is in every build: they differ by one wait or one flag.
+constexpr int kNumTuneEntries = 4;
 int tuning_entry() {
   static const int cfg = [] {
     const int c = mm::tuning_config("wgmma");
@@ -99,29 +103,31 @@ int tuning_entry() {
 
 // Launches the kernel for p if it is in the build; false otherwise.
 template <typename T, TileConfig kCfg, bool A_MN, bool B_MN>
-bool launch(const GemmProblem& p) {
+bool launch(const GemmProblem& p, bool partials) {
   using C = Tile<kCfg>;
   auto kernel = gemm_wgmma_kernel<T, C, A_MN, B_MN>;
   if (!kernel_in_build<C>(kernel)) return false;
   Params prm = gemm_params<T, C, A_MN, B_MN>(p);
-  prm.c_rows16 = p.c_sn == 1 && p.c_sm % 8 == 0 && prm.c_sz % 8 == 0 && p.N % 8 == 0 &&
-                 reinterpret_cast<uintptr_t>(p.c) % 16 == 0 && tuning_entry() != 2;
+  prm.partials = partials;
+  prm.c_rows16 = !partials && p.c_sn == 1 && p.c_sm % 8 == 0 && prm.c_sz % 8 == 0 &&
+                 p.N % 8 == 0 && reinterpret_cast<uintptr_t>(p.c) % 16 == 0 &&
+                 tuning_entry() != 2;
   launch_persistent<C>(kernel, prm);
   return true;
 }
 
 // One instantiation per operand-layout combination.
 template <typename T, TileConfig kCfg>
-bool launch_layout(const GemmProblem& p, bool a_mn, bool b_mn) {
-  if (!a_mn && b_mn) return launch<T, kCfg, false, true>(p);   // A row-major, B row-major
-  if (!a_mn && !b_mn) return launch<T, kCfg, false, false>(p); // B = W.mT (linear forward)
-  if (a_mn && b_mn) return launch<T, kCfg, true, true>(p);     // A = X.mT (weight gradient)
-  return launch<T, kCfg, true, false>(p);
+bool launch_layout(const GemmProblem& p, bool a_mn, bool b_mn, bool partials) {
+  if (!a_mn && b_mn) return launch<T, kCfg, false, true>(p, partials);   // A, B row-major
+  if (!a_mn && !b_mn) return launch<T, kCfg, false, false>(p, partials); // B = W.mT (linear)
+  if (a_mn && b_mn) return launch<T, kCfg, true, true>(p, partials);     // A = X.mT (wgrad)
+  return launch<T, kCfg, true, false>(p, partials);
 }
 
 // Runs p if this step handles it (see the top of the file); false otherwise.
 template <typename T>
-bool run(const GemmProblem& p) {
+bool run(const GemmProblem& p, bool partials = false) {
   if (!is_sm90()) return false;  // sm_90a code runs on compute capability 9.0 only
   if (p.M < 64 || p.N < 64 || p.K < 16) return false;
   bool a_mn = false, b_mn = false;
@@ -130,11 +136,12 @@ bool run(const GemmProblem& p) {
   const int64_t wide =
       ceil_div<int64_t>(p.M, Tile<kWide>::BM) * ceil_div<int64_t>(p.N, Tile<kWide>::BN) * p.batch;
   if (tuning_entry() == 1) {
-    if (wide >= num_sms()) return launch_layout<T, in_flight(kWide, true)>(p, a_mn, b_mn);
-    return launch_layout<T, in_flight(kNarrow, true)>(p, a_mn, b_mn);
+    if (wide >= num_sms())
+      return launch_layout<T, in_flight(kWide, true)>(p, a_mn, b_mn, partials);
+    return launch_layout<T, in_flight(kNarrow, true)>(p, a_mn, b_mn, partials);
   }
-  if (wide >= num_sms()) return launch_layout<T, kWide>(p, a_mn, b_mn);
-  return launch_layout<T, kNarrow>(p, a_mn, b_mn);
+  if (wide >= num_sms()) return launch_layout<T, kWide>(p, a_mn, b_mn, partials);
+  return launch_layout<T, kNarrow>(p, a_mn, b_mn, partials);
 }
 
 }  // namespace
@@ -146,6 +153,15 @@ bool gemm_wgmma_try(const GemmProblem& p) {
   if (p.M == 0 || p.N == 0 || p.batch == 0) return false;
   if (p.dtype == at::kHalf) return wgmma::run<__half>(p);
   if (p.dtype == at::kBFloat16) return wgmma::run<__nv_bfloat16>(p);
+  return false;
+}
+
+bool gemm_wgmma_partials_try(const GemmProblem& q) {
+  if (q.M == 0 || q.N == 0 || q.batch == 0 || q.N % 2 != 0 || q.bias != nullptr ||
+      wgmma::tuning_entry() == 3)
+    return false;
+  if (q.dtype == at::kHalf) return wgmma::run<__half>(q, /*partials=*/true);
+  if (q.dtype == at::kBFloat16) return wgmma::run<__nv_bfloat16>(q, /*partials=*/true);
   return false;
 }
 

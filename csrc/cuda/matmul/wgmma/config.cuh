@@ -121,6 +121,8 @@ struct Params {
   int64_t tiles_m, tiles_n;  // output tiles; tile t of the grouped order (mm::tile_coords)
   int ktiles;                // k tiles per output tile (K < 2^31: fits)
   bool c_pairs;              // C rows contiguous, pairs of columns 4-byte aligned
+  bool partials;             // c is an fp32 workspace [batch][M][N] of split-K chunks
+                             // (store_partials; no bias, no rounding)
   bool c_rows16;             // stage C (pipeline.cuh: store_tile_staged); only where every
                              // row of C is contiguous and 16-byte aligned and N % 8 == 0
   // Batched products, stacked along each map's row dim (wgmma.cu: run): the
