@@ -26,6 +26,8 @@
 #                              vs torch, forward and backward (scripts/explore/model_breakdown.py;
 #                              "shapes" = the bench shapes suite's convolutions, fp16 and fp32);
 #                              BREAKDOWN_ARGS="--split" times dgrad and wgrad apart
+#   KERNELS="convnext_tiny"    also profile those models' bf16 training steps, kernel time by
+#                              name, torch against cuops (scripts/explore/model_profile.py)
 #   HOST="resnet50 resnet18"   also time those models' training steps on the host and the
 #                              device (scripts/explore/host_bound.py: is the step host-bound?)
 #                              and every op's host time per call (host_per_op.py)
@@ -142,6 +144,10 @@ for name in ${SWEEP:-}; do
     "$PY" scripts/explore/tune_$name.py ${SWEEP_ARGS:-} 2>&1 | tee "$OUT/tune_$name.txt"
   fi
 done
+
+if [ -n "${KERNELS:-}" ]; then
+  "$PY" scripts/explore/model_profile.py --models $KERNELS 2>&1 | tee "$OUT/kernels.txt"
+fi
 
 if [ -n "${HOST:-}" ]; then
   { "$PY" scripts/explore/host_bound.py --models $HOST; "$PY" scripts/explore/host_per_op.py; } \
