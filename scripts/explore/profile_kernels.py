@@ -51,6 +51,25 @@ def wgrad(c, hw, k=None, stride=1, n=64, variant=None):
         dy, x, [k, c, 3, 3], [stride, stride], [1, 1, 1, 1], [1, 1], 1, variant)
 
 
+def dw_wgrad(c, hw, r=7, n=64, variant=None):
+    """A depthwise R x R weight gradient (ConvNeXt-T's 7x7 at batch 64, bf16, channels_last)."""
+    cl = torch.channels_last
+    x = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    dy = torch.randn(n, c, hw, hw, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    p = r // 2
+    return lambda: torch.ops.cuops.conv2d_backward_weight(
+        dy, x, [c, 1, r, r], [1, 1], [p] * 4, [1, 1], c, variant)
+
+
+def dgrad_s2(c, hw, n=32, variant=None):
+    """A 3x3 stride-2 dgrad (ResNet's 128@56/2 at batch 32, bf16, channels_last)."""
+    cl, out = torch.channels_last, hw // 2
+    dy = torch.randn(n, c, out, out, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    w = torch.randn(c, c, 3, 3, device="cuda", dtype=torch.bfloat16).to(memory_format=cl)
+    return lambda: torch.ops.cuops.conv2d_backward_input(
+        dy, w, [n, c, hw, hw], [2, 2], [1, 1, 1, 1], [1, 1], 1, variant)
+
+
 CASES = {
     "conv512@7": lambda: conv(512, 7, "implicit_gemm_mma"),
     "conv512@7s": lambda: conv(512, 7, "implicit_gemm_mma_splitk"),
@@ -69,6 +88,10 @@ CASES = {
     "wgrad512@7": lambda: wgrad(512, 7),
     "wgrad128@56s2": lambda: wgrad(128, 56, stride=2),
     "dw_fp16": lambda: conv(256, 56, None, groups=256),
+    "dwwgrad96@56": lambda: dw_wgrad(96, 56),
+    "dwwgrad384@14": lambda: dw_wgrad(384, 14),
+    "dgrad128@56s2": lambda: dgrad_s2(128, 56),
+    "dgrad128@56s2p": lambda: dgrad_s2(128, 56, variant="implicit_gemm_wgmma_phases"),
     "dw_fp32": lambda: (lambda x, w: lambda: cuops.conv2d(x, w, padding=1, groups=256))(
         torch.randn(32, 256, 56, 56, device="cuda"), torch.randn(256, 1, 3, 3, device="cuda")),
 }
