@@ -55,10 +55,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   __shared__ __align__(8) uint64_t bars[2 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
-  const Ring<C> ring{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)};
+  const Ring<C> ring = setup_ring<C>(smem, bars, 128 + 1);  // the gathers + the expect_tx
   const int tid = threadIdx.x, wg = tid / 128;
-  if (tid == 0) ring.init(128 + 1);  // the gathers + the expect_tx arrival
-  __syncthreads();
   const int64_t tiles = s.first[s.count];
   RingPos pos;
   if (wg == 0) {

@@ -53,10 +53,8 @@ __global__ void __launch_bounds__(C::kThreads, 1)
   // (kernel_in_build).
   __shared__ __align__(8) uint64_t bars[2 * C::kStages];
   extern __shared__ __align__(1024) unsigned char smem[];
-  const Ring<C> ring{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)};
+  const Ring<C> ring = setup_ring<C>(smem, bars);
   const int tid = threadIdx.x, wg = tid / 128;
-  if (tid == 0) ring.init();
-  __syncthreads();
   // No block-wide barrier after this point: the roles run on their own.
   const int64_t tiles = p.tiles_m * p.tiles_n * p.batch;
   if (wg == 0) {

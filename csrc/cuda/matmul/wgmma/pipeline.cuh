@@ -48,6 +48,18 @@ struct Ring {
   }
 };
 
+// The ring over a kernel's dynamic buffer `smem` (rounded up to the 128-byte
+// swizzle's 1024-byte period) and its static barriers `bars`, initialized by
+// one thread for `full_arrivals` arrivals per stage, visible to the block.
+template <class C>
+__device__ __forceinline__ Ring<C> setup_ring(unsigned char* smem, uint64_t* bars,
+                                              int full_arrivals = 1) {
+  const Ring<C> ring{(smem_u32(smem) + 1023u) & ~1023u, smem_u32(bars)};
+  if (threadIdx.x == 0) ring.init(full_arrivals);
+  __syncthreads();
+  return ring;
+}
+
 // Position in the ring: the stage and the parity of its barriers' current
 // phase, advanced once per k tile by the producer and by each consumer alike.
 struct RingPos {
