@@ -86,8 +86,7 @@ bool launch(const Conv2dProblem& p, const void* w, int64_t rsc, bool staged) {
   auto kernel = conv_wgmma_kernel<T, C>;
   if (!kernel_in_build<C>(kernel)) return false;
   Params prm = conv_params<T, C>(p, w, rsc);
-  prm.c_rows16 = p.y_sk == 1 && p.K % 8 == 0 && p.y_sn % 8 == 0 && p.y_sp % 8 == 0 &&
-                 p.y_sq % 8 == 0 && reinterpret_cast<uintptr_t>(p.y) % 16 == 0 && staged;
+  prm.c_rows16 = y_rows16(p) && staged;
   launch_conv<T, C>(kernel, p, prm, make_gather(p, C::BK, rsc / C::BK));
   return true;
 }

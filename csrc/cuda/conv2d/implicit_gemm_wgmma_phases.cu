@@ -95,8 +95,7 @@ Params phase_params(const Conv2dProblem& p) {
   Params prm = conv_params<T, C>(p, p.w, rsc);
   prm.ktiles = static_cast<int>(rsc / C::BK);
   prm.batch = 1;
-  prm.c_rows16 = p.y_sk == 1 && p.K % 8 == 0 && p.y_sn % 8 == 0 && p.y_sp % 8 == 0 &&
-                 p.y_sq % 8 == 0 && reinterpret_cast<uintptr_t>(p.y) % 16 == 0;
+  prm.c_rows16 = y_rows16(p);
   return prm;
 }
 

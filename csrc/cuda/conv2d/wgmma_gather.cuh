@@ -149,6 +149,13 @@ inline bool krsc_in_place(const Conv2dProblem& p) {
          aligned16(p.w);
 }
 
+// Every output pixel's K channels of y are one contiguous, 16-byte aligned
+// row with K % 8 == 0: what the staged epilogue (Params::c_rows16) needs.
+inline bool y_rows16(const Conv2dProblem& p) {
+  return p.y_sk == 1 && p.K % 8 == 0 && p.y_sn % 8 == 0 && p.y_sp % 8 == 0 && p.y_sq % 8 == 0 &&
+         reinterpret_cast<uintptr_t>(p.y) % 16 == 0;
+}
+
 // B: the filter as [K][R][S][C] rows (a copy into `holder` unless it is laid out so).
 inline const void* krsc_filter(const Conv2dProblem& p, at::Tensor& holder) {
   if (krsc_in_place(p)) return p.w;
